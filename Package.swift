@@ -1,0 +1,81 @@
+// swift-tools-version:6.0
+// LiveSwarm: live video delivery server.
+//
+// Layers (dependencies point down only):
+//   liveswarm (executable)         CLI, config file, signal handling
+//   Server                         HTTP routes (Hummingbird), metrics, service group
+//   RTMPBridge                     RTMP listener (NIOPosix), RTMP sessions, HTTP-FLV viewers
+//   StreamHub                      sources, GOP cache, timestamp correction, viewer queues
+//   RTMP, FLV, Codecs, AMF0        pure wire codecs: no sockets, clocks or globals
+import PackageDescription
+
+let package = Package(
+    name: "LiveSwarm",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "liveswarm", targets: ["liveswarm"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+    ],
+    targets: [
+        // Pure codecs.
+        .target(name: "AMF0", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
+        .target(name: "Codecs", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
+        .target(name: "FLV", dependencies: ["AMF0", "Codecs", .product(name: "NIOCore", package: "swift-nio")]),
+        .target(name: "RTMP", dependencies: [
+            "AMF0",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        // Engines.
+        .target(name: "StreamHub", dependencies: [
+            "FLV", "Codecs", "AMF0",
+            .product(name: "DequeModule", package: "swift-collections"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // Services.
+        .target(name: "RTMPBridge", dependencies: [
+            "RTMP", "FLV", "AMF0", "StreamHub",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+        .target(name: "Server", dependencies: [
+            "RTMPBridge", "StreamHub", "FLV",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Yams", package: "Yams"),
+        ]),
+        .executableTarget(name: "liveswarm", dependencies: [
+            "Server",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        .testTarget(name: "AMF0Tests", dependencies: ["AMF0"]),
+        .testTarget(name: "CodecsTests", dependencies: ["Codecs"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "FLVTests", dependencies: ["FLV", "Codecs"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "RTMPTests", dependencies: ["RTMP", "AMF0"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "StreamHubTests", dependencies: ["StreamHub", "FLV"]),
+        .testTarget(name: "ServerTests", dependencies: [
+            "Server", "RTMPBridge", "RTMP", "AMF0", "FLV",
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
+    ]
+)

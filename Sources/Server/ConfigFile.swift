@@ -1,0 +1,116 @@
+import Foundation
+import RTMPBridge
+import Yams
+
+/// The optional YAML config file (`liveswarm serve --config FILE`). Every key is optional; what is
+/// absent keeps its default, and command-line flags override the file. Unknown keys are an error, so a
+/// typo does not silently leave a default in place. See docs/CONFIG.md for the keys.
+public struct ConfigFile: Decodable, Sendable {
+    public struct HTTP: Decodable, Sendable { var port: Int? }
+    public struct RTMP: Decodable, Sendable {
+        var port: Int?
+        var max_message_bytes: Int?
+        var max_buffered_bytes: Int?
+        var handshake_timeout_seconds: Double?
+        var publish_idle_timeout_seconds: Double?
+    }
+    public struct Hub: Decodable, Sendable {
+        var gop_cache_max_bytes: Int?
+        var viewer_max_queue_bytes: Int?
+        var viewer_max_wait_seconds: Double?
+        var viewer_send_buffer_bytes: Int?
+        var republish_grace_seconds: Double?
+    }
+    public struct Auth: Decodable, Sendable {
+        var publish_keys: [String]?
+        var stream_keys: [String: String]?
+    }
+
+    var listen: String?
+    var http: HTTP?
+    var rtmp: RTMP?
+    var hub: Hub?
+    var auth: Auth?
+    var log_level: String?
+
+    static let knownKeys: [String: Set<String>] = [
+        "": ["listen", "http", "rtmp", "hub", "auth", "log_level"],
+        "http": ["port"],
+        "rtmp": ["port", "max_message_bytes", "max_buffered_bytes", "handshake_timeout_seconds", "publish_idle_timeout_seconds"],
+        "hub": ["gop_cache_max_bytes", "viewer_max_queue_bytes", "viewer_max_wait_seconds", "viewer_send_buffer_bytes",
+                "republish_grace_seconds"],
+        "auth": ["publish_keys", "stream_keys"],
+    ]
+
+    public struct Invalid: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    public static func load(path: String) throws -> ConfigFile {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw Invalid(description: "cannot read config file \(path)")
+        }
+        return try parse(String(decoding: data, as: UTF8.self), name: path)
+    }
+
+    public static func parse(_ text: String, name: String = "config") throws -> ConfigFile {
+        let node: Any?
+        do { node = try Yams.load(yaml: text) } catch { throw Invalid(description: "\(name): not valid YAML: \(error)") }
+        if node == nil { return try YAMLDecoder().decode(ConfigFile.self, from: "{}") }
+        guard let top = node as? [String: Any] else { throw Invalid(description: "\(name): the top level must be a mapping") }
+        for (key, value) in top {
+            guard knownKeys[""]!.contains(key) else { throw Invalid(description: "\(name): unknown key '\(key)'") }
+            if let section = knownKeys[key], let map = value as? [String: Any] {
+                for sub in map.keys where !section.contains(sub) {
+                    throw Invalid(description: "\(name): unknown key '\(key).\(sub)'")
+                }
+            }
+        }
+        do { return try YAMLDecoder().decode(ConfigFile.self, from: text) } catch {
+            throw Invalid(description: "\(name): \(error)")
+        }
+    }
+
+    public var logLevel: String? { log_level }
+
+    /// Applies the file's settings over `base`.
+    public func apply(to base: ServerConfiguration) throws -> ServerConfiguration {
+        var c = base
+        if let v = listen { c.listenHost = v; c.rtmp.host = v }
+        if let v = http?.port { c.httpPort = try Self.port(v, "http.port") }
+        if let r = rtmp {
+            if let v = r.port { c.rtmp.port = try Self.port(v, "rtmp.port") }
+            if let v = r.max_message_bytes { c.rtmp.maxMessageSize = try Self.positive(v, "rtmp.max_message_bytes") }
+            if let v = r.max_buffered_bytes { c.rtmp.maxBufferedBytes = try Self.positive(v, "rtmp.max_buffered_bytes") }
+            if let v = r.handshake_timeout_seconds { c.rtmp.handshakeTimeout = try Self.seconds(v, "rtmp.handshake_timeout_seconds") }
+            if let v = r.publish_idle_timeout_seconds { c.rtmp.publishIdleTimeout = try Self.seconds(v, "rtmp.publish_idle_timeout_seconds") }
+        }
+        if let h = hub {
+            if let v = h.gop_cache_max_bytes { c.hub.gopCacheMaxBytes = try Self.positive(v, "hub.gop_cache_max_bytes") }
+            if let v = h.viewer_max_queue_bytes { c.hub.viewerMaxQueueBytes = try Self.positive(v, "hub.viewer_max_queue_bytes") }
+            if let v = h.viewer_max_wait_seconds { c.hub.viewerMaxWait = try Self.seconds(v, "hub.viewer_max_wait_seconds") }
+            if let v = h.viewer_send_buffer_bytes { c.hub.viewerSendBuffer = try Self.positive(v, "hub.viewer_send_buffer_bytes") }
+            if let v = h.republish_grace_seconds { c.hub.republishGrace = try Self.seconds(v, "hub.republish_grace_seconds") }
+        }
+        if let a = auth {
+            c.rtmp.authentication.keys.formUnion(a.publish_keys ?? [])
+            for (k, v) in a.stream_keys ?? [:] { c.rtmp.authentication.streamKeys[k] = v }
+        }
+        return c
+    }
+
+    static func port(_ v: Int, _ name: String) throws -> Int {
+        guard (0...65535).contains(v) else { throw Invalid(description: "\(name) must be 0-65535, got \(v)") }
+        return v
+    }
+
+    static func positive(_ v: Int, _ name: String) throws -> Int {
+        guard v > 0 else { throw Invalid(description: "\(name) must be positive, got \(v)") }
+        return v
+    }
+
+    static func seconds(_ v: Double, _ name: String) throws -> Duration {
+        guard v > 0, v < 86_400 else { throw Invalid(description: "\(name) must be between 0 and 86400 s, got \(v)") }
+        return .milliseconds(Int64(v * 1000))
+    }
+}

@@ -1,0 +1,137 @@
+import Foundation
+import Hummingbird
+import Logging
+import Metrics
+import NIOCore
+import Prometheus
+import RTMPBridge
+import StreamHub
+
+/// A request context that knows the client's address, for logs and the viewer list.
+struct HTTPContext: RequestContext, RemoteAddressRequestContext {
+    var coreContext: CoreRequestContextStorage
+    let remoteAddress: SocketAddress?
+    let channel: any Channel
+
+    init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress
+        channel = source.channel
+    }
+}
+
+/// The HTTP surface on port 8080: HTTP-FLV, the JSON API and Prometheus metrics.
+struct HTTPRoutes: Sendable {
+    let hub: StreamHub
+    let registry: PrometheusCollectorRegistry
+    let flvMetrics: ProtocolMetrics
+    let streamsGauge: Metrics.Gauge
+    let metricsFactory: any MetricsFactory
+    let logger: Logger
+
+    init(hub: StreamHub, registry: PrometheusCollectorRegistry, metricsFactory: any MetricsFactory, logger: Logger) {
+        self.hub = hub
+        self.registry = registry
+        self.metricsFactory = metricsFactory
+        self.flvMetrics = ProtocolMetrics(protocolName: "http-flv", factory: metricsFactory)
+        self.streamsGauge = Metrics.Gauge(label: "liveswarm_streams", factory: metricsFactory)
+        self.logger = logger
+    }
+
+    func router() -> Router<HTTPContext> {
+        let router = Router(context: HTTPContext.self)
+        // Players on other origins (a page on a CDN, a dev server) read FLV and the API directly.
+        router.add(middleware: CORSMiddleware(allowOrigin: .all, allowHeaders: [.contentType, .authorization, .range],
+                                              allowMethods: [.get, .head, .post, .delete, .options],
+                                              exposedHeaders: ["Content-Length", "Content-Type", "Location"]))
+        router.get("/api/v1/streams") { _, _ in
+            StreamList(streams: hub.snapshot())
+        }
+        router.get("/api/v1/streams/:app/:stream") { _, context in
+            let key = try streamKey(context.parameters.require("app"), context.parameters.require("stream"))
+            guard let source = hub.source(key) else { throw HTTPError(.notFound, message: "no stream \(key)") }
+            return StreamDetail(stream: source.snapshot(), viewers: source.viewers.map(\.stats).sorted { $0.id < $1.id })
+        }
+        router.get("/metrics") { _, _ in
+            metricsResponse()
+        }
+        router.get("/:app/:file") { request, context in
+            try flv(request: request, context: context)
+        }
+        return router
+    }
+
+    func streamKey(_ app: String, _ stream: String) throws -> StreamKey {
+        guard let key = StreamKey(app: app, stream: stream) else {
+            throw HTTPError(.badRequest, message: "invalid stream name: use letters, digits, '-', '_' and '.'")
+        }
+        return key
+    }
+
+    /// `GET /app/stream.flv`: metadata, sequence headers and the cached GOP at once, then live tags.
+    func flv(request: Request, context: HTTPContext) throws -> Response {
+        let file = try context.parameters.require("file")
+        guard file.hasSuffix(".flv") else { throw HTTPError(.notFound) }
+        let key = try streamKey(context.parameters.require("app"), String(file.dropLast(4)))
+        let peer = context.remoteAddress.map { "\($0)" } ?? "?"
+        let viewer: Viewer
+        do {
+            viewer = try hub.subscribe(key, protocolName: "http-flv", peer: peer)
+        } catch {
+            throw HTTPError(.notFound, message: "stream \(key) is not live")
+        }
+        let snapshot = hub.source(key)?.snapshot()
+        // Bound what a slow viewer's connection holds outside its queue: kernel buffer and NIO's pending writes.
+        let sendBuffer = hub.configuration.viewerSendBuffer
+        context.channel.setOption(.socketOption(.so_sndbuf), value: SocketOptionValue(sendBuffer))
+            .and(context.channel.setOption(.writeBufferWaterMark, value: .init(low: sendBuffer / 4, high: sendBuffer / 2)))
+            .whenFailure { [logger] in logger.debug("viewer socket options not set: \($0)") }
+        flvMetrics.connectionsTotal.increment()
+        var log = logger
+        log[metadataKey: "conn"] = "flv-\(viewer.id)"
+        log[metadataKey: "stream"] = "\(key)"
+        log[metadataKey: "peer"] = "\(peer)"
+        log.info("HTTP-FLV viewer started")
+        let logger = log
+        let metrics = flvMetrics
+        var headers = HTTPFields()
+        headers[.contentType] = "video/x-flv"
+        headers[.cacheControl] = "no-cache, no-store"
+        headers[.connection] = "close"
+        // An unknown stream shape announces both tracks: players wait briefly for a track that never comes,
+        // which is better than ignoring one that does.
+        let hasVideo = snapshot?.hasVideo ?? true
+        let hasAudio = snapshot?.hasAudio ?? true
+        return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+            metrics.connections.increment()
+            defer { metrics.connections.decrement() }
+            await FLVStreamer.stream(viewer, hasAudio: hasAudio || !hasVideo, hasVideo: hasVideo, metrics: metrics,
+                                     logger: logger) { try await writer.write($0) }
+            try await writer.finish(nil)
+        })
+    }
+
+    func metricsResponse() -> Response {
+        let snapshots = hub.snapshot()
+        streamsGauge.record(snapshots.filter(\.published).count)
+        var perProtocol: [String: Int] = ["rtmp": 0, "http-flv": 0]
+        for s in snapshots { for (p, n) in s.viewers { perProtocol[p, default: 0] += n } }
+        for (p, n) in perProtocol {
+            Metrics.Gauge(label: "liveswarm_viewers", dimensions: [("protocol", p)], factory: metricsFactory).record(n)
+        }
+        var buffer = ByteBuffer()
+        buffer.writeBytes(registry.emitToBuffer())
+        var headers = HTTPFields()
+        headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: buffer))
+    }
+}
+
+struct StreamList: ResponseEncodable {
+    var streams: [StreamSnapshot]
+}
+
+struct StreamDetail: ResponseEncodable {
+    var stream: StreamSnapshot
+    var viewers: [ViewerStats]
+}

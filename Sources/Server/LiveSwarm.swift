@@ -1,0 +1,80 @@
+import Hummingbird
+import Logging
+import Metrics
+import NIOCore
+import Prometheus
+import RTMPBridge
+import ServiceLifecycle
+import StreamHub
+import Synchronization
+
+/// The whole server: one stream hub and every listener, run as one ServiceGroup with graceful shutdown.
+public final class LiveSwarm: Sendable {
+    public let configuration: ServerConfiguration
+    public let hub: StreamHub
+    public let registry = PrometheusCollectorRegistry()
+    let metricsFactory: PrometheusMetricsFactory
+    let logger: Logger
+
+    /// Where the listeners ended up (ports chosen by the OS when configured as 0).
+    public struct BoundPorts: Sendable, Equatable {
+        public var http: Int
+        public var rtmp: Int
+    }
+
+    public init(configuration: ServerConfiguration, logger: Logger = Logger(label: "liveswarm")) {
+        self.configuration = configuration
+        self.logger = logger
+        self.hub = StreamHub(configuration: configuration.hub, logger: logger)
+        self.metricsFactory = PrometheusMetricsFactory(registry: registry)
+    }
+
+    /// Runs until SIGINT/SIGTERM (when `handleSignals`) or until the calling task is cancelled.
+    /// `onReady` is called once every listener is bound.
+    public func run(handleSignals: Bool = true, onReady: @escaping @Sendable (BoundPorts) -> Void = { _ in }) async throws {
+        let ports = Mutex<(http: Int?, rtmp: Int?)>((nil, nil))
+        let report: @Sendable (_ http: Int?, _ rtmp: Int?) -> Void = { http, rtmp in
+            let ready: BoundPorts? = ports.withLock { p in
+                if let http { p.http = http }
+                if let rtmp { p.rtmp = rtmp }
+                guard let h = p.http, let r = p.rtmp else { return nil }
+                return BoundPorts(http: h, rtmp: r)
+            }
+            if let ready { onReady(ready) }
+        }
+        let rtmp = RTMPServer(configuration: configuration.rtmp, hub: hub, metricsFactory: metricsFactory,
+                              logger: logger, onBound: { report(nil, $0.port) })
+        let http = Application(
+            router: HTTPRoutes(hub: hub, registry: registry, metricsFactory: metricsFactory, logger: logger).router(),
+            configuration: .init(address: .hostname(configuration.listenHost, port: configuration.httpPort),
+                                 serverName: "LiveSwarm"),
+            onServerRunning: { [logger] channel in
+                logger.info("HTTP listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")"])
+                report(channel.localAddress?.port, nil)
+            },
+            logger: logger)
+        let sweeper = HubSweeper(hub: hub)
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: rtmp), .init(service: http), .init(service: sweeper)],
+            gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
+            logger: logger))
+        try await group.run()
+    }
+}
+
+/// Ends streams whose publisher has not come back within the grace period, once a second; at shutdown,
+/// ends every viewer so that open HTTP-FLV responses finish and the HTTP server can stop.
+struct HubSweeper: Service {
+    let hub: StreamHub
+
+    func run() async throws {
+        await withTaskCancellationOrGracefulShutdownHandler {
+            while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                try? await Task.sleep(for: .seconds(1))
+                hub.sweep()
+            }
+        } onCancelOrGracefulShutdown: {
+            hub.endAllViewers()
+        }
+    }
+}

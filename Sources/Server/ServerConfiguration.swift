@@ -1,0 +1,24 @@
+import RTMPBridge
+import StreamHub
+
+/// Everything `liveswarm serve` can be told. The defaults are the ones in the product brief: one process,
+/// no config file, every service on its standard port.
+public struct ServerConfiguration: Sendable, Equatable {
+    /// Address the listeners bind to.
+    public var listenHost = "0.0.0.0"
+    public var httpPort = 8080
+    public var rtmp = RTMPConfiguration()
+    public var hub = HubConfiguration()
+
+    public init() {}
+
+    /// Loopback on free ports: what tests use, so that servers can run side by side.
+    public static var loopbackEphemeral: ServerConfiguration {
+        var c = ServerConfiguration()
+        c.listenHost = "127.0.0.1"
+        c.httpPort = 0
+        c.rtmp.host = "127.0.0.1"
+        c.rtmp.port = 0
+        return c
+    }
+}

@@ -1,0 +1,85 @@
+import ArgumentParser
+import Logging
+import Server
+
+@main
+struct LiveSwarmCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "liveswarm",
+        abstract: "Live video delivery server: RTMP ingest, RTMP and HTTP-FLV playback.",
+        subcommands: [Serve.self],
+        defaultSubcommand: Serve.self)
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run every service in one process. Needs no config file.")
+
+    @Option(help: "YAML config file (see docs/CONFIG.md). Flags override it.")
+    var config: String?
+
+    @Option(help: "Address to listen on.")
+    var listen: String?
+
+    @Option(help: "HTTP port: HTTP-FLV, API, metrics (default 8080).")
+    var httpPort: Int?
+
+    @Option(help: "RTMP port (default 1935).")
+    var rtmpPort: Int?
+
+    @Option(name: .customLong("publish-key"),
+            help: "Require this key to publish (rtmp://HOST/live/STREAM?key=KEY). Repeatable. 'app/stream=KEY' limits a key to one stream.")
+    var publishKeys: [String] = []
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String?
+
+    func run() async throws {
+        var configuration = ServerConfiguration()
+        var level = Logger.Level.info
+        if let config {
+            let file = try ConfigFile.load(path: config)
+            configuration = try file.apply(to: configuration)
+            if let l = file.logLevel {
+                guard let parsed = Logger.Level(rawValue: l) else { throw ValidationError("log_level '\(l)' is not a level") }
+                level = parsed
+            }
+        }
+        if let listen {
+            configuration.listenHost = listen
+            configuration.rtmp.host = listen
+        }
+        if let httpPort {
+            guard (0...65535).contains(httpPort) else { throw ValidationError("--http-port must be 0-65535") }
+            configuration.httpPort = httpPort
+        }
+        if let rtmpPort {
+            guard (0...65535).contains(rtmpPort) else { throw ValidationError("--rtmp-port must be 0-65535") }
+            configuration.rtmp.port = rtmpPort
+        }
+        for k in publishKeys {
+            if let eq = k.firstIndex(of: "="), k[..<eq].contains("/") {
+                configuration.rtmp.authentication.streamKeys[String(k[..<eq])] = String(k[k.index(after: eq)...])
+            } else {
+                configuration.rtmp.authentication.keys.insert(k)
+            }
+        }
+        if let logLevel {
+            guard let parsed = Logger.Level(rawValue: logLevel) else { throw ValidationError("--log-level '\(logLevel)' is not a level") }
+            level = parsed
+        }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardOutput(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let server = LiveSwarm(configuration: configuration, logger: Logger(label: "liveswarm"))
+        try await server.run { ports in
+            Logger(label: "liveswarm").notice("ready", metadata: [
+                "rtmp": "rtmp://127.0.0.1:\(ports.rtmp)/live/STREAM",
+                "flv": "http://127.0.0.1:\(ports.http)/live/STREAM.flv",
+                "api": "http://127.0.0.1:\(ports.http)/api/v1/streams",
+            ])
+        }
+    }
+}

@@ -1,0 +1,60 @@
+import Foundation
+import Logging
+import Server
+import StreamHub
+import Synchronization
+
+/// A LiveSwarm running in this process on free loopback ports.
+final class TestServer: Sendable {
+    let swarm: LiveSwarm
+    let ports: LiveSwarm.BoundPorts
+    let task: Task<Void, any Error>
+
+    var rtmpURL: String { "rtmp://127.0.0.1:\(ports.rtmp)" }
+    var httpURL: String { "http://127.0.0.1:\(ports.http)" }
+
+    private init(swarm: LiveSwarm, ports: LiveSwarm.BoundPorts, task: Task<Void, any Error>) {
+        self.swarm = swarm
+        self.ports = ports
+        self.task = task
+    }
+
+    static func start(_ configure: (inout ServerConfiguration) -> Void = { _ in }) async throws -> TestServer {
+        var config = ServerConfiguration.loopbackEphemeral
+        configure(&config)
+        var logger = Logger(label: "test")
+        logger.logLevel = ProcessInfo.processInfo.environment["LIVESWARM_TEST_LOG"].flatMap { Logger.Level(rawValue: $0) } ?? .warning
+        let swarm = LiveSwarm(configuration: config, logger: logger)
+        let (stream, continuation) = AsyncStream<LiveSwarm.BoundPorts>.makeStream()
+        let task = Task { try await swarm.run(handleSignals: false) { continuation.yield($0) } }
+        var it = stream.makeAsyncIterator()
+        guard let ports = await it.next() else { throw TestFailure("server did not start") }
+        return TestServer(swarm: swarm, ports: ports, task: task)
+    }
+
+    func stop() async {
+        task.cancel()
+        _ = await task.result
+    }
+
+    /// Polls until `condition` holds, failing after `timeout`.
+    func waitUntil(_ what: String, timeout: Duration = .seconds(15), _ condition: () async throws -> Bool) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if try await condition() { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw TestFailure("timed out waiting for \(what)")
+    }
+
+    func waitForStream(_ key: StreamKey, timeout: Duration = .seconds(15)) async throws {
+        try await waitUntil("\(key) to be live with video", timeout: timeout) {
+            swarm.hub.snapshot().contains { $0.app == key.app && $0.stream == key.stream && $0.published && $0.gopCacheFrames > 0 }
+        }
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ d: String) { description = d }
+}

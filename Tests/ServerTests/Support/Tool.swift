@@ -1,0 +1,102 @@
+import Foundation
+
+/// A real peer (ffmpeg, ffprobe) run as a child process.
+final class Tool: @unchecked Sendable {
+    let process = Process()
+    let stdout = Pipe()
+    let stderr = Pipe()
+    private let lock = NSLock()
+    private var out = Data()
+    private var err = Data()
+
+    init(_ executable: String, _ arguments: [String]) throws {
+        let path = ["/usr/bin/\(executable)", "/usr/local/bin/\(executable)"].first { FileManager.default.isExecutableFile(atPath: $0) }
+        guard let path else { throw TestFailure("\(executable) is not installed: run the README's test command, which installs it") }
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        process.standardOutput = stdout
+        process.standardError = stderr
+        process.standardInput = FileHandle.nullDevice
+        stdout.fileHandleForReading.readabilityHandler = { [weak self] h in
+            let d = h.availableData
+            self?.lock.withLock { self?.out.append(d) }
+        }
+        stderr.fileHandleForReading.readabilityHandler = { [weak self] h in
+            let d = h.availableData
+            self?.lock.withLock { self?.err.append(d) }
+        }
+        try process.run()
+    }
+
+    var output: String { lock.withLock { String(decoding: out, as: UTF8.self) } }
+    var errorOutput: String { lock.withLock { String(decoding: err, as: UTF8.self) } }
+    var isRunning: Bool { process.isRunning }
+
+    /// Waits for exit, killing the process after `timeout`. Returns the exit status.
+    @discardableResult
+    func wait(timeout: Duration = .seconds(60)) async -> Int32 {
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        if process.isRunning { kill(SIGKILL) }
+        process.waitUntilExit()
+        try? await Task.sleep(for: .milliseconds(50))  // let the pipes drain
+        return process.terminationStatus
+    }
+
+    func kill(_ signal: Int32 = SIGKILL) {
+        if process.isRunning { Foundation.kill(process.processIdentifier, signal) }
+    }
+
+    /// Runs to completion and returns stdout; throws with stderr if the exit status is not 0.
+    static func run(_ executable: String, _ arguments: [String], timeout: Duration = .seconds(60)) async throws -> String {
+        let t = try Tool(executable, arguments)
+        let status = await t.wait(timeout: timeout)
+        guard status == 0 else {
+            throw TestFailure("\(executable) \(arguments.joined(separator: " ")) exited \(status): \(t.errorOutput.suffix(2000))")
+        }
+        return t.output
+    }
+
+    /// An ffmpeg publisher of a lavfi test pattern and a 440 Hz tone, as in INTEROP.md.
+    static func publisher(url: String, seconds: Double?, gop: Int = 30, size: String = "640x360", fps: Int = 30,
+                          extra: [String] = []) throws -> Tool {
+        var args = ["-hide_banner", "-loglevel", "error", "-re",
+                    "-f", "lavfi", "-i", "testsrc2=size=\(size):rate=\(fps)",
+                    "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"]
+        if let seconds { args += ["-t", String(seconds)] }
+        args += ["-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-g", String(gop),
+                 "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k"] + extra + ["-f", "flv", url]
+        return try Tool("ffmpeg", args)
+    }
+}
+
+/// What ffprobe says about a stream or file.
+struct Probe: Decodable {
+    struct Stream: Decodable {
+        var codec_type: String
+        var codec_name: String
+        var width: Int?
+        var height: Int?
+        var sample_rate: String?
+        var channels: Int?
+        var profile: String?
+    }
+    struct Format: Decodable {
+        var duration: String?
+        var format_name: String
+    }
+    var streams: [Stream]
+    var format: Format?
+
+    var video: Stream? { streams.first { $0.codec_type == "video" } }
+    var audio: Stream? { streams.first { $0.codec_type == "audio" } }
+    var duration: Double? { format?.duration.flatMap(Double.init) }
+
+    static func run(_ input: String, extra: [String] = []) async throws -> Probe {
+        let json = try await Tool.run("ffprobe", ["-v", "error", "-print_format", "json", "-show_streams", "-show_format"]
+                                      + extra + [input], timeout: .seconds(30))
+        return try JSONDecoder().decode(Probe.self, from: Data(json.utf8))
+    }
+}

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what LiveSwarm needs from Debian, only what is missing (idempotent). Sourced by run.sh and test.sh.
+set -euo pipefail
+
+need_swift() {
+    if ! command -v swift >/dev/null 2>&1; then
+        if [ -x /opt/swift/usr/bin/swift ]; then
+            export PATH="/opt/swift/usr/bin:$PATH"
+        else
+            echo "Swift 6 is not installed: get the Linux toolchain from swift.org (Debian 12) and put it on PATH." >&2
+            exit 1
+        fi
+    fi
+}
+
+# apt_install PACKAGE... : installs the packages that are not installed yet.
+apt_install() {
+    local missing=()
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    echo "Installing Debian packages: ${missing[*]}"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}

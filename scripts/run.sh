@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Builds LiveSwarm (release) and runs it with the built-in defaults: RTMP on 1935, HTTP on 8080.
+# Extra arguments go to `liveswarm serve` (try --help).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/deps.sh
+need_swift
+swift build -c release --product liveswarm
+exec .build/release/liveswarm serve "$@"
