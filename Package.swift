@@ -67,6 +67,13 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // Load generator for BENCHMARKS.md.
+        .executableTarget(name: "liveswarm-bench", dependencies: [
+            "RTMP", "AMF0", "FLV",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], path: "Sources/bench"),
 
         .testTarget(name: "AMF0Tests", dependencies: ["AMF0"]),
         .testTarget(name: "CodecsTests", dependencies: ["Codecs"], resources: [.copy("Fixtures")]),

@@ -94,12 +94,22 @@ public final class Source: Sendable {
                 if frame.isSequenceHeader {
                     s.videoConfig = frame
                     s.info.update(videoConfig: frame)
+                    logger.info("video configuration", metadata: [
+                        "stream": "\(key)", "codec": "\(s.info.videoCodec ?? "unknown")",
+                        "resolution": "\(s.info.width.map(String.init) ?? "?")x\(s.info.height.map(String.init) ?? "?")",
+                        "delivery": "passed through unchanged to RTMP and HTTP-FLV viewers",
+                    ])
                 }
             case .audio:
                 s.hasAudio = true
                 if frame.isSequenceHeader {
                     s.audioConfig = frame
                     s.info.update(audioConfig: frame)
+                    logger.info("audio configuration", metadata: [
+                        "stream": "\(key)", "codec": "\(s.info.audioCodec ?? "unknown")",
+                        "sampleRate": "\(s.info.sampleRate.map(String.init) ?? "?")",
+                        "channels": "\(s.info.channels.map(String.init) ?? "?")",
+                    ])
                 }
             case .metadata:
                 s.metadata = frame

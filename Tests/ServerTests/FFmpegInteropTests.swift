@@ -111,13 +111,19 @@ import Testing
         let sessionA = media[..<split].filter { $0.tag.type == .video && !$0.isVideoConfig }
         let sessionB = media[split...].filter { $0.tag.type == .video && !$0.isVideoConfig }
         for (name, session) in [("first", sessionA), ("second", sessionB)] {
-            // Within a session, media time advances at the rate of wall time (ffmpeg -re), measured past the GOP burst.
-            let live = session.filter { $0.arrival > session[0].arrival + .milliseconds(1500) }
+            // Within a session, video timestamps advance by one frame time (30 fps: 33 or 34 ms) at every frame.
+            let steps = zip(session.dropFirst(), session).map { Int($0.tag.timestamp) - Int($1.tag.timestamp) }
+            #expect(!steps.isEmpty && steps.allSatisfy { (33...34).contains($0) }, "\(name) session steps: \(Set(steps).sorted())")
+            // And media time keeps pace with wall time over the session's last 2 s (ffmpeg's own start is bursty:
+            // its muxer holds video until audio catches up).
+            guard let end = session.last?.arrival else { Issue.record("\(name) session empty"); continue }
+            let live = session.filter { $0.arrival > end - .seconds(2) }
             guard let a = live.first, let b = live.last else { Issue.record("\(name) session too short"); continue }
             let media = Double(b.tag.timestamp) - Double(a.tag.timestamp)
-            let wall = Double((b.arrival - a.arrival).components.attoseconds) / 1e15 + Double((b.arrival - a.arrival).components.seconds) * 1000
-            print("\(name) session: \(Int(media)) ms of media in \(Int(wall)) ms")
-            #expect(abs(media - wall) < 400, "\(name) session: media \(media) ms vs wall \(wall) ms")
+            let w = b.arrival - a.arrival
+            let wall = Double(w.components.seconds) * 1000 + Double(w.components.attoseconds) / 1e15
+            print("\(name) session: \(Int(media)) ms of media in \(Int(wall)) ms, \(session.count) video frames")
+            #expect(abs(media - wall) < 0.25 * wall, "\(name) session: media \(media) ms vs wall \(wall) ms")
         }
         // Across the restart: never backwards, never ahead by more than the outage.
         let lastA = try #require(media[..<split].map(\.tag.timestamp).max())
@@ -126,6 +132,7 @@ import Testing
         let outageMs = Int64(outage.components.seconds) * 1000 + outage.components.attoseconds / 1_000_000_000_000_000
         print("restart: last timestamp \(lastA) ms, next \(firstB) ms, outage \(outageMs) ms")
         #expect(firstB >= lastA)
-        #expect(Int64(firstB) - Int64(lastA) <= outageMs + 100)
+        // The hub measures the outage between frames it received; the viewer sees it shifted by delivery jitter.
+        #expect(Int64(firstB) - Int64(lastA) <= outageMs + 300)
     }
 }

@@ -9,9 +9,15 @@ final class Tool: @unchecked Sendable {
     private var out = Data()
     private var err = Data()
 
-    init(_ executable: String, _ arguments: [String]) throws {
+    convenience init(_ executable: String, _ arguments: [String]) throws {
         let path = ["/usr/bin/\(executable)", "/usr/local/bin/\(executable)"].first { FileManager.default.isExecutableFile(atPath: $0) }
         guard let path else { throw TestFailure("\(executable) is not installed: run the README's test command, which installs it") }
+        try self.init(path: path, arguments)
+    }
+
+    static func executable(_ path: String, _ arguments: [String]) throws -> Tool { try Tool(path: path, arguments) }
+
+    init(path: String, _ arguments: [String]) throws {
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments
         process.standardOutput = stdout

@@ -1,0 +1,74 @@
+import Foundation
+import Testing
+
+/// The `liveswarm` binary as an operator runs it: starts on the flags given, answers, stops on a signal.
+@Suite(.serialized) struct CommandLineTests {
+    static var binary: String {
+        // The test bundle sits beside the products of the same build.
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("liveswarm").path
+    }
+
+    func start(_ args: [String]) async throws -> (Tool, http: Int, rtmp: Int) {
+        guard FileManager.default.isExecutableFile(atPath: Self.binary) else { throw TestFailure("no binary at \(Self.binary)") }
+        let t = try Tool.executable(Self.binary, ["serve", "--listen", "127.0.0.1", "--http-port", "0", "--rtmp-port", "0"] + args)
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < deadline {
+            // The ready line names both URLs: rtmp=rtmp://127.0.0.1:PORT/live/STREAM flv=http://127.0.0.1:PORT/...
+            let out = t.output
+            if let line = out.split(separator: "\n").first(where: { $0.contains("ready") }),
+               let rtmp = Self.port(after: "rtmp://127.0.0.1:", in: String(line)),
+               let http = Self.port(after: "http://127.0.0.1:", in: String(line)) {
+                return (t, http, rtmp)
+            }
+            if !t.isRunning { throw TestFailure("liveswarm exited: \(t.errorOutput) \(out)") }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        t.kill()
+        throw TestFailure("liveswarm did not say ready: \(t.output)")
+    }
+
+    static func port(after prefix: String, in line: String) -> Int? {
+        guard let r = line.range(of: prefix) else { return nil }
+        return Int(line[r.upperBound...].prefix { $0.isNumber })
+    }
+
+    @Test(arguments: [SIGTERM, SIGINT])
+    func servesAndShutsDownGracefullyOnSignal(signal: Int32) async throws {
+        let (t, http, rtmp) = try await start([])
+        let api = try await HTTPGet.fetch(port: http, "/api/v1/streams")
+        #expect(api.status == 200)
+        #expect(api.text.contains("\"streams\""))
+        // A publisher and a viewer are connected when the signal arrives.
+        let publisher = try await RTMPTestClient.connect(port: rtmp)
+        #expect(try await publisher.publish("sig") == "NetStream.Publish.Start")
+        try await publisher.sendVideo(from: 0, count: 30, config: true)
+        let viewer = try await FLVTestClient.open(port: http, path: "/live/sig.flv")
+        t.kill(signal)
+        #expect(await t.wait(timeout: .seconds(10)) == 0, "exit status after signal \(signal): \(t.output.suffix(800))")
+        #expect(await viewer.tcp.closesWithin(.seconds(2)))
+        #expect(await publisher.tcp.closesWithin(.seconds(2)))
+    }
+
+    @Test func rejectsBadFlagsClearly() async throws {
+        for (args, message) in [(["serve", "--http-port", "99999"], "--http-port must be 0-65535"),
+                                (["serve", "--config", "/nonexistent.yaml"], "cannot read config file"),
+                                (["serve", "--log-level", "loud"], "is not a level")] {
+            let t = try Tool.executable(Self.binary, args)
+            #expect(await t.wait(timeout: .seconds(10)) != 0)
+            #expect(t.errorOutput.contains(message), "\(args): \(t.errorOutput)")
+        }
+    }
+
+    @Test func logsCarryTheConnectionID() async throws {
+        let (t, _, rtmp) = try await start(["--log-level", "info"])
+        defer { t.kill() }
+        let publisher = try await RTMPTestClient.connect(port: rtmp)
+        #expect(try await publisher.publish("logged") == "NetStream.Publish.Start")
+        await publisher.tcp.close()
+        try await Task.sleep(for: .milliseconds(300))
+        let lines = t.output.split(separator: "\n").filter { $0.contains("live/logged") }
+        #expect(!lines.isEmpty)
+        #expect(lines.filter { $0.contains("closing") || $0.contains("publish ended") && $0.contains("reason") }.allSatisfy { $0.contains("conn=rtmp-") },
+                "\(lines)")
+    }
+}

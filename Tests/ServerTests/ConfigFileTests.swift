@@ -1,0 +1,90 @@
+import Foundation
+import RTMPBridge
+import Server
+import Testing
+
+@Suite struct ConfigFileTests {
+    /// The example in docs/CONFIG.md, kept in step with it.
+    static let example = """
+        listen: 127.0.0.2
+        log_level: debug
+        http:
+          port: 18080
+        rtmp:
+          port: 11935
+          max_message_bytes: 1048576
+          max_buffered_bytes: 2097152
+          handshake_timeout_seconds: 3
+          publish_idle_timeout_seconds: 7.5
+        hub:
+          gop_cache_max_bytes: 1000000
+          viewer_max_queue_bytes: 2000000
+          viewer_max_wait_seconds: 2
+          viewer_send_buffer_bytes: 65536
+          republish_grace_seconds: 4
+        auth:
+          publish_keys: [secret1]
+          stream_keys:
+            live/studio: secret2
+        """
+
+    @Test func appliesEveryKey() throws {
+        let c = try ConfigFile.parse(Self.example).apply(to: ServerConfiguration())
+        #expect(c.listenHost == "127.0.0.2" && c.rtmp.host == "127.0.0.2")
+        #expect(c.httpPort == 18080 && c.rtmp.port == 11935)
+        #expect(c.rtmp.maxMessageSize == 1 << 20 && c.rtmp.maxBufferedBytes == 2 << 20)
+        #expect(c.rtmp.handshakeTimeout == .seconds(3) && c.rtmp.publishIdleTimeout == .milliseconds(7500))
+        #expect(c.hub.gopCacheMaxBytes == 1_000_000 && c.hub.viewerMaxQueueBytes == 2_000_000)
+        #expect(c.hub.viewerMaxWait == .seconds(2) && c.hub.republishGrace == .seconds(4))
+        #expect(c.hub.viewerSendBuffer == 65536)
+        #expect(c.rtmp.authentication.allows(stream: "live/x", query: "key=secret1"))
+        #expect(c.rtmp.authentication.allows(stream: "live/studio", query: "key=secret2"))
+        #expect(!c.rtmp.authentication.allows(stream: "live/x", query: "key=secret2"))
+        #expect(try ConfigFile.parse(Self.example).logLevel == "debug")
+    }
+
+    @Test func docsExampleParses() throws {
+        // docs/CONFIG.md's block must stay valid: extract it and parse it.
+        let docs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../docs/CONFIG.md")
+        let text = try String(contentsOf: docs, encoding: .utf8)
+        let yaml = try #require(text.components(separatedBy: "```yaml\n").dropFirst().first?.components(separatedBy: "```").first)
+        _ = try ConfigFile.parse(yaml).apply(to: ServerConfiguration())
+    }
+
+    @Test func emptyFileKeepsDefaults() throws {
+        #expect(try ConfigFile.parse("").apply(to: ServerConfiguration()) == ServerConfiguration())
+        #expect(try ConfigFile.parse("# nothing\n").apply(to: ServerConfiguration()) == ServerConfiguration())
+    }
+
+    @Test(arguments: [
+        ("htttp:\n  port: 1\n", "unknown key 'htttp'"),
+        ("rtmp:\n  prot: 1\n", "unknown key 'rtmp.prot'"),
+        ("http:\n  port: 70000\n", "http.port must be 0-65535"),
+        ("hub:\n  viewer_max_wait_seconds: -1\n", "hub.viewer_max_wait_seconds must be between"),
+        ("rtmp:\n  max_message_bytes: 0\n", "rtmp.max_message_bytes must be positive"),
+        ("- a\n- b\n", "the top level must be a mapping"),
+        ("http: [\n", "not valid YAML"),
+        ("http:\n  port: eighty\n", "config:"),
+    ])
+    func rejectsBadFiles(yaml: String, message: String) {
+        do {
+            _ = try ConfigFile.parse(yaml).apply(to: ServerConfiguration())
+            Issue.record("accepted \(yaml)")
+        } catch {
+            #expect("\(error)".contains(message), "\(error)")
+        }
+    }
+
+    @Test func publishAuthentication() {
+        let open = PublishAuthentication()
+        #expect(open.allows(stream: "live/a", query: ""))
+        let auth = PublishAuthentication(keys: ["k1"], streamKeys: ["live/b": "k2"])
+        #expect(auth.allows(stream: "live/a", query: "key=k1"))
+        #expect(auth.allows(stream: "live/a", query: "foo=1&token=k1"))
+        #expect(!auth.allows(stream: "live/a", query: ""))
+        #expect(!auth.allows(stream: "live/a", query: "key=k2"))
+        #expect(!auth.allows(stream: "live/a", query: "key="))
+        #expect(!auth.allows(stream: "live/a", query: "keyk1"))
+        #expect(auth.allows(stream: "live/b", query: "key=k2"))
+    }
+}
