@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # RTMP fan-out, side by side: LiveSwarm and nginx-rtmp (Debian's libnginx-mod-rtmp, one worker) under the same
 # load from the same generator: one synthetic 2 Mbps stream, N RTMP players. Prints one table per server.
-# Usage: scripts/bench-rtmp.sh [VIEWER COUNTS...]   (default: 250 500 1000)
+# Usage: scripts/bench-rtmp.sh [VIEWER COUNTS...]   (default: 250 500 1000); SERVERS="nginx" runs one of them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
@@ -16,13 +16,21 @@ for n in "${counts[@]}"; do args+=(--viewers "$n"); done
 ulimit -n 20000 2>/dev/null || true
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 
+servers=${SERVERS:-liveswarm nginx}
+for port in 11935 11936; do
+    if ss -ltn "sport = :$port" | grep -q LISTEN; then echo "port $port is in use: stop what listens there first" >&2; exit 1; fi
+done
+
+if [[ " $servers " == *" liveswarm "* ]]; then
 echo; echo "LiveSwarm $(git rev-parse --short HEAD 2>/dev/null || echo)"
 .build/release/liveswarm serve --listen 127.0.0.1 --http-port 18080 --rtmp-port 11935 --log-level warning &
 server=$!
 sleep 1
 .build/release/liveswarm-bench fanout --protocol-name rtmp --pid "$server" --rtmp-port 11935 --http-port 18080 --seconds 15 "${args[@]}"
 kill $server; wait $server 2>/dev/null || true
+fi
 
+if [[ " $servers " == *" nginx "* ]]; then
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 cat > "$dir/nginx.conf" <<CONF
@@ -47,3 +55,4 @@ server=$!
 sleep 1
 .build/release/liveswarm-bench fanout --protocol-name rtmp --pid "$server" --rtmp-port 11936 --http-port 1 --seconds 15 "${args[@]}"
 kill $server; wait $server 2>/dev/null || true
+fi
