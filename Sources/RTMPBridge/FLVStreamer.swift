@@ -10,22 +10,19 @@ import StreamHub
 public enum FLVStreamer {
     public static func stream(
         _ viewer: Viewer, hasAudio: Bool, hasVideo: Bool, metrics: ProtocolMetrics, logger: Logger,
-        write: (ByteBuffer) async throws -> Void
+        write: ([ByteBuffer]) async throws -> Void
     ) async {
         defer { viewer.close() }
         var header = ByteBufferAllocator().buffer(capacity: 13)
         FLVHeader(hasAudio: hasAudio, hasVideo: hasVideo).write(to: &header)
         do {
-            try await write(header)
+            try await write([header])
             metrics.bytesSent.increment(by: header.readableBytes)
             while let batch = await viewer.next() {
-                var out = ByteBufferAllocator().buffer(capacity: batch.reduce(0) { $0 + $1.size + FLVTag.headerSize + 4 })
-                for f in batch {
-                    FLVTag.write(type: f.tagType, timestamp: f.timestamp, body: f.payload, to: &out)
-                }
-                let n = out.readableBytes
-                try await write(out)
-                metrics.bytesSent.increment(by: n)
+                // Each frame's tag is encoded once and shared by every viewer: no copy per viewer.
+                let tags = batch.map(\.flvTag)
+                try await write(tags)
+                metrics.bytesSent.increment(by: tags.reduce(0) { $0 + $1.readableBytes })
             }
             logger.info("HTTP-FLV viewer ended: stream over", metadata: ["viewer": "\(viewer.id)"])
         } catch {

@@ -32,7 +32,6 @@ final class RTMPConnectionHandler: ChannelInboundHandler {
     var session = RTMPSession()
     var publisher: Publisher?
     var viewer: Viewer?
-    var playTask: Task<Void, Never>?
 
     var bytesReceived: UInt64 = 0
     var lastAcknowledged: UInt64 = 0
@@ -211,39 +210,55 @@ final class RTMPConnectionHandler: ChannelInboundHandler {
         logger.info("play started", metadata: ["viewer": "\(viewer.id)"])
         self.viewer = viewer
         for a in session.playAccepted(streamID: streamID, key: key) { try perform(a, context: context, out: &out) }
-        // The task encodes media on chunk streams the handler never uses, with its own encoder state.
+        // Media goes out from this event loop whenever the viewer has frames and the channel is writable:
+        // no task switch per frame, and each frame's chunks are encoded once for every player.
+        playStreamID = streamID
         let channel = context.channel
-        _ = try? context.channel.syncOptions?.setOption(.socketOption(.so_sndbuf),
-                                                         value: SocketOptionValue(hub.configuration.viewerSendBuffer))
-        let chunkSize = encoder.chunkSize
-        let metrics = self.metrics
-        let logger = self.logger
-        playTask = Task {
-            var encoder = ChunkEncoder()
-            encoder.chunkSize = chunkSize
-            while let batch = await viewer.next() {
-                var buffer = channel.allocator.buffer(capacity: batch.reduce(0) { $0 + $1.size + 32 })
-                for f in batch {
-                    let (type, csid): (MessageType, UInt32) = switch f.kind {
-                    case .video: (.video, RTMPSession.ChunkStreams.video)
-                    case .audio: (.audio, RTMPSession.ChunkStreams.audio)
-                    case .metadata: (.dataAMF0, RTMPSession.ChunkStreams.data)
-                    }
-                    encoder.write(Message(type: type, streamID: streamID, timestamp: f.timestamp, payload: f.payload),
-                                  chunkStreamID: csid, to: &buffer)
-                }
-                let n = buffer.readableBytes
-                do {
-                    try await channel.writeAndFlush(buffer).get()
-                    metrics.bytesSent.increment(by: n)
-                } catch {
-                    break
-                }
+        _ = try? channel.syncOptions?.setOption(.socketOption(.so_sndbuf), value: SocketOptionValue(hub.configuration.viewerSendBuffer))
+        _ = try? channel.syncOptions?.setOption(.writeBufferWaterMark, value: .init(low: 16 << 10, high: 64 << 10))
+        let loop = context.eventLoop
+        let drain = NIOLoopBound({ [self] in deliver(context: context) }, eventLoop: loop)
+        viewer.onReadable { loop.execute { drain.value() } }
+    }
+
+    var playStreamID: UInt32 = 1
+
+    /// Writes what the viewer has queued while the channel accepts more. The rest stays in the viewer's queue,
+    /// where frame skipping still applies; ``channelWritabilityChanged(context:)`` resumes.
+    func deliver(context: ChannelHandlerContext) {
+        guard let viewer, phase != .closing else { return }
+        var wrote = 0
+        while context.channel.isWritable {
+            guard let batch = viewer.take() else {
+                logger.info("play ended: stream over", metadata: ["viewer": "\(viewer.id)"])
+                close(context: context, reason: "stream ended")
+                return
             }
-            logger.info("play ended", metadata: ["viewer": "\(viewer.id)"])
-            viewer.close()
-            channel.close(promise: nil)
+            if batch.isEmpty { break }
+            for f in batch {
+                let (type, csid): (MessageType, UInt32) = switch f.kind {
+                case .video: (.video, RTMPSession.ChunkStreams.video)
+                case .audio: (.audio, RTMPSession.ChunkStreams.audio)
+                case .metadata: (.dataAMF0, RTMPSession.ChunkStreams.data)
+                }
+                let key = EncodingCache.Key(format: 2, a: playStreamID, b: UInt32(encoder.chunkSize))
+                let bytes = f.encodings.encoding(key) {
+                    ChunkEncoder.encodeStandalone(Message(type: type, streamID: playStreamID, timestamp: f.timestamp, payload: f.payload),
+                                                  chunkStreamID: csid, chunkSize: encoder.chunkSize)
+                }
+                wrote += bytes.readableBytes
+                context.write(wrapOutboundOut(bytes), promise: nil)
+            }
         }
+        if wrote > 0 {
+            metrics.bytesSent.increment(by: wrote)
+            context.flush()
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { deliver(context: context) }
+        context.fireChannelWritabilityChanged()
     }
 
     /// Checks a quarter of the idle timeout apart whether the publisher has sent media lately.
@@ -280,7 +295,6 @@ final class RTMPConnectionHandler: ChannelInboundHandler {
         timers.removeAll()
         stopPublishing(reason: reason)
         stopPlaying()
-        playTask?.cancel()
     }
 
     func write(context: ChannelHandlerContext, _ buffer: ByteBuffer) {

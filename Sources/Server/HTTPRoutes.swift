@@ -106,7 +106,7 @@ struct HTTPRoutes: Sendable {
             metrics.connections.increment()
             defer { metrics.connections.decrement() }
             await FLVStreamer.stream(viewer, hasAudio: hasAudio || !hasVideo, hasVideo: hasVideo, metrics: metrics,
-                                     logger: logger) { try await writer.write($0) }
+                                     logger: logger) { try await writer.write(contentsOf: $0) }
             try await writer.finish(nil)
         })
     }

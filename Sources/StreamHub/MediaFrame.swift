@@ -20,6 +20,8 @@ public struct MediaFrame: Sendable {
     public var isSequenceHeader: Bool
     /// Monotonic nanoseconds when the hub received the frame, for measuring delivery lag.
     public var receivedAt: UInt64
+    /// Wire encodings shared by all viewers (see ``flvTag``).
+    public let encodings = EncodingCache()
 
     public init(kind: Kind, timestamp: UInt32, payload: ByteBuffer, isKeyframe: Bool = false,
                 isSequenceHeader: Bool = false, receivedAt: UInt64 = 0) {
@@ -54,6 +56,16 @@ public struct MediaFrame: Sendable {
     /// Sequence headers and metadata: what a decoder needs before any frame, and what skipping keeps.
     public var isConfiguration: Bool { isSequenceHeader || kind == .metadata }
     public var size: Int { payload.readableBytes }
+
+    /// The whole FLV tag (header, body, PreviousTagSize), encoded once for all HTTP-FLV viewers.
+    public var flvTag: ByteBuffer {
+        encodings.encoding(.init(format: 1)) {
+            var out = ByteBuffer()
+            out.reserveCapacity(FLVTag.headerSize + size + 4)
+            FLVTag.write(type: tagType, timestamp: timestamp, body: payload, to: &out)
+            return out
+        }
+    }
 
     /// The FLV tag type that carries this frame.
     public var tagType: TagType {

@@ -21,6 +21,9 @@ public final class Viewer: Sendable {
         var sentFrames = 0
         var sentBytes = 0
         var batchLimit = Int.max
+        /// Push-style consumers (an event-loop handler) are told when frames arrive instead of awaiting.
+        var notify: (@Sendable () -> Void)?
+        var notifyPending = false
     }
 
     let state: Mutex<State>
@@ -39,16 +42,44 @@ public final class Viewer: Sendable {
 
     /// Called by the source, never blocks.
     func push(_ frame: MediaFrame, now: UInt64, hasVideo: Bool) {
-        let waiter: CheckedContinuation<[MediaFrame]?, Never>?
-        let batch: [MediaFrame]
-        (waiter, batch) = state.withLock { s in
-            guard !s.closed else { return (nil, []) }
+        let (waiter, batch, notify): (CheckedContinuation<[MediaFrame]?, Never>?, [MediaFrame], (@Sendable () -> Void)?)
+        (waiter, batch, notify) = state.withLock { s in
+            guard !s.closed else { return (nil, [], nil) }
             s.queue.push(frame, now: now, hasVideo: hasVideo)
-            guard let w = s.waiter, s.queue.count > 0 else { return (nil, []) }
-            s.waiter = nil
-            return (w, take(&s))
+            guard s.queue.count > 0 else { return (nil, [], nil) }
+            if let w = s.waiter {
+                s.waiter = nil
+                return (w, take(&s), nil)
+            }
+            guard let n = s.notify, !s.notifyPending else { return (nil, [], nil) }
+            s.notifyPending = true
+            return (nil, [], n)
         }
         waiter?.resume(returning: batch)
+        notify?()
+    }
+
+    /// Switches the viewer to push delivery: `notify` is called (from the publisher's thread, so it should
+    /// only schedule work) when frames are waiting or the viewer ends; the consumer then calls ``take(maxBytes:)``.
+    /// Called once, before the first ``take(maxBytes:)``; it fires at once if frames are already queued.
+    public func onReadable(_ notify: @escaping @Sendable () -> Void) {
+        let fire = state.withLock { s -> Bool in
+            s.notify = notify
+            s.notifyPending = s.queue.count > 0 || s.closed
+            return s.notifyPending
+        }
+        if fire { notify() }
+    }
+
+    /// The frames queued now, oldest first, at most `maxBytes` (but at least one); empty if none are queued;
+    /// nil once the viewer is closed and drained. Never waits. Re-arms the ``onReadable(_:)`` notification.
+    public func take(maxBytes: Int = 32 << 10) -> [MediaFrame]? {
+        state.withLock { s in
+            s.notifyPending = false
+            if s.queue.count == 0 { return s.closed ? nil : [] }
+            s.batchLimit = maxBytes
+            return take(&s)
+        }
     }
 
     private func take(_ s: inout State) -> [MediaFrame] {
@@ -81,12 +112,14 @@ public final class Viewer: Sendable {
 
     /// Ends the viewer from the source's side: a pending ``next()`` returns nil.
     func finish() {
-        let waiter = state.withLock { s -> CheckedContinuation<[MediaFrame]?, Never>? in
+        let (waiter, notify) = state.withLock { s -> (CheckedContinuation<[MediaFrame]?, Never>?, (@Sendable () -> Void)?) in
+            let wasClosed = s.closed
             s.closed = true
             defer { s.waiter = nil }
-            return s.waiter
+            return (s.waiter, wasClosed ? nil : s.notify)
         }
         waiter?.resume(returning: nil)
+        notify?()
     }
 
     /// Ends the viewer from the connection's side and removes it from its source. Idempotent.

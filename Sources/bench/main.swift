@@ -60,8 +60,10 @@ struct Fanout: AsyncParsableCommand {
                     conns.append(try await RTMPViewer.open(group: group, host: host, port: rtmpPort, stream: "bench", epoch: epoch))
                 }
             }
-            try await Task.sleep(for: .seconds(3))  // past the GOP burst every new viewer gets
-            for c in conns { c.reset() }
+            try await Task.sleep(for: .seconds(3))
+            // Only frames published from now on count: the cached GOP each new viewer receives first is not lag.
+            let from = millis(since: epoch)
+            for c in conns { c.reset(from: from) }
             baseline = ProcStats.read(pid: pid)
             try await Task.sleep(for: .seconds(seconds))
             let end = ProcStats.read(pid: pid)
@@ -74,6 +76,7 @@ struct Fanout: AsyncParsableCommand {
             }
             lags.sort()
             let cpu = end.cpuPercent(since: baseline)
+            // Frames sent during the window (the last ones may still be in flight when it closes).
             let expected = n * seconds * fps
             func pct(_ p: Double) -> String { lags.isEmpty ? "-" : fmt(lags[min(lags.count - 1, Int(Double(lags.count) * p))]) }
             print("| \(n) | \(fmt(cpu)) | \(String(format: "%.3f", (cpu - idleCPU) / Double(n))) | \(fmt(end.rssMiB)) | \(fmt((end.rssMiB - idle.rssMiB) * 1024 / Double(n))) | \(pct(0.5)) | \(pct(0.95)) | \(pct(0.99)) | \(frames) / \(expected) |")
@@ -193,7 +196,8 @@ final class SyntheticPublisher: Sendable {
 
 /// A viewer connection of the load: it records the lag of each video frame it receives.
 protocol LoadViewer: Sendable {
-    func reset()
+    /// Forgets what was recorded and from now on records only frames sent at or after `from` (ms since epoch).
+    func reset(from: Double)
     func take() -> ([Double], Int)
     func close()
 }
@@ -211,6 +215,7 @@ final class FLVViewer: ChannelInboundHandler, LoadViewer {
         var pending = ByteBuffer()
         var lags: [Double] = []
         var frames = 0
+        var from = Double.infinity
     }
 
     let state = Mutex(State())
@@ -275,9 +280,9 @@ final class FLVViewer: ChannelInboundHandler, LoadViewer {
                       let tx = s.pending.getInteger(at: i + 7, as: UInt8.self) else { break }
                 let size = Int(s0) << 16 | Int(s12)
                 guard s.pending.readableBytes >= 11 + size + 4 else { break }
-                if type == 9 && size > 100 {
-                    let ts = UInt32(tx) << 24 | UInt32(t0) << 16 | UInt32(t12)
-                    s.lags.append(now - Double(ts))
+                let ts = Double(UInt32(tx) << 24 | UInt32(t0) << 16 | UInt32(t12))
+                if type == 9 && size > 100 && ts >= s.from {
+                    s.lags.append(now - ts)
                     s.frames += 1
                 }
                 s.pending.moveReaderIndex(forwardBy: 11 + size + 4)
@@ -286,7 +291,7 @@ final class FLVViewer: ChannelInboundHandler, LoadViewer {
         }
     }
 
-    func reset() { state.withLock { $0.lags.removeAll(); $0.frames = 0 } }
+    func reset(from: Double) { state.withLock { $0.lags.removeAll(); $0.frames = 0; $0.from = from } }
 
     func take() -> ([Double], Int) { state.withLock { ($0.lags, $0.frames) } }
 
@@ -307,6 +312,7 @@ final class RTMPViewer: ChannelInboundHandler, LoadViewer {
         var window: UInt64 = 2_500_000
         var lags: [Double] = []
         var frames = 0
+        var from = Double.infinity
     }
 
     let state = Mutex(State())
@@ -350,7 +356,7 @@ final class RTMPViewer: ChannelInboundHandler, LoadViewer {
             s.input.writeBuffer(&bytes)
             do {
                 while let m = try s.decoder.next(from: &s.input) {
-                    if m.type == .video, m.payload.readableBytes > 100 {
+                    if m.type == .video, m.payload.readableBytes > 100, Double(m.timestamp) >= s.from {
                         s.lags.append(now - Double(m.timestamp))
                         s.frames += 1
                     } else if m.type == .windowAcknowledgementSize, case .windowAcknowledgementSize(let w)?? = try? ProtocolControl(m) {
@@ -379,7 +385,7 @@ final class RTMPViewer: ChannelInboundHandler, LoadViewer {
         }
     }
 
-    func reset() { state.withLock { $0.lags.removeAll(); $0.frames = 0 } }
+    func reset(from: Double) { state.withLock { $0.lags.removeAll(); $0.frames = 0; $0.from = from } }
 
     func take() -> ([Double], Int) { state.withLock { ($0.lags, $0.frames) } }
 

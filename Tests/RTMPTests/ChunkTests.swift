@@ -168,3 +168,27 @@ import Testing
         }
     }
 }
+
+@Suite struct StandaloneEncodingTests {
+    @Test func standaloneChunksDecodeAfterOtherHeaders() throws {
+        // A peer that has seen type 0 and 1 headers on chunk stream 7 still decodes shared type 0 encodings.
+        // (The stateful encoder must not be used on that chunk stream afterwards: its delta state is stale.)
+        var enc = ChunkEncoder()
+        enc.chunkSize = 4096
+        var wire = ByteBuffer()
+        enc.write(ProtocolControl.setChunkSize(4096).message, chunkStreamID: 2, to: &wire)
+        var sent: [Message] = []
+        for (i, ts) in ([0, 40, 80, 0x100_0000 + 5] as [UInt32]).enumerated() {
+            let m = Message(type: .video, streamID: 1, timestamp: ts, payload: ChunkTests.payload(9000 + i, seed: UInt8(i)))
+            sent.append(m)
+            if i < 2 {
+                enc.write(m, chunkStreamID: 7, to: &wire)
+            } else {
+                wire.writeImmutableBuffer(ChunkEncoder.encodeStandalone(m, chunkStreamID: 7, chunkSize: 4096))
+            }
+        }
+        var d = ChunkDecoder()
+        let got = try ChunkTests.decodeAll(wire, step: 100, decoder: &d).filter { $0.type == .video }
+        #expect(got == sent)
+    }
+}

@@ -2,9 +2,11 @@ import NIOCore
 
 /// Splits messages into chunks (RTMP 1.0 section 5.3) for one direction of a connection.
 ///
-/// Uses a type 0 header for the first message on a chunk stream, or when the message stream changes
-/// or time goes backwards, and a type 1 header (timestamp delta) otherwise; continuation chunks are type 3.
-/// Extended timestamps are repeated on type 3 chunks, as ffmpeg, OBS and Flash expect.
+/// ``write(_:chunkStreamID:to:)`` uses a type 0 header for the first message on a chunk stream, or when the
+/// message stream changes or time goes backwards, and a type 1 header (timestamp delta) otherwise.
+/// ``encodeStandalone(_:chunkStreamID:chunkSize:)`` always uses type 0, so its bytes depend on nothing but
+/// the message: a server can chunk a frame once and send the same bytes to every player.
+/// Continuation chunks are type 3, repeating the extended timestamp as ffmpeg, OBS and Flash expect.
 public struct ChunkEncoder: Sendable {
     /// Our outgoing chunk size; announce it with Set Chunk Size before changing it.
     public var chunkSize: Int = 128
@@ -19,22 +21,28 @@ public struct ChunkEncoder: Sendable {
     public init() {}
 
     public mutating func write(_ message: Message, chunkStreamID csid: UInt32, to out: inout ByteBuffer) {
+        let prev = last[csid]
+        last[csid] = Last(timestamp: message.timestamp, streamID: message.streamID)
+        if let prev, prev.streamID == message.streamID, message.timestamp >= prev.timestamp {
+            Self.encode(message, fmt: 1, field: message.timestamp - prev.timestamp, csid: csid, chunkSize: chunkSize, to: &out)
+        } else {
+            Self.encode(message, fmt: 0, field: message.timestamp, csid: csid, chunkSize: chunkSize, to: &out)
+        }
+    }
+
+    /// The message chunked with a type 0 header, independent of any earlier message on the chunk stream.
+    /// A peer that has seen other headers on `csid` decodes it correctly all the same.
+    public static func encodeStandalone(_ message: Message, chunkStreamID csid: UInt32, chunkSize: Int) -> ByteBuffer {
+        var out = ByteBuffer()
+        encode(message, fmt: 0, field: message.timestamp, csid: csid, chunkSize: chunkSize, to: &out)
+        return out
+    }
+
+    static func encode(_ message: Message, fmt: UInt8, field: UInt32, csid: UInt32, chunkSize: Int, to out: inout ByteBuffer) {
         precondition(csid >= 2 && csid <= 65599, "chunk stream ids 0 and 1 are reserved for the encoding")
         var payload = message.payload
         let length = payload.readableBytes
-        let prev = last[csid]
-        let fmt: UInt8
-        let field: UInt32
-        if let prev, prev.streamID == message.streamID, message.timestamp >= prev.timestamp {
-            fmt = 1
-            field = message.timestamp - prev.timestamp
-        } else {
-            fmt = 0
-            field = message.timestamp
-        }
-        last[csid] = Last(timestamp: message.timestamp, streamID: message.streamID)
         let extended = field >= 0xFF_FFFF
-
         out.reserveCapacity(minimumWritableBytes: length + 18 + (length / max(chunkSize, 1)) * 8)
         writeBasicHeader(fmt: fmt, csid: csid, to: &out)
         writeUInt24(extended ? 0xFF_FFFF : field, to: &out)
@@ -55,7 +63,7 @@ public struct ChunkEncoder: Sendable {
         }
     }
 
-    private func writeBasicHeader(fmt: UInt8, csid: UInt32, to out: inout ByteBuffer) {
+    static func writeBasicHeader(fmt: UInt8, csid: UInt32, to out: inout ByteBuffer) {
         if csid < 64 {
             out.writeInteger(fmt << 6 | UInt8(csid))
         } else if csid < 320 {
@@ -68,7 +76,7 @@ public struct ChunkEncoder: Sendable {
         }
     }
 
-    private func writeUInt24(_ v: UInt32, to out: inout ByteBuffer) {
+    static func writeUInt24(_ v: UInt32, to out: inout ByteBuffer) {
         out.writeInteger(UInt8((v >> 16) & 0xFF))
         out.writeInteger(UInt8((v >> 8) & 0xFF))
         out.writeInteger(UInt8(v & 0xFF))
