@@ -75,10 +75,13 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Sources/bench"),
 
-        .testTarget(name: "AMF0Tests", dependencies: ["AMF0"]),
-        .testTarget(name: "CodecsTests", dependencies: ["Codecs"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "FLVTests", dependencies: ["FLV", "Codecs"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "RTMPTests", dependencies: ["RTMP", "AMF0"], resources: [.copy("Fixtures")]),
+        // Helpers shared by the test targets (a deterministic generator for mutation tests).
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "AMF0Tests", dependencies: ["AMF0", "TestSupport"]),
+        .testTarget(name: "CodecsTests", dependencies: ["Codecs", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "FLVTests", dependencies: ["FLV", "Codecs", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "RTMPTests", dependencies: ["RTMP", "AMF0", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "RTMPBridgeTests", dependencies: ["RTMPBridge", "RTMP", "AMF0", "StreamHub", "TestSupport"]),
         .testTarget(name: "StreamHubTests", dependencies: ["StreamHub", "FLV"]),
         .testTarget(name: "ServerTests", dependencies: [
             "Server", "RTMPBridge", "RTMP", "AMF0", "FLV",

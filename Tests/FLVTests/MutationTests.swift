@@ -1,21 +1,11 @@
 import NIOCore
 import Testing
+import TestSupport
 @testable import FLV
 
 /// Deterministic mutation of the captured file and of tag headers: parsers return or throw,
 /// never trap or hang.
 @Suite struct MutationTests {
-    struct SplitMix64: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     @Test func fileWalkSurvivesCorruption() throws {
         let original = try Fixture.bytes("small.flv")
         var rng = SplitMix64(state: 1)

@@ -1,22 +1,11 @@
 import NIOCore
 import RTMP
 import Testing
-
-/// A deterministic generator so handshake bytes are reproducible.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+import TestSupport
 
 @Suite struct HandshakeTests {
     @Test func plainHandshakeEchoesC1() throws {
-        var rng = SplitMix(state: 1)
+        var rng = SplitMix64(state: 1)
         let hello = Handshake.clientHello(time: 77, using: &rng)
         let c1 = Array(hello.readableBytesView.dropFirst())
         #expect(Handshake.scheme(ofC1: c1) == .plain)
@@ -31,7 +20,7 @@ struct SplitMix: RandomNumberGenerator {
 
     @Test(arguments: [8, 772])
     func digestHandshakeSatisfiesAStrictClient(base: Int) throws {
-        var rng = SplitMix(state: 2)
+        var rng = SplitMix64(state: 2)
         var hello = Handshake.digestClientHello(time: 1, using: &rng)
         if base == 772 {
             // Re-sign C1 at the other position, as Flash Player 9 does.
@@ -62,7 +51,7 @@ struct SplitMix: RandomNumberGenerator {
         (ByteBuffer(), .unsupportedVersion(0)),
     ] as [(ByteBuffer, RTMPError)])
     func rejectsGarbage(input: ByteBuffer, expected: RTMPError) {
-        var rng = SplitMix(state: 3)
+        var rng = SplitMix64(state: 3)
         #expect(throws: expected) { try Handshake.serverResponse(c0c1: input, time: 0, using: &rng) }
     }
 }
