@@ -194,12 +194,46 @@ final class SyntheticPublisher: Sendable {
     }
 }
 
+/// The lag of each video frame one viewer received, counting only frames sent at or after `from`.
+final class LagRecorder: Sendable {
+    struct State {
+        var lags: [Double] = []
+        var frames = 0
+        var from = Double.infinity
+    }
+
+    let state = Mutex(State())
+
+    func record(timestamp: Double, now: Double) {
+        state.withLock { s in
+            guard timestamp >= s.from else { return }
+            s.lags.append(now - timestamp)
+            s.frames += 1
+        }
+    }
+}
+
 /// A viewer connection of the load: it records the lag of each video frame it receives.
 protocol LoadViewer: Sendable {
+    var lags: LagRecorder { get }
+    var channel: Mutex<(any Channel)?> { get }
+}
+
+extension LoadViewer {
     /// Forgets what was recorded and from now on records only frames sent at or after `from` (ms since epoch).
-    func reset(from: Double)
-    func take() -> ([Double], Int)
-    func close()
+    func reset(from: Double) { lags.state.withLock { $0 = LagRecorder.State(from: from) } }
+    func take() -> ([Double], Int) { lags.state.withLock { ($0.lags, $0.frames) } }
+    func close() { channel.withLock { $0?.close(promise: nil) } }
+
+    /// Connects `handler` (the viewer itself) and remembers the channel.
+    func connect(group: any EventLoopGroup, host: String, port: Int) async throws -> any Channel
+    where Self: ChannelHandler {
+        let ch = try await ClientBootstrap(group: group)
+            .channelInitializer { ch in ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(self) } }
+            .connect(host: host, port: port).get()
+        channel.withLock { $0 = ch }
+        return ch
+    }
 }
 
 /// One HTTP-FLV viewer that scans tag headers (no copies) and records each video tag's lag.
@@ -213,13 +247,11 @@ final class FLVViewer: ChannelInboundHandler, LoadViewer {
         var chunkLeft = -1
         var flvHeaderLeft = 13
         var pending = ByteBuffer()
-        var lags: [Double] = []
-        var frames = 0
-        var from = Double.infinity
     }
 
     let state = Mutex(State())
     let epoch: ContinuousClock.Instant
+    let lags = LagRecorder()
     let channel = Mutex<(any Channel)?>(nil)
 
     init(epoch: ContinuousClock.Instant) { self.epoch = epoch }
@@ -227,10 +259,7 @@ final class FLVViewer: ChannelInboundHandler, LoadViewer {
     static func open(group: any EventLoopGroup, host: String, port: Int, path: String,
                      epoch: ContinuousClock.Instant) async throws -> FLVViewer {
         let viewer = FLVViewer(epoch: epoch)
-        let ch = try await ClientBootstrap(group: group)
-            .channelInitializer { ch in ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(viewer) } }
-            .connect(host: host, port: port).get()
-        viewer.channel.withLock { $0 = ch }
+        let ch = try await viewer.connect(group: group, host: host, port: port)
         try await ch.writeAndFlush(ByteBuffer(string: "GET \(path) HTTP/1.1\r\nHost: \(host)\r\n\r\n")).get()
         return viewer
     }
@@ -280,10 +309,8 @@ final class FLVViewer: ChannelInboundHandler, LoadViewer {
                       let tx = s.pending.getInteger(at: i + 7, as: UInt8.self) else { break }
                 let size = Int(s0) << 16 | Int(s12)
                 guard s.pending.readableBytes >= 11 + size + 4 else { break }
-                let ts = Double(UInt32(tx) << 24 | UInt32(t0) << 16 | UInt32(t12))
-                if type == 9 && size > 100 && ts >= s.from {
-                    s.lags.append(now - ts)
-                    s.frames += 1
+                if type == 9 && size > 100 {
+                    lags.record(timestamp: Double(UInt32(tx) << 24 | UInt32(t0) << 16 | UInt32(t12)), now: now)
                 }
                 s.pending.moveReaderIndex(forwardBy: 11 + size + 4)
             }
@@ -291,11 +318,6 @@ final class FLVViewer: ChannelInboundHandler, LoadViewer {
         }
     }
 
-    func reset(from: Double) { state.withLock { $0.lags.removeAll(); $0.frames = 0; $0.from = from } }
-
-    func take() -> ([Double], Int) { state.withLock { ($0.lags, $0.frames) } }
-
-    func close() { channel.withLock { $0?.close(promise: nil) } }
 }
 
 /// One RTMP player: plain handshake, connect, createStream, play; then reassembles messages with our
@@ -310,13 +332,11 @@ final class RTMPViewer: ChannelInboundHandler, LoadViewer {
         var received: UInt64 = 0
         var acknowledged: UInt64 = 0
         var window: UInt64 = 2_500_000
-        var lags: [Double] = []
-        var frames = 0
-        var from = Double.infinity
     }
 
     let state = Mutex(State())
     let epoch: ContinuousClock.Instant
+    let lags = LagRecorder()
     let channel = Mutex<(any Channel)?>(nil)
 
     init(epoch: ContinuousClock.Instant) { self.epoch = epoch }
@@ -324,10 +344,7 @@ final class RTMPViewer: ChannelInboundHandler, LoadViewer {
     static func open(group: any EventLoopGroup, host: String, port: Int, stream: String,
                      epoch: ContinuousClock.Instant) async throws -> RTMPViewer {
         let viewer = RTMPViewer(epoch: epoch)
-        let ch = try await ClientBootstrap(group: group)
-            .channelInitializer { ch in ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(viewer) } }
-            .connect(host: host, port: port).get()
-        viewer.channel.withLock { $0 = ch }
+        let ch = try await viewer.connect(group: group, host: host, port: port)
         var rng = SystemRandomNumberGenerator()
         var out = Handshake.clientHello(time: 0, using: &rng)
         out.writeRepeatingByte(0, count: Handshake.packetSize)  // C2; plain-handshake servers do not check it
@@ -356,9 +373,8 @@ final class RTMPViewer: ChannelInboundHandler, LoadViewer {
             s.input.writeBuffer(&bytes)
             do {
                 while let m = try s.decoder.next(from: &s.input) {
-                    if m.type == .video, m.payload.readableBytes > 100, Double(m.timestamp) >= s.from {
-                        s.lags.append(now - Double(m.timestamp))
-                        s.frames += 1
+                    if m.type == .video, m.payload.readableBytes > 100 {
+                        lags.record(timestamp: Double(m.timestamp), now: now)
                     } else if m.type == .windowAcknowledgementSize, case .windowAcknowledgementSize(let w)?? = try? ProtocolControl(m) {
                         s.window = UInt64(max(w, 4096))
                     }
@@ -385,9 +401,4 @@ final class RTMPViewer: ChannelInboundHandler, LoadViewer {
         }
     }
 
-    func reset(from: Double) { state.withLock { $0.lags.removeAll(); $0.frames = 0; $0.from = from } }
-
-    func take() -> ([Double], Int) { state.withLock { ($0.lags, $0.frames) } }
-
-    func close() { channel.withLock { $0?.close(promise: nil) } }
 }
