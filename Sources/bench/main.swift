@@ -375,7 +375,7 @@ final class RTMPViewer: ChannelInboundHandler, LoadViewer {
                 while let m = try s.decoder.next(from: &s.input) {
                     if m.type == .video, m.payload.readableBytes > 100 {
                         lags.record(timestamp: Double(m.timestamp), now: now)
-                    } else if m.type == .windowAcknowledgementSize, case .windowAcknowledgementSize(let w)?? = try? ProtocolControl(m) {
+                    } else if m.type == .windowAcknowledgementSize, case .windowAcknowledgementSize(let w)? = (try? ProtocolControl(m)) ?? nil {
                         s.window = UInt64(max(w, 4096))
                     }
                 }

@@ -68,9 +68,10 @@ struct Serve: AsyncParsableCommand {
             guard let parsed = Logger.Level(rawValue: logLevel) else { throw ValidationError("--log-level '\(logLevel)' is not a level") }
             level = parsed
         }
+        let chosenLevel = level
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardOutput(label: label)
-            handler.logLevel = level
+            handler.logLevel = chosenLevel
             return handler
         }
         let server = LiveSwarm(configuration: configuration, logger: Logger(label: "liveswarm"))
