@@ -12,6 +12,9 @@ public struct RTMPConfiguration: Sendable, Equatable {
     /// A publisher that sends no audio or video for this long is disconnected, freeing the stream name.
     public var publishIdleTimeout: Duration = .seconds(20)
     public var authentication = PublishAuthentication()
+    /// Connections beyond this are closed at once. The process may hold 20,000 files on this kind of machine;
+    /// the default leaves room for HTTP viewers and the WebRTC side.
+    public var maxConnections = 10_000
 
     public init() {}
 }

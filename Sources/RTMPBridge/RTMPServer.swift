@@ -15,6 +15,7 @@ public final class RTMPServer: Service, Sendable {
     let group: any EventLoopGroup
     let onBound: @Sendable (SocketAddress) -> Void
     let connections = Mutex<[ObjectIdentifier: any Channel]>([:])
+    let refused = Atomic<Int>(0)
 
     public init(configuration: RTMPConfiguration, hub: StreamHub, metricsFactory: any MetricsFactory,
                 logger: Logger, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
@@ -33,12 +34,25 @@ public final class RTMPServer: Service, Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { [self] channel in
+                let key = ObjectIdentifier(channel)
+                let admitted = connections.withLock { c -> Bool in
+                    guard c.count < configuration.maxConnections else { return false }
+                    c[key] = channel
+                    return true
+                }
+                guard admitted else {
+                    refused.add(1, ordering: .relaxed)
+                    if refused.load(ordering: .relaxed) % 100 == 1 {
+                        logger.warning("RTMP connection refused: at the limit", metadata: [
+                            "limit": "\(configuration.maxConnections)", "refusedSoFar": "\(refused.load(ordering: .relaxed))",
+                            "peer": "\(channel.remoteAddress.map { "\($0)" } ?? "?")"])
+                    }
+                    return channel.close()
+                }
                 let id = hub.makeID()
                 var log = logger
                 log[metadataKey: "conn"] = "rtmp-\(id)"
                 let handler = RTMPConnectionHandler(id: id, hub: hub, configuration: configuration, metrics: metrics, logger: log)
-                let key = ObjectIdentifier(channel)
-                connections.withLock { $0[key] = channel }
                 channel.closeFuture.whenComplete { [self] _ in _ = connections.withLock { $0.removeValue(forKey: key) } }
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(handler)

@@ -13,6 +13,7 @@ public struct ConfigFile: Decodable, Sendable {
         var max_buffered_bytes: Int?
         var handshake_timeout_seconds: Double?
         var publish_idle_timeout_seconds: Double?
+        var max_connections: Int?
     }
     public struct Hub: Decodable, Sendable {
         var gop_cache_max_bytes: Int?
@@ -36,7 +37,8 @@ public struct ConfigFile: Decodable, Sendable {
     static let knownKeys: [String: Set<String>] = [
         "": ["listen", "http", "rtmp", "hub", "auth", "log_level"],
         "http": ["port"],
-        "rtmp": ["port", "max_message_bytes", "max_buffered_bytes", "handshake_timeout_seconds", "publish_idle_timeout_seconds"],
+        "rtmp": ["port", "max_message_bytes", "max_buffered_bytes", "handshake_timeout_seconds", "publish_idle_timeout_seconds",
+                 "max_connections"],
         "hub": ["gop_cache_max_bytes", "viewer_max_queue_bytes", "viewer_max_wait_seconds", "viewer_send_buffer_bytes",
                 "republish_grace_seconds"],
         "auth": ["publish_keys", "stream_keys"],
@@ -83,6 +85,7 @@ public struct ConfigFile: Decodable, Sendable {
             if let v = r.max_message_bytes { c.rtmp.maxMessageSize = try Self.positive(v, "rtmp.max_message_bytes") }
             if let v = r.max_buffered_bytes { c.rtmp.maxBufferedBytes = try Self.positive(v, "rtmp.max_buffered_bytes") }
             if let v = r.handshake_timeout_seconds { c.rtmp.handshakeTimeout = try Self.seconds(v, "rtmp.handshake_timeout_seconds") }
+            if let v = r.max_connections { c.rtmp.maxConnections = try Self.positive(v, "rtmp.max_connections") }
             if let v = r.publish_idle_timeout_seconds { c.rtmp.publishIdleTimeout = try Self.seconds(v, "rtmp.publish_idle_timeout_seconds") }
         }
         if let h = hub {

@@ -16,6 +16,7 @@ import Testing
           max_buffered_bytes: 2097152
           handshake_timeout_seconds: 3
           publish_idle_timeout_seconds: 7.5
+          max_connections: 42
         hub:
           gop_cache_max_bytes: 1000000
           viewer_max_queue_bytes: 2000000
@@ -37,6 +38,7 @@ import Testing
         #expect(c.hub.gopCacheMaxBytes == 1_000_000 && c.hub.viewerMaxQueueBytes == 2_000_000)
         #expect(c.hub.viewerMaxWait == .seconds(2) && c.hub.republishGrace == .seconds(4))
         #expect(c.hub.viewerSendBuffer == 65536)
+        #expect(c.rtmp.maxConnections == 42)
         #expect(c.rtmp.authentication.allows(stream: "live/x", query: "key=secret1"))
         #expect(c.rtmp.authentication.allows(stream: "live/studio", query: "key=secret2"))
         #expect(!c.rtmp.authentication.allows(stream: "live/x", query: "key=secret2"))

@@ -137,6 +137,25 @@ import Testing
         }
     }
 
+    @Test func connectionFloodIsCappedAndSilentClientsAreDropped() async throws {
+        let server = try await TestServer.start {
+            $0.rtmp.maxConnections = 20
+            $0.rtmp.handshakeTimeout = .seconds(1)
+        }
+        defer { Task { await server.stop() } }
+        // 20 clients that connect and say nothing fill the limit; the next ones are closed at once.
+        var silent: [TCPTestClient] = []
+        for _ in 0..<20 { silent.append(try await TCPTestClient.connect(port: server.ports.rtmp)) }
+        try await Task.sleep(for: .milliseconds(200))
+        let extra = try await TCPTestClient.connect(port: server.ports.rtmp)
+        #expect(await extra.closesWithin(.seconds(2)), "a connection beyond the limit is closed")
+        // The silent ones are dropped after the handshake timeout, and the server takes publishers again.
+        for c in silent { #expect(await c.closesWithin(.seconds(4))) }
+        let p = try await RTMPTestClient.connect(port: server.ports.rtmp)
+        #expect(try await p.publish("after-flood") == "NetStream.Publish.Start")
+        await p.tcp.close()
+    }
+
     @Test func idlePublisherIsDisconnected() async throws {
         let server = try await TestServer.start { $0.rtmp.publishIdleTimeout = .seconds(1) }
         defer { Task { await server.stop() } }
