@@ -69,6 +69,8 @@ struct HTTPRoutes: Sendable {
     }
 
     /// `GET /app/stream.flv`: metadata, sequence headers and the cached GOP at once, then live tags.
+    /// Live streams are normally taken by `HTTPFLVHandler` before the router; this route answers the rest
+    /// (not live: 404, bad name: 400) and serves the stream itself if it went live in between.
     func flv(request: Request, context: HTTPContext) throws -> Response {
         let file = try context.parameters.require("file")
         guard file.hasSuffix(".flv") else { throw HTTPError(.notFound) }

@@ -44,8 +44,13 @@ public final class LiveSwarm: Sendable {
         }
         let rtmp = RTMPServer(configuration: configuration.rtmp, hub: hub, metricsFactory: metricsFactory,
                               logger: logger, onBound: { report(nil, $0.port) })
+        let routes = HTTPRoutes(hub: hub, registry: registry, metricsFactory: metricsFactory, logger: logger)
+        let (hub, flvMetrics, logger) = (self.hub, routes.flvMetrics, self.logger)
         let http = Application(
-            router: HTTPRoutes(hub: hub, registry: registry, metricsFactory: metricsFactory, logger: logger).router(),
+            router: routes.router(),
+            // HTTP-FLV viewers of live streams are served by HTTPFLVHandler on the connection's event loop;
+            // the router answers everything else, including FLV requests for streams that are not live.
+            server: .http1(configuration: .init(additionalChannelHandlers: [HTTPFLVHandler(hub: hub, metrics: flvMetrics, logger: logger)])),
             configuration: .init(address: .hostname(configuration.listenHost, port: configuration.httpPort),
                                  serverName: "LiveSwarm"),
             onServerRunning: { [logger] channel in
