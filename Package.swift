@@ -6,7 +6,7 @@
 //   Server                         HTTP routes (Hummingbird), metrics, service group
 //   RTMPBridge                     RTMP listener (NIOPosix), RTMP sessions, HTTP-FLV viewers
 //   StreamHub                      sources, GOP cache, timestamp correction, viewer queues
-//   RTMP, FLV, Codecs, AMF0        pure wire codecs: no sockets, clocks or globals
+//   RTMP, FLV, MPEGTS, Codecs, AMF0  pure wire codecs: no sockets, clocks or globals
 import PackageDescription
 
 let package = Package(
@@ -34,6 +34,7 @@ let package = Package(
         .target(name: "AMF0", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
         .target(name: "Codecs", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
         .target(name: "FLV", dependencies: ["AMF0", "Codecs", .product(name: "NIOCore", package: "swift-nio")]),
+        .target(name: "MPEGTS", dependencies: ["Codecs", .product(name: "NIOCore", package: "swift-nio")]),
         .target(name: "RTMP", dependencies: [
             "AMF0",
             .product(name: "NIOCore", package: "swift-nio"),
@@ -84,6 +85,7 @@ let package = Package(
         .testTarget(name: "AMF0Tests", dependencies: ["AMF0", "TestSupport"]),
         .testTarget(name: "CodecsTests", dependencies: ["Codecs", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "FLVTests", dependencies: ["FLV", "Codecs", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "MPEGTSTests", dependencies: ["MPEGTS", "Codecs", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "RTMPTests", dependencies: ["RTMP", "AMF0", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "RTMPBridgeTests", dependencies: ["RTMPBridge", "RTMP", "AMF0", "StreamHub", "TestSupport"]),
         .testTarget(name: "StreamHubTests", dependencies: ["StreamHub", "FLV"]),
