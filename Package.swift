@@ -47,6 +47,10 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        .target(name: "HLS", dependencies: [
+            "StreamHub", "MPEGTS", "FLV", "Codecs",
+            .product(name: "NIOCore", package: "swift-nio"),
+        ]),
         // Services.
         .target(name: "RTMPBridge", dependencies: [
             "RTMP", "FLV", "AMF0", "StreamHub",
@@ -86,6 +90,7 @@ let package = Package(
         .testTarget(name: "CodecsTests", dependencies: ["Codecs", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "FLVTests", dependencies: ["FLV", "Codecs", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "MPEGTSTests", dependencies: ["MPEGTS", "Codecs", .product(name: "NIOCore", package: "swift-nio")]),
+        .testTarget(name: "HLSTests", dependencies: ["HLS", "StreamHub", "MPEGTS", "Codecs", "FLV"]),
         .testTarget(name: "RTMPTests", dependencies: ["RTMP", "AMF0", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "RTMPBridgeTests", dependencies: ["RTMPBridge", "RTMP", "AMF0", "StreamHub", "TestSupport"]),
         .testTarget(name: "StreamHubTests", dependencies: ["StreamHub", "FLV"]),
