@@ -85,17 +85,17 @@ let package = Package(
         ], path: "Sources/bench"),
 
         // Helpers shared by the test targets (a deterministic generator for mutation tests).
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: [.product(name: "NIOCore", package: "swift-nio")], path: "Tests/TestSupport"),
         .testTarget(name: "AMF0Tests", dependencies: ["AMF0", "TestSupport"]),
         .testTarget(name: "CodecsTests", dependencies: ["Codecs", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "FLVTests", dependencies: ["FLV", "Codecs", "TestSupport"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "MPEGTSTests", dependencies: ["MPEGTS", "Codecs", .product(name: "NIOCore", package: "swift-nio")]),
-        .testTarget(name: "HLSTests", dependencies: ["HLS", "StreamHub", "MPEGTS", "Codecs", "FLV"]),
+        .testTarget(name: "MPEGTSTests", dependencies: ["MPEGTS", "Codecs", "TestSupport", .product(name: "NIOCore", package: "swift-nio")]),
+        .testTarget(name: "HLSTests", dependencies: ["HLS", "StreamHub", "MPEGTS", "Codecs", "FLV", "TestSupport"]),
         .testTarget(name: "RTMPTests", dependencies: ["RTMP", "AMF0", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "RTMPBridgeTests", dependencies: ["RTMPBridge", "RTMP", "AMF0", "StreamHub", "TestSupport"]),
         .testTarget(name: "StreamHubTests", dependencies: ["StreamHub", "FLV"]),
         .testTarget(name: "ServerTests", dependencies: [
-            "Server", "RTMPBridge", "RTMP", "AMF0", "FLV",
+            "Server", "RTMPBridge", "RTMP", "AMF0", "FLV", "TestSupport",
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),
     ]

@@ -1,17 +1,10 @@
 import AMF0
 import NIOCore
 import Testing
+import TestSupport
 
 @Suite struct AMF0ValueTests {
-    static func bytes(_ hex: String) -> ByteBuffer {
-        var b = ByteBuffer()
-        var chars = Array(hex.filter { !$0.isWhitespace })
-        while chars.count >= 2 {
-            b.writeInteger(UInt8(String(chars[0...1]), radix: 16)!)
-            chars.removeFirst(2)
-        }
-        return b
-    }
+    static func bytes(_ hex: String) -> ByteBuffer { ByteBuffer(hex: hex) }
 
     static func encode(_ v: AMF0Value) -> ByteBuffer {
         var b = ByteBuffer()

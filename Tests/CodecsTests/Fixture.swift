@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import NIOCore
 
 /// Loads captured bytes from the bundled Fixtures directory (see Fixtures/README.md).
@@ -14,25 +15,5 @@ enum Fixture {
 
     static func buffer(_ name: String) throws -> ByteBuffer {
         ByteBuffer(bytes: try bytes(name))
-    }
-}
-
-/// Hex helpers keep synthetic vectors readable next to the bit layouts they encode.
-extension Array where Element == UInt8 {
-    init(hex: String) {
-        var bytes: [UInt8] = []
-        var index = hex.startIndex
-        while index < hex.endIndex {
-            let next = hex.index(index, offsetBy: 2)
-            bytes.append(UInt8(hex[index..<next], radix: 16)!)
-            index = next
-        }
-        self = bytes
-    }
-}
-
-extension ByteBuffer {
-    init(hex: String) {
-        self.init(bytes: [UInt8](hex: hex))
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import NIOCore
 
 /// Loads the captured ffmpeg FLV (see Fixtures/README.md).
@@ -10,24 +11,5 @@ enum Fixture {
             throw Missing(name: name)
         }
         return [UInt8](try Data(contentsOf: url))
-    }
-}
-
-extension Array where Element == UInt8 {
-    init(hex: String) {
-        var bytes: [UInt8] = []
-        var index = hex.startIndex
-        while index < hex.endIndex {
-            let next = hex.index(index, offsetBy: 2)
-            bytes.append(UInt8(hex[index..<next], radix: 16)!)
-            index = next
-        }
-        self = bytes
-    }
-}
-
-extension ByteBuffer {
-    init(hex: String) {
-        self.init(bytes: [UInt8](hex: hex))
     }
 }

@@ -4,19 +4,13 @@ import FLV
 import NIOCore
 import StreamHub
 import Testing
+import TestSupport
 
 /// The segmenter on synthetic streams (exact cuts) and on a real ffmpeg stream read back by ffprobe and ffmpeg.
 @Suite struct SegmenterTests {
     /// The AVC sequence header ffmpeg 5.1 (libx264, 640x360 High) writes, and an AAC-LC 44.1 kHz stereo config.
-    static let avcConfig = hex("17000000000164001effe1001a6764001eacd940a02ff970110000030001000003003c0f162d9601000468ef8fcbfdf8f800")
+    static let avcConfig = [UInt8](hex: "17000000000164001effe1001a6764001eacd940a02ff970110000030001000003003c0f162d9601000468ef8fcbfdf8f800")
     static let aacConfig: [UInt8] = [0xAF, 0x00, 0x12, 0x10]
-
-    static func hex(_ s: String) -> [UInt8] {
-        stride(from: 0, to: s.count, by: 2).map { i in
-            let a = s.index(s.startIndex, offsetBy: i)
-            return UInt8(s[a..<s.index(a, offsetBy: 2)], radix: 16)!
-        }
-    }
 
     static func frame(_ kind: MediaFrame.Kind, _ bytes: [UInt8], ts: Int) -> MediaFrame {
         MediaFrame(kind: kind, timestamp: UInt32(ts), payload: ByteBuffer(bytes: bytes), receivedAt: 0)
@@ -141,22 +135,11 @@ import Testing
         #expect(decode.isEmpty, "decode errors: \(decode.prefix(400))")
     }
 
-    /// Runs a real tool; a missing tool fails with a clear message.
+    /// Runs a real tool and returns its output; a missing tool or a failure fails the test with its output.
     @discardableResult
     static func run(_ tool: String, _ args: [String]) throws -> String {
-        let path = "/usr/bin/\(tool)"
-        try #require(FileManager.default.isExecutableFile(atPath: path), "\(tool) is not installed: run the README's test command")
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: path)
-        p.arguments = args
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-        try #require(p.terminationStatus == 0, "\(tool) failed: \(text.prefix(400))")
-        return text
+        let (status, output) = try runTool(tool, args)
+        try #require(status == 0, "\(tool) failed: \(output.prefix(400))")
+        return output
     }
 }

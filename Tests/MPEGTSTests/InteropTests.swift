@@ -2,23 +2,13 @@ import Codecs
 import Foundation
 import NIOCore
 import Testing
+import TestSupport
 @testable import MPEGTS
 
-/// Runs a tool from PATH; a missing tool is a failure with a clear message, never a skip.
+/// Runs a real tool; a missing one fails the test with a clear message (see TestSupport.runTool).
 @discardableResult
 func run(_ tool: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = [tool] + arguments
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    try process.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    let output = String(decoding: data, as: UTF8.self)
-    try #require(process.terminationStatus != 127, "\(tool) is not installed or not on PATH; the interop tests need real ffmpeg/ffprobe")
-    return (process.terminationStatus, output)
+    try runTool(tool, arguments)
 }
 
 @Suite struct InteropTests {

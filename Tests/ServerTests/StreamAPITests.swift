@@ -4,23 +4,13 @@ import RTMP
 import Server
 import StreamHub
 import Testing
+import TestSupport
 
 /// `/api/v1/streams`, `/metrics`, and what a stream carries that we do not parse.
 @Suite(.serialized) struct StreamAPITests {
     /// The AVC sequence header ffmpeg 5.1 (libx264, 640x360 High) writes, and its AAC-LC 44.1 kHz mono config.
-    static let avcConfig: [UInt8] = hex("17000000000164001effe1001a6764001eacd940a02ff970110000030001000003003c0f162d9601000468ef8fcbfdf8f800")
-    static let aacConfig: [UInt8] = hex("af00120856e500")
-
-    static func hex(_ s: String) -> [UInt8] {
-        var out: [UInt8] = []
-        var i = s.startIndex
-        while i < s.endIndex {
-            let j = s.index(i, offsetBy: 2)
-            out.append(UInt8(s[i..<j], radix: 16)!)
-            i = j
-        }
-        return out
-    }
+    static let avcConfig: [UInt8] = [UInt8](hex: "17000000000164001effe1001a6764001eacd940a02ff970110000030001000003003c0f162d9601000468ef8fcbfdf8f800")
+    static let aacConfig: [UInt8] = [UInt8](hex: "af00120856e500")
 
     struct StreamList: Decodable { var streams: [StreamSnapshot] }
     struct Detail: Decodable { var stream: StreamSnapshot; var viewers: [ViewerStats] }
