@@ -50,6 +50,7 @@ let package = Package(
         .target(name: "HLS", dependencies: [
             "StreamHub", "MPEGTS", "FLV", "Codecs",
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         // Services.
         .target(name: "RTMPBridge", dependencies: [
@@ -63,8 +64,9 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .target(name: "Server", dependencies: [
-            "RTMPBridge", "StreamHub", "FLV",
+            "RTMPBridge", "StreamHub", "FLV", "HLS",
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),

@@ -1,4 +1,5 @@
 import Foundation
+import HLS
 import Hummingbird
 import Logging
 import Metrics
@@ -23,14 +24,16 @@ struct HTTPContext: RequestContext, RemoteAddressRequestContext {
 /// The HTTP surface on port 8080: HTTP-FLV, the JSON API and Prometheus metrics.
 struct HTTPRoutes: Sendable {
     let hub: StreamHub
+    let hls: HLSOrigin
     let registry: PrometheusCollectorRegistry
     let flvMetrics: ProtocolMetrics
     let streamsGauge: Metrics.Gauge
     let metricsFactory: any MetricsFactory
     let logger: Logger
 
-    init(hub: StreamHub, registry: PrometheusCollectorRegistry, metricsFactory: any MetricsFactory, logger: Logger) {
+    init(hub: StreamHub, hls: HLSOrigin, registry: PrometheusCollectorRegistry, metricsFactory: any MetricsFactory, logger: Logger) {
         self.hub = hub
+        self.hls = hls
         self.registry = registry
         self.metricsFactory = metricsFactory
         self.flvMetrics = ProtocolMetrics(protocolName: "http-flv", factory: metricsFactory)
@@ -56,7 +59,10 @@ struct HTTPRoutes: Sendable {
             metricsResponse()
         }
         router.get("/:app/:file") { request, context in
-            try flv(request: request, context: context)
+            let file = try context.parameters.require("file")
+            if file.hasSuffix(".m3u8") { return try hlsPlaylist(context: context, file: file) }
+            if file.hasSuffix(".ts") { return try hlsSegment(context: context, file: file) }
+            return try flv(request: request, context: context)
         }
         return router
     }
@@ -111,6 +117,34 @@ struct HTTPRoutes: Sendable {
                                      logger: logger) { try await writer.write(contentsOf: $0) }
             try await writer.finish(nil)
         })
+    }
+
+    /// `GET /app/stream.m3u8`: the live MPEG-TS playlist. Never cached: it changes with every segment.
+    func hlsPlaylist(context: HTTPContext, file: String) throws -> Response {
+        let key = try streamKey(context.parameters.require("app"), String(file.dropLast(5)))
+        guard let playlist = hls.playlist(key) else {
+            throw HTTPError(.notFound, message: "no HLS segment of \(key) yet (is it live?)")
+        }
+        var headers = HTTPFields()
+        headers[.contentType] = "application/vnd.apple.mpegurl"
+        headers[.cacheControl] = "no-cache"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: playlist.render())))
+    }
+
+    /// `GET /app/stream-N.ts`: one segment. Segments never change once made, so caches may keep them.
+    func hlsSegment(context: HTTPContext, file: String) throws -> Response {
+        let name = file.dropLast(3)
+        guard let dash = name.lastIndex(of: "-"), let sequence = Int(name[name.index(after: dash)...]), sequence >= 0 else {
+            throw HTTPError(.notFound, message: "segment names are STREAM-N.ts")
+        }
+        let key = try streamKey(context.parameters.require("app"), String(name[..<dash]))
+        guard let segment = hls.segment(key, sequence: sequence) else {
+            throw HTTPError(.notFound, message: "segment \(sequence) of \(key) is not (or no longer) available")
+        }
+        var headers = HTTPFields()
+        headers[.contentType] = "video/mp2t"
+        headers[.cacheControl] = "public, max-age=3600, immutable"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: segment.data))
     }
 
     func metricsResponse() -> Response {

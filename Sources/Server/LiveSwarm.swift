@@ -1,7 +1,9 @@
+import HLS
 import Hummingbird
 import Logging
 import Metrics
 import NIOCore
+import NIOPosix
 import Prometheus
 import RTMPBridge
 import ServiceLifecycle
@@ -13,6 +15,7 @@ public final class LiveSwarm: Sendable {
     public let configuration: ServerConfiguration
     public let hub: StreamHub
     public let registry = PrometheusCollectorRegistry()
+    public let hls: HLSOrigin
     let metricsFactory: PrometheusMetricsFactory
     let logger: Logger
 
@@ -26,6 +29,8 @@ public final class LiveSwarm: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.hub = StreamHub(configuration: configuration.hub, logger: logger)
+        self.hls = HLSOrigin(hub: hub, configuration: configuration.hls, eventLoop: MultiThreadedEventLoopGroup.singleton.next(),
+                             logger: logger)
         self.metricsFactory = PrometheusMetricsFactory(registry: registry)
     }
 
@@ -44,7 +49,7 @@ public final class LiveSwarm: Sendable {
         }
         let rtmp = RTMPServer(configuration: configuration.rtmp, hub: hub, metricsFactory: metricsFactory,
                               logger: logger, onBound: { report(nil, $0.port) })
-        let routes = HTTPRoutes(hub: hub, registry: registry, metricsFactory: metricsFactory, logger: logger)
+        let routes = HTTPRoutes(hub: hub, hls: hls, registry: registry, metricsFactory: metricsFactory, logger: logger)
         let (hub, flvMetrics, logger) = (self.hub, routes.flvMetrics, self.logger)
         let http = Application(
             router: routes.router(),

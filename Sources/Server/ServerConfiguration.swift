@@ -1,3 +1,4 @@
+import HLS
 import RTMPBridge
 import StreamHub
 
@@ -9,6 +10,7 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var httpPort = 8080
     public var rtmp = RTMPConfiguration()
     public var hub = HubConfiguration()
+    public var hls = SegmenterConfiguration()
 
     public init() {}
 

@@ -20,6 +20,8 @@ public struct MediaFrame: Sendable {
     public var isSequenceHeader: Bool
     /// Monotonic nanoseconds when the hub received the frame, for measuring delivery lag.
     public var receivedAt: UInt64
+    /// The publishing session of the source the frame belongs to (1 for the first publisher, 2 after a republish).
+    public var session = 0
     /// Wire encodings shared by all viewers (see ``flvTag``).
     public let encodings = EncodingCache()
 

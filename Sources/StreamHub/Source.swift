@@ -83,7 +83,8 @@ public final class Source: Sendable {
         state.withLock { s in
             guard s.publisher?.id == publisherID else { return }
             let ts = s.timeline.correct(timestamp, nowMs: Int64(now / 1_000_000))
-            let frame = MediaFrame(kind: kind, timestamp: ts, payload: payload, receivedAt: now)
+            var frame = MediaFrame(kind: kind, timestamp: ts, payload: payload, receivedAt: now)
+            frame.session = s.sessions
             s.bytesIn += frame.size
             s.framesIn += 1
             s.rate.add(bytes: frame.size, now: now)
@@ -121,12 +122,15 @@ public final class Source: Sendable {
     }
 
     /// Adds a viewer and queues what it needs to start at once: metadata, sequence headers, cached GOP.
-    func subscribe(protocolName: String, peer: String) -> Viewer {
+    func subscribe(protocolName: String, peer: String, isInternal: Bool) -> Viewer {
         let now = clock()
+        // An internal consumer (the HLS segmenter) must see every frame: its bound is only a safety net.
+        let queue = isInternal
+            ? ViewerQueue(maxBytes: configuration.gopCacheMaxBytes * 2, maxWait: 30_000_000_000)
+            : ViewerQueue(maxBytes: configuration.viewerMaxQueueBytes, maxWait: configuration.viewerMaxWait.nanoseconds)
         let viewer = Viewer(
-            id: nextID(), key: key, protocolName: protocolName, peer: peer, joinedAt: now,
-            queue: ViewerQueue(maxBytes: configuration.viewerMaxQueueBytes,
-                               maxWait: configuration.viewerMaxWait.nanoseconds),
+            id: nextID(), key: key, protocolName: protocolName, peer: peer, joinedAt: now, isInternal: isInternal,
+            queue: queue,
             detach: { [weak self] v in self?.remove(v) })
         state.withLock { s in
             for f in [s.metadata, s.videoConfig, s.audioConfig].compactMap({ $0 }) + s.gop.frames {
@@ -156,13 +160,14 @@ public final class Source: Sendable {
 
     public var isPublished: Bool { state.withLock { $0.publisher != nil } }
 
-    public var viewers: [Viewer] { state.withLock { Array($0.viewers.values) } }
+    /// The viewers of the stream (people), without internal consumers such as the HLS segmenter.
+    public var viewers: [Viewer] { state.withLock { $0.viewers.values.filter { !$0.isInternal } } }
 
     public func snapshot() -> StreamSnapshot {
         let now = clock()
         return state.withLock { s in
             var perProtocol: [String: Int] = [:]
-            for v in s.viewers.values { perProtocol[v.protocolName, default: 0] += 1 }
+            for v in s.viewers.values where !v.isInternal { perProtocol[v.protocolName, default: 0] += 1 }
             return StreamSnapshot(
                 app: key.app, stream: key.stream, published: s.publisher != nil,
                 publisherProtocol: s.publisher?.protocolName, publisherPeer: s.publisher?.peer,
@@ -170,7 +175,7 @@ public final class Source: Sendable {
                 bitrate: s.rate.bitsPerSecond(now: now), bytesIn: s.bytesIn, framesIn: s.framesIn,
                 uptimeSeconds: s.publisher != nil ? Double(now &- s.publishedAt) / 1e9 : 0,
                 sessions: s.sessions, gopCacheBytes: s.gop.bytes, gopCacheFrames: s.gop.frames.count,
-                viewers: perProtocol, viewerCount: s.viewers.count)
+                viewers: perProtocol, viewerCount: perProtocol.values.reduce(0, +))
         }
     }
 }

@@ -12,6 +12,7 @@ public final class StreamHub: Sendable {
     let logger: Logger
     let sources = Mutex<[StreamKey: Source]>([:])
     let ids = Atomic<UInt64>(0)
+    let publishObservers = Mutex<[@Sendable (StreamKey) -> Void]>([])
 
     public init(configuration: HubConfiguration = .init(), clock: Clock? = nil, logger: Logger = Logger(label: "liveswarm.hub")) {
         self.configuration = configuration
@@ -38,6 +39,7 @@ public final class StreamHub: Sendable {
             return s
         }
         try source.attach(info)
+        for observe in publishObservers.withLock({ $0 }) { observe(key) }
         logger.info("publish started", metadata: ["stream": "\(key)", "publisher": "\(info.id)",
                                                   "protocol": "\(protocolName)", "peer": "\(peer)"])
         return Publisher(info: info, source: source, hub: self)
@@ -51,10 +53,15 @@ public final class StreamHub: Sendable {
     }
 
     /// Adds a viewer to a stream that is live or whose publisher left less than the grace period ago.
-    public func subscribe(_ key: StreamKey, protocolName: String, peer: String) throws(HubError) -> Viewer {
+    public func subscribe(_ key: StreamKey, protocolName: String, peer: String, isInternal: Bool = false) throws(HubError) -> Viewer {
         // A source without a publisher is within its grace period: its viewers wait for the republish.
         guard let source = sources.withLock({ $0[key] }) else { throw .streamNotFound(key) }
-        return source.subscribe(protocolName: protocolName, peer: peer)
+        return source.subscribe(protocolName: protocolName, peer: peer, isInternal: isInternal)
+    }
+
+    /// Calls `observe` each time a publisher takes a stream (from the publisher's thread: keep it short).
+    public func onPublish(_ observe: @escaping @Sendable (StreamKey) -> Void) {
+        publishObservers.withLock { $0.append(observe) }
     }
 
     public func source(_ key: StreamKey) -> Source? { sources.withLock { $0[key] } }

@@ -13,6 +13,8 @@ public final class Viewer: Sendable {
     /// A description of the peer for logs and the API (usually its address).
     public let peer: String
     public let joinedAt: UInt64
+    /// A consumer inside the server (the HLS segmenter), not counted as a viewer.
+    public let isInternal: Bool
 
     struct State {
         var queue: ViewerQueue
@@ -29,8 +31,9 @@ public final class Viewer: Sendable {
     let state: Mutex<State>
     let detach: @Sendable (Viewer) -> Void
 
-    init(id: UInt64, key: StreamKey, protocolName: String, peer: String, joinedAt: UInt64,
+    init(id: UInt64, key: StreamKey, protocolName: String, peer: String, joinedAt: UInt64, isInternal: Bool = false,
          queue: ViewerQueue, detach: @escaping @Sendable (Viewer) -> Void) {
+        self.isInternal = isInternal
         self.id = id
         self.key = key
         self.protocolName = protocolName
