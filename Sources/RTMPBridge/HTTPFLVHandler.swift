@@ -11,7 +11,8 @@ import StreamHub
 /// it takes the connection: it answers with the FLV header, then writes each frame's shared tag
 /// (`MediaFrame.flvTag`) whenever the viewer has frames and the channel is writable, as RTMP players are fed.
 /// No task per viewer, no wait per frame. Everything else (other paths, streams that are not live, methods
-/// other than GET) goes on to the application untouched, which answers 404/400 with a reason.
+/// other than GET) goes on to the application untouched, which answers 404/400 with a reason (a stream that
+/// goes live between the two is a 404 the player's retry gets past).
 public final class HTTPFLVHandler: ChannelDuplexHandler, RemovableChannelHandler {
     public typealias InboundIn = HTTPRequestPart
     public typealias InboundOut = HTTPRequestPart
@@ -93,18 +94,23 @@ public final class HTTPFLVHandler: ChannelDuplexHandler, RemovableChannelHandler
             head.headerFields[.accessControlExposeHeaders] = "Content-Length, Content-Type"
         }
         context.write(wrapOutboundOut(.head(head)), promise: nil)
-        // An unknown stream shape announces both tracks: players wait briefly for one that never comes,
-        // which is better than ignoring one that does.
-        let hasVideo = snapshot?.hasVideo ?? true
-        let hasAudio = snapshot?.hasAudio ?? true
-        var header = context.channel.allocator.buffer(capacity: 13)
-        FLVHeader(hasAudio: hasAudio || !hasVideo, hasVideo: hasVideo).write(to: &header)
+        let header = Self.fileHeader(for: snapshot)
         metrics.bytesSent.increment(by: header.readableBytes)
         context.writeAndFlush(wrapOutboundOut(.body(header)), promise: nil)
 
         let loop = context.eventLoop
         let drain = NIOLoopBound({ [self] in self.deliver(context: context) }, eventLoop: loop)
         viewer.onReadable { loop.execute { drain.value() } }
+    }
+
+    /// The FLV file header for a stream. A stream whose tracks are not known yet announces both: players wait
+    /// briefly for a track that never comes, which is better than ignoring one that does.
+    static func fileHeader(for stream: StreamSnapshot?) -> ByteBuffer {
+        let hasVideo = stream?.hasVideo ?? true
+        let hasAudio = stream?.hasAudio ?? true
+        var header = ByteBufferAllocator().buffer(capacity: 13)
+        FLVHeader(hasAudio: hasAudio || !hasVideo, hasVideo: hasVideo).write(to: &header)
+        return header
     }
 
     /// Writes what the viewer has queued while the channel accepts more; the rest waits in the viewer's queue,

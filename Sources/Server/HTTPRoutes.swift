@@ -8,16 +8,14 @@ import Prometheus
 import RTMPBridge
 import StreamHub
 
-/// A request context that knows the client's address, for logs and the viewer list.
+/// A request context that knows the client's address (Hummingbird's tracing reads it).
 struct HTTPContext: RequestContext, RemoteAddressRequestContext {
     var coreContext: CoreRequestContextStorage
     let remoteAddress: SocketAddress?
-    let channel: any Channel
 
     init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         remoteAddress = source.channel.remoteAddress
-        channel = source.channel
     }
 }
 
@@ -58,11 +56,11 @@ struct HTTPRoutes: Sendable {
         router.get("/metrics") { _, _ in
             metricsResponse()
         }
-        router.get("/:app/:file") { request, context in
+        router.get("/:app/:file") { _, context in
             let file = try context.parameters.require("file")
             if file.hasSuffix(".m3u8") { return try hlsPlaylist(context: context, file: file) }
             if file.hasSuffix(".ts") { return try hlsSegment(context: context, file: file) }
-            return try flv(request: request, context: context)
+            return try flv(context: context, file: file)
         }
         return router
     }
@@ -74,49 +72,12 @@ struct HTTPRoutes: Sendable {
         return key
     }
 
-    /// `GET /app/stream.flv`: metadata, sequence headers and the cached GOP at once, then live tags.
-    /// Live streams are normally taken by `HTTPFLVHandler` before the router; this route answers the rest
-    /// (not live: 404, bad name: 400) and serves the stream itself if it went live in between.
-    func flv(request: Request, context: HTTPContext) throws -> Response {
-        let file = try context.parameters.require("file")
+    /// `GET /app/stream.flv` when `HTTPFLVHandler` did not take it: the stream is not live (404) or the name is
+    /// invalid (400). Live streams never reach the router.
+    func flv(context: HTTPContext, file: String) throws -> Response {
         guard file.hasSuffix(".flv") else { throw HTTPError(.notFound) }
         let key = try streamKey(context.parameters.require("app"), String(file.dropLast(4)))
-        let peer = context.remoteAddress.map { "\($0)" } ?? "?"
-        let viewer: Viewer
-        do {
-            viewer = try hub.subscribe(key, protocolName: "http-flv", peer: peer)
-        } catch {
-            throw HTTPError(.notFound, message: "stream \(key) is not live")
-        }
-        let snapshot = hub.source(key)?.snapshot()
-        // Bound what a slow viewer's connection holds outside its queue: kernel buffer and NIO's pending writes.
-        let sendBuffer = hub.configuration.viewerSendBuffer
-        context.channel.setOption(.socketOption(.so_sndbuf), value: SocketOptionValue(sendBuffer))
-            .and(context.channel.setOption(.writeBufferWaterMark, value: .init(low: sendBuffer / 4, high: sendBuffer / 2)))
-            .whenFailure { [logger] in logger.debug("viewer socket options not set: \($0)") }
-        flvMetrics.connectionsTotal.increment()
-        var log = logger
-        log[metadataKey: "conn"] = "flv-\(viewer.id)"
-        log[metadataKey: "stream"] = "\(key)"
-        log[metadataKey: "peer"] = "\(peer)"
-        log.info("HTTP-FLV viewer started")
-        let logger = log
-        let metrics = flvMetrics
-        var headers = HTTPFields()
-        headers[.contentType] = "video/x-flv"
-        headers[.cacheControl] = "no-cache, no-store"
-        headers[.connection] = "close"
-        // An unknown stream shape announces both tracks: players wait briefly for a track that never comes,
-        // which is better than ignoring one that does.
-        let hasVideo = snapshot?.hasVideo ?? true
-        let hasAudio = snapshot?.hasAudio ?? true
-        return Response(status: .ok, headers: headers, body: ResponseBody { writer in
-            metrics.connections.increment()
-            defer { metrics.connections.decrement() }
-            await FLVStreamer.stream(viewer, hasAudio: hasAudio || !hasVideo, hasVideo: hasVideo, metrics: metrics,
-                                     logger: logger) { try await writer.write(contentsOf: $0) }
-            try await writer.finish(nil)
-        })
+        throw HTTPError(.notFound, message: "stream \(key) is not live")
     }
 
     /// `GET /app/stream.m3u8`: the live MPEG-TS playlist. Never cached: it changes with every segment.
