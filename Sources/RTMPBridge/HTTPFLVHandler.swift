@@ -77,10 +77,6 @@ public final class HTTPFLVHandler: ChannelDuplexHandler, RemovableChannelHandler
         logger.info("HTTP-FLV viewer started")
         metrics.connectionsTotal.increment()
         metrics.connections.increment()
-        // Bound what a slow viewer's connection holds outside its queue: kernel buffer and pending writes.
-        let sendBuffer = hub.configuration.viewerSendBuffer
-        _ = try? context.channel.syncOptions?.setOption(.socketOption(.so_sndbuf), value: SocketOptionValue(sendBuffer))
-        _ = try? context.channel.syncOptions?.setOption(.writeBufferWaterMark, value: .init(low: sendBuffer / 4, high: sendBuffer / 2))
 
         let snapshot = hub.source(key)?.snapshot()
         var head = HTTPResponse(status: .ok)
@@ -98,9 +94,9 @@ public final class HTTPFLVHandler: ChannelDuplexHandler, RemovableChannelHandler
         metrics.bytesSent.increment(by: header.readableBytes)
         context.writeAndFlush(wrapOutboundOut(.body(header)), promise: nil)
 
-        let loop = context.eventLoop
-        let drain = NIOLoopBound({ [self] in self.deliver(context: context) }, eventLoop: loop)
-        viewer.onReadable { loop.execute { drain.value() } }
+        let sendBuffer = hub.configuration.viewerSendBuffer
+        ViewerPump.start(viewer, context: context, sendBuffer: sendBuffer,
+                         watermark: .init(low: sendBuffer / 4, high: sendBuffer / 2)) { [self] in deliver(context: context) }
     }
 
     /// The FLV file header for a stream. A stream whose tracks are not known yet announces both: players wait
@@ -113,31 +109,23 @@ public final class HTTPFLVHandler: ChannelDuplexHandler, RemovableChannelHandler
         return header
     }
 
-    /// Writes what the viewer has queued while the channel accepts more; the rest waits in the viewer's queue,
-    /// where frame skipping applies, until ``channelWritabilityChanged(context:)``.
+    /// Writes the viewer's queued frames as FLV tags (each encoded once for every viewer); ends the response
+    /// when the stream ends.
     func deliver(context: ChannelHandlerContext) {
         guard case .serving(let viewer) = state else { return }
-        var wrote = 0
-        while context.channel.isWritable {
-            guard let batch = viewer.take() else {
-                logger.info("HTTP-FLV viewer ended: stream over")
-                state = .done
-                context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { [channel = context.channel] _ in
-                    channel.close(promise: nil)
-                }
-                return
-            }
-            if batch.isEmpty { break }
-            for f in batch {
-                let tag = f.flvTag
-                wrote += tag.readableBytes
-                context.write(wrapOutboundOut(.body(tag)), promise: nil)
-            }
+        let wrote = ViewerPump.drain(viewer, context: context) { f in
+            let tag = f.flvTag
+            return (wrapOutboundOut(.body(tag)), tag.readableBytes)
         }
-        if wrote > 0 {
-            metrics.bytesSent.increment(by: wrote)
-            context.flush()
+        guard let wrote else {
+            logger.info("HTTP-FLV viewer ended: stream over")
+            state = .done
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { [channel = context.channel] _ in
+                channel.close(promise: nil)
+            }
+            return
         }
+        if wrote > 0 { metrics.bytesSent.increment(by: wrote) }
     }
 
     public func channelWritabilityChanged(context: ChannelHandlerContext) {

@@ -213,47 +213,35 @@ final class RTMPConnectionHandler: ChannelInboundHandler {
         // Media goes out from this event loop whenever the viewer has frames and the channel is writable:
         // no task switch per frame, and each frame's chunks are encoded once for every player.
         playStreamID = streamID
-        let channel = context.channel
-        _ = try? channel.syncOptions?.setOption(.socketOption(.so_sndbuf), value: SocketOptionValue(hub.configuration.viewerSendBuffer))
-        _ = try? channel.syncOptions?.setOption(.writeBufferWaterMark, value: .init(low: 16 << 10, high: 64 << 10))
-        let loop = context.eventLoop
-        let drain = NIOLoopBound({ [self] in deliver(context: context) }, eventLoop: loop)
-        viewer.onReadable { loop.execute { drain.value() } }
+        ViewerPump.start(viewer, context: context, sendBuffer: hub.configuration.viewerSendBuffer,
+                         watermark: .init(low: 16 << 10, high: 64 << 10)) { [self] in deliver(context: context) }
     }
 
     var playStreamID: UInt32 = 1
 
-    /// Writes what the viewer has queued while the channel accepts more. The rest stays in the viewer's queue,
-    /// where frame skipping still applies; ``channelWritabilityChanged(context:)`` resumes.
+    /// Writes the viewer's queued frames as RTMP chunks, each frame chunked once for every player.
     func deliver(context: ChannelHandlerContext) {
         guard let viewer, phase != .closing else { return }
-        var wrote = 0
-        while context.channel.isWritable {
-            guard let batch = viewer.take() else {
-                logger.info("play ended: stream over", metadata: ["viewer": "\(viewer.id)"])
-                close(context: context, reason: "stream ended")
-                return
+        let chunkSize = encoder.chunkSize
+        let key = EncodingCache.Key(format: 2, a: playStreamID, b: UInt32(chunkSize))
+        let wrote = ViewerPump.drain(viewer, context: context) { f in
+            let (type, csid): (MessageType, UInt32) = switch f.kind {
+            case .video: (.video, RTMPSession.ChunkStreams.video)
+            case .audio: (.audio, RTMPSession.ChunkStreams.audio)
+            case .metadata: (.dataAMF0, RTMPSession.ChunkStreams.data)
             }
-            if batch.isEmpty { break }
-            for f in batch {
-                let (type, csid): (MessageType, UInt32) = switch f.kind {
-                case .video: (.video, RTMPSession.ChunkStreams.video)
-                case .audio: (.audio, RTMPSession.ChunkStreams.audio)
-                case .metadata: (.dataAMF0, RTMPSession.ChunkStreams.data)
-                }
-                let key = EncodingCache.Key(format: 2, a: playStreamID, b: UInt32(encoder.chunkSize))
-                let bytes = f.encodings.encoding(key) {
-                    ChunkEncoder.encodeStandalone(Message(type: type, streamID: playStreamID, timestamp: f.timestamp, payload: f.payload),
-                                                  chunkStreamID: csid, chunkSize: encoder.chunkSize)
-                }
-                wrote += bytes.readableBytes
-                context.write(wrapOutboundOut(bytes), promise: nil)
+            let bytes = f.encodings.encoding(key) {
+                ChunkEncoder.encodeStandalone(Message(type: type, streamID: playStreamID, timestamp: f.timestamp, payload: f.payload),
+                                              chunkStreamID: csid, chunkSize: chunkSize)
             }
+            return (wrapOutboundOut(bytes), bytes.readableBytes)
         }
-        if wrote > 0 {
-            metrics.bytesSent.increment(by: wrote)
-            context.flush()
+        guard let wrote else {
+            logger.info("play ended: stream over", metadata: ["viewer": "\(viewer.id)"])
+            close(context: context, reason: "stream ended")
+            return
         }
+        if wrote > 0 { metrics.bytesSent.increment(by: wrote) }
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
