@@ -6,7 +6,7 @@
 //   Server                         HTTP routes (Hummingbird), metrics, service group
 //   RTMPBridge                     RTMP listener (NIOPosix), RTMP sessions, HTTP-FLV viewers
 //   StreamHub                      sources, GOP cache, timestamp correction, viewer queues
-//   RTMP, FLV, MPEGTS, Codecs, AMF0  pure wire codecs: no sockets, clocks or globals
+//   RTMP, FLV, MPEGTS, MP4, Codecs, AMF0  pure wire codecs: no sockets, clocks or globals
 import PackageDescription
 
 let package = Package(
@@ -35,6 +35,7 @@ let package = Package(
         .target(name: "Codecs", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
         .target(name: "FLV", dependencies: ["AMF0", "Codecs", .product(name: "NIOCore", package: "swift-nio")]),
         .target(name: "MPEGTS", dependencies: ["Codecs", .product(name: "NIOCore", package: "swift-nio")]),
+        .target(name: "MP4", dependencies: ["Codecs", .product(name: "NIOCore", package: "swift-nio")]),
         .target(name: "RTMP", dependencies: [
             "AMF0",
             .product(name: "NIOCore", package: "swift-nio"),
@@ -48,9 +49,10 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "HLS", dependencies: [
-            "StreamHub", "MPEGTS", "FLV", "Codecs",
+            "StreamHub", "MPEGTS", "MP4", "FLV", "Codecs",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "Crypto", package: "swift-crypto"),
         ]),
         // Services.
         .target(name: "RTMPBridge", dependencies: [
@@ -66,6 +68,8 @@ let package = Package(
         .target(name: "Server", dependencies: [
             "RTMPBridge", "StreamHub", "FLV", "HLS",
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdCore", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
@@ -92,7 +96,10 @@ let package = Package(
         .testTarget(name: "CodecsTests", dependencies: ["Codecs", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "FLVTests", dependencies: ["FLV", "Codecs", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "MPEGTSTests", dependencies: ["MPEGTS", "Codecs", "TestSupport", .product(name: "NIOCore", package: "swift-nio")]),
-        .testTarget(name: "HLSTests", dependencies: ["HLS", "StreamHub", "MPEGTS", "Codecs", "FLV", "TestSupport"]),
+        .testTarget(name: "HLSTests", dependencies: [
+            "HLS", "StreamHub", "MPEGTS", "Codecs", "FLV", "TestSupport", .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        .testTarget(name: "MP4Tests", dependencies: ["MP4", "Codecs", "TestSupport", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "RTMPTests", dependencies: ["RTMP", "AMF0", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "RTMPBridgeTests", dependencies: ["RTMPBridge", "RTMP", "AMF0", "StreamHub", "TestSupport"]),
         .testTarget(name: "StreamHubTests", dependencies: ["StreamHub", "FLV"]),

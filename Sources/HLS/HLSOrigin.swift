@@ -1,19 +1,46 @@
+import Foundation
 import Logging
 import NIOCore
 import StreamHub
 import Synchronization
 
-/// Keeps an HLS (MPEG-TS) rendition of every live stream: one ``Segmenter`` per stream, fed by an internal hub
-/// consumer from the moment a publisher starts, and the segments and playlist that HTTP serves.
+/// Keeps the HLS renditions of every live stream (MPEG-TS, and low-latency CMAF from the same cut): one
+/// ``Segmenter`` per stream, fed by an internal hub consumer from the moment a publisher starts, and the
+/// playlists, segments and parts that HTTP serves, including blocking playlist reloads.
 ///
 /// Segmenting runs on one event loop, not on the publisher's thread. A republish (a new publishing session)
 /// ends the segment in progress and marks the next one as a discontinuity. When the hub ends the stream (the
 /// publisher did not come back within the grace period) the playlist is ended (EXT-X-ENDLIST).
 public final class HLSOrigin: Sendable {
     let hub: StreamHub
-    let configuration: SegmenterConfiguration
+    public let configuration: SegmenterConfiguration
     let eventLoop: any EventLoop
     let logger: Logger
+    let wallClock: @Sendable () -> Int64
+
+    /// What a blocking request (a playlist reload with `_HLS_msn`, or a hinted part) found.
+    public enum WaitResult: Sendable, Equatable {
+        /// The playlist contains what was asked for, or it has ended and never will.
+        case ready
+        /// The blocking limit passed first (the HLS draft's 503).
+        case timedOut
+        /// No such stream (any longer).
+        case gone
+    }
+
+    /// Why a blocking request is refused at once.
+    public enum BlockingRequestError: Error, Equatable {
+        case noSuchStream
+        /// Further ahead than a client that follows the playlist would ask (the HLS draft's 400).
+        case tooFarAhead
+    }
+
+    struct Waiter {
+        var id: Int
+        var segment: Int
+        var part: Int?
+        var continuation: CheckedContinuation<WaitResult, Never>
+    }
 
     struct Rendition {
         var segmenter: Segmenter
@@ -21,33 +48,48 @@ public final class HLSOrigin: Sendable {
         var session = 0
         var ended = false
         var reported: Set<String> = []
+        var waiters: [Waiter] = []
     }
 
     let renditions = Mutex<[StreamKey: Rendition]>([:])
+    let waiterIDs = Atomic<Int>(0)
 
-    public init(hub: StreamHub, configuration: SegmenterConfiguration = .init(), eventLoop: any EventLoop, logger: Logger) {
+    public init(hub: StreamHub, configuration: SegmenterConfiguration = .init(), eventLoop: any EventLoop, logger: Logger,
+                wallClock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) {
         self.hub = hub
         self.configuration = configuration
         self.eventLoop = eventLoop
         self.logger = logger
-        hub.onPublish { [weak self] key in self?.eventLoop.execute { self?.attach(key) } }
+        self.wallClock = wallClock
+        hub.onPublish { [weak self] key in
+            guard let self else { return }
+            self.eventLoop.execute { self.attach(key) }
+        }
     }
 
     /// Starts consuming a stream unless a consumer is already attached (a republish within the grace period).
     func attach(_ key: StreamKey) {
         let needed = renditions.withLock { r -> Bool in
             if let existing = r[key], existing.viewer != nil, !existing.ended { return false }
-            r[key] = Rendition(segmenter: Segmenter(name: key.stream, configuration: configuration))
+            var fresh = Rendition(segmenter: Segmenter(name: key.stream, configuration: configuration))
+            // Requests already blocked on this stream keep waiting (their timeout still ends them).
+            fresh.waiters = r[key]?.waiters ?? []
+            r[key] = fresh
             return true
         }
         guard needed, let viewer = try? hub.subscribe(key, protocolName: "hls", peer: "segmenter", isInternal: true) else { return }
         renditions.withLock { $0[key]?.viewer = viewer }
-        viewer.onReadable { [weak self] in self?.eventLoop.execute { self?.drain(key) } }
+        viewer.onReadable { [weak self] in
+            guard let self else { return }
+            self.eventLoop.execute { self.drain(key) }
+        }
     }
 
     func drain(_ key: StreamKey) {
         var newlyUnsupported: Set<String> = []
         var finished = false
+        var woken: [Waiter] = []
+        let now = wallClock()
         renditions.withLock { r in
             guard var rendition = r[key], let viewer = rendition.viewer else { return }
             while true {
@@ -64,15 +106,23 @@ public final class HLSOrigin: Sendable {
                         if rendition.session != 0 { rendition.segmenter.endSession() }
                         rendition.session = frame.session
                     }
-                    rendition.segmenter.add(frame)
+                    rendition.segmenter.add(frame, wallClock: now)
                 }
             }
             newlyUnsupported = rendition.segmenter.unsupported.subtracting(rendition.reported)
             rendition.reported.formUnion(newlyUnsupported)
+            let segmenter = rendition.segmenter
+            let ended = rendition.ended
+            woken = rendition.waiters.filter { ended || segmenter.contains(segment: $0.segment, part: $0.part) }
+            if !woken.isEmpty {
+                let ids = Set(woken.map(\.id))
+                rendition.waiters.removeAll { ids.contains($0.id) }
+            }
             r[key] = rendition
         }
+        for w in woken { w.continuation.resume(returning: .ready) }
         for codec in newlyUnsupported.sorted() {
-            logger.warning("HLS cannot carry this codec; it is left out of the HLS rendition", metadata: [
+            logger.warning("HLS cannot carry this codec; it is left out of the HLS renditions", metadata: [
                 "stream": "\(key)", "codec": "\(codec)"])
         }
         if finished {
@@ -87,7 +137,9 @@ public final class HLSOrigin: Sendable {
         }
     }
 
-    /// The live playlist, nil if the stream has no segment yet.
+    // MARK: - What HTTP serves
+
+    /// The live MPEG-TS playlist, nil if the stream has no segment yet.
     public func playlist(_ key: StreamKey) -> MediaPlaylist? {
         renditions.withLock { r in
             guard let rendition = r[key], !rendition.segmenter.segments.isEmpty else { return nil }
@@ -97,7 +149,85 @@ public final class HLSOrigin: Sendable {
         }
     }
 
+    /// The low-latency CMAF playlist, nil if the stream has no part yet.
+    public func lowLatencyPlaylist(_ key: StreamKey) -> MediaPlaylist? {
+        renditions.withLock { r in
+            guard let rendition = r[key] else { return nil }
+            var p = rendition.segmenter.lowLatencyPlaylist
+            guard !p.entries.isEmpty else { return nil }
+            p.ended = rendition.ended
+            return p
+        }
+    }
+
     public func segment(_ key: StreamKey, sequence: Int) -> Segment? {
         renditions.withLock { $0[key]?.segmenter.segment(sequence) }
+    }
+
+    public func part(_ key: StreamKey, segment: Int, index: Int) -> Part? {
+        renditions.withLock { $0[key]?.segmenter.part(segment: segment, index: index) }
+    }
+
+    public func initSection(_ key: StreamKey, id: Int) -> InitSection? {
+        renditions.withLock { $0[key]?.segmenter.initSection(id) }
+    }
+
+    /// The parts in the window, for publishing their ids and hashes.
+    public func chunks(_ key: StreamKey) -> (initSections: [InitSection], segments: [Segment], open: [Part])? {
+        renditions.withLock { r in
+            guard let s = r[key]?.segmenter else { return nil }
+            let open = s.open?.parts ?? []
+            return (s.initSections, Array(s.segments), open)
+        }
+    }
+
+    // MARK: - Blocking requests
+
+    /// Refuses a blocking request the HLS draft says to answer with 400 at once: more than two segments ahead
+    /// of the playlist, or more than three parts (the Advance Part Limit) ahead of its last part.
+    public func checkBlockingRequest(_ key: StreamKey, segment: Int, part: Int?) -> BlockingRequestError? {
+        renditions.withLock { r in
+            guard let s = r[key]?.segmenter else { return .noSuchStream }
+            let last = s.lastSequence ?? (s.nextSequence - 1)
+            if segment > last + 2 { return .tooFarAhead }
+            if let part {
+                let partsAhead = segment == last ? part - s.openPartCount : segment > last ? part + 1 : 0
+                if partsAhead > 3 { return .tooFarAhead }
+            }
+            return nil
+        }
+    }
+
+    /// Waits until the stream's playlist contains segment `segment` (or part `part` of it) or anything later,
+    /// the playlist ends, or `timeout` passes.
+    public func wait(_ key: StreamKey, segment: Int, part: Int?, timeout: TimeAmount) async -> WaitResult {
+        let id = waiterIDs.add(1, ordering: .relaxed).newValue
+        return await withCheckedContinuation { continuation in
+            let immediate = renditions.withLock { r -> WaitResult? in
+                guard var rendition = r[key] else { return .gone }
+                if rendition.ended || rendition.segmenter.contains(segment: segment, part: part) { return .ready }
+                rendition.waiters.append(Waiter(id: id, segment: segment, part: part, continuation: continuation))
+                r[key] = rendition
+                return nil
+            }
+            if let immediate {
+                continuation.resume(returning: immediate)
+                return
+            }
+            eventLoop.scheduleTask(in: timeout) { [weak self] in self?.expire(key, id: id) }
+        }
+    }
+
+    func expire(_ key: StreamKey, id: Int) {
+        let waiter = renditions.withLock { r -> Waiter? in
+            guard let i = r[key]?.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+            return r[key]?.waiters.remove(at: i)
+        }
+        waiter?.continuation.resume(returning: .timedOut)
+    }
+
+    /// Blocking requests now waiting, for metrics and tests.
+    public var waitingRequests: Int {
+        renditions.withLock { $0.values.reduce(0) { $0 + $1.waiters.count } }
     }
 }

@@ -1,66 +1,74 @@
 import Codecs
 import FLV
-import MPEGTS
 import NIOCore
 import StreamHub
 
-/// Settings of the HLS segmenter.
-public struct SegmenterConfiguration: Sendable, Equatable {
-    /// EXT-X-TARGETDURATION in seconds, fixed for the life of the playlist (RFC 8216 6.2.1). A segment is cut
-    /// before it would exceed it, at a keyframe if there is one in time and otherwise where it stands.
-    public var targetDuration = 6
-    /// A segment ends at the first keyframe after this many milliseconds: with 1-2 s GOPs, segments of about
-    /// 2 s keep players close to live.
-    public var minimumDuration: Int64 = 2000
-    /// Segments listed in the playlist.
-    public var windowSegments = 6
-    /// Segments kept in memory, including ones that have left the playlist, for players a little behind.
-    public var retainedSegments = 10
-
-    public init() {}
-}
-
-/// A finished MPEG-TS segment.
-public struct Segment: Sendable {
-    public var sequence: Int
-    /// Seconds.
-    public var duration: Double
-    public var discontinuity: Bool
-    /// Starts with a keyframe (a player can start decoding here).
-    public var independent: Bool
-    public var data: ByteBuffer
-}
-
-/// Cuts a live stream's frames into MPEG-TS segments and keeps the playlist window (pure: no clocks, no I/O).
+/// Cuts a live stream's frames into segments and parts, and keeps the window both playlists list (pure: no
+/// clocks, no I/O; the caller passes the wall-clock time with each frame).
 ///
-/// Timestamps come from the hub, which already keeps one timeline across republishes; a republish still starts
-/// a new segment marked as a discontinuity, because the new session brings its own codec configuration.
-/// Video other than H.264 and audio other than AAC cannot go into MPEG-TS here: ``unsupported`` says which,
-/// for the caller to log once, and the rest of the stream is still segmented.
+/// One cut serves both renditions: every part becomes a CMAF fragment (`moof` + `mdat`) for the low-latency
+/// playlist, and the same frames, muxed into MPEG-TS, make the segment of the classic playlist. So a TS
+/// segment and its fMP4 counterpart have the same number, duration and first frame.
+///
+/// Cutting rules:
+/// - a segment starts at a keyframe once the one in progress has lasted ``SegmenterConfiguration/minimumDuration``,
+///   and is cut where it stands before it would exceed the target duration (a GOP longer than that);
+/// - a part ends before every keyframe (so a part is INDEPENDENT exactly when it starts with an IDR) and before
+///   it would exceed ``SegmenterConfiguration/partTarget``. Parts close when the first frame after them arrives,
+///   because that frame's timestamp is the part's end.
+///
+/// Timestamps come from the hub, which keeps one timeline across republishes; a republish still starts a new
+/// segment marked as a discontinuity, with a new initialization section, because the new session brings its
+/// own codec configuration. Video other than H.264 and audio other than AAC are left out: ``unsupported``
+/// names them, for the caller to log once.
 public struct Segmenter: Sendable {
     public let configuration: SegmenterConfiguration
-    /// Segment URIs are "\(name)-SEQUENCE.ts".
+    /// TS segment URIs are "\(name)-SEQUENCE.ts".
     public let name: String
 
-    struct Building {
+    struct PendingSample {
+        var isVideo: Bool
+        var dts: Int64
+        var compositionTime: Int32
+        var isKeyframe: Bool
+        var data: ByteBuffer
+    }
+
+    struct OpenPart {
+        var index: Int
+        var firstDTS: Int64
+        var independent: Bool
+        var samples: [PendingSample] = []
+    }
+
+    struct OpenSegment {
         var sequence: Int
         var firstDTS: Int64
-        var lastDTS: Int64
-        var frames = 0
-        var data = ByteBuffer()
         var discontinuity: Bool
         var independent: Bool
+        var programDateTime: Int64
+        var initID: Int
+        var ts = ByteBuffer()
+        var parts: [Part] = []
     }
 
     var videoConfig: H264.AVCDecoderConfigurationRecord?
     var audioConfig: AAC.AudioSpecificConfig?
-    var muxer: TSMuxer?
-    var current: Building?
+    /// Track layout of the current initialization section; nil until a segment needs one.
+    var tracks: FragmentBuilder?
+    var tsMuxer: TSMuxerState?
+    var open: OpenSegment?
+    var part: OpenPart?
     var nextSequence = 0
+    var nextInitID = 0
     var pendingDiscontinuity = false
     var discontinuitiesBeforeWindow = 0
+    var wallClock: Int64 = 0
+    var recentIntervals: [Int64] = []
+    var lastTimelineDTS: Int64?
     public private(set) var segments: [Segment] = []
-    /// Codecs seen that MPEG-TS segments do not carry here, e.g. ["video hevc"].
+    public private(set) var initSections: [InitSection] = []
+    /// Codecs seen that the segments do not carry here, e.g. ["video hevc"].
     public private(set) var unsupported: Set<String> = []
     /// Frames that could not be muxed (malformed access units, oversized AAC frames).
     public private(set) var droppedFrames = 0
@@ -70,9 +78,11 @@ public struct Segmenter: Sendable {
         self.configuration = configuration
     }
 
-    /// Feeds one frame; returns the segment it completed, if any.
+    /// Feeds one frame that arrived at `wallClock` (milliseconds since the epoch); returns the segment it
+    /// completed, if any.
     @discardableResult
-    public mutating func add(_ frame: MediaFrame) -> Segment? {
+    public mutating func add(_ frame: MediaFrame, wallClock: Int64 = 0) -> Segment? {
+        self.wallClock = wallClock
         switch frame.kind {
         case .metadata:
             return nil
@@ -88,10 +98,9 @@ public struct Segmenter: Sendable {
                 return configure(video: try? H264.AVCDecoderConfigurationRecord(parsing: body))
             }
             guard h.packetType == .codedFrames, videoConfig != nil else { return nil }
-            let dts = Int64(frame.timestamp)
-            let sample = TSSample(kind: .video, dts: dts * 90, pts: (dts + Int64(h.compositionTime)) * 90,
-                                  isKeyframe: frame.isKeyframe, data: body)
-            return addVideo(sample, dtsMs: dts)
+            let sample = PendingSample(isVideo: true, dts: Int64(frame.timestamp), compositionTime: h.compositionTime,
+                                       isKeyframe: frame.isKeyframe, data: body)
+            return addVideo(sample)
         case .audio:
             guard let h = try? AudioTagHeader(parsing: frame.payload) else { droppedFrames += 1; return nil }
             guard h.isAAC else {
@@ -104,40 +113,65 @@ public struct Segmenter: Sendable {
                 return configure(audio: try? AAC.AudioSpecificConfig(parsing: body))
             }
             guard audioConfig != nil else { return nil }
-            let ts = Int64(frame.timestamp)
-            return addAudio(TSSample(kind: .audio, dts: ts * 90, pts: ts * 90, isKeyframe: true, data: body), dtsMs: ts)
+            return addAudio(PendingSample(isVideo: false, dts: Int64(frame.timestamp), compositionTime: 0,
+                                          isKeyframe: true, data: body))
         }
     }
 
-    /// The publisher left: finishes the segment in progress. The next session starts a discontinuity.
+    /// The publisher left: finishes the part and segment in progress. The next session starts a discontinuity.
     @discardableResult
     public mutating func endSession() -> Segment? {
-        let done = finishCurrent(nextDTS: nil)
-        muxer = nil
+        let done = closeSegment(at: nil)
+        lastTimelineDTS = nil
+        tsMuxer = nil
+        tracks = nil
         videoConfig = nil
         audioConfig = nil
         pendingDiscontinuity = true
         return done
     }
 
-    /// The playlist of the last ``SegmenterConfiguration/windowSegments`` segments.
-    public var playlist: MediaPlaylist {
-        let window = segments.suffix(configuration.windowSegments)
-        return MediaPlaylist(
-            targetDuration: configuration.targetDuration,
-            mediaSequence: window.first?.sequence ?? nextSequence,
-            discontinuitySequence: discontinuitiesBeforeWindow,
-            entries: window.map { .init(sequence: $0.sequence, duration: $0.duration, discontinuity: $0.discontinuity,
-                                        uri: "\(name)-\($0.sequence).ts") },
-            independentSegments: window.allSatisfy(\.independent))
-    }
+    // MARK: - Lookups
 
     public func segment(_ sequence: Int) -> Segment? { segments.first { $0.sequence == sequence } }
 
-    // MARK: - Internals
+    /// A part of a finished segment or of the one in progress.
+    public func part(segment sequence: Int, index: Int) -> Part? {
+        if let open, open.sequence == sequence { return open.parts.indices.contains(index) ? open.parts[index] : nil }
+        guard let s = segment(sequence), s.parts.indices.contains(index) else { return nil }
+        return s.parts[index]
+    }
 
-    /// A new codec configuration ends the segment in progress (its tables no longer describe the stream) and
-    /// the muxer is rebuilt around it; the next segment is marked as a discontinuity.
+    public func initSection(_ id: Int) -> InitSection? { initSections.first { $0.id == id } }
+
+    /// The part the low-latency playlist hints at (EXT-X-PRELOAD-HINT): the one being built now.
+    public var nextPart: (segment: Int, index: Int) {
+        if let open { return (open.sequence, open.parts.count) }
+        return (nextSequence, 0)
+    }
+
+    /// True when the playlist already lists segment `sequence` complete (`index` nil) or its part `index`, or
+    /// anything later: the condition a blocking playlist reload waits for.
+    public func contains(segment sequence: Int, part index: Int?) -> Bool {
+        let lastComplete = segments.last?.sequence ?? -1
+        guard let index else { return sequence <= lastComplete }
+        if sequence <= lastComplete {
+            // A part index past the end of a finished segment is satisfied by the next segment's first part.
+            guard let s = segment(sequence), index >= s.parts.count else { return true }
+            return open.map { !$0.parts.isEmpty } ?? false || segments.last!.sequence > sequence
+        }
+        guard let open, open.sequence == sequence else { return false }
+        return index < open.parts.count
+    }
+
+    /// The newest finished segment and the parts of the one in progress, for telling far-future requests apart.
+    public var lastSequence: Int? { open?.sequence ?? segments.last?.sequence }
+    public var openPartCount: Int { open?.parts.count ?? 0 }
+
+    // MARK: - Cutting
+
+    /// A new codec configuration ends the segment in progress (its tables and init section no longer describe
+    /// the stream); the next segment is marked as a discontinuity.
     mutating func configure(video: H264.AVCDecoderConfigurationRecord?) -> Segment? {
         guard let video, video != videoConfig else { return nil }
         videoConfig = video
@@ -151,94 +185,191 @@ public struct Segmenter: Sendable {
     }
 
     mutating func reconfigure() -> Segment? {
-        muxer = nil
-        guard let done = finishCurrent(nextDTS: nil) else { return nil }
+        tsMuxer = nil
+        tracks = nil
+        guard let done = closeSegment(at: nil) else { return nil }
         pendingDiscontinuity = true
         return done
     }
 
-    mutating func addVideo(_ sample: TSSample, dtsMs: Int64) -> Segment? {
-        var done: Segment?
-        if let c = current {
-            let elapsed = dtsMs - c.firstDTS
-            if sample.isKeyframe && elapsed >= configuration.minimumDuration {
-                done = finishCurrent(nextDTS: dtsMs)
-            } else if elapsed >= Int64(configuration.targetDuration) * 1000 {
-                // The GOP is longer than the target duration allows: cut here, keyframe or not.
-                done = finishCurrent(nextDTS: dtsMs)
-            }
-        }
-        if current == nil {
+    mutating func addVideo(_ sample: PendingSample) -> Segment? {
+        noteTimeline(sample.dts)
+        let done = advance(to: sample.dts, startPoint: sample.isKeyframe, segmentMayStart: sample.isKeyframe)
+        if open == nil {
             // The first segment of a session must start where a decoder can.
-            guard sample.isKeyframe || done != nil else { return done }
-            guard start(at: dtsMs, independent: sample.isKeyframe) else { return done }
+            guard sample.isKeyframe, startSegment(at: sample.dts, independent: true) else { return done }
         }
-        write(sample, dtsMs: dtsMs)
+        append(sample)
         return done
     }
 
-    mutating func addAudio(_ sample: TSSample, dtsMs: Int64) -> Segment? {
-        var done: Segment?
-        if videoConfig == nil {
-            // Audio only: every frame is a start point.
-            if let c = current, dtsMs - c.firstDTS >= configuration.minimumDuration {
-                done = finishCurrent(nextDTS: dtsMs)
-            }
-            if current == nil, !start(at: dtsMs, independent: true) { return done }
+    mutating func addAudio(_ sample: PendingSample) -> Segment? {
+        guard videoConfig == nil else {
+            // With video, audio rides in the part in progress and waits for the first keyframe.
+            if open != nil { append(sample) }
+            return nil
         }
-        guard current != nil else { return done }  // with video, audio waits for the first keyframe
-        write(sample, dtsMs: dtsMs)
+        // Audio only: every frame is a start point; parts and segments are cut on the audio timeline.
+        noteTimeline(sample.dts)
+        let done = advance(to: sample.dts, startPoint: false, segmentMayStart: true)
+        if open == nil, !startSegment(at: sample.dts, independent: true) { return done }
+        append(sample)
         return done
     }
 
-    /// Opens a segment (and the muxer, if the configuration changed). False if nothing can be muxed.
-    mutating func start(at dtsMs: Int64, independent: Bool) -> Bool {
-        if muxer == nil {
-            var audio = audioConfig
-            if let a = audio, (try? ADTSWriter(config: a)) == nil {
-                unsupported.insert("audio \(a.codecString) (not expressible in ADTS)")
-                audio = nil
-            }
-            guard let m = try? TSMuxer(videoConfig: videoConfig, audioConfig: audio) else { return false }
-            muxer = m
+    /// Decides, before a frame at `dts` joins, whether it starts a new segment or a new part.
+    mutating func advance(to dts: Int64, startPoint: Bool, segmentMayStart: Bool) -> Segment? {
+        guard let seg = open, let current = part else { return nil }
+        let elapsed = dts - seg.firstDTS
+        if (segmentMayStart && elapsed >= configuration.minimumDuration)
+            || elapsed >= Int64(configuration.targetDuration) * 1000 {
+            let done = closeSegment(at: dts)
+            // A cut forced inside a long GOP carries on where it stands: not a start point.
+            _ = startSegment(at: dts, independent: startPoint || videoConfig == nil)
+            return done
         }
-        var b = Building(sequence: nextSequence, firstDTS: dtsMs, lastDTS: dtsMs, discontinuity: pendingDiscontinuity,
-                         independent: independent)
+        if startPoint {
+            closePart(at: dts)
+            startPart(at: dts, independent: true)
+        } else if dts - current.firstDTS > configuration.partTarget {
+            continuePart(at: dts)
+        } else if dts + shortestInterval - current.firstDTS > configuration.partTarget {
+            // This frame would end after the part target: it starts the next part.
+            closePart(at: dts)
+            startPart(at: dts, independent: false)
+        }
+        return nil
+    }
+
+    /// The shortest of the recent frame intervals on the cutting timeline (video, or audio without video):
+    /// the least a frame adds to a part.
+    var shortestInterval: Int64 { recentIntervals.min() ?? 0 }
+
+    mutating func noteTimeline(_ dts: Int64) {
+        if let last = lastTimelineDTS, dts > last {
+            recentIntervals.append(dts - last)
+            if recentIntervals.count > 8 { recentIntervals.removeFirst() }
+        }
+        lastTimelineDTS = dts
+    }
+
+    /// Opens a segment (and the muxers, if the configuration changed) with its first part. False if nothing
+    /// can be muxed.
+    mutating func startSegment(at dts: Int64, independent: Bool) -> Bool {
+        if tracks == nil {
+            guard let builder = try? FragmentBuilder(video: videoConfig, audio: audioConfig) else { return false }
+            tracks = builder
+            initSections.append(InitSection(id: nextInitID, data: builder.initSection, codecs: builder.codecs))
+            nextInitID += 1
+        }
+        if tsMuxer == nil {
+            guard let muxer = TSMuxerState(video: videoConfig, audio: audioConfig) else { return false }
+            if let note = muxer.leftOut { unsupported.insert(note) }
+            tsMuxer = muxer
+        }
+        var seg = OpenSegment(sequence: nextSequence, firstDTS: dts, discontinuity: pendingDiscontinuity,
+                              independent: independent, programDateTime: wallClock, initID: nextInitID - 1)
+        tsMuxer!.writeTables(to: &seg.ts)
+        open = seg
         nextSequence += 1
         pendingDiscontinuity = false
-        muxer!.writeTables(to: &b.data)
-        current = b
+        part = OpenPart(index: 0, firstDTS: dts, independent: independent)
         return true
     }
 
-    mutating func write(_ sample: TSSample, dtsMs: Int64) {
-        guard var c = current, muxer != nil else { return }
-        current = nil  // write into a uniquely held buffer
-        do {
-            try muxer!.write(sample, to: &c.data)
-            c.lastDTS = max(c.lastDTS, dtsMs)
-            c.frames += 1
-        } catch {
-            droppedFrames += 1
-        }
-        current = c
+    mutating func startPart(at dts: Int64, independent: Bool) {
+        part = OpenPart(index: open?.parts.count ?? 0, firstDTS: dts, independent: independent)
     }
 
-    /// Closes the segment in progress. Its duration runs to `nextDTS` (the first frame of the next segment), or
-    /// for the last segment of a session to its last frame plus one average frame interval.
-    mutating func finishCurrent(nextDTS: Int64?) -> Segment? {
-        guard let c = current else { return nil }
-        current = nil
-        let span = c.lastDTS - c.firstDTS
-        let end = nextDTS ?? (c.lastDTS + (c.frames > 1 ? span / Int64(c.frames - 1) : 0))
-        let segment = Segment(sequence: c.sequence, duration: Double(max(0, end - c.firstDTS)) / 1000,
-                              discontinuity: c.discontinuity, independent: c.independent, data: c.data)
+    mutating func append(_ sample: PendingSample) {
+        guard part != nil else { return }
+        part!.samples.append(sample)
+    }
+
+    /// A frame at `dts` reached the part target. If the part would last longer than the target, its last
+    /// video frame moves on to start the next part, so that no part exceeds PART-TARGET.
+    mutating func continuePart(at dts: Int64) {
+        guard var current = part else { return }
+        if dts - current.firstDTS > configuration.partTarget,
+            let i = current.samples.lastIndex(where: \.isVideo), i > 0, current.samples[i].dts > current.firstDTS {
+            let carried = Array(current.samples[i...])
+            current.samples.removeSubrange(i...)
+            part = current
+            closePart(at: carried[0].dts)
+            startPart(at: carried[0].dts, independent: false)
+            part!.samples = carried
+        } else {
+            closePart(at: dts)
+            startPart(at: dts, independent: false)
+        }
+    }
+
+    /// Finishes the part in progress, which ends at `end` (the next frame's timestamp), or, at the end of a
+    /// session, one frame interval after its last frame. A part that would exceed the part target (a keyframe
+    /// late on an irregular timeline) is split before its last video frame.
+    mutating func closePart(at end: Int64?) {
+        guard var current = part, open != nil else { return }
+        part = nil
+        guard !current.samples.isEmpty else { return }
+        let end = end ?? estimatedEnd(of: current)
+        if end - current.firstDTS > configuration.partTarget,
+            let i = current.samples.lastIndex(where: \.isVideo), i > 0, current.samples[i].dts > current.firstDTS {
+            let tail = OpenPart(index: current.index + 1, firstDTS: current.samples[i].dts, independent: false,
+                                samples: Array(current.samples[i...]))
+            current.samples.removeSubrange(i...)
+            emit(current, end: tail.firstDTS)
+            emit(tail, end: end)
+        } else {
+            emit(current, end: end)
+        }
+    }
+
+    /// Makes a closed part into its CMAF fragment and appends its frames to the TS segment.
+    mutating func emit(_ p: OpenPart, end: Int64) {
+        guard var builder = tracks else { return }
+        let fragment = builder.fragment(p.samples, endDTS: end)
+        tracks = builder
+        droppedFrames += fragment.dropped
+        open!.parts.append(Part(segment: open!.sequence, index: p.index, duration: Double(max(0, end - p.firstDTS)) / 1000,
+                                independent: p.independent, data: fragment.data, sha256: fragment.sha256))
+        for sample in p.samples where tsMuxer?.write(sample, to: &open!.ts) == false {
+            droppedFrames += 1
+        }
+    }
+
+    func estimatedEnd(of p: OpenPart) -> Int64 {
+        let timeline = p.samples.contains(where: \.isVideo) ? p.samples.filter(\.isVideo) : p.samples
+        guard let last = timeline.last?.dts else { return p.firstDTS }
+        let span = last - (timeline.first?.dts ?? last)
+        return last + (timeline.count > 1 ? span / Int64(timeline.count - 1) : max(1, shortestInterval))
+    }
+
+    /// Closes the part and segment in progress; the segment ends at `end` (the first frame of the next one) or,
+    /// at the end of a session, where its last part ends.
+    mutating func closeSegment(at end: Int64?) -> Segment? {
+        var endDTS = end
+        if endDTS == nil, let p = part { endDTS = estimatedEnd(of: p) }
+        closePart(at: endDTS)
+        guard let seg = open else { return nil }
+        open = nil
+        guard !seg.parts.isEmpty else {
+            // Nothing was muxed: give the number back, so that media sequence numbers stay contiguous.
+            nextSequence = seg.sequence
+            pendingDiscontinuity = pendingDiscontinuity || seg.discontinuity
+            return nil
+        }
+        let finalEnd = endDTS ?? seg.firstDTS
+        let segment = Segment(sequence: seg.sequence, duration: Double(max(0, finalEnd - seg.firstDTS)) / 1000,
+                              discontinuity: seg.discontinuity, independent: seg.independent,
+                              programDateTime: seg.programDateTime, data: seg.ts, parts: seg.parts, initID: seg.initID)
         segments.append(segment)
         let window = configuration.windowSegments
         if segments.count > window, segments[segments.count - window - 1].discontinuity {
             discontinuitiesBeforeWindow += 1
         }
         if segments.count > max(configuration.retainedSegments, window) { segments.removeFirst() }
+        let needed = Set(segments.map(\.initID)).union([nextInitID - 1])
+        initSections.removeAll { !needed.contains($0.id) }
         return segment
     }
 }

@@ -22,6 +22,13 @@ public struct ConfigFile: Decodable, Sendable {
         var viewer_send_buffer_bytes: Int?
         var republish_grace_seconds: Double?
     }
+    public struct HLS: Decodable, Sendable {
+        var target_duration_seconds: Int?
+        var minimum_segment_seconds: Double?
+        var part_target_seconds: Double?
+        var window_segments: Int?
+        var retained_segments: Int?
+    }
     public struct Auth: Decodable, Sendable {
         var publish_keys: [String]?
         var stream_keys: [String: String]?
@@ -31,16 +38,19 @@ public struct ConfigFile: Decodable, Sendable {
     var http: HTTP?
     var rtmp: RTMP?
     var hub: Hub?
+    var hls: HLS?
     var auth: Auth?
     var log_level: String?
 
     static let knownKeys: [String: Set<String>] = [
-        "": ["listen", "http", "rtmp", "hub", "auth", "log_level"],
+        "": ["listen", "http", "rtmp", "hub", "hls", "auth", "log_level"],
         "http": ["port"],
         "rtmp": ["port", "max_message_bytes", "max_buffered_bytes", "handshake_timeout_seconds", "publish_idle_timeout_seconds",
                  "max_connections"],
         "hub": ["gop_cache_max_bytes", "viewer_max_queue_bytes", "viewer_max_wait_seconds", "viewer_send_buffer_bytes",
                 "republish_grace_seconds"],
+        "hls": ["target_duration_seconds", "minimum_segment_seconds", "part_target_seconds", "window_segments",
+                "retained_segments"],
         "auth": ["publish_keys", "stream_keys"],
     ]
 
@@ -95,6 +105,16 @@ public struct ConfigFile: Decodable, Sendable {
             if let v = h.viewer_send_buffer_bytes { c.hub.viewerSendBuffer = try Self.positive(v, "hub.viewer_send_buffer_bytes") }
             if let v = h.republish_grace_seconds { c.hub.republishGrace = try Self.seconds(v, "hub.republish_grace_seconds") }
         }
+        if let h = hls {
+            if let v = h.target_duration_seconds { c.hls.targetDuration = try Self.positive(v, "hls.target_duration_seconds") }
+            if let v = h.minimum_segment_seconds { c.hls.minimumDuration = try Self.seconds(v, "hls.minimum_segment_seconds").milliseconds }
+            if let v = h.part_target_seconds { c.hls.partTarget = try Self.seconds(v, "hls.part_target_seconds").milliseconds }
+            if let v = h.window_segments { c.hls.windowSegments = try Self.positive(v, "hls.window_segments") }
+            if let v = h.retained_segments { c.hls.retainedSegments = try Self.positive(v, "hls.retained_segments") }
+            guard c.hls.minimumDuration < Int64(c.hls.targetDuration) * 1000, c.hls.partTarget <= c.hls.minimumDuration else {
+                throw Invalid(description: "hls: need part_target_seconds <= minimum_segment_seconds < target_duration_seconds")
+            }
+        }
         if let a = auth {
             c.rtmp.authentication.keys.formUnion(a.publish_keys ?? [])
             for (k, v) in a.stream_keys ?? [:] { c.rtmp.authentication.streamKeys[k] = v }
@@ -116,4 +136,9 @@ public struct ConfigFile: Decodable, Sendable {
         guard v > 0, v < 86_400 else { throw Invalid(description: "\(name) must be between 0 and 86400 s, got \(v)") }
         return .milliseconds(Int64(v * 1000))
     }
+}
+
+extension Duration {
+    /// Whole milliseconds.
+    var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
 }

@@ -19,7 +19,7 @@ struct HTTPContext: RequestContext, RemoteAddressRequestContext {
     }
 }
 
-/// The HTTP surface on port 8080: HTTP-FLV, the JSON API and Prometheus metrics.
+/// The HTTP surface on port 8080: HTTP-FLV, HLS (see HLSRoutes), the JSON API and Prometheus metrics.
 struct HTTPRoutes: Sendable {
     let hub: StreamHub
     let hls: HLSOrigin
@@ -44,7 +44,7 @@ struct HTTPRoutes: Sendable {
         // Players on other origins (a page on a CDN, a dev server) read FLV and the API directly.
         router.add(middleware: CORSMiddleware(allowOrigin: .all, allowHeaders: [.contentType, .authorization, .range],
                                               allowMethods: [.get, .head, .post, .delete, .options],
-                                              exposedHeaders: ["Content-Length", "Content-Type", "Location"]))
+                                              exposedHeaders: ["Content-Length", "Content-Type", "Location", "Repr-Digest"]))
         router.get("/api/v1/streams") { _, _ in
             StreamList(streams: hub.snapshot())
         }
@@ -56,9 +56,10 @@ struct HTTPRoutes: Sendable {
         router.get("/metrics") { _, _ in
             metricsResponse()
         }
-        router.get("/:app/:file") { _, context in
+        addHLSRoutes(to: router)
+        router.get("/:app/:file") { request, context in
             let file = try context.parameters.require("file")
-            if file.hasSuffix(".m3u8") { return try hlsPlaylist(context: context, file: file) }
+            if file.hasSuffix(".m3u8") { return try await hlsPlaylist(request: request, context: context, file: file) }
             if file.hasSuffix(".ts") { return try hlsSegment(context: context, file: file) }
             return try flv(context: context, file: file)
         }
@@ -78,34 +79,6 @@ struct HTTPRoutes: Sendable {
         guard file.hasSuffix(".flv") else { throw HTTPError(.notFound) }
         let key = try streamKey(context.parameters.require("app"), String(file.dropLast(4)))
         throw HTTPError(.notFound, message: "stream \(key) is not live")
-    }
-
-    /// `GET /app/stream.m3u8`: the live MPEG-TS playlist. Never cached: it changes with every segment.
-    func hlsPlaylist(context: HTTPContext, file: String) throws -> Response {
-        let key = try streamKey(context.parameters.require("app"), String(file.dropLast(5)))
-        guard let playlist = hls.playlist(key) else {
-            throw HTTPError(.notFound, message: "no HLS segment of \(key) yet (is it live?)")
-        }
-        var headers = HTTPFields()
-        headers[.contentType] = "application/vnd.apple.mpegurl"
-        headers[.cacheControl] = "no-cache"
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: playlist.render())))
-    }
-
-    /// `GET /app/stream-N.ts`: one segment. Segments never change once made, so caches may keep them.
-    func hlsSegment(context: HTTPContext, file: String) throws -> Response {
-        let name = file.dropLast(3)
-        guard let dash = name.lastIndex(of: "-"), let sequence = Int(name[name.index(after: dash)...]), sequence >= 0 else {
-            throw HTTPError(.notFound, message: "segment names are STREAM-N.ts")
-        }
-        let key = try streamKey(context.parameters.require("app"), String(name[..<dash]))
-        guard let segment = hls.segment(key, sequence: sequence) else {
-            throw HTTPError(.notFound, message: "segment \(sequence) of \(key) is not (or no longer) available")
-        }
-        var headers = HTTPFields()
-        headers[.contentType] = "video/mp2t"
-        headers[.cacheControl] = "public, max-age=3600, immutable"
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: segment.data))
     }
 
     func metricsResponse() -> Response {

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import FLV
 @testable import HLS
@@ -24,16 +25,23 @@ import TestSupport
 
     static func audio(ts: Int) -> MediaFrame { frame(.audio, [0xAF, 1] + [UInt8](repeating: 0x21, count: 100), ts: ts) }
 
-    /// `seconds` of 25 fps video with a keyframe every `gop` frames, and AAC at about 43 frames/s.
-    static func feed(_ s: inout Segmenter, from: Int = 0, seconds: Int, gop: Int, config: Bool = true) -> [Segment] {
+    /// `seconds` of video (25 fps unless `frameInterval` says otherwise, millisecond timestamps rounded as
+    /// ffmpeg writes them) with a keyframe every `gop` frames or `gopSeconds`, and AAC at about 43 frames/s.
+    /// `each` runs after every frame.
+    @discardableResult
+    static func feed(_ s: inout Segmenter, from: Int = 0, seconds: Int, gop: Int? = nil, gopSeconds: Int = 1,
+                     frameInterval: Double = 40, config: Bool = true, each: (Segmenter) -> Void = { _ in }) -> [Segment] {
         var done: [Segment] = []
         if config {
             done += [s.add(frame(.video, avcConfig, ts: from)), s.add(frame(.audio, aacConfig, ts: from))].compactMap { $0 }
         }
+        let frames = Int((Double(seconds * 1000) / frameInterval).rounded())
+        let gop = gop ?? Int((Double(gopSeconds * 1000) / frameInterval).rounded())
         var audioTs = from
-        for i in 0..<(seconds * 25) {
-            let ts = from + i * 40
+        for i in 0..<frames {
+            let ts = from + Int((Double(i) * frameInterval).rounded())
             done += [s.add(video(key: i % gop == 0, ts: ts))].compactMap { $0 }
+            each(s)
             while audioTs <= ts {
                 done += [s.add(audio(ts: audioTs))].compactMap { $0 }
                 audioTs += 23
@@ -90,11 +98,83 @@ import TestSupport
         _ = Self.feed(&s, seconds: 3, gop: 25)
         // A NAL length that runs past the end of the frame.
         s.add(Self.frame(.video, [0x27, 1, 0, 0, 0, 0, 0, 0x10, 0x00, 0x41], ts: 3000))
+        s.endSession()  // frames are muxed when their part closes
         #expect(s.droppedFrames == 1)
     }
 
-    /// Real ffmpeg output through the segmenter; ffprobe and ffmpeg read the playlist.
-    @Test func ffmpegReadsThePlaylist() throws {
+    /// At 30 fps with 1 s GOPs, each GOP is two parts of exactly 15 frames; only the first starts with the IDR
+    /// and only it says INDEPENDENT. Each part is one `moof` + `mdat` with its published SHA-256, and the fMP4
+    /// segment is its parts back to back.
+    @Test func partsSplitGOPsAndOnlyIDRPartsAreIndependent() throws {
+        var s = Segmenter(name: "cam")
+        Self.feed(&s, seconds: 10, gopSeconds: 1, frameInterval: 100.0 / 3)
+        let parts = s.segments.flatMap(\.parts)
+        #expect(parts.count == 4 * 4)
+        #expect(parts.allSatisfy { $0.duration == 0.5 })
+        for p in parts {
+            #expect(p.independent == (p.index % 2 == 0), "part \(p.id)")
+            let boxes = Self.topLevelBoxes(p.data)
+            #expect(boxes == ["moof", "mdat"])
+            #expect(try Self.firstVideoSampleIsSync(p.data) == p.independent, "part \(p.id)")
+            #expect(Array(SHA256.hash(data: Array(p.data.readableBytesView))) == p.sha256)
+        }
+        #expect(Set(parts.map(\.id)).count == parts.count)
+        // Irregular keyframes (every 0.7 s at 25 fps) still never make a part longer than the target.
+        var t = Segmenter(name: "cam")
+        Self.feed(&t, seconds: 10, gop: 18)
+        #expect(t.segments.flatMap(\.parts).allSatisfy { $0.duration <= 0.5 && $0.duration > 0 })
+    }
+
+    @Test func blockingReloadConditions() {
+        var s = Segmenter(name: "cam")
+        #expect(!s.contains(segment: 0, part: 0))
+        Self.feed(&s, seconds: 5, gopSeconds: 1, frameInterval: 100.0 / 3)  // segments 0, 1 done; 2 in progress
+        #expect(s.contains(segment: 1, part: nil) && !s.contains(segment: 2, part: nil))
+        #expect(s.contains(segment: 2, part: 0) && !s.contains(segment: 2, part: s.openPartCount))
+        // Past the last part of a finished segment: satisfied by the next segment's first part.
+        #expect(s.contains(segment: 1, part: 9))
+        #expect(s.nextPart == (2, s.openPartCount))
+        #expect(s.part(segment: 2, index: 0) != nil && s.part(segment: 1, index: 3) != nil && s.part(segment: 1, index: 4) == nil)
+    }
+
+    /// The size and kind of the top-level boxes of a fragment.
+    static func topLevelBoxes(_ data: ByteBuffer) -> [String] {
+        var b = data
+        var types: [String] = []
+        while let size = b.getInteger(at: b.readerIndex, as: UInt32.self), size >= 8, Int(size) <= b.readableBytes {
+            types.append(b.getString(at: b.readerIndex + 4, length: 4) ?? "?")
+            b.moveReaderIndex(forwardBy: Int(size))
+        }
+        return b.readableBytes == 0 ? types : types + ["trailing bytes"]
+    }
+
+    /// moof > traf (track 1) > trun: whether its first sample's flags say sync (ISO/IEC 14496-12 8.8.8).
+    static func firstVideoSampleIsSync(_ data: ByteBuffer) throws -> Bool {
+        func child(_ type: String, in b: ByteBuffer, from: Int, to: Int) -> (Int, Int)? {
+            var i = from
+            while i + 8 <= to, let size = b.getInteger(at: i, as: UInt32.self), size >= 8 {
+                if b.getString(at: i + 4, length: 4) == type { return (i + 8, i + Int(size)) }
+                i += Int(size)
+            }
+            return nil
+        }
+        let end = data.readerIndex + data.readableBytes
+        let moof = try #require(child("moof", in: data, from: data.readerIndex, to: end))
+        let traf = try #require(child("traf", in: data, from: moof.0, to: moof.1))
+        let trun = try #require(child("trun", in: data, from: traf.0, to: traf.1))
+        let flags = try #require(data.getInteger(at: trun.0, as: UInt32.self)) & 0xFFFFFF
+        try #require(flags & 0x400 != 0, "per-sample flags")
+        var at = trun.0 + 8  // version/flags, sample_count
+        if flags & 0x1 != 0 { at += 4 }  // data_offset
+        if flags & 0x4 != 0 { at += 4 }  // first_sample_flags
+        if flags & 0x100 != 0 { at += 4 }  // duration
+        if flags & 0x200 != 0 { at += 4 }  // size
+        let sampleFlags = try #require(data.getInteger(at: at, as: UInt32.self))
+        return sampleFlags & 0x0001_0000 == 0  // sample_is_non_sync_sample clear
+    }
+
+    /// Real ffmpeg output through the segmenter; ffprobe and ffmpeg read the playlist of each rendition.
+    @Test(arguments: [false, true]) func ffmpegReadsThePlaylist(cmaf: Bool) throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("liveswarm-hls-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -113,10 +193,16 @@ import TestSupport
         #expect(s.droppedFrames == 0 && s.unsupported.isEmpty)
         for seg in s.segments {
             try Data(seg.data.readableBytesView).write(to: dir.appendingPathComponent("test-\(seg.sequence).ts"))
+            let fmp4 = seg.parts.flatMap { Array($0.data.readableBytesView) }
+            try Data(fmp4).write(to: dir.appendingPathComponent(Segmenter.segmentURI(seg.sequence)))
         }
+        for section in s.initSections {
+            try Data(section.data.readableBytesView).write(to: dir.appendingPathComponent(Segmenter.initURI(section.id)))
+        }
+        #expect(s.initSections.map(\.codecs) == ["avc1.64000d,mp4a.40.2"])
         let playlist = dir.appendingPathComponent("test.m3u8").path
         // Ended, so that ffmpeg reads the window and stops instead of waiting for the live playlist to grow.
-        var ended = s.playlist
+        var ended = cmaf ? s.lowLatencyPlaylist : s.playlist
         ended.ended = true
         try ended.render().write(toFile: playlist, atomically: true, encoding: .utf8)
         let probe = try Self.run("ffprobe", ["-v", "error", "-show_entries", "stream=codec_name,width,height,sample_rate",
@@ -130,7 +216,7 @@ import TestSupport
         let span = (times.max() ?? 0) - (times.min() ?? 0)
         #expect(times.count == 225, "video packets: \(times.count): \(listing.prefix(200))")
         #expect(abs(span - 8.96) < 0.05, "video spans \(span) s")
-        #expect(abs(s.playlist.entries.map(\.duration).reduce(0, +) - 9) < 0.1)
+        #expect(abs(s.playlist.entries.compactMap(\.duration).reduce(0, +) - 9) < 0.1)
         let decode = try Self.run("ffmpeg", ["-v", "error", "-nostdin", "-i", playlist, "-f", "null", "-"])
         #expect(decode.isEmpty, "decode errors: \(decode.prefix(400))")
     }

@@ -23,6 +23,12 @@ import Testing
           viewer_max_wait_seconds: 2
           viewer_send_buffer_bytes: 65536
           republish_grace_seconds: 4
+        hls:
+          target_duration_seconds: 4
+          minimum_segment_seconds: 1
+          part_target_seconds: 0.25
+          window_segments: 5
+          retained_segments: 8
         auth:
           publish_keys: [secret1]
           stream_keys:
@@ -38,6 +44,8 @@ import Testing
         #expect(c.hub.gopCacheMaxBytes == 1_000_000 && c.hub.viewerMaxQueueBytes == 2_000_000)
         #expect(c.hub.viewerMaxWait == .seconds(2) && c.hub.republishGrace == .seconds(4))
         #expect(c.hub.viewerSendBuffer == 65536)
+        #expect(c.hls.targetDuration == 4 && c.hls.minimumDuration == 1000 && c.hls.partTarget == 250)
+        #expect(c.hls.windowSegments == 5 && c.hls.retainedSegments == 8)
         #expect(c.rtmp.maxConnections == 42)
         #expect(c.rtmp.authentication.allows(stream: "live/x", query: "key=secret1"))
         #expect(c.rtmp.authentication.allows(stream: "live/studio", query: "key=secret2"))
@@ -65,6 +73,8 @@ import Testing
         ("hub:\n  viewer_max_wait_seconds: -1\n", "hub.viewer_max_wait_seconds must be between"),
         ("rtmp:\n  max_message_bytes: 0\n", "rtmp.max_message_bytes must be positive"),
         ("- a\n- b\n", "the top level must be a mapping"),
+        ("hls:\n  part_target_seconds: 3\n", "need part_target_seconds <= minimum_segment_seconds"),
+        ("hls:\n  segment_seconds: 3\n", "unknown key 'hls.segment_seconds'"),
         ("http: [\n", "not valid YAML"),
         ("http:\n  port: eighty\n", "config:"),
     ])

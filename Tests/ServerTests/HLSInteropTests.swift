@@ -3,51 +3,173 @@ import Server
 import StreamHub
 import Testing
 
-/// ffmpeg publishes RTMP; ffprobe and ffmpeg read the HLS (MPEG-TS) playlist LiveSwarm makes of it.
+/// ffmpeg publishes RTMP; ffprobe and ffmpeg read both HLS renditions LiveSwarm makes of it: MPEG-TS at
+/// `/live/STREAM.m3u8` and low-latency CMAF at `/live/STREAM/index.m3u8`.
 @Suite(.serialized) struct HLSInteropTests {
-    @Test func ffmpegPlaysTheLivePlaylistAcrossARepublish() async throws {
+    struct Rendition: CustomTestStringConvertible, Sendable {
+        var name: String
+        var playlist: @Sendable (String) -> String
+        var segmentSuffix: String
+        var contentType: String
+        /// Where the playlist's relative URIs point.
+        var base: @Sendable (String) -> String
+        var testDescription: String { name }
+
+        static let ts = Rendition(name: "MPEG-TS", playlist: { "/live/\($0).m3u8" }, segmentSuffix: ".ts",
+                                  contentType: "video/mp2t", base: { _ in "/live/" })
+        static let cmaf = Rendition(name: "CMAF", playlist: { "/live/\($0)/index.m3u8" }, segmentSuffix: ".m4s",
+                                    contentType: "video/mp4", base: { "/live/\($0)/" })
+    }
+
+    @Test(arguments: [Rendition.ts, .cmaf])
+    func ffmpegPlaysTheLivePlaylistAcrossARepublish(rendition: Rendition) async throws {
         let server = try await TestServer.start { $0.hub.republishGrace = .seconds(3) }
         defer { Task { await server.stop() } }
-        let url = "\(server.httpURL)/live/hls.m3u8"
+        let path = rendition.playlist("hls")
+        let url = "\(server.httpURL)\(path)"
         let first = try Tool.publisher(url: "\(server.rtmpURL)/live/hls", seconds: 6, gop: 30)
         try await server.waitUntil("two HLS segments", timeout: .seconds(20)) {
-            (try? await HTTPGet.fetch(port: server.ports.http, "/live/hls.m3u8"))?.text.components(separatedBy: "#EXTINF").count ?? 0 >= 3
+            (try? await HTTPGet.fetch(port: server.ports.http, path))?.text.components(separatedBy: "#EXTINF").count ?? 0 >= 3
         }
         // While live: ffprobe reads the stream's shape through the playlist.
         let probe = try await Probe.run(url)
         #expect(probe.video?.codec_name == "h264" && probe.video?.width == 640 && probe.video?.height == 360)
         #expect(probe.audio?.codec_name == "aac")
-        let live = try await HTTPGet.fetch(port: server.ports.http, "/live/hls.m3u8")
+        let live = try await HTTPGet.fetch(port: server.ports.http, path)
         #expect(live.headers["content-type"] == "application/vnd.apple.mpegurl")
         #expect(live.headers["cache-control"] == "no-cache")
         #expect(!live.text.contains("#EXT-X-ENDLIST"))
-        let segmentName = try #require(live.text.split(separator: "\n").first { $0.hasSuffix(".ts") })
-        let segment = try await HTTPGet.fetch(port: server.ports.http, "/live/\(segmentName)")
-        #expect(segment.status == 200 && segment.headers["content-type"] == "video/mp2t")
+        let segmentName = try #require(live.text.split(separator: "\n").first { $0.hasSuffix(rendition.segmentSuffix) })
+        // A player on another origin may read the playlist and the media (CORS).
+        let segment = try await HTTPGet.fetch(port: server.ports.http, rendition.base("hls") + segmentName,
+                                              headers: ["Origin": "http://player.example"])
+        #expect(segment.headers["access-control-allow-origin"] == "*")
+        #expect(segment.status == 200 && segment.headers["content-type"] == rendition.contentType)
         #expect(segment.headers["cache-control"]?.contains("immutable") == true)
-        #expect(segment.body.count % 188 == 0 && segment.body.first == 0x47)
+        if rendition.segmentSuffix == ".ts" {
+            #expect(segment.body.count % 188 == 0 && segment.body.first == 0x47)
+        } else {
+            #expect(String(decoding: segment.body[4..<8], as: UTF8.self) == "moof")
+            #expect(live.text.contains("#EXT-X-PART-INF:PART-TARGET=0.500"))
+            #expect(live.text.contains("#EXT-X-PRELOAD-HINT:TYPE=PART"))
+        }
 
         // The publisher comes back within the grace period, then leaves for good.
         #expect(await first.wait(timeout: .seconds(20)) == 0)
         let second = try Tool.publisher(url: "\(server.rtmpURL)/live/hls", seconds: 5, gop: 30)
         #expect(await second.wait(timeout: .seconds(20)) == 0)
         try await server.waitUntil("the playlist to end", timeout: .seconds(15)) {
-            (try? await HTTPGet.fetch(port: server.ports.http, "/live/hls.m3u8"))?.text.contains("#EXT-X-ENDLIST") == true
+            (try? await HTTPGet.fetch(port: server.ports.http, path))?.text.contains("#EXT-X-ENDLIST") == true
         }
-        let ended = try await HTTPGet.fetch(port: server.ports.http, "/live/hls.m3u8").text
+        let ended = try await HTTPGet.fetch(port: server.ports.http, path).text
         print(ended)
         #expect(ended.contains("#EXT-X-TARGETDURATION:6"))
         #expect(ended.contains("#EXT-X-DISCONTINUITY\n"), "the republish is marked")
+        if rendition.segmentSuffix == ".m4s" {
+            // The new session has its own init section, announced after the discontinuity.
+            #expect(ended.components(separatedBy: "#EXT-X-MAP:").count == 3)
+        }
         let durations = ended.split(separator: "\n").filter { $0.hasPrefix("#EXTINF:") }
             .compactMap { Double($0.dropFirst(8).dropLast()) }
         #expect(durations.allSatisfy { $0.rounded() <= 6 })
-        // The whole ended playlist decodes without an error (ffmpeg stops at ENDLIST).
+        // The whole ended playlist, across the discontinuity, decodes without an error (ffmpeg stops at ENDLIST).
         let decode = try Tool("ffmpeg", ["-hide_banner", "-v", "error", "-i", url, "-f", "null", "-"])
         #expect(await decode.wait(timeout: .seconds(30)) == 0)
         #expect(decode.errorOutput.isEmpty, "decode errors: \(decode.errorOutput.prefix(500))")
         // Unknown names and segments that do not exist are 404s.
-        #expect(try await HTTPGet.fetch(port: server.ports.http, "/live/nothing.m3u8").status == 404)
-        #expect(try await HTTPGet.fetch(port: server.ports.http, "/live/hls-99999.ts").status == 404)
-        #expect(try await HTTPGet.fetch(port: server.ports.http, "/live/hls-x.ts").status == 404)
+        #expect(try await HTTPGet.fetch(port: server.ports.http, rendition.playlist("nothing")).status == 404)
+        #expect(try await HTTPGet.fetch(port: server.ports.http, rendition.base("hls") + "hls-99999.ts").status == 404)
+        #expect(try await HTTPGet.fetch(port: server.ports.http, rendition.base("hls") + "seg-99999.m4s").status == 404)
+    }
+
+    /// ffmpeg decodes a minute of each live playlist, both at once, with no error; both keep up with live.
+    @Test func ffmpegDecodesAMinuteOfEachPlaylist() async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        let publisher = try Tool.publisher(url: "\(server.rtmpURL)/live/minute", seconds: 80, gop: 30)
+        defer { publisher.kill() }
+        try await server.waitUntil("a CMAF part", timeout: .seconds(20)) {
+            (try? await HTTPGet.fetch(port: server.ports.http, "/live/minute.m3u8"))?.status == 200
+        }
+        var readers: [(String, Tool, URL)] = []
+        for (name, path) in [("MPEG-TS", "/live/minute.m3u8"), ("CMAF", "/live/minute/index.m3u8")] {
+            let progress = FileManager.default.temporaryDirectory.appendingPathComponent("liveswarm-progress-\(UUID().uuidString)")
+            let t = try Tool("ffmpeg", ["-hide_banner", "-v", "error", "-i", "\(server.httpURL)\(path)", "-t", "60",
+                                        "-progress", progress.path, "-f", "null", "-"])
+            readers.append((name, t, progress))
+        }
+        for (name, reader, progress) in readers {
+            let status = await reader.wait(timeout: .seconds(100))
+            let report = (try? String(contentsOf: progress, encoding: .utf8)) ?? ""
+            try? FileManager.default.removeItem(at: progress)
+            let frames = report.split(separator: "\n").last { $0.hasPrefix("frame=") }.flatMap { Int($0.dropFirst(6)) } ?? 0
+            print("\(name): ffmpeg decoded \(frames) frames of 60 s, exit \(status), stderr: \(reader.errorOutput.isEmpty ? "empty" : reader.errorOutput)")
+            #expect(status == 0, "\(name)")
+            #expect(reader.errorOutput.isEmpty, "\(name) decode errors: \(reader.errorOutput.prefix(500))")
+            #expect(frames >= 1790, "\(name): \(frames) frames")
+        }
+    }
+
+    /// Bad HLS requests get a 400 or 404 at once; a legitimate blocking request that cannot be satisfied gets a
+    /// 503 at the blocking limit, never a hang.
+    @Test func badRequestsAreAnsweredQuickly() async throws {
+        let server = try await TestServer.start { $0.hls.targetDuration = 1; $0.hls.minimumDuration = 500 }
+        defer { Task { await server.stop() } }
+        let publisher = try Tool.publisher(url: "\(server.rtmpURL)/live/bad", seconds: 30, gop: 15)
+        defer { publisher.kill() }
+        try await server.waitUntil("a CMAF playlist", timeout: .seconds(20)) {
+            (try? await HTTPGet.fetch(port: server.ports.http, "/live/bad/index.m3u8"))?.status == 200
+        }
+        let cases: [(String, Int)] = [
+            ("/live/none/index.m3u8", 404),
+            ("/live/none.m3u8", 404),
+            ("/live/bad/index.m3u8?_HLS_msn=99999", 400),
+            ("/live/bad/index.m3u8?_HLS_msn=-1", 400),
+            ("/live/bad/index.m3u8?_HLS_msn=abc", 400),
+            ("/live/bad/index.m3u8?_HLS_msn=", 400),
+            ("/live/bad/index.m3u8?_HLS_msn=1e3", 400),
+            ("/live/bad/index.m3u8?_HLS_msn=99999999999999999999999", 400),
+            ("/live/bad/index.m3u8?_HLS_part=1", 400),
+            ("/live/bad/index.m3u8?_HLS_msn=0&_HLS_part=x", 400),
+            ("/live/bad.m3u8?_HLS_msn=0&_HLS_part=0", 400),
+            ("/live/bad/part-99999.0.m4s", 400),
+            ("/live/bad/part-0.m4s", 404),
+            ("/live/bad/part-a.b.m4s", 404),
+            ("/live/bad/seg-0.mp4", 404),
+            ("/live/bad/init-7.mp4", 404),
+            ("/live/bad/nothing.txt", 404),
+            ("/live/b%20d/index.m3u8", 400),
+        ]
+        for (path, status) in cases {
+            let start = ContinuousClock.now
+            let response = try await HTTPGet.fetch(port: server.ports.http, path)
+            let took = ContinuousClock.now - start
+            #expect(response.status == status, "\(path): \(response.status) \(response.text.prefix(120))")
+            #expect(took < .seconds(1), "\(path) took \(took)")
+        }
+        // A part that has left the window is a 404 at once: wait until segment 0 is gone.
+        try await server.waitUntil("segment 0 to leave memory", timeout: .seconds(25)) {
+            (try? await HTTPGet.fetch(port: server.ports.http, "/live/bad/seg-0.m4s"))?.status == 404
+        }
+        #expect(try await HTTPGet.fetch(port: server.ports.http, "/live/bad/part-0.0.m4s").status == 404)
+        #expect(try await HTTPGet.fetch(port: server.ports.http, "/live/bad-0.ts").status == 404)
+        // A blocking reload for the next segment is answered as soon as it exists (well within 2 s).
+        let playlist = try await HTTPGet.fetch(port: server.ports.http, "/live/bad/index.m3u8").text
+        let sequence = try #require(playlist.split(separator: "\n").first { $0.hasPrefix("#EXT-X-MEDIA-SEQUENCE:") }.flatMap { Int($0.dropFirst(22)) })
+        let complete = playlist.components(separatedBy: "#EXTINF").count - 1
+        let start = ContinuousClock.now
+        let blocked = try await HTTPGet.fetch(port: server.ports.http, "/live/bad/index.m3u8?_HLS_msn=\(sequence + complete)")
+        #expect(blocked.status == 200 && blocked.text.contains("seg-\(sequence + complete).m4s"))
+        #expect(ContinuousClock.now - start < .seconds(2))
+        // When the publisher stops for good, waiting requests get the ended playlist; with no publisher at all a
+        // request blocked past the limit (3 target durations = 3 s here) gets 503.
+        publisher.kill()
+        let next = sequence + complete + 2
+        let waiting = Task { try await HTTPGet.fetch(port: server.ports.http, "/live/bad/index.m3u8?_HLS_msn=\(next)") }
+        let waited = ContinuousClock.now
+        let answer = try await waiting.value
+        #expect([200, 503].contains(answer.status))
+        #expect(ContinuousClock.now - waited < .seconds(5))
+        #expect(server.swarm.hls.waitingRequests == 0)
     }
 }

@@ -1,0 +1,187 @@
+import Foundation
+import HLS
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import NIOCore
+import StreamHub
+
+/// The HLS surface: the MPEG-TS playlist and segments at `/APP/STREAM.m3u8` and `/APP/STREAM-N.ts`, and the
+/// low-latency CMAF rendition under `/APP/STREAM/`: `index.m3u8`, `init-N.mp4`, `seg-N.m4s`, `part-N.I.m4s`.
+///
+/// Caching: playlists change all the time (`no-cache`); segments, parts and init sections never change once
+/// made (`immutable`). CORS comes from the router's middleware.
+extension HTTPRoutes {
+    func addHLSRoutes(to router: Router<HTTPContext>) {
+        // The router wants one parameter name per depth: the stream sits where `/:app/:file` has its file.
+        router.get("/:app/:file/:name") { request, context in
+            let key = try streamKey(context.parameters.require("app"), context.parameters.require("file"))
+            let file = try context.parameters.require("name")
+            return try await cmaf(request: request, key: key, file: file)
+        }
+        router.get("/api/v1/streams/:app/:stream/chunks") { _, context in
+            let key = try streamKey(context.parameters.require("app"), context.parameters.require("stream"))
+            return try chunkList(key)
+        }
+    }
+
+    /// `GET /app/stream.m3u8`: the live MPEG-TS playlist. It blocks on `_HLS_msn` like the low-latency one.
+    func hlsPlaylist(request: Request, context: HTTPContext, file: String) async throws -> Response {
+        let key = try streamKey(context.parameters.require("app"), String(file.dropLast(5)))
+        let directives = try Self.blockingDirectives(request.uri)
+        if directives.part != nil {
+            throw HTTPError(.badRequest, message: "_HLS_part: the MPEG-TS playlist has no parts (use \(key.stream)/index.m3u8)")
+        }
+        try await block(key, directives)
+        guard let playlist = hls.playlist(key) else {
+            throw HTTPError(.notFound, message: "no HLS segment of \(key) yet (is it live?)")
+        }
+        return Self.playlistResponse(playlist)
+    }
+
+    /// `GET /app/stream-N.ts`: one segment.
+    func hlsSegment(context: HTTPContext, file: String) throws -> Response {
+        let name = file.dropLast(3)
+        guard let dash = name.lastIndex(of: "-"), let sequence = Self.number(name[name.index(after: dash)...]) else {
+            throw HTTPError(.notFound, message: "segment names are STREAM-N.ts")
+        }
+        let key = try streamKey(context.parameters.require("app"), String(name[..<dash]))
+        guard let segment = hls.segment(key, sequence: sequence) else {
+            throw HTTPError(.notFound, message: "segment \(sequence) of \(key) is not (or no longer) available")
+        }
+        return Self.immutable(contentType: "video/mp2t", [segment.data])
+    }
+
+    /// The CMAF rendition's files.
+    func cmaf(request: Request, key: StreamKey, file: String) async throws -> Response {
+        if file == "index.m3u8" {
+            try await block(key, Self.blockingDirectives(request.uri))
+            guard let playlist = hls.lowLatencyPlaylist(key) else {
+                throw HTTPError(.notFound, message: "no CMAF part of \(key) yet (is it live?)")
+            }
+            return Self.playlistResponse(playlist)
+        }
+        if let id = Self.numbers(file, prefix: "init-", suffix: ".mp4", count: 1) {
+            guard let section = hls.initSection(key, id: id[0]) else {
+                throw HTTPError(.notFound, message: "init section \(id[0]) of \(key) is not (or no longer) available")
+            }
+            return Self.immutable(contentType: "video/mp4", [section.data])
+        }
+        if let n = Self.numbers(file, prefix: "seg-", suffix: ".m4s", count: 1) {
+            guard let segment = hls.segment(key, sequence: n[0]) else {
+                throw HTTPError(.notFound, message: "segment \(n[0]) of \(key) is not (or no longer) available")
+            }
+            return Self.immutable(contentType: "video/mp4", segment.parts.map(\.data))
+        }
+        if let n = Self.numbers(file, prefix: "part-", suffix: ".m4s", count: 2) {
+            return try await part(key, segment: n[0], index: n[1])
+        }
+        throw HTTPError(.notFound, message: "CMAF files are index.m3u8, init-N.mp4, seg-N.m4s and part-N.I.m4s")
+    }
+
+    /// A part; one not made yet (the preload hint, or a little ahead of it) is answered when it is.
+    func part(_ key: StreamKey, segment: Int, index: Int) async throws -> Response {
+        if hls.part(key, segment: segment, index: index) == nil {
+            try await block(key, (segment, index))
+        }
+        guard let part = hls.part(key, segment: segment, index: index) else {
+            throw HTTPError(.notFound, message: "part \(segment).\(index) of \(key) is not (or no longer) available")
+        }
+        var response = Self.immutable(contentType: "video/mp4", [part.data])
+        // RFC 9530: lets a viewer that got this chunk from a peer compare it with the origin's.
+        response.headers[HTTPField.Name("Repr-Digest")!] = "sha-256=:\(Data(part.sha256).base64EncodedString()):"
+        return response
+    }
+
+    /// Holds a request until the playlist has what the directives ask for (HLS draft 6.2.5.2), answering 400
+    /// at once for requests no client following the playlist would make, and 503 after the blocking limit.
+    func block(_ key: StreamKey, _ directives: (segment: Int?, part: Int?)) async throws {
+        guard let segment = directives.segment else { return }
+        switch hls.checkBlockingRequest(key, segment: segment, part: directives.part) {
+        case .noSuchStream: throw HTTPError(.notFound, message: "stream \(key) is not live")
+        case .tooFarAhead: throw HTTPError(.badRequest, message: "_HLS_msn/_HLS_part too far ahead of the live edge")
+        case nil: break
+        }
+        switch await hls.wait(key, segment: segment, part: directives.part,
+                              timeout: .milliseconds(hls.configuration.blockingLimit)) {
+        case .ready: return
+        case .timedOut: throw HTTPError(.serviceUnavailable, message: "\(key) produced nothing new within the blocking limit")
+        case .gone: throw HTTPError(.notFound, message: "stream \(key) is not live")
+        }
+    }
+
+    /// `_HLS_msn` and `_HLS_part`: non-negative integers, and `_HLS_part` only with `_HLS_msn` (400 otherwise).
+    static func blockingDirectives(_ uri: URI) throws -> (segment: Int?, part: Int?) {
+        let query = uri.queryParameters
+        func value(_ name: Substring) throws -> Int? {
+            guard let raw = query[name] else { return nil }
+            guard let n = number(raw) else { throw HTTPError(.badRequest, message: "\(name) must be a non-negative integer") }
+            return n
+        }
+        let segment = try value("_HLS_msn")
+        let part = try value("_HLS_part")
+        if part != nil && segment == nil { throw HTTPError(.badRequest, message: "_HLS_part needs _HLS_msn") }
+        return (segment, part)
+    }
+
+    /// A non-negative decimal that fits in an Int (no sign, no spaces, at most 18 digits).
+    static func number(_ s: Substring) -> Int? {
+        guard !s.isEmpty, s.count <= 18, s.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
+        return Int(s)
+    }
+
+    /// `prefix` + `count` dot-separated numbers + `suffix`, e.g. `part-12.3.m4s`.
+    static func numbers(_ file: String, prefix: String, suffix: String, count: Int) -> [Int]? {
+        guard file.hasPrefix(prefix), file.hasSuffix(suffix), file.count > prefix.count + suffix.count else { return nil }
+        let middle = file.dropFirst(prefix.count).dropLast(suffix.count)
+        let values = middle.split(separator: ".", omittingEmptySubsequences: false).map { number($0) }
+        guard values.count == count, values.allSatisfy({ $0 != nil }) else { return nil }
+        return values.map { $0! }
+    }
+
+    static func playlistResponse(_ playlist: MediaPlaylist) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/vnd.apple.mpegurl"
+        headers[.cacheControl] = "no-cache"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: playlist.render())))
+    }
+
+    static func immutable(contentType: String, _ buffers: [ByteBuffer]) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = contentType
+        headers[.cacheControl] = "public, max-age=3600, immutable"
+        return Response(status: .ok, headers: headers, body: .init(contentsOf: buffers))
+    }
+
+    /// `GET /api/v1/streams/APP/STREAM/chunks`: the CMAF chunks in the window with their ids and SHA-256, the
+    /// list a P2P viewer checks received chunks against.
+    func chunkList(_ key: StreamKey) throws -> ChunkList {
+        guard let c = hls.chunks(key) else { throw HTTPError(.notFound, message: "no HLS rendition of \(key)") }
+        func entry(_ p: Part) -> ChunkList.Chunk {
+            ChunkList.Chunk(id: p.id, uri: Segmenter.partURI(segment: p.segment, index: p.index), segment: p.segment,
+                            part: p.index, duration: p.duration, independent: p.independent, bytes: p.data.readableBytes,
+                            sha256: p.sha256.map { String(format: "%02x", $0) }.joined())
+        }
+        return ChunkList(
+            stream: "\(key)",
+            initSections: c.initSections.map { .init(id: $0.id, uri: Segmenter.initURI($0.id), codecs: $0.codecs, bytes: $0.data.readableBytes) },
+            chunks: c.segments.flatMap { $0.parts.map(entry) } + c.open.map(entry))
+    }
+}
+
+struct ChunkList: ResponseEncodable {
+    struct InitEntry: Codable { var id: Int; var uri: String; var codecs: String; var bytes: Int }
+    struct Chunk: Codable {
+        var id: String
+        var uri: String
+        var segment: Int
+        var part: Int
+        var duration: Double
+        var independent: Bool
+        var bytes: Int
+        var sha256: String
+    }
+    var stream: String
+    var initSections: [InitEntry]
+    var chunks: [Chunk]
+}
