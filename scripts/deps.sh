@@ -26,3 +26,20 @@ apt_install() {
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
+
+# python_venv DIR PACKAGE... : a virtualenv with the PyPI packages the tests use (Debian's own Python refuses
+# pip installs outside one). Prints the venv's python. Installs only what is missing.
+python_venv() {
+    local dir=$1; shift
+    if [ ! -x "$dir/bin/python" ]; then
+        command -v python3 >/dev/null 2>&1 || apt_install python3
+        python3 -m venv "$dir" >/dev/null 2>&1 || { apt_install python3-venv; rm -rf "$dir"; python3 -m venv "$dir"; }
+    fi
+    local missing=()
+    for p in "$@"; do "$dir/bin/python" -c "import $p" 2>/dev/null || missing+=("$p"); done
+    if [ ${#missing[@]} -ne 0 ]; then
+        echo "Installing PyPI packages: ${missing[*]}" >&2
+        "$dir/bin/pip" install -q "${missing[@]}" >&2
+    fi
+    echo "$dir/bin/python"
+}

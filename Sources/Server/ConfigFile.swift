@@ -6,7 +6,10 @@ import Yams
 /// absent keeps its default, and command-line flags override the file. Unknown keys are an error, so a
 /// typo does not silently leave a default in place. See docs/CONFIG.md for the keys.
 public struct ConfigFile: Decodable, Sendable {
-    public struct HTTP: Decodable, Sendable { var port: Int? }
+    public struct HTTP: Decodable, Sendable {
+        var port: Int?
+        var web_root: String?
+    }
     public struct RTMP: Decodable, Sendable {
         var port: Int?
         var max_message_bytes: Int?
@@ -44,7 +47,7 @@ public struct ConfigFile: Decodable, Sendable {
 
     static let knownKeys: [String: Set<String>] = [
         "": ["listen", "http", "rtmp", "hub", "hls", "auth", "log_level"],
-        "http": ["port"],
+        "http": ["port", "web_root"],
         "rtmp": ["port", "max_message_bytes", "max_buffered_bytes", "handshake_timeout_seconds", "publish_idle_timeout_seconds",
                  "max_connections"],
         "hub": ["gop_cache_max_bytes", "viewer_max_queue_bytes", "viewer_max_wait_seconds", "viewer_send_buffer_bytes",
@@ -90,6 +93,7 @@ public struct ConfigFile: Decodable, Sendable {
         var c = base
         if let v = listen { c.listenHost = v; c.rtmp.host = v }
         if let v = http?.port { c.httpPort = try Self.port(v, "http.port") }
+        if let v = http?.web_root { c.webRoot = v }
         if let r = rtmp {
             if let v = r.port { c.rtmp.port = try Self.port(v, "rtmp.port") }
             if let v = r.max_message_bytes { c.rtmp.maxMessageSize = try Self.positive(v, "rtmp.max_message_bytes") }

@@ -39,8 +39,13 @@ struct HTTPRoutes: Sendable {
         self.logger = logger
     }
 
-    func router() -> Router<HTTPContext> {
+    func router(webRoot: String? = nil) -> Router<HTTPContext> {
         let router = Router(context: HTTPContext.self)
+        if let webRoot {
+            // Files are looked up only when no route answered (a 404), so API and media paths win. Middleware
+            // covers the routes added after it: this comes first.
+            router.add(middleware: FileMiddleware(webRoot, searchForIndexHtml: true, logger: logger))
+        }
         // Players on other origins (a page on a CDN, a dev server) read FLV and the API directly.
         router.add(middleware: CORSMiddleware(allowOrigin: .all, allowHeaders: [.contentType, .authorization, .range],
                                               allowMethods: [.get, .head, .post, .delete, .options],

@@ -51,8 +51,15 @@ public final class LiveSwarm: Sendable {
                               logger: logger, onBound: { report(nil, $0.port) })
         let routes = HTTPRoutes(hub: hub, hls: hls, registry: registry, metricsFactory: metricsFactory, logger: logger)
         let (hub, flvMetrics, logger) = (self.hub, routes.flvMetrics, self.logger)
+        let webRoot = configuration.webRoot ?? WebDemo.find()
+        if let webRoot {
+            logger.info("web demo pages", metadata: ["folder": "\(webRoot)"])
+        } else {
+            logger.warning("web demo pages not found: run from the checkout or pass --web-root")
+        }
+        let router = routes.router(webRoot: webRoot)
         let http = Application(
-            router: routes.router(),
+            router: router,
             // HTTP-FLV viewers of live streams are served by HTTPFLVHandler on the connection's event loop;
             // the router answers everything else, including FLV requests for streams that are not live.
             server: .http1(configuration: .init(additionalChannelHandlers: [HTTPFLVHandler(hub: hub, metrics: flvMetrics, logger: logger)])),

@@ -11,6 +11,9 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var rtmp = RTMPConfiguration()
     public var hub = HubConfiguration()
     public var hls = SegmenterConfiguration()
+    /// Folder of the web demo pages served at `/`. Nil: the `web-demo` folder of the checkout the binary was
+    /// built in (found from the working directory or the executable's path); without one, no pages.
+    public var webRoot: String?
 
     public init() {}
 

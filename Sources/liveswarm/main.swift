@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Logging
 import Server
 
@@ -6,7 +7,7 @@ import Server
 struct LiveSwarmCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "liveswarm",
-        abstract: "Live video delivery server: RTMP ingest, RTMP and HTTP-FLV playback.",
+        abstract: "Live video delivery server: RTMP ingest; RTMP, HTTP-FLV and HLS (with low-latency CMAF) playback.",
         subcommands: [Serve.self],
         defaultSubcommand: Serve.self)
 }
@@ -33,6 +34,9 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String?
+
+    @Option(help: "Folder of the web demo pages served at / (default: web-demo of the checkout).")
+    var webRoot: String?
 
     func run() async throws {
         var configuration = ServerConfiguration()
@@ -64,6 +68,10 @@ struct Serve: AsyncParsableCommand {
                 configuration.rtmp.authentication.keys.insert(k)
             }
         }
+        if let webRoot {
+            guard FileManager.default.fileExists(atPath: webRoot) else { throw ValidationError("--web-root \(webRoot) does not exist") }
+            configuration.webRoot = webRoot
+        }
         if let logLevel {
             guard let parsed = Logger.Level(rawValue: logLevel) else { throw ValidationError("--log-level '\(logLevel)' is not a level") }
             level = parsed
@@ -79,6 +87,9 @@ struct Serve: AsyncParsableCommand {
             Logger(label: "liveswarm").notice("ready", metadata: [
                 "rtmp": "rtmp://127.0.0.1:\(ports.rtmp)/live/STREAM",
                 "flv": "http://127.0.0.1:\(ports.http)/live/STREAM.flv",
+                "hls": "http://127.0.0.1:\(ports.http)/live/STREAM.m3u8",
+                "ll-hls": "http://127.0.0.1:\(ports.http)/live/STREAM/index.m3u8",
+                "player": "http://127.0.0.1:\(ports.http)/live-http/?stream=live/STREAM",
                 "api": "http://127.0.0.1:\(ports.http)/api/v1/streams",
             ])
         }

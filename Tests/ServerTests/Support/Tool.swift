@@ -17,6 +17,13 @@ final class Tool: @unchecked Sendable {
 
     static func executable(_ path: String, _ arguments: [String]) throws -> Tool { try Tool(path: path, arguments) }
 
+    /// The Python that has Selenium: `LIVESWARM_PYTHON` (set by scripts/test.sh to its virtualenv), else
+    /// `python3` on PATH.
+    static func python(_ arguments: [String]) throws -> Tool {
+        if let p = ProcessInfo.processInfo.environment["LIVESWARM_PYTHON"], !p.isEmpty { return try Tool(path: p, arguments) }
+        return try Tool(path: "/usr/bin/env", ["python3"] + arguments)
+    }
+
     init(path: String, _ arguments: [String]) throws {
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments

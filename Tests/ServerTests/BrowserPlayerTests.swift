@@ -1,0 +1,113 @@
+import Foundation
+import Server
+import Testing
+
+/// Headless Chromium plays a live stream through `web-demo/live-http` (Media Source Extensions fed with the
+/// CMAF parts). The publisher draws its wall clock into every frame (`tools/glass-clock/publish.sh`) and the
+/// page reads it back from each presented frame, so the delay measured is glass to glass.
+@Suite(.serialized) struct BrowserPlayerTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..").standardized
+
+    struct Stats: Decodable {
+        struct Player: Decodable {
+            var delay: Double?
+            var firstFrameMs: Double?
+            var stalls: Int
+            var stalledMs: Double
+            var jumps: Int
+            var skips: Int
+            var partsFetched: Int
+            var bitrateKbps: Double
+            var errors: [String]
+        }
+        struct Clock: Decodable {
+            struct Summary: Decodable {
+                var decoded: Int
+                var medianMs: Double?
+                var p95Ms: Double?
+                var minMs: Double?
+                var maxMs: Double?
+            }
+            var framesSeen: Int
+            var framesDecoded: Int
+            var framesCorrupt: Int
+            var fps: Double?
+            var overall: Summary
+        }
+        var player: Player
+        var clock: Clock
+        /// [wall-clock ms, player delay s] every 250 ms.
+        var history: [[Double?]]?
+        var resumedAt: Double?
+    }
+
+    /// Publishes the glass-clock stream and runs the page in Chromium for `seconds`.
+    static func run(stream: String, seconds: Int, scripts: [String] = [], extraStats: String = "") async throws -> Stats {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        let publisher = try Tool.executable("/bin/bash", [root.appendingPathComponent("tools/glass-clock/publish.sh").path,
+                                                          "\(server.rtmpURL)/live/\(stream)", String(seconds + 20), "30"])
+        defer { publisher.kill(SIGTERM) }
+        try await server.waitUntil("a few CMAF parts", timeout: .seconds(20)) {
+            (try? await HTTPGet.fetch(port: server.ports.http, "/live/\(stream)/index.m3u8"))?.text.contains("#EXTINF") == true
+        }
+        var args = [root.appendingPathComponent("Tests/Browser/drive.py").path,
+                    "--url", "\(server.httpURL)/live-http/?stream=live/\(stream)&clock=1",
+                    "--seconds", String(seconds), "--sample-every", "5",
+                    "--stats-js", "return Object.assign(window.liveStats(), {\(extraStats)})"]
+        for s in scripts { args += ["--script-at", s] }
+        let driver = try Tool.python(args)
+        let status = await driver.wait(timeout: .seconds(Int64(seconds) + 90))
+        let output = driver.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard status == 0, let line = output.split(separator: "\n").last else {
+            throw TestFailure("drive.py exited \(status): \(driver.errorOutput.suffix(3000))")
+        }
+        return try JSONDecoder().decode(Stats.self, from: Data(line.utf8))
+    }
+
+    @Test func sixtySecondsNearTheLiveEdge() async throws {
+        let stats = try await Self.run(stream: "g2g", seconds: 60)
+        let c = stats.clock, p = stats.player
+        func s(_ ms: Double?) -> String { ms.map { String(format: "%.2f s", $0 / 1000) } ?? "-" }
+        print("""
+            live-http in Chromium, 60 s, 1 s GOPs, target delay 2 s:
+              glass-to-glass median \(s(c.overall.medianMs)), p95 \(s(c.overall.p95Ms)), min \(s(c.overall.minMs)), max \(s(c.overall.maxMs))
+              frames presented \(c.framesSeen), decoded \(c.framesDecoded), corrupt \(c.framesCorrupt), \(c.fps ?? 0) fps at the end
+              first frame \(p.firstFrameMs.map { "\(Int($0)) ms" } ?? "-"), stalls \(p.stalls) (\(Int(p.stalledMs)) ms), jumps \(p.jumps), skips \(p.skips)
+              parts fetched \(p.partsFetched), bitrate \(Int(p.bitrateKbps)) kbit/s, player errors \(p.errors)
+            """)
+        #expect(c.framesCorrupt == 0)
+        #expect(c.framesDecoded > 60 * 25, "decoded \(c.framesDecoded) frames in 60 s")
+        #expect((c.overall.medianMs ?? .infinity) < 2500, "glass-to-glass median \(s(c.overall.medianMs))")
+        #expect((p.firstFrameMs ?? .infinity) < 2000)
+        #expect(p.stalledMs < 1000, "stalled \(p.stalledMs) ms")
+        #expect(p.errors.isEmpty)
+    }
+
+    /// Paused for 15 s, then resumed: the player jumps or speeds up until it is within a second of its target
+    /// delay, and must get there within 10 s of resuming.
+    @Test func viewerHeldBehindCatchesUp() async throws {
+        let pause = "document.querySelector('video').pause()"
+        let resume = "window.__resumedAt = Date.now(); return document.querySelector('video').play().then(() => 'playing')"
+        let stats = try await Self.run(stream: "behind", seconds: 40, scripts: ["8:\(pause)", "23:\(resume)"],
+                                       extraStats: "history: window.livePlayer.history, resumedAt: window.__resumedAt")
+        let resumedAt = try #require(stats.resumedAt)
+        let history = (stats.history ?? []).compactMap { h -> (Double, Double)? in
+            guard h.count >= 2, let t = h[0], let d = h[1] else { return nil }
+            return (t, d)
+        }
+        let before = history.last { $0.0 < resumedAt }?.1 ?? 0
+        let after = history.filter { $0.0 >= resumedAt }
+        // The first moment from which the delay stays within a second of the 2 s target.
+        let settled = after.indices.first { i in after[i...].allSatisfy { abs($0.1 - 2) <= 1 } }.map { after[$0].0 }
+        let took = settled.map { ($0 - resumedAt) / 1000 }
+        print("""
+            paused 15 s: delay \(String(format: "%.1f", before)) s when resumed; back within 1 s of the 2 s target after \
+            \(took.map { String(format: "%.2f s", $0) } ?? "never"); jumps \(stats.player.jumps), skips \(stats.player.skips)
+            delay after resuming (s): \(after.prefix(48).map { String(format: "%.1f", $0.1) }.joined(separator: " "))
+            """)
+        #expect(before > 10, "the pause put the viewer behind")
+        #expect(took != nil && took! <= 10)
+        #expect(stats.player.jumps + stats.player.skips >= 1)
+    }
+}
