@@ -49,6 +49,8 @@ public final class HLSOrigin: Sendable {
         var ended = false
         var reported: Set<String> = []
         var waiters: [Waiter] = []
+        /// Rendered playlists and the segmenter revision (and ended flag) they were rendered at.
+        var rendered: [Bool: (revision: Int, ended: Bool, text: ByteBuffer)] = [:]
     }
 
     let renditions = Mutex<[StreamKey: Rendition]>([:])
@@ -160,6 +162,24 @@ public final class HLSOrigin: Sendable {
         }
     }
 
+    /// A playlist's text (`lowLatency`: the CMAF one), rendered once per change and shared by every request.
+    public func renderedPlaylist(_ key: StreamKey, lowLatency: Bool) -> ByteBuffer? {
+        renditions.withLock { r in
+            guard var rendition = r[key] else { return nil }
+            let revision = rendition.segmenter.revision
+            if let cached = rendition.rendered[lowLatency], cached.revision == revision, cached.ended == rendition.ended {
+                return cached.text
+            }
+            var p = lowLatency ? rendition.segmenter.lowLatencyPlaylist : rendition.segmenter.playlist
+            guard lowLatency ? !p.entries.isEmpty : !rendition.segmenter.segments.isEmpty else { return nil }
+            p.ended = rendition.ended
+            let text = ByteBuffer(string: p.render())
+            rendition.rendered[lowLatency] = (revision, rendition.ended, text)
+            r[key] = rendition
+            return text
+        }
+    }
+
     public func segment(_ key: StreamKey, sequence: Int) -> Segment? {
         renditions.withLock { $0[key]?.segmenter.segment(sequence) }
     }
@@ -224,6 +244,18 @@ public final class HLSOrigin: Sendable {
             return r[key]?.waiters.remove(at: i)
         }
         waiter?.continuation.resume(returning: .timedOut)
+    }
+
+    /// Bytes of media the renditions hold in memory (MPEG-TS segments, CMAF parts, init sections), for metrics.
+    public var memoryBytes: Int {
+        renditions.withLock { r in
+            r.values.reduce(0) { total, rendition in
+                let s = rendition.segmenter
+                return total + s.segments.reduce(0) { $0 + $1.data.readableBytes + $1.fmp4Size }
+                    + s.initSections.reduce(0) { $0 + $1.data.readableBytes }
+                    + (s.open.map { o in o.ts.readableBytes + o.parts.reduce(0) { $0 + $1.data.readableBytes } } ?? 0)
+            }
+        }
     }
 
     /// Blocking requests now waiting, for metrics and tests.

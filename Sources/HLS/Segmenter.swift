@@ -72,6 +72,9 @@ public struct Segmenter: Sendable {
     public private(set) var unsupported: Set<String> = []
     /// Frames that could not be muxed (malformed access units, oversized AAC frames).
     public private(set) var droppedFrames = 0
+    /// Changes whenever the playlists do (a part or segment finished, a session ended): lets the origin render
+    /// each playlist once per change, however many clients ask.
+    public private(set) var revision = 0
 
     public init(name: String, configuration: SegmenterConfiguration = .init()) {
         self.name = name
@@ -330,6 +333,7 @@ public struct Segmenter: Sendable {
         let fragment = builder.fragment(p.samples, endDTS: end)
         tracks = builder
         droppedFrames += fragment.dropped
+        revision += 1
         open!.parts.append(Part(segment: open!.sequence, index: p.index, duration: Double(max(0, end - p.firstDTS)) / 1000,
                                 independent: p.independent, data: fragment.data, sha256: fragment.sha256))
         for sample in p.samples where tsMuxer?.write(sample, to: &open!.ts) == false {
@@ -363,6 +367,7 @@ public struct Segmenter: Sendable {
                               discontinuity: seg.discontinuity, independent: seg.independent,
                               programDateTime: seg.programDateTime, data: seg.ts, parts: seg.parts, initID: seg.initID)
         segments.append(segment)
+        revision += 1
         let window = configuration.windowSegments
         if segments.count > window, segments[segments.count - window - 1].discontinuity {
             discontinuitiesBeforeWindow += 1

@@ -33,7 +33,7 @@ extension HTTPRoutes {
             throw HTTPError(.badRequest, message: "_HLS_part: the MPEG-TS playlist has no parts (use \(key.stream)/index.m3u8)")
         }
         try await block(key, directives)
-        guard let playlist = hls.playlist(key) else {
+        guard let playlist = hls.renderedPlaylist(key, lowLatency: false) else {
             throw HTTPError(.notFound, message: "no HLS segment of \(key) yet (is it live?)")
         }
         return Self.playlistResponse(playlist)
@@ -56,7 +56,7 @@ extension HTTPRoutes {
     func cmaf(request: Request, key: StreamKey, file: String) async throws -> Response {
         if file == "index.m3u8" {
             try await block(key, Self.blockingDirectives(request.uri))
-            guard let playlist = hls.lowLatencyPlaylist(key) else {
+            guard let playlist = hls.renderedPlaylist(key, lowLatency: true) else {
                 throw HTTPError(.notFound, message: "no CMAF part of \(key) yet (is it live?)")
             }
             return Self.playlistResponse(playlist)
@@ -139,11 +139,11 @@ extension HTTPRoutes {
         return values.map { $0! }
     }
 
-    static func playlistResponse(_ playlist: MediaPlaylist) -> Response {
+    static func playlistResponse(_ text: ByteBuffer) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = "application/vnd.apple.mpegurl"
         headers[.cacheControl] = "no-cache"
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: playlist.render())))
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: text))
     }
 
     static func immutable(contentType: String, _ buffers: [ByteBuffer]) -> Response {

@@ -94,6 +94,8 @@ struct HTTPRoutes: Sendable {
         for (p, n) in perProtocol {
             Metrics.Gauge(label: "liveswarm_viewers", dimensions: [("protocol", p)], factory: metricsFactory).record(n)
         }
+        Metrics.Gauge(label: "liveswarm_hls_bytes", factory: metricsFactory).record(hls.memoryBytes)
+        Metrics.Gauge(label: "liveswarm_hls_blocked_requests", factory: metricsFactory).record(hls.waitingRequests)
         var buffer = ByteBuffer()
         buffer.writeBytes(registry.emitToBuffer())
         var headers = HTTPFields()

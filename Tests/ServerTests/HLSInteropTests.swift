@@ -72,6 +72,8 @@ import Testing
         let durations = ended.split(separator: "\n").filter { $0.hasPrefix("#EXTINF:") }
             .compactMap { Double($0.dropFirst(8).dropLast()) }
         #expect(durations.allSatisfy { $0.rounded() <= 6 })
+        // Both sessions (6 s and 5 s) are in the window, with nothing lost or added.
+        #expect(abs(durations.reduce(0, +) - 11) < 0.6, "the playlist lists \(durations.reduce(0, +)) s")
         // The whole ended playlist, across the discontinuity, decodes without an error (ffmpeg stops at ENDLIST).
         let decode = try Tool("ffmpeg", ["-hide_banner", "-v", "error", "-i", url, "-f", "null", "-"])
         #expect(await decode.wait(timeout: .seconds(30)) == 0)

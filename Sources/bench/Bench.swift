@@ -14,7 +14,7 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "liveswarm-bench",
         abstract: "Load generators for LiveSwarm benchmarks.",
-        subcommands: [Fanout.self])
+        subcommands: [Fanout.self, HLSLoad.self])
 }
 
 /// Publishes one synthetic RTMP stream and opens N HTTP-FLV or RTMP viewers of it, then reports the server's
@@ -137,8 +137,8 @@ final class SyntheticPublisher: Sendable {
         self.task = task
     }
 
-    static func start(group: any EventLoopGroup, host: String, port: Int, bitrate: Int, fps: Int, gop: Int,
-                      epoch: ContinuousClock.Instant) async throws -> SyntheticPublisher {
+    static func start(group: any EventLoopGroup, host: String, port: Int, stream: String = "bench", bitrate: Int,
+                      fps: Int, gop: Int, epoch: ContinuousClock.Instant) async throws -> SyntheticPublisher {
         let channel = try await ClientBootstrap(group: group)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connect(host: host, port: port).get()
@@ -150,7 +150,7 @@ final class SyntheticPublisher: Sendable {
         let connect = Command(name: "connect", transactionID: 1, object: .object(["app": "live", "tcUrl": .string("rtmp://\(host)/live")]))
         encoder.write(connect.message(streamID: 0), chunkStreamID: 3, to: &out)
         encoder.write(Command(name: "createStream", transactionID: 2).message(streamID: 0), chunkStreamID: 3, to: &out)
-        encoder.write(Command(name: "publish", transactionID: 0, arguments: ["bench", "live"]).message(streamID: 1), chunkStreamID: 3, to: &out)
+        encoder.write(Command(name: "publish", transactionID: 0, arguments: [.string(stream), "live"]).message(streamID: 1), chunkStreamID: 3, to: &out)
         encoder.write(ProtocolControl.setChunkSize(4096).message, chunkStreamID: 2, to: &out)
         encoder.chunkSize = 4096
         try await channel.writeAndFlush(out).get()
@@ -174,9 +174,12 @@ final class SyntheticPublisher: Sendable {
                 let key = n % gop == 0
                 // Keyframes are larger, as real ones are; the GOP averages to the target bitrate.
                 let size = key ? frameBytes * 4 : max(64, (frameBytes * gop - frameBytes * 4) / max(1, gop - 1))
+                // One length-prefixed NAL unit (IDR or non-IDR slice), so that muxers that check AVCC (HLS) take it.
                 var body = ByteBuffer()
                 body.writeBytes([key ? 0x17 : 0x27, 1, 0, 0, 0])
-                body.writeRepeatingByte(0x5A, count: size)
+                body.writeInteger(UInt32(size))
+                body.writeInteger(UInt8(key ? 0x65 : 0x41))
+                body.writeRepeatingByte(0x5A, count: size - 1)
                 var msg = ByteBuffer()
                 encoder.write(Message(type: .video, streamID: 1, timestamp: UInt32(millis(since: epoch)), payload: body),
                               chunkStreamID: 7, to: &msg)
