@@ -106,6 +106,7 @@ let package = Package(
         .testTarget(name: "ServerTests", dependencies: [
             "Server", "RTMPBridge", "RTMP", "AMF0", "FLV", "TestSupport",
             .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Crypto", package: "swift-crypto"),
         ]),
     ]
 )

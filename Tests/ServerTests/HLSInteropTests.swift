@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Server
 import StreamHub
@@ -52,6 +53,19 @@ import Testing
             #expect(String(decoding: segment.body[4..<8], as: UTF8.self) == "moof")
             #expect(live.text.contains("#EXT-X-PART-INF:PART-TARGET=0.500"))
             #expect(live.text.contains("#EXT-X-PRELOAD-HINT:TYPE=PART"))
+            // Every chunk's published SHA-256 is that of the bytes served, and the part says it too.
+            let list = try await HTTPGet.fetch(port: server.ports.http, "/api/v1/streams/live/hls/chunks")
+            let chunks = try JSONDecoder().decode(ChunkListing.self, from: list.body)
+            #expect(chunks.initSections.first?.codecs.hasPrefix("avc1.") == true)
+            try #require(chunks.chunks.count >= 4)
+            #expect(Set(chunks.chunks.map(\.id)).count == chunks.chunks.count)
+            for chunk in chunks.chunks.prefix(4) {
+                let part = try await HTTPGet.fetch(port: server.ports.http, rendition.base("hls") + chunk.uri)
+                let digest = SHA256.hash(data: part.body)
+                #expect(digest.map { String(format: "%02x", $0) }.joined() == chunk.sha256)
+                #expect(part.headers["repr-digest"] == "sha-256=:\(Data(digest).base64EncodedString()):")
+                #expect(part.body.count == chunk.bytes && chunk.id == "\(chunk.segment).\(chunk.part)")
+            }
         }
 
         // The publisher comes back within the grace period, then leaves for good.
@@ -174,4 +188,22 @@ import Testing
         #expect(ContinuousClock.now - waited < .seconds(5))
         #expect(server.swarm.hls.waitingRequests == 0)
     }
+}
+
+/// `GET /api/v1/streams/APP/STREAM/chunks`.
+struct ChunkListing: Decodable {
+    struct InitSection: Decodable { var id: Int; var uri: String; var codecs: String; var bytes: Int }
+    struct Chunk: Decodable {
+        var id: String
+        var uri: String
+        var segment: Int
+        var part: Int
+        var duration: Double
+        var independent: Bool
+        var bytes: Int
+        var sha256: String
+    }
+    var stream: String
+    var initSections: [InitSection]
+    var chunks: [Chunk]
 }
