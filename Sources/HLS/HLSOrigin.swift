@@ -130,7 +130,7 @@ public final class HLSOrigin: Sendable {
         if finished {
             logger.info("HLS playlist ended", metadata: ["stream": "\(key)"])
             // Players that were watching read the ended playlist and its last segments; then they go.
-            let linger = TimeAmount.seconds(Int64(configuration.targetDuration * configuration.retainedSegments))
+            let linger = TimeAmount.seconds(Int64(configuration.targetDuration * (3 + configuration.retainedAfterWindow)))
             eventLoop.scheduleTask(in: linger) { [weak self] in
                 self?.renditions.withLock { r in
                     if r[key]?.ended == true { r[key] = nil }

@@ -4,9 +4,10 @@ extension Segmenter {
     public static func segmentURI(_ sequence: Int) -> String { "seg-\(sequence).m4s" }
     public static func partURI(segment: Int, index: Int) -> String { "part-\(segment).\(index).m4s" }
 
-    var window: ArraySlice<Segment> { segments.suffix(configuration.windowSegments) }
+    var window: [Segment] { segments.filter { $0.sequence >= windowStart } }
 
-    /// The MPEG-TS playlist: the last ``SegmenterConfiguration/windowSegments`` finished segments.
+    /// The MPEG-TS playlist: the finished segments of the window (at least ``SegmenterConfiguration/windowSegments``
+    /// and three target durations).
     public var playlist: MediaPlaylist {
         let window = window
         return MediaPlaylist(

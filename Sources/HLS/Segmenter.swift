@@ -63,6 +63,8 @@ public struct Segmenter: Sendable {
     var nextInitID = 0
     var pendingDiscontinuity = false
     var discontinuitiesBeforeWindow = 0
+    /// Sequence number of the first segment the playlists list.
+    var windowStart = 0
     var wallClock: Int64 = 0
     var recentIntervals: [Int64] = []
     var lastTimelineDTS: Int64?
@@ -341,6 +343,19 @@ public struct Segmenter: Sendable {
         }
     }
 
+    /// Moves the window's start forward while what stays lists at least ``SegmenterConfiguration/windowSegments``
+    /// segments and three target durations (RFC 8216 6.2.2), counting the discontinuities that leave it.
+    mutating func advanceWindow() {
+        let minimum = Double(3 * configuration.targetDuration)
+        var listed = segments.filter { $0.sequence >= windowStart }
+        while listed.count > configuration.windowSegments,
+            listed.dropFirst().reduce(0, { $0 + $1.duration }) >= minimum {
+            if listed[0].discontinuity { discontinuitiesBeforeWindow += 1 }
+            windowStart = listed[0].sequence + 1
+            listed.removeFirst()
+        }
+    }
+
     func estimatedEnd(of p: OpenPart) -> Int64 {
         let timeline = p.samples.contains(where: \.isVideo) ? p.samples.filter(\.isVideo) : p.samples
         guard let last = timeline.last?.dts else { return p.firstDTS }
@@ -368,11 +383,9 @@ public struct Segmenter: Sendable {
                               programDateTime: seg.programDateTime, data: seg.ts, parts: seg.parts, initID: seg.initID)
         segments.append(segment)
         revision += 1
-        let window = configuration.windowSegments
-        if segments.count > window, segments[segments.count - window - 1].discontinuity {
-            discontinuitiesBeforeWindow += 1
-        }
-        if segments.count > max(configuration.retainedSegments, window) { segments.removeFirst() }
+        advanceWindow()
+        let kept = segments.count(where: { $0.sequence >= windowStart }) + configuration.retainedAfterWindow
+        if segments.count > kept { segments.removeFirst(segments.count - kept) }
         let needed = Set(segments.map(\.initID)).union([nextInitID - 1])
         initSections.removeAll { !needed.contains($0.id) }
         return segment

@@ -10,10 +10,12 @@ public struct SegmenterConfiguration: Sendable, Equatable {
     /// every keyframe, so that a part starting with an IDR is a start point (INDEPENDENT=YES). Half a second
     /// lets a player sit about 1.5 s behind the publisher at two requests per part.
     public var partTarget: Int64 = 500
-    /// Segments listed in the playlist.
+    /// The fewest segments listed in the playlist. More are listed while they last less than three target
+    /// durations together: RFC 8216 6.2.2 forbids removing a segment from a live playlist if that would leave
+    /// less (players start three target durations from the end).
     public var windowSegments = 6
-    /// Segments kept in memory, including ones that have left the playlist, for players a little behind.
-    public var retainedSegments = 10
+    /// Segments kept in memory after they leave the playlist, for players a little behind.
+    public var retainedAfterWindow = 4
 
     public init() {}
 

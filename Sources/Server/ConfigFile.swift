@@ -30,7 +30,7 @@ public struct ConfigFile: Decodable, Sendable {
         var minimum_segment_seconds: Double?
         var part_target_seconds: Double?
         var window_segments: Int?
-        var retained_segments: Int?
+        var retained_after_window: Int?
     }
     public struct Auth: Decodable, Sendable {
         var publish_keys: [String]?
@@ -53,7 +53,7 @@ public struct ConfigFile: Decodable, Sendable {
         "hub": ["gop_cache_max_bytes", "viewer_max_queue_bytes", "viewer_max_wait_seconds", "viewer_send_buffer_bytes",
                 "republish_grace_seconds"],
         "hls": ["target_duration_seconds", "minimum_segment_seconds", "part_target_seconds", "window_segments",
-                "retained_segments"],
+                "retained_after_window"],
         "auth": ["publish_keys", "stream_keys"],
     ]
 
@@ -114,7 +114,10 @@ public struct ConfigFile: Decodable, Sendable {
             if let v = h.minimum_segment_seconds { c.hls.minimumDuration = try Self.seconds(v, "hls.minimum_segment_seconds").milliseconds }
             if let v = h.part_target_seconds { c.hls.partTarget = try Self.seconds(v, "hls.part_target_seconds").milliseconds }
             if let v = h.window_segments { c.hls.windowSegments = try Self.positive(v, "hls.window_segments") }
-            if let v = h.retained_segments { c.hls.retainedSegments = try Self.positive(v, "hls.retained_segments") }
+            if let v = h.retained_after_window {
+                guard v >= 0 else { throw Invalid(description: "hls.retained_after_window must be 0 or more, got \(v)") }
+                c.hls.retainedAfterWindow = v
+            }
             guard c.hls.minimumDuration < Int64(c.hls.targetDuration) * 1000, c.hls.partTarget <= c.hls.minimumDuration else {
                 throw Invalid(description: "hls: need part_target_seconds <= minimum_segment_seconds < target_duration_seconds")
             }

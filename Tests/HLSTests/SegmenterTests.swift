@@ -59,7 +59,10 @@ import TestSupport
         // Every segment starts with the PAT (sync byte, PID 0).
         #expect(done.allSatisfy { Array($0.data.readableBytesView.prefix(3)) == [0x47, 0x40, 0x00] && $0.data.readableBytes % 188 == 0 })
         let p = s.playlist
-        #expect(p.targetDuration == 6 && p.mediaSequence == 3 && p.entries.count == 6 && p.independentSegments)
+        // 18 s (three target durations) of 2 s segments: all nine are listed.
+        #expect(p.targetDuration == 6 && p.mediaSequence == 0 && p.entries.count == 9 && p.independentSegments)
+        Self.feed(&s, from: 20000, seconds: 4, gop: 25, config: false)
+        #expect(s.playlist.mediaSequence == 2 && s.playlist.entries.count == 9)
         #expect(p.entries.last?.uri == "cam-8.ts")
         #expect(s.segment(0) != nil && s.segment(8) != nil)
     }

@@ -42,7 +42,7 @@ import Testing
     }
 
     /// Publishes the glass-clock stream and runs the page in Chromium for `seconds`.
-    static func run(stream: String, seconds: Int, scripts: [String] = [], extraStats: String = "") async throws -> Stats {
+    static func run(stream: String, seconds: Int, query: String = "", scripts: [String] = [], extraStats: String = "") async throws -> Stats {
         let server = try await TestServer.start()
         defer { Task { await server.stop() } }
         let publisher = try Tool.executable("/bin/bash", [root.appendingPathComponent("tools/glass-clock/publish.sh").path,
@@ -52,7 +52,7 @@ import Testing
             (try? await HTTPGet.fetch(port: server.ports.http, "/live/\(stream)/index.m3u8"))?.text.contains("#EXTINF") == true
         }
         var args = [root.appendingPathComponent("Tests/Browser/drive.py").path,
-                    "--url", "\(server.httpURL)/live-http/?stream=live/\(stream)&clock=1",
+                    "--url", "\(server.httpURL)/live-http/?stream=live/\(stream)&clock=1\(query)",
                     "--seconds", String(seconds), "--sample-every", "5",
                     "--stats-js", "return Object.assign(window.liveStats(), {\(extraStats)})"]
         for s in scripts { args += ["--script-at", s] }
@@ -109,5 +109,19 @@ import Testing
         #expect(before > 10, "the pause put the viewer behind")
         #expect(took != nil && took! <= 10)
         #expect(stats.player.jumps + stats.player.skips >= 1)
+    }
+
+    /// The page's switch to the browser's own HLS player, on both playlists: it plays them (no corrupt frame) and
+    /// shows, by the same clock, how far behind a player without the low-latency features sits.
+    @Test(arguments: ["nativeTs", "nativeCmaf"])
+    func nativeHLSForComparison(button: String) async throws {
+        let stats = try await Self.run(stream: "native", seconds: 20, query: "&autoplay=0",
+                                       scripts: ["0.5:document.getElementById('\(button)').click()"])
+        let c = stats.clock
+        print("Chromium's own HLS player (\(button)): glass-to-glass median "
+              + String(format: "%.2f s, p95 %.2f s", (c.overall.medianMs ?? 0) / 1000, (c.overall.p95Ms ?? 0) / 1000)
+              + ", \(c.framesDecoded) frames decoded, \(c.framesCorrupt) corrupt")
+        #expect(c.framesDecoded > 10 * 25)
+        #expect(c.framesCorrupt == 0)
     }
 }

@@ -28,7 +28,7 @@ import Testing
           minimum_segment_seconds: 1
           part_target_seconds: 0.25
           window_segments: 5
-          retained_segments: 8
+          retained_after_window: 8
         auth:
           publish_keys: [secret1]
           stream_keys:
@@ -45,7 +45,7 @@ import Testing
         #expect(c.hub.viewerMaxWait == .seconds(2) && c.hub.republishGrace == .seconds(4))
         #expect(c.hub.viewerSendBuffer == 65536)
         #expect(c.hls.targetDuration == 4 && c.hls.minimumDuration == 1000 && c.hls.partTarget == 250)
-        #expect(c.hls.windowSegments == 5 && c.hls.retainedSegments == 8)
+        #expect(c.hls.windowSegments == 5 && c.hls.retainedAfterWindow == 8)
         #expect(c.rtmp.maxConnections == 42)
         #expect(c.rtmp.authentication.allows(stream: "live/x", query: "key=secret1"))
         #expect(c.rtmp.authentication.allows(stream: "live/studio", query: "key=secret2"))

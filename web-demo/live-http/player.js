@@ -210,20 +210,35 @@
       }), { once: true });
     }
 
-    /** The browser's own HLS playback of `url` (no MSE), for comparison: delay from the same clock. */
+    /** The browser's own HLS playback of `url` (no MSE), for comparison: delay from the same clock. Chromium's
+     *  player refuses a live playlist of a single segment (a stream that has just started), so a failed load
+     *  is retried every 2 s, ten times. */
     startNative(url) {
       this.stop();
       this.reset();
       this.running = true;
       this.mode = 'native';
       this.abort = new AbortController();
-      this.video.src = url;
+      let retries = 10;
+      const load = () => {
+        this.video.src = url;
+        this.video.play().catch((e) => this.log(`play: ${e.message}`));
+      };
+      this.onNativeError = () => {
+        const e = this.video.error;
+        this.log(`native player: ${e ? e.message || e.code : 'error'}`);
+        if (this.running && this.mode === 'native' && retries-- > 0) setTimeout(() => { if (this.running) load(); }, 2000);
+      };
+      this.video.addEventListener('error', this.onNativeError);
       this.watch();
-      this.video.play().catch((e) => this.log(`play: ${e.message}`));
+      load();
     }
 
     stop() {
       this.running = false;
+      if (this.onNativeError) { this.video.removeEventListener('error', this.onNativeError); this.onNativeError = null; }
+      if (this.onWaiting) this.video.removeEventListener('waiting', this.onWaiting);
+      if (this.onPlaying) this.video.removeEventListener('playing', this.onPlaying);
       if (this.abort) this.abort.abort();
       if (this.timer) clearInterval(this.timer);
       this.timer = null;
