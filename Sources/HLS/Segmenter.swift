@@ -169,8 +169,9 @@ public struct Segmenter: Sendable {
         return index < open.parts.count
     }
 
-    /// The newest finished segment and the parts of the one in progress, for telling far-future requests apart.
+    /// The newest segment (in progress, else finished), for telling far-future requests apart.
     public var lastSequence: Int? { open?.sequence ?? segments.last?.sequence }
+    /// Parts finished in the segment in progress.
     public var openPartCount: Int { open?.parts.count ?? 0 }
 
     // MARK: - Cutting
