@@ -6,7 +6,7 @@
 //   Server                         HTTP routes (Hummingbird), metrics, service group
 //   RTMPBridge                     RTMP listener (NIOPosix), RTMP sessions, HTTP-FLV viewers
 //   StreamHub                      sources, GOP cache, timestamp correction, viewer queues
-//   RTMP, FLV, MPEGTS, MP4, Codecs, AMF0  pure wire codecs: no sockets, clocks or globals
+//   RTMP, FLV, MPEGTS, MP4, STUN, Codecs, AMF0  pure wire codecs: no sockets, clocks or globals
 import PackageDescription
 
 let package = Package(
@@ -36,6 +36,7 @@ let package = Package(
         .target(name: "FLV", dependencies: ["AMF0", "Codecs", .product(name: "NIOCore", package: "swift-nio")]),
         .target(name: "MPEGTS", dependencies: ["Codecs", .product(name: "NIOCore", package: "swift-nio")]),
         .target(name: "MP4", dependencies: ["Codecs", .product(name: "NIOCore", package: "swift-nio")]),
+        .target(name: "STUN", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "RTMP", dependencies: [
             "AMF0",
             .product(name: "NIOCore", package: "swift-nio"),
@@ -99,6 +100,7 @@ let package = Package(
         .testTarget(name: "HLSTests", dependencies: [
             "HLS", "StreamHub", "MPEGTS", "Codecs", "FLV", "TestSupport", .product(name: "Crypto", package: "swift-crypto"),
         ]),
+        .testTarget(name: "STUNTests", dependencies: ["STUN", "TestSupport"]),
         .testTarget(name: "MP4Tests", dependencies: ["MP4", "Codecs", "TestSupport", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "RTMPTests", dependencies: ["RTMP", "AMF0", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "RTMPBridgeTests", dependencies: ["RTMPBridge", "RTMP", "AMF0", "StreamHub", "TestSupport"]),
