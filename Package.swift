@@ -5,6 +5,7 @@
 //   liveswarm (executable)         CLI, config file, signal handling
 //   Server                         HTTP routes (Hummingbird), metrics, service group
 //   RTMPBridge                     RTMP listener (NIOPosix), RTMP sessions, HTTP-FLV viewers
+//   ICE                            STUN server (UDP/TCP 3478); the ICE-lite agent comes next
 //   StreamHub                      sources, GOP cache, timestamp correction, viewer queues
 //   RTMP, FLV, MPEGTS, MP4, STUN, Codecs, AMF0  pure wire codecs: no sockets, clocks or globals
 import PackageDescription
@@ -66,8 +67,16 @@ let package = Package(
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
+        .target(name: "ICE", dependencies: [
+            "STUN",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
         .target(name: "Server", dependencies: [
-            "RTMPBridge", "StreamHub", "FLV", "HLS",
+            "RTMPBridge", "StreamHub", "FLV", "HLS", "ICE",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdCore", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -101,12 +110,13 @@ let package = Package(
             "HLS", "StreamHub", "MPEGTS", "Codecs", "FLV", "TestSupport", .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .testTarget(name: "STUNTests", dependencies: ["STUN", "TestSupport"]),
+        .testTarget(name: "ICETests", dependencies: ["ICE", "STUN", "TestSupport"]),
         .testTarget(name: "MP4Tests", dependencies: ["MP4", "Codecs", "TestSupport", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "RTMPTests", dependencies: ["RTMP", "AMF0", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "RTMPBridgeTests", dependencies: ["RTMPBridge", "RTMP", "AMF0", "StreamHub", "TestSupport"]),
         .testTarget(name: "StreamHubTests", dependencies: ["StreamHub", "FLV"]),
         .testTarget(name: "ServerTests", dependencies: [
-            "Server", "RTMPBridge", "RTMP", "AMF0", "FLV", "TestSupport",
+            "Server", "RTMPBridge", "RTMP", "AMF0", "FLV", "STUN", "TestSupport",
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),

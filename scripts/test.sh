@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Installs the real peers the tests drive (ffmpeg, ffprobe, headless Chromium with Selenium, node), builds,
-# and runs every test: unit, integration (loopback) and interop. Tests run one at a time: interop timings
-# are not reliable with two ffmpegs, a browser and a build sharing two cores.
+# Installs the real peers the tests drive (ffmpeg, ffprobe, headless Chromium with Selenium, node, coturn's
+# client tools), builds, and runs every test: unit, integration (loopback) and interop. Tests run one at a
+# time: interop timings are not reliable with two ffmpegs, a browser and a build sharing two cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
 need_swift
-apt_install ffmpeg chromium chromium-driver nodejs
+apt_install ffmpeg chromium chromium-driver nodejs coturn
 # Selenium drives headless Chromium (Tests/Browser/drive.py).
 LIVESWARM_PYTHON=$(python_venv .build/venv selenium)
 export LIVESWARM_PYTHON

@@ -32,6 +32,7 @@ public struct ConfigFile: Decodable, Sendable {
         var window_segments: Int?
         var retained_after_window: Int?
     }
+    public struct STUN: Decodable, Sendable { var port: Int? }
     public struct Auth: Decodable, Sendable {
         var publish_keys: [String]?
         var stream_keys: [String: String]?
@@ -42,11 +43,12 @@ public struct ConfigFile: Decodable, Sendable {
     var rtmp: RTMP?
     var hub: Hub?
     var hls: HLS?
+    var stun: STUN?
     var auth: Auth?
     var log_level: String?
 
     static let knownKeys: [String: Set<String>] = [
-        "": ["listen", "http", "rtmp", "hub", "hls", "auth", "log_level"],
+        "": ["listen", "http", "rtmp", "hub", "hls", "stun", "auth", "log_level"],
         "http": ["port", "web_root"],
         "rtmp": ["port", "max_message_bytes", "max_buffered_bytes", "handshake_timeout_seconds", "publish_idle_timeout_seconds",
                  "max_connections"],
@@ -54,6 +56,7 @@ public struct ConfigFile: Decodable, Sendable {
                 "republish_grace_seconds"],
         "hls": ["target_duration_seconds", "minimum_segment_seconds", "part_target_seconds", "window_segments",
                 "retained_after_window"],
+        "stun": ["port"],
         "auth": ["publish_keys", "stream_keys"],
     ]
 
@@ -91,7 +94,8 @@ public struct ConfigFile: Decodable, Sendable {
     /// Applies the file's settings over `base`.
     public func apply(to base: ServerConfiguration) throws -> ServerConfiguration {
         var c = base
-        if let v = listen { c.listenHost = v; c.rtmp.host = v }
+        if let v = listen { c.listenHost = v; c.rtmp.host = v; c.stun.host = v }
+        if let v = stun?.port { c.stun.port = try Self.port(v, "stun.port") }
         if let v = http?.port { c.httpPort = try Self.port(v, "http.port") }
         if let v = http?.web_root { c.webRoot = v }
         if let r = rtmp {

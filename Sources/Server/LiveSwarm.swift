@@ -1,4 +1,5 @@
 import HLS
+import ICE
 import Hummingbird
 import Logging
 import Metrics
@@ -23,6 +24,8 @@ public final class LiveSwarm: Sendable {
     public struct BoundPorts: Sendable, Equatable {
         public var http: Int
         public var rtmp: Int
+        public var stunUDP: Int
+        public var stunTCP: Int
     }
 
     public init(configuration: ServerConfiguration, logger: Logger = Logger(label: "liveswarm")) {
@@ -37,18 +40,21 @@ public final class LiveSwarm: Sendable {
     /// Runs until SIGINT/SIGTERM (when `handleSignals`) or until the calling task is cancelled.
     /// `onReady` is called once every listener is bound.
     public func run(handleSignals: Bool = true, onReady: @escaping @Sendable (BoundPorts) -> Void = { _ in }) async throws {
-        let ports = Mutex<(http: Int?, rtmp: Int?)>((nil, nil))
-        let report: @Sendable (_ http: Int?, _ rtmp: Int?) -> Void = { http, rtmp in
+        let ports = Mutex<(http: Int?, rtmp: Int?, stun: STUNServer.BoundPorts?)>((nil, nil, nil))
+        let report: @Sendable (_ http: Int?, _ rtmp: Int?, _ stun: STUNServer.BoundPorts?) -> Void = { http, rtmp, stun in
             let ready: BoundPorts? = ports.withLock { p in
                 if let http { p.http = http }
                 if let rtmp { p.rtmp = rtmp }
-                guard let h = p.http, let r = p.rtmp else { return nil }
-                return BoundPorts(http: h, rtmp: r)
+                if let stun { p.stun = stun }
+                guard let h = p.http, let r = p.rtmp, let s = p.stun else { return nil }
+                return BoundPorts(http: h, rtmp: r, stunUDP: s.udp, stunTCP: s.tcp)
             }
             if let ready { onReady(ready) }
         }
+        let stun = STUNServer(configuration: configuration.stun, metricsFactory: metricsFactory, logger: logger,
+                              onBound: { report(nil, nil, $0) })
         let rtmp = RTMPServer(configuration: configuration.rtmp, hub: hub, metricsFactory: metricsFactory,
-                              logger: logger, onBound: { report(nil, $0.port) })
+                              logger: logger, onBound: { report(nil, $0.port, nil) })
         let routes = HTTPRoutes(hub: hub, hls: hls, registry: registry, metricsFactory: metricsFactory, logger: logger)
         let (hub, flvMetrics, logger) = (self.hub, routes.flvMetrics, self.logger)
         let webRoot = configuration.webRoot ?? WebDemo.find()
@@ -67,12 +73,12 @@ public final class LiveSwarm: Sendable {
                                  serverName: "LiveSwarm"),
             onServerRunning: { [logger] channel in
                 logger.info("HTTP listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")"])
-                report(channel.localAddress?.port, nil)
+                report(channel.localAddress?.port, nil, nil)
             },
             logger: logger)
         let sweeper = HubSweeper(hub: hub)
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: rtmp), .init(service: http), .init(service: sweeper)],
+            services: [.init(service: rtmp), .init(service: http), .init(service: stun), .init(service: sweeper)],
             gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
             logger: logger))
         try await group.run()

@@ -1,4 +1,5 @@
 import HLS
+import ICE
 import RTMPBridge
 import StreamHub
 
@@ -11,6 +12,7 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var rtmp = RTMPConfiguration()
     public var hub = HubConfiguration()
     public var hls = SegmenterConfiguration()
+    public var stun = STUNServer.Configuration()
     /// Folder of the web demo pages served at `/`. Nil: the `web-demo` folder of the checkout the binary was
     /// built in (found from the working directory or the executable's path); without one, no pages.
     public var webRoot: String?
@@ -24,6 +26,8 @@ public struct ServerConfiguration: Sendable, Equatable {
         c.httpPort = 0
         c.rtmp.host = "127.0.0.1"
         c.rtmp.port = 0
+        c.stun.host = "127.0.0.1"
+        c.stun.port = 0
         return c
     }
 }

@@ -28,6 +28,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "RTMP port (default 1935).")
     var rtmpPort: Int?
 
+    @Option(help: "STUN port, UDP and TCP (default 3478).")
+    var stunPort: Int?
+
     @Option(name: .customLong("publish-key"),
             help: "Require this key to publish (rtmp://HOST/live/STREAM?key=KEY). Repeatable. 'app/stream=KEY' limits a key to one stream.")
     var publishKeys: [String] = []
@@ -52,6 +55,7 @@ struct Serve: AsyncParsableCommand {
         if let listen {
             configuration.listenHost = listen
             configuration.rtmp.host = listen
+            configuration.stun.host = listen
         }
         if let httpPort {
             guard (0...65535).contains(httpPort) else { throw ValidationError("--http-port must be 0-65535") }
@@ -60,6 +64,10 @@ struct Serve: AsyncParsableCommand {
         if let rtmpPort {
             guard (0...65535).contains(rtmpPort) else { throw ValidationError("--rtmp-port must be 0-65535") }
             configuration.rtmp.port = rtmpPort
+        }
+        if let stunPort {
+            guard (0...65535).contains(stunPort) else { throw ValidationError("--stun-port must be 0-65535") }
+            configuration.stun.port = stunPort
         }
         for k in publishKeys {
             if let eq = k.firstIndex(of: "="), k[..<eq].contains("/") {
@@ -91,6 +99,7 @@ struct Serve: AsyncParsableCommand {
                 "ll-hls": "http://127.0.0.1:\(ports.http)/live/STREAM/index.m3u8",
                 "player": "http://127.0.0.1:\(ports.http)/live-http/?stream=live/STREAM",
                 "api": "http://127.0.0.1:\(ports.http)/api/v1/streams",
+                "stun": "stun:127.0.0.1:\(ports.stunUDP) (udp), \(ports.stunTCP) (tcp)",
             ])
         }
     }

@@ -29,6 +29,8 @@ import Testing
           part_target_seconds: 0.25
           window_segments: 5
           retained_after_window: 8
+        stun:
+          port: 13478
         auth:
           publish_keys: [secret1]
           stream_keys:
@@ -38,7 +40,7 @@ import Testing
     @Test func appliesEveryKey() throws {
         let c = try ConfigFile.parse(Self.example).apply(to: ServerConfiguration())
         #expect(c.listenHost == "127.0.0.2" && c.rtmp.host == "127.0.0.2")
-        #expect(c.httpPort == 18080 && c.rtmp.port == 11935)
+        #expect(c.httpPort == 18080 && c.rtmp.port == 11935 && c.stun.port == 13478 && c.stun.host == "127.0.0.2")
         #expect(c.rtmp.maxMessageSize == 1 << 20 && c.rtmp.maxBufferedBytes == 2 << 20)
         #expect(c.rtmp.handshakeTimeout == .seconds(3) && c.rtmp.publishIdleTimeout == .milliseconds(7500))
         #expect(c.hub.gopCacheMaxBytes == 1_000_000 && c.hub.viewerMaxQueueBytes == 2_000_000)

@@ -28,6 +28,31 @@ final class TCPTestClient: Sendable {
             w?.resume()
         }
 
+        /// The next bytes delivered; nil when closed, or nothing came within `timeout`.
+        func next(timeout: Duration) async -> ByteBuffer? {
+            let deadline = ContinuousClock.now + timeout
+            while true {
+                let (chunk, closed): (ByteBuffer?, Bool) = state.withLock { s in
+                    s.chunks.isEmpty ? (nil, s.closed) : (s.chunks.removeFirst(), false)
+                }
+                if let chunk { return chunk }
+                if closed || ContinuousClock.now >= deadline { return nil }
+                let timer = Task { [self] in
+                    try? await Task.sleep(until: deadline)
+                    wake()
+                }
+                await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                    let ready = state.withLock { s -> Bool in
+                        if !s.chunks.isEmpty || s.closed { return true }
+                        s.waiter = c
+                        return false
+                    }
+                    if ready { c.resume() }
+                }
+                timer.cancel()
+            }
+        }
+
         func wake() {
             state.withLock { s -> CheckedContinuation<Void, Never>? in
                 defer { s.waiter = nil }
@@ -83,27 +108,7 @@ final class TCPTestClient: Sendable {
     /// The next bytes received; nil when the connection closed, or nothing came within `timeout`
     /// (the connection stays open then).
     func receive(timeout: Duration = .seconds(5)) async -> ByteBuffer? {
-        let deadline = ContinuousClock.now + timeout
-        while true {
-            let (chunk, closed): (ByteBuffer?, Bool) = inbox.state.withLock { s in
-                s.chunks.isEmpty ? (nil, s.closed) : (s.chunks.removeFirst(), false)
-            }
-            if let chunk { return chunk }
-            if closed || ContinuousClock.now >= deadline { return nil }
-            let timer = Task { [inbox] in
-                try? await Task.sleep(until: deadline)
-                inbox.wake()
-            }
-            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-                let ready = inbox.state.withLock { s -> Bool in
-                    if !s.chunks.isEmpty || s.closed { return true }
-                    s.waiter = c
-                    return false
-                }
-                if ready { c.resume() }
-            }
-            timer.cancel()
-        }
+        await inbox.next(timeout: timeout)
     }
 
     /// Whether the server closes the connection within `timeout`.

@@ -1,0 +1,46 @@
+import STUN
+
+/// What the STUN server answers (RFC 8489 section 6.3), with no I/O: a Binding request gets a success response
+/// carrying the source address it came from as XOR-MAPPED-ADDRESS.
+///
+/// - a request whose FINGERPRINT does not check is dropped silently (it may not be STUN at all);
+/// - a request with comprehension-required attributes it does not know gets a 420 naming them;
+/// - requests of other methods get a 400 until TURN exists (RFC 8489 6.3.1 lets a server reject them);
+/// - indications and responses are dropped: a server sends nothing back for them.
+///
+/// Responses carry a FINGERPRINT when the request did, as ICE peers expect, and SOFTWARE.
+public struct BindingResponder: Sendable {
+    public var software: String
+
+    public init(software: String = "LiveSwarm") {
+        self.software = software
+    }
+
+    public enum Outcome: Equatable, Sendable {
+        case reply([UInt8])
+        /// Not answered, and why (for counters and debug logs).
+        case drop(String)
+    }
+
+    public func respond(to bytes: [UInt8], from source: Address) -> Outcome {
+        let request: Message
+        do {
+            request = try Message(parsing: bytes)
+        } catch {
+            return .drop("not a STUN message: \(error)")
+        }
+        guard request.type.messageClass == .request else { return .drop("\(request.type): not a request") }
+        if request.fingerprintIsValid == false { return .drop("bad FINGERPRINT") }
+        let fingerprint = request.hasFingerprint
+        let unknown = request.unknownComprehensionRequired
+        let response: Message
+        if !unknown.isEmpty {
+            response = request.errorResponse(.unknownAttribute, unknown: unknown)
+        } else if request.type.method != .binding {
+            response = request.errorResponse(.badRequest)
+        } else {
+            response = request.bindingSuccess(mapped: source)
+        }
+        return .reply(response.adding(.software, Array(software.utf8)).encode(fingerprint: fingerprint))
+    }
+}

@@ -1,0 +1,178 @@
+import Logging
+import Metrics
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import STUN
+
+/// The STUN server on UDP and TCP (default 3478): Binding only, answered by ``BindingResponder``. Over TCP,
+/// messages are cut from the stream by their length field (RFC 8489 6.2.2); a connection that sends something
+/// that is not STUN, or more than one message's worth of partial bytes, is closed.
+public final class STUNServer: Service, Sendable {
+    public struct Configuration: Sendable, Equatable {
+        public var host = "0.0.0.0"
+        /// 0 picks a free port (tests); UDP and TCP then get different ones.
+        public var port = 3478
+        public init() {}
+    }
+
+    public struct BoundPorts: Sendable, Equatable {
+        public var udp: Int
+        public var tcp: Int
+    }
+
+    let configuration: Configuration
+    let responder: BindingResponder
+    let logger: Logger
+    let onBound: @Sendable (BoundPorts) -> Void
+    let answered: Counter
+    let dropped: Counter
+
+    public init(configuration: Configuration, metricsFactory: any MetricsFactory, logger: Logger,
+                onBound: @escaping @Sendable (BoundPorts) -> Void = { _ in }) {
+        self.configuration = configuration
+        self.responder = BindingResponder()
+        self.logger = logger
+        self.onBound = onBound
+        self.answered = Counter(label: "liveswarm_stun_responses_total", factory: metricsFactory)
+        self.dropped = Counter(label: "liveswarm_stun_dropped_total", factory: metricsFactory)
+    }
+
+    public func run() async throws {
+        let group = MultiThreadedEventLoopGroup.singleton
+        let (responder, logger, answered, dropped) = (self.responder, self.logger, self.answered, self.dropped)
+        let udp = try await DatagramBootstrap(group: group)
+            .channelOption(.socketOption(.so_reuseaddr), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        UDPHandler(responder: responder, logger: logger, answered: answered, dropped: dropped))
+                }
+            }
+            .bind(host: configuration.host, port: configuration.port).get()
+        let tcp: any Channel
+        do {
+            tcp = try await ServerBootstrap(group: group)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(TCPFramer()))
+                        try channel.pipeline.syncOperations.addHandler(
+                            TCPHandler(responder: responder, logger: logger, answered: answered, dropped: dropped))
+                    }
+                }
+                .bind(host: configuration.host, port: configuration.port).get()
+        } catch {
+            try? await udp.close()
+            throw error
+        }
+        let ports = BoundPorts(udp: udp.localAddress?.port ?? 0, tcp: tcp.localAddress?.port ?? 0)
+        logger.info("STUN listening", metadata: ["udp": "\(ports.udp)", "tcp": "\(ports.tcp)"])
+        onBound(ports)
+        await withGracefulShutdownHandler {
+            try? await udp.closeFuture.get()
+        } onGracefulShutdown: {
+            udp.close(promise: nil)
+            tcp.close(promise: nil)
+        }
+        try? await tcp.close()
+    }
+
+    static func address(_ socket: SocketAddress?) -> Address? {
+        switch socket {
+        case .v4(let a)?:
+            let ip = a.address.sin_addr.s_addr.bigEndian
+            return Address(ip: [UInt8(ip >> 24), UInt8(ip >> 16 & 0xFF), UInt8(ip >> 8 & 0xFF), UInt8(ip & 0xFF)],
+                           port: UInt16(socket?.port ?? 0))
+        case .v6(let a)?:
+            let bytes = withUnsafeBytes(of: a.address.sin6_addr) { Array($0) }
+            // An IPv4 client of a dual-stack socket is reported as its IPv4 address.
+            if bytes[0..<10].allSatisfy({ $0 == 0 }) && bytes[10] == 0xFF && bytes[11] == 0xFF {
+                return Address(ip: Array(bytes[12..<16]), port: UInt16(socket?.port ?? 0))
+            }
+            return Address(ip: bytes, port: UInt16(socket?.port ?? 0))
+        default:
+            return nil
+        }
+    }
+
+    /// Answers each datagram from the address it came from.
+    final class UDPHandler: ChannelInboundHandler, Sendable {
+        typealias InboundIn = AddressedEnvelope<ByteBuffer>
+        typealias OutboundOut = AddressedEnvelope<ByteBuffer>
+        let responder: BindingResponder
+        let logger: Logger
+        let answered: Counter
+        let dropped: Counter
+
+        init(responder: BindingResponder, logger: Logger, answered: Counter, dropped: Counter) {
+            (self.responder, self.logger, self.answered, self.dropped) = (responder, logger, answered, dropped)
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            let envelope = unwrapInboundIn(data)
+            guard let source = STUNServer.address(envelope.remoteAddress) else { return }
+            switch responder.respond(to: Array(envelope.data.readableBytesView), from: source) {
+            case .reply(let bytes):
+                answered.increment()
+                let out = AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: context.channel.allocator.buffer(bytes: bytes))
+                context.writeAndFlush(wrapOutboundOut(out), promise: nil)
+            case .drop(let why):
+                dropped.increment()
+                logger.debug("STUN datagram dropped", metadata: ["from": "\(envelope.remoteAddress)", "why": "\(why)"])
+            }
+        }
+
+        func errorCaught(context: ChannelHandlerContext, error: any Error) {
+            // A UDP socket reports ICMP errors of earlier sends here; the socket itself is fine.
+            logger.debug("STUN UDP error", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Cuts a TCP stream into STUN messages by their length field.
+    struct TCPFramer: ByteToMessageDecoder {
+        typealias InboundOut = [UInt8]
+        struct NotSTUN: Error {}
+
+        mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+            guard buffer.readableBytes >= 4, let header = buffer.getBytes(at: buffer.readerIndex, length: 4) else {
+                return .needMoreData
+            }
+            guard header[0] & 0xC0 == 0, let length = Message.messageLength(header: header),
+                length <= Message.defaultMaximumSize else { throw NotSTUN() }
+            guard let bytes = buffer.readBytes(length: length) else { return .needMoreData }
+            context.fireChannelRead(wrapInboundOut(bytes))
+            return .continue
+        }
+    }
+
+    final class TCPHandler: ChannelInboundHandler, Sendable {
+        typealias InboundIn = [UInt8]
+        typealias OutboundOut = ByteBuffer
+        let responder: BindingResponder
+        let logger: Logger
+        let answered: Counter
+        let dropped: Counter
+
+        init(responder: BindingResponder, logger: Logger, answered: Counter, dropped: Counter) {
+            (self.responder, self.logger, self.answered, self.dropped) = (responder, logger, answered, dropped)
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            guard let source = STUNServer.address(context.channel.remoteAddress) else { return }
+            switch responder.respond(to: unwrapInboundIn(data), from: source) {
+            case .reply(let bytes):
+                answered.increment()
+                context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: bytes)), promise: nil)
+            case .drop(let why):
+                dropped.increment()
+                logger.debug("STUN message dropped", metadata: ["from": "\(context.channel.remoteAddress.map { "\($0)" } ?? "?")", "why": "\(why)"])
+            }
+        }
+
+        func errorCaught(context: ChannelHandlerContext, error: any Error) {
+            logger.debug("STUN TCP connection closed", metadata: ["error": "\(error)"])
+            context.close(promise: nil)
+        }
+    }
+}
