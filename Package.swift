@@ -110,7 +110,7 @@ let package = Package(
             "HLS", "StreamHub", "MPEGTS", "Codecs", "FLV", "TestSupport", .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .testTarget(name: "STUNTests", dependencies: ["STUN", "TestSupport"]),
-        .testTarget(name: "ICETests", dependencies: ["ICE", "STUN", "TestSupport"]),
+        .testTarget(name: "ICETests", dependencies: ["ICE", "STUN", "TestSupport", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "MP4Tests", dependencies: ["MP4", "Codecs", "TestSupport", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "RTMPTests", dependencies: ["RTMP", "AMF0", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "RTMPBridgeTests", dependencies: ["RTMPBridge", "RTMP", "AMF0", "StreamHub", "TestSupport"]),

@@ -10,10 +10,16 @@ import STUN
 ///
 /// Responses carry a FINGERPRINT when the request did, as ICE peers expect, and SOFTWARE.
 public struct BindingResponder: Sendable {
-    public var software: String
+    public let software: String
+    /// SOFTWARE as written on the wire (type, length, value, padding), for the fast path.
+    let softwareAttribute: [UInt8]
 
     public init(software: String = "LiveSwarm") {
         self.software = software
+        let value = Array(software.utf8.prefix(763))
+        var attribute: [UInt8] = [0x80, 0x22, UInt8(value.count >> 8), UInt8(value.count & 0xFF)] + value
+        attribute += [UInt8](repeating: 0, count: (4 - value.count % 4) % 4)
+        softwareAttribute = attribute
     }
 
     public enum Outcome: Equatable, Sendable {

@@ -43,6 +43,10 @@ public final class STUNServer: Service, Sendable {
         let (responder, logger, answered, dropped) = (self.responder, self.logger, self.answered, self.dropped)
         let udp = try await DatagramBootstrap(group: group)
             .channelOption(.socketOption(.so_reuseaddr), value: 1)
+            // recvmmsg: up to 32 datagrams per read call; the replies go out together in channelReadComplete.
+            .channelOption(.datagramVectorReadMessageCount, value: 32)
+            .channelOption(.maxMessagesPerRead, value: 8)
+            .channelOption(.socketOption(.so_rcvbuf), value: 1 << 20)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
@@ -111,16 +115,26 @@ public final class STUNServer: Service, Sendable {
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             let envelope = unwrapInboundIn(data)
+            if let reply = responder.fastBindingResponse(to: envelope.data, from: envelope.remoteAddress,
+                                                         allocator: context.channel.allocator) {
+                answered.increment()
+                context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: reply)), promise: nil)
+                return
+            }
             guard let source = STUNServer.address(envelope.remoteAddress) else { return }
             switch responder.respond(to: Array(envelope.data.readableBytesView), from: source) {
             case .reply(let bytes):
                 answered.increment()
                 let out = AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: context.channel.allocator.buffer(bytes: bytes))
-                context.writeAndFlush(wrapOutboundOut(out), promise: nil)
+                context.write(wrapOutboundOut(out), promise: nil)
             case .drop(let why):
                 dropped.increment()
                 logger.debug("STUN datagram dropped", metadata: ["from": "\(envelope.remoteAddress)", "why": "\(why)"])
             }
+        }
+
+        func channelReadComplete(context: ChannelHandlerContext) {
+            context.flush()
         }
 
         func errorCaught(context: ChannelHandlerContext, error: any Error) {

@@ -24,7 +24,7 @@ public struct Message: Sendable, Equatable {
     /// Binding or TURN control needs more.
     public static let defaultMaximumSize = 8192
     /// XORed into the CRC-32 of FINGERPRINT ("STUN").
-    static let fingerprintXOR: UInt32 = 0x5354_554E
+    public static let fingerprintXOR: UInt32 = 0x5354_554E
 
     public struct Attribute: Sendable, Equatable {
         public var type: AttributeType

@@ -1,4 +1,5 @@
 import ICE
+import NIOCore
 import STUN
 import Testing
 import TestSupport
@@ -67,6 +68,67 @@ import TestSupport
         guard case .drop = responder.respond(to: [0x16, 0xFE, 0xFD] + [UInt8](repeating: 0, count: 40), from: Self.client) else {
             Issue.record("answered DTLS")
             return
+        }
+    }
+}
+
+/// The fast path (no Message built) must answer exactly what the general path answers, and hand everything
+/// else to it.
+@Suite struct BindingFastPathTests {
+    let responder = BindingResponder()
+
+    static func slow(_ r: BindingResponder, _ bytes: [UInt8], _ source: SocketAddress) -> [UInt8]? {
+        let address: Address
+        switch source {
+        case .v4(let a):
+            let ip = UInt32(bigEndian: a.address.sin_addr.s_addr)
+            address = Address(ip: [UInt8(ip >> 24), UInt8(ip >> 16 & 0xFF), UInt8(ip >> 8 & 0xFF), UInt8(ip & 0xFF)], port: UInt16(source.port!))
+        case .v6(let a):
+            address = Address(ip: withUnsafeBytes(of: a.address.sin6_addr) { Array($0) }, port: UInt16(source.port!))
+        default:
+            return nil
+        }
+        guard case .reply(let out) = r.respond(to: bytes, from: address) else { return nil }
+        return out
+    }
+
+    @Test func sameBytesAsTheGeneralPath() throws {
+        let sources = [try SocketAddress(ipAddress: "192.0.2.1", port: 32853), try SocketAddress(ipAddress: "2001:db8::7", port: 443)]
+        var rng = SplitMix64(state: 8489)
+        var fast = 0
+        for n in 0..<400 {
+            let tid = (0..<12).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            var m = Message(type: .bindingRequest, transactionID: tid)
+            if n % 3 == 0 { m = m.adding(.priority, [0x6e, 0, 1, 0xff]).adding(.iceControlling, [UInt8](repeating: 9, count: 8)) }
+            if n % 5 == 0 { m = m.adding(.username, Array("abc:def".utf8)) }
+            if n % 7 == 0 { m = m.adding(.init(rawValue: 0xC0DE), [1, 2, 3]) }
+            var bytes = m.encode(integrityKey: n % 2 == 0 ? [1, 2, 3] : nil, fingerprint: n % 4 != 1)
+            if n % 11 == 0 { bytes = rng.mutate(bytes, count: 2) }
+            for source in sources {
+                let expected = Self.slow(responder, bytes, source)
+                if let answer = responder.fastBindingResponse(to: ByteBuffer(bytes: bytes), from: source, allocator: .init()) {
+                    fast += 1
+                    #expect(Array(answer.readableBytesView) == expected, "request \(n) from \(source)")
+                }
+            }
+        }
+        #expect(fast > 600, "the fast path took \(fast) of 800")
+    }
+
+    /// What the fast path must leave to the general path: a 420, a bad FINGERPRINT, other methods, not STUN.
+    @Test func leavesTheRestToTheGeneralPath() throws {
+        let source = try SocketAddress(ipAddress: "192.0.2.1", port: 1)
+        let tid = [UInt8](repeating: 3, count: 12)
+        var badFingerprint = Message(type: .bindingRequest, transactionID: tid).encode(fingerprint: true)
+        badFingerprint[badFingerprint.count - 1] ^= 1
+        for bytes in [
+            Message(type: .bindingRequest, transactionID: tid).adding(.init(rawValue: 0x0777), [1]).encode(),
+            badFingerprint,
+            Message(type: MessageType(method: .allocate, messageClass: .request), transactionID: tid).encode(),
+            Message(type: .bindingIndication, transactionID: tid).encode(),
+            [0x16, 0xFE, 0xFD] + [UInt8](repeating: 0, count: 30),
+        ] {
+            #expect(responder.fastBindingResponse(to: ByteBuffer(bytes: bytes), from: source, allocator: .init()) == nil)
         }
     }
 }
