@@ -73,9 +73,11 @@ public final class STUNServer: Service, Sendable {
         let ports = BoundPorts(udp: udp.localAddress?.port ?? 0, tcp: tcp.localAddress?.port ?? 0)
         logger.info("STUN listening", metadata: ["udp": "\(ports.udp)", "tcp": "\(ports.tcp)"])
         onBound(ports)
-        await withGracefulShutdownHandler {
+        // Cancellation (the service group stopping, a test's server stopping) and graceful shutdown both close
+        // the sockets; waiting on the UDP socket's close alone would ignore cancellation and hang the group.
+        await withTaskCancellationOrGracefulShutdownHandler {
             try? await udp.closeFuture.get()
-        } onGracefulShutdown: {
+        } onCancelOrGracefulShutdown: {
             udp.close(promise: nil)
             tcp.close(promise: nil)
         }

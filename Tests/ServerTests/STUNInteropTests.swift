@@ -3,10 +3,31 @@ import NIOCore
 import NIOPosix
 import Server
 import STUN
+import Synchronization
 import Testing
 
 /// The STUN server on UDP and TCP, against coturn's own client and raw sockets.
 @Suite(.serialized) struct STUNInteropTests {
+    /// Stopping the server (cancelling its task) ends every service, the STUN listeners included, at once: a
+    /// service that waited only for graceful shutdown once left stopped test servers running and hung the suite.
+    @Test func stopsPromptly() async throws {
+        let server = try await TestServer.start()
+        let stopped = ContinuousClock.now
+        let done = StopFlag()
+        Task { await server.stop(); done.set() }  // not awaited: a hung stop must fail the test, not hang it
+        var finished = false
+        while !finished && ContinuousClock.now - stopped < .seconds(5) {
+            try await Task.sleep(for: .milliseconds(20))
+            finished = done.isSet
+        }
+        #expect(finished, "the server did not stop within 5 s")
+        try #require(finished)
+        // The UDP port is free again.
+        let reuse = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .bind(host: "127.0.0.1", port: server.ports.stunUDP).get()
+        try await reuse.close()
+    }
+
     /// coturn's `turnutils_stunclient` learns its own address and port from LiveSwarm.
     @Test func coturnClientGetsItsMappedAddress() async throws {
         let server = try await TestServer.start()
@@ -63,6 +84,12 @@ import Testing
         try await tcp.send("GET / HTTP/1.1\r\n\r\n")
         #expect(await tcp.closesWithin(.seconds(2)))
     }
+}
+
+final class StopFlag: Sendable {
+    let value = Mutex(false)
+    func set() { value.withLock { $0 = true } }
+    var isSet: Bool { value.withLock { $0 } }
 }
 
 /// A UDP socket on loopback for tests.
