@@ -141,28 +141,8 @@ public final class HLSOrigin: Sendable {
 
     // MARK: - What HTTP serves
 
-    /// The live MPEG-TS playlist, nil if the stream has no segment yet.
-    public func playlist(_ key: StreamKey) -> MediaPlaylist? {
-        renditions.withLock { r in
-            guard let rendition = r[key], !rendition.segmenter.segments.isEmpty else { return nil }
-            var p = rendition.segmenter.playlist
-            p.ended = rendition.ended
-            return p
-        }
-    }
-
-    /// The low-latency CMAF playlist, nil if the stream has no part yet.
-    public func lowLatencyPlaylist(_ key: StreamKey) -> MediaPlaylist? {
-        renditions.withLock { r in
-            guard let rendition = r[key] else { return nil }
-            var p = rendition.segmenter.lowLatencyPlaylist
-            guard !p.entries.isEmpty else { return nil }
-            p.ended = rendition.ended
-            return p
-        }
-    }
-
-    /// A playlist's text (`lowLatency`: the CMAF one), rendered once per change and shared by every request.
+    /// A playlist's text (`lowLatency`: the CMAF one), rendered once per change and shared by every request; nil
+    /// until the stream has a segment (MPEG-TS) or a part (CMAF).
     public func renderedPlaylist(_ key: StreamKey, lowLatency: Bool) -> ByteBuffer? {
         renditions.withLock { r in
             guard var rendition = r[key] else { return nil }

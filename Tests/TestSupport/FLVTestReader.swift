@@ -1,11 +1,11 @@
 /// Test-only FLV tag reader (header 9 bytes + PreviousTagSize0, then tags).
-struct FLVTestTag {
-    var type: UInt8
-    var timestamp: Int64
-    var body: [UInt8]
+public struct FLVTestTag: Sendable {
+    public var type: UInt8
+    public var timestamp: Int64
+    public var body: [UInt8]
 }
 
-func readFLVTags(_ data: [UInt8]) throws -> [FLVTestTag] {
+public func readFLVTags(_ data: [UInt8]) throws -> [FLVTestTag] {
     guard data.count >= 13, data[0] == 0x46, data[1] == 0x4C, data[2] == 0x56 else { throw FLVTestError.bad("header") }
     let headerSize = Int(data[5]) << 24 | Int(data[6]) << 16 | Int(data[7]) << 8 | Int(data[8])
     var i = headerSize + 4
@@ -21,4 +21,4 @@ func readFLVTags(_ data: [UInt8]) throws -> [FLVTestTag] {
     return tags
 }
 
-enum FLVTestError: Error { case bad(String) }
+public enum FLVTestError: Error { case bad(String) }
