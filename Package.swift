@@ -38,6 +38,7 @@ let package = Package(
         .target(name: "MPEGTS", dependencies: ["Codecs", .product(name: "NIOCore", package: "swift-nio")]),
         .target(name: "MP4", dependencies: ["Codecs", .product(name: "NIOCore", package: "swift-nio")]),
         .target(name: "STUN", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "SDP"),
         .target(name: "RTMP", dependencies: [
             "AMF0",
             .product(name: "NIOCore", package: "swift-nio"),
@@ -76,7 +77,7 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .target(name: "Server", dependencies: [
-            "RTMPBridge", "StreamHub", "FLV", "HLS", "ICE",
+            "RTMPBridge", "StreamHub", "FLV", "HLS", "ICE", "SDP",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdCore", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -110,6 +111,7 @@ let package = Package(
             "HLS", "StreamHub", "MPEGTS", "Codecs", "FLV", "TestSupport", .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .testTarget(name: "STUNTests", dependencies: ["STUN", "TestSupport"]),
+        .testTarget(name: "SDPTests", dependencies: ["SDP"]),
         .testTarget(name: "ICETests", dependencies: ["ICE", "STUN", "TestSupport", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "MP4Tests", dependencies: ["MP4", "Codecs", "TestSupport", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "RTMPTests", dependencies: ["RTMP", "AMF0", "TestSupport"], resources: [.copy("Fixtures")]),

@@ -38,6 +38,7 @@ public struct ICELiteAgent: Sendable {
 
     public struct SessionID: Hashable, Sendable, Comparable, CustomStringConvertible {
         public var rawValue: UInt64
+        public init(rawValue: UInt64) { self.rawValue = rawValue }
         public static func < (a: SessionID, b: SessionID) -> Bool { a.rawValue < b.rawValue }
         public var description: String { String(rawValue) }
     }

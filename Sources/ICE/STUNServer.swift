@@ -45,6 +45,9 @@ public final class STUNServer: Service, Sendable {
             .channelOption(.socketOption(.so_reuseaddr), value: 1)
             // recvmmsg: up to 32 datagrams per read call; the replies go out together in channelReadComplete.
             .channelOption(.datagramVectorReadMessageCount, value: 32)
+            // recvmmsg splits the receive buffer evenly between the datagrams: 2 KiB each holds any datagram
+            // of a 1500-byte path (the default buffer would leave 64 bytes each and truncate).
+            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 32 * 2048))
             .channelOption(.maxMessagesPerRead, value: 8)
             .channelOption(.socketOption(.so_rcvbuf), value: 1 << 20)
             .channelInitializer { channel in

@@ -33,6 +33,12 @@ public struct ConfigFile: Decodable, Sendable {
         var retained_after_window: Int?
     }
     public struct STUN: Decodable, Sendable { var port: Int? }
+    public struct RTC: Decodable, Sendable {
+        var port: Int?
+        var host: [String]?
+        var tcp: Bool?
+        var consent_timeout_seconds: Double?
+    }
     public struct Auth: Decodable, Sendable {
         var publish_keys: [String]?
         var stream_keys: [String: String]?
@@ -44,11 +50,12 @@ public struct ConfigFile: Decodable, Sendable {
     var hub: Hub?
     var hls: HLS?
     var stun: STUN?
+    var rtc: RTC?
     var auth: Auth?
     var log_level: String?
 
     static let knownKeys: [String: Set<String>] = [
-        "": ["listen", "http", "rtmp", "hub", "hls", "stun", "auth", "log_level"],
+        "": ["listen", "http", "rtmp", "hub", "hls", "stun", "rtc", "auth", "log_level"],
         "http": ["port", "web_root"],
         "rtmp": ["port", "max_message_bytes", "max_buffered_bytes", "handshake_timeout_seconds", "publish_idle_timeout_seconds",
                  "max_connections"],
@@ -57,6 +64,7 @@ public struct ConfigFile: Decodable, Sendable {
         "hls": ["target_duration_seconds", "minimum_segment_seconds", "part_target_seconds", "window_segments",
                 "retained_after_window"],
         "stun": ["port"],
+        "rtc": ["port", "host", "tcp", "consent_timeout_seconds"],
         "auth": ["publish_keys", "stream_keys"],
     ]
 
@@ -94,8 +102,14 @@ public struct ConfigFile: Decodable, Sendable {
     /// Applies the file's settings over `base`.
     public func apply(to base: ServerConfiguration) throws -> ServerConfiguration {
         var c = base
-        if let v = listen { c.listenHost = v; c.rtmp.host = v; c.stun.host = v }
+        if let v = listen { c.listenHost = v; c.rtmp.host = v; c.stun.host = v; c.rtc.host = v }
         if let v = stun?.port { c.stun.port = try Self.port(v, "stun.port") }
+        if let r = rtc {
+            if let v = r.port { c.rtc.port = try Self.port(v, "rtc.port") }
+            if let v = r.host { c.rtc.advertisedHosts = v }
+            if let v = r.tcp { c.rtc.tcp = v }
+            if let v = r.consent_timeout_seconds { c.rtc.agent.consentTimeout = try Self.seconds(v, "rtc.consent_timeout_seconds") }
+        }
         if let v = http?.port { c.httpPort = try Self.port(v, "http.port") }
         if let v = http?.web_root { c.webRoot = v }
         if let r = rtmp {

@@ -28,8 +28,11 @@ struct HTTPRoutes: Sendable {
     let streamsGauge: Metrics.Gauge
     let metricsFactory: any MetricsFactory
     let logger: Logger
+    let probes: RTCProbes?
 
-    init(hub: StreamHub, hls: HLSOrigin, registry: PrometheusCollectorRegistry, metricsFactory: any MetricsFactory, logger: Logger) {
+    init(hub: StreamHub, hls: HLSOrigin, registry: PrometheusCollectorRegistry, metricsFactory: any MetricsFactory, logger: Logger,
+         probes: RTCProbes? = nil) {
+        self.probes = probes
         self.hub = hub
         self.hls = hls
         self.registry = registry
@@ -62,6 +65,7 @@ struct HTTPRoutes: Sendable {
             metricsResponse()
         }
         addHLSRoutes(to: router)
+        probes?.add(to: router)
         router.get("/:app/:file") { request, context in
             let file = try context.parameters.require("file")
             if file.hasSuffix(".m3u8") { return try await hlsPlaylist(request: request, context: context, file: file) }

@@ -26,6 +26,9 @@ public final class LiveSwarm: Sendable {
         public var rtmp: Int
         public var stunUDP: Int
         public var stunTCP: Int
+        public var rtcUDP: Int
+        /// Nil when ICE-TCP is off.
+        public var rtcTCP: Int?
     }
 
     public init(configuration: ServerConfiguration, logger: Logger = Logger(label: "liveswarm")) {
@@ -40,22 +43,24 @@ public final class LiveSwarm: Sendable {
     /// Runs until SIGINT/SIGTERM (when `handleSignals`) or until the calling task is cancelled.
     /// `onReady` is called once every listener is bound.
     public func run(handleSignals: Bool = true, onReady: @escaping @Sendable (BoundPorts) -> Void = { _ in }) async throws {
-        let ports = Mutex<(http: Int?, rtmp: Int?, stun: STUNServer.BoundPorts?)>((nil, nil, nil))
-        let report: @Sendable (_ http: Int?, _ rtmp: Int?, _ stun: STUNServer.BoundPorts?) -> Void = { http, rtmp, stun in
+        struct Partial { var http: Int?, rtmp: Int?, stun: STUNServer.BoundPorts?, rtc: MediaPort.BoundPorts? }
+        let ports = Mutex(Partial())
+        let report: @Sendable (_ update: (inout Partial) -> Void) -> Void = { update in
             let ready: BoundPorts? = ports.withLock { p in
-                if let http { p.http = http }
-                if let rtmp { p.rtmp = rtmp }
-                if let stun { p.stun = stun }
-                guard let h = p.http, let r = p.rtmp, let s = p.stun else { return nil }
-                return BoundPorts(http: h, rtmp: r, stunUDP: s.udp, stunTCP: s.tcp)
+                update(&p)
+                guard let h = p.http, let r = p.rtmp, let s = p.stun, let m = p.rtc else { return nil }
+                return BoundPorts(http: h, rtmp: r, stunUDP: s.udp, stunTCP: s.tcp, rtcUDP: m.udp, rtcTCP: m.tcp)
             }
             if let ready { onReady(ready) }
         }
         let stun = STUNServer(configuration: configuration.stun, metricsFactory: metricsFactory, logger: logger,
-                              onBound: { report(nil, nil, $0) })
+                              onBound: { bound in report { $0.stun = bound } })
         let rtmp = RTMPServer(configuration: configuration.rtmp, hub: hub, metricsFactory: metricsFactory,
-                              logger: logger, onBound: { report(nil, $0.port, nil) })
-        let routes = HTTPRoutes(hub: hub, hls: hls, registry: registry, metricsFactory: metricsFactory, logger: logger)
+                              logger: logger, onBound: { bound in report { $0.rtmp = bound.port } })
+        let mediaPort = MediaPort(configuration: configuration.rtc, metricsFactory: metricsFactory, logger: logger,
+                                  onBound: { bound in report { $0.rtc = bound } })
+        let routes = HTTPRoutes(hub: hub, hls: hls, registry: registry, metricsFactory: metricsFactory, logger: logger,
+                                probes: RTCProbes(port: mediaPort, logger: logger))
         let (hub, flvMetrics, logger) = (self.hub, routes.flvMetrics, self.logger)
         let webRoot = configuration.webRoot ?? WebDemo.find()
         if let webRoot {
@@ -73,12 +78,13 @@ public final class LiveSwarm: Sendable {
                                  serverName: "LiveSwarm"),
             onServerRunning: { [logger] channel in
                 logger.info("HTTP listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")"])
-                report(channel.localAddress?.port, nil, nil)
+                report { $0.http = channel.localAddress?.port }
             },
             logger: logger)
         let sweeper = HubSweeper(hub: hub)
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: rtmp), .init(service: http), .init(service: stun), .init(service: sweeper)],
+            services: [.init(service: rtmp), .init(service: http), .init(service: stun), .init(service: mediaPort),
+                       .init(service: sweeper)],
             gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
             logger: logger))
         try await group.run()

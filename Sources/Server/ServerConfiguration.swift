@@ -13,6 +13,8 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var hub = HubConfiguration()
     public var hls = SegmenterConfiguration()
     public var stun = STUNServer.Configuration()
+    /// The media port (ICE-lite, UDP and TCP 8000).
+    public var rtc = MediaPort.Configuration()
     /// Folder of the web demo pages served at `/`. Nil: the `web-demo` folder of the checkout the binary was
     /// built in (found from the working directory or the executable's path); without one, no pages.
     public var webRoot: String?
@@ -28,6 +30,8 @@ public struct ServerConfiguration: Sendable, Equatable {
         c.rtmp.port = 0
         c.stun.host = "127.0.0.1"
         c.stun.port = 0
+        c.rtc.host = "127.0.0.1"
+        c.rtc.port = 0
         return c
     }
 }

@@ -31,6 +31,13 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "STUN port, UDP and TCP (default 3478).")
     var stunPort: Int?
 
+    @Option(help: "WebRTC media port, UDP and TCP (ICE-TCP) (default 8000).")
+    var rtcPort: Int?
+
+    @Option(name: .customLong("host"),
+            help: "Address advertised in ICE candidates. Repeatable. Default: the listen address, or this machine's addresses.")
+    var hosts: [String] = []
+
     @Option(name: .customLong("publish-key"),
             help: "Require this key to publish (rtmp://HOST/live/STREAM?key=KEY). Repeatable. 'app/stream=KEY' limits a key to one stream.")
     var publishKeys: [String] = []
@@ -56,6 +63,7 @@ struct Serve: AsyncParsableCommand {
             configuration.listenHost = listen
             configuration.rtmp.host = listen
             configuration.stun.host = listen
+            configuration.rtc.host = listen
         }
         if let httpPort {
             guard (0...65535).contains(httpPort) else { throw ValidationError("--http-port must be 0-65535") }
@@ -69,6 +77,11 @@ struct Serve: AsyncParsableCommand {
             guard (0...65535).contains(stunPort) else { throw ValidationError("--stun-port must be 0-65535") }
             configuration.stun.port = stunPort
         }
+        if let rtcPort {
+            guard (0...65535).contains(rtcPort) else { throw ValidationError("--rtc-port must be 0-65535") }
+            configuration.rtc.port = rtcPort
+        }
+        if !hosts.isEmpty { configuration.rtc.advertisedHosts = hosts }
         for k in publishKeys {
             if let eq = k.firstIndex(of: "="), k[..<eq].contains("/") {
                 configuration.rtmp.authentication.streamKeys[String(k[..<eq])] = String(k[k.index(after: eq)...])
@@ -100,6 +113,8 @@ struct Serve: AsyncParsableCommand {
                 "player": "http://127.0.0.1:\(ports.http)/live-http/?stream=live/STREAM",
                 "api": "http://127.0.0.1:\(ports.http)/api/v1/streams",
                 "stun": "stun:127.0.0.1:\(ports.stunUDP) (udp), \(ports.stunTCP) (tcp)",
+                "media": "udp \(ports.rtcUDP), tcp \(ports.rtcTCP.map(String.init) ?? "off") (ICE-lite)",
+                "net-check": "http://127.0.0.1:\(ports.http)/net-check/",
             ])
         }
     }

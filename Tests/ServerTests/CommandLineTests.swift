@@ -10,7 +10,8 @@ import Testing
 
     func start(_ args: [String]) async throws -> (Tool, http: Int, rtmp: Int) {
         guard FileManager.default.isExecutableFile(atPath: Self.binary) else { throw TestFailure("no binary at \(Self.binary)") }
-        let t = try Tool.executable(Self.binary, ["serve", "--listen", "127.0.0.1", "--http-port", "0", "--rtmp-port", "0"] + args)
+        let t = try Tool.executable(Self.binary, ["serve", "--listen", "127.0.0.1", "--http-port", "0", "--rtmp-port", "0",
+                                                  "--stun-port", "0", "--rtc-port", "0"] + args)
         let deadline = ContinuousClock.now + .seconds(20)
         while ContinuousClock.now < deadline {
             // The ready line names both URLs: rtmp=rtmp://127.0.0.1:PORT/live/STREAM flv=http://127.0.0.1:PORT/...
@@ -51,6 +52,7 @@ import Testing
 
     @Test func rejectsBadFlagsClearly() async throws {
         for (args, message) in [(["serve", "--http-port", "99999"], "--http-port must be 0-65535"),
+                                (["serve", "--rtc-port", "65536"], "--rtc-port must be 0-65535"),
                                 (["serve", "--config", "/nonexistent.yaml"], "cannot read config file"),
                                 (["serve", "--log-level", "loud"], "is not a level")] {
             let t = try Tool.executable(Self.binary, args)

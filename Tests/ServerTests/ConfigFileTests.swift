@@ -31,6 +31,11 @@ import Testing
           retained_after_window: 8
         stun:
           port: 13478
+        rtc:
+          port: 18000
+          host: [203.0.113.7, 2001:db8::7]
+          tcp: false
+          consent_timeout_seconds: 10
         auth:
           publish_keys: [secret1]
           stream_keys:
@@ -41,6 +46,8 @@ import Testing
         let c = try ConfigFile.parse(Self.example).apply(to: ServerConfiguration())
         #expect(c.listenHost == "127.0.0.2" && c.rtmp.host == "127.0.0.2")
         #expect(c.httpPort == 18080 && c.rtmp.port == 11935 && c.stun.port == 13478 && c.stun.host == "127.0.0.2")
+        #expect(c.rtc.port == 18000 && c.rtc.host == "127.0.0.2" && c.rtc.advertisedHosts == ["203.0.113.7", "2001:db8::7"])
+        #expect(c.rtc.tcp == false && c.rtc.agent.consentTimeout == .seconds(10))
         #expect(c.rtmp.maxMessageSize == 1 << 20 && c.rtmp.maxBufferedBytes == 2 << 20)
         #expect(c.rtmp.handshakeTimeout == .seconds(3) && c.rtmp.publishIdleTimeout == .milliseconds(7500))
         #expect(c.hub.gopCacheMaxBytes == 1_000_000 && c.hub.viewerMaxQueueBytes == 2_000_000)

@@ -62,6 +62,16 @@ import Testing
         let response = try Message(parsing: answer)
         #expect(response.type == .bindingSuccess && response.transactionID == tid && response.fingerprintIsValid == true)
         #expect(try response.xorMappedAddress() == Address(ip: [127, 0, 0, 1], port: UInt16(client.localPort)))
+
+        // A request as large as a browser's ICE check (and beyond): the socket reads whole datagrams. A receive
+        // buffer split 32 ways once cut every datagram at 64 bytes and these went unanswered.
+        for padding in [100, 600, 1400] {
+            let big = Message(type: .bindingRequest, transactionID: tid)
+                .adding(.software, [UInt8](repeating: 0x61, count: padding)).encode(fingerprint: true)
+            try await client.send(big, to: server.ports.stunUDP)
+            let reply = await client.receive(timeout: .seconds(2))
+            #expect(reply.flatMap { try? Message(parsing: $0) }?.type == .bindingSuccess, "\(big.count)-byte request")
+        }
     }
 
     /// Over TCP, two requests in one write and one request split in two are each answered; bytes that are not

@@ -1,17 +1,19 @@
 import Foundation
 import NIOCore
 
-/// One HTTP/1.1 GET over a fresh loopback connection, read to the end (Connection: close).
+/// One HTTP/1.1 request (GET unless told) over a fresh loopback connection, read to the end (Connection: close).
 struct HTTPGet {
     var status: Int
     var headers: [String: String]
     var body: Data
 
-    static func fetch(port: Int, _ path: String, headers extra: [String: String] = [:]) async throws -> HTTPGet {
+    static func fetch(port: Int, _ path: String, method: String = "GET", headers extra: [String: String] = [:],
+                      body: String? = nil) async throws -> HTTPGet {
         let tcp = try await TCPTestClient.connect(port: port)
-        var request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+        var request = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
         for (k, v) in extra { request += "\(k): \(v)\r\n" }
-        try await tcp.send(request + "\r\n")
+        if let body { request += "Content-Length: \(body.utf8.count)\r\n" }
+        try await tcp.send(request + "\r\n" + (body ?? ""))
         var all = ByteBuffer()
         while var b = await tcp.receive(timeout: .seconds(5)) { all.writeBuffer(&b) }
         await tcp.close()

@@ -1,0 +1,484 @@
+import Logging
+import Metrics
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import STUN
+import Synchronization
+
+/// What the first byte of a packet on the media port says it is (RFC 7983 section 7).
+public enum PacketKind: String, Sendable, Equatable {
+    case stun, dtls, rtp
+
+    /// 0-3 STUN, 20-63 DTLS, 128-191 RTP and RTCP; nil for anything else (ZRTP, TURN channels, garbage).
+    @inline(__always)
+    public static func classify(_ first: UInt8) -> PacketKind? {
+        switch first {
+        case 0...3: .stun
+        case 20...63: .dtls
+        case 128...191: .rtp
+        default: nil
+        }
+    }
+}
+
+/// The owner of one session on the media port: the DTLS/SRTP transport plugs in here. Called on the event loop
+/// of the socket the packet came in on (the UDP socket's, or the ICE-TCP connection's); must not block.
+public protocol MediaSessionHandler: AnyObject, Sendable {
+    /// A DTLS or RTP/RTCP packet from one of the session's validated addresses.
+    func mediaSession(_ session: MediaSession, received packet: ByteBuffer, kind: PacketKind, from: PeerAddress)
+    /// The peer nominated `address`: ``MediaSession/send(_:)`` now goes there.
+    func mediaSession(_ session: MediaSession, selected address: PeerAddress)
+    /// The session is gone (consent expired, never connected, or closed); no call follows.
+    func mediaSessionClosed(_ session: MediaSession, reason: ICELiteAgent.CloseReason)
+}
+
+/// One ICE session on the media port, as its owner sees it.
+public final class MediaSession: Sendable {
+    public let id: ICELiteAgent.SessionID
+    /// Our `a=ice-ufrag` / `a=ice-pwd`.
+    public let credentials: ICECredentials
+    let port: MediaPort
+
+    init(id: ICELiteAgent.SessionID, credentials: ICECredentials, port: MediaPort) {
+        (self.id, self.credentials, self.port) = (id, credentials, port)
+    }
+
+    /// The agent's view: state, selected and validated addresses, last check. Nil once closed.
+    public var state: ICELiteAgent.Session? { port.state.withLock { $0.agent.sessions[id] } }
+
+    /// Sends a packet (DTLS, SRTP) to the selected address. False when nothing is selected yet or the session
+    /// is closed.
+    @discardableResult
+    public func send(_ packet: ByteBuffer) -> Bool { port.send(packet, session: id) }
+
+    /// Ends the session now; the handler hears `.closed`.
+    public func close() { port.close(id, reason: .closed) }
+}
+
+/// The SFU's single media port (default UDP and TCP 8000). Every WebRTC session shares it:
+///
+/// - packets are sorted by their first byte (RFC 7983): STUN goes to the ``ICELiteAgent``, which answers
+///   connectivity checks; DTLS and RTP/RTCP go to the session that validated their source address, and are
+///   dropped without allocating when the source is unknown;
+/// - replies go to the address each packet came from, whatever the candidate said (INTEROP.md);
+/// - ICE-TCP (RFC 6544, passive side) on the same TCP port, framed as RFC 4571 (a 2-byte length before each
+///   packet). A connection must open with a valid check within ``Configuration/tcpValidationTimeout`` and
+///   may carry nothing else before one; it is closed otherwise;
+/// - once a second, sessions whose consent expired are closed (RFC 7675).
+public final class MediaPort: Service, Sendable {
+    public struct Configuration: Sendable, Equatable {
+        public var host = "0.0.0.0"
+        /// 0 picks free ports (tests); UDP and TCP then differ.
+        public var port = 8000
+        /// Addresses written into ICE candidates; empty: the listen host when it is a specific address, else
+        /// the machine's addresses (loopback and link-local left out).
+        public var advertisedHosts: [String] = []
+        public var tcp = true
+        public var agent = ICELiteAgent.Configuration()
+        public var tcpValidationTimeout: Duration = .seconds(10)
+        public init() {}
+    }
+
+    public struct BoundPorts: Sendable, Equatable {
+        public var udp: Int
+        public var tcp: Int?
+    }
+
+    enum Path {
+        case udp(SocketAddress)
+        case tcp(any Channel)
+    }
+
+    struct Entry {
+        let session: MediaSession
+        let handler: any MediaSessionHandler
+        var path: Path?
+    }
+
+    struct State: ~Copyable {
+        var agent: ICELiteAgent
+        var entries: [ICELiteAgent.SessionID: Entry] = [:]
+        var tcpChannels: [PeerAddress: any Channel] = [:]
+        var udp: (any Channel)?
+        var bound: BoundPorts?
+        var hosts: [String] = []
+    }
+
+    let configuration: Configuration
+    let logger: Logger
+    let onBound: @Sendable (BoundPorts) -> Void
+    let state: Mutex<State>
+    let metrics: Metrics
+
+    struct Metrics: Sendable {
+        let checks: Counter
+        let errors: Counter
+        let dropped: Counter
+        let sessions: Gauge
+        init(_ f: any MetricsFactory) {
+            checks = Counter(label: "liveswarm_ice_checks_total", factory: f)
+            errors = Counter(label: "liveswarm_ice_check_errors_total", factory: f)
+            dropped = Counter(label: "liveswarm_rtc_dropped_packets_total", factory: f)
+            sessions = Gauge(label: "liveswarm_ice_sessions", factory: f)
+        }
+    }
+
+    public init(configuration: Configuration, metricsFactory: any MetricsFactory, logger: Logger,
+                onBound: @escaping @Sendable (BoundPorts) -> Void = { _ in }) {
+        self.configuration = configuration
+        self.logger = logger
+        self.onBound = onBound
+        self.state = Mutex(State(agent: ICELiteAgent(configuration: configuration.agent)))
+        self.metrics = Metrics(metricsFactory)
+    }
+
+    // MARK: - Sessions
+
+    public enum OpenError: Error, CustomStringConvertible {
+        case notListening
+        public var description: String { "the media port is not listening" }
+    }
+
+    /// Starts a session with fresh local credentials. `remoteUfrag` is the peer's `a=ice-ufrag`, when known.
+    public func openSession(remoteUfrag: String?, handler: any MediaSessionHandler) throws(OpenError) -> MediaSession {
+        let now = ContinuousClock.now
+        let session: MediaSession? = state.withLock { s in
+            guard s.bound != nil else { return nil }
+            while true {
+                let credentials = ICECredentials.random()
+                guard let id = s.agent.addSession(local: credentials, remoteUfrag: remoteUfrag, now: now) else { continue }
+                let session = MediaSession(id: id, credentials: credentials, port: self)
+                s.entries[id] = Entry(session: session, handler: handler)
+                return session
+            }
+        }
+        guard let session else { throw .notListening }
+        metrics.sessions.record(state.withLock { $0.entries.count })
+        logger.debug("ICE session opened", metadata: ["session": "\(session.id)", "ufrag": "\(session.credentials.ufrag)"])
+        return session
+    }
+
+    /// Host candidates for an SDP answer (RFC 8839 5.1), UDP first; empty until the port is bound.
+    public var candidates: [ICECandidate] {
+        state.withLock { s in
+            guard let bound = s.bound else { return [] }
+            var out: [ICECandidate] = []
+            for (i, host) in s.hosts.enumerated() {
+                out.append(ICECandidate(foundation: "\(i + 1)", transport: .udp, priority: ICECandidate.priority(.udp, index: i),
+                                        host: host, port: bound.udp))
+            }
+            if let tcp = bound.tcp {
+                for (i, host) in s.hosts.enumerated() {
+                    out.append(ICECandidate(foundation: "\(s.hosts.count + i + 1)", transport: .tcp,
+                                            priority: ICECandidate.priority(.tcp, index: i), host: host, port: tcp))
+                }
+            }
+            return out
+        }
+    }
+
+    public var boundPorts: BoundPorts? { state.withLock { $0.bound } }
+
+    func send(_ packet: ByteBuffer, session id: ICELiteAgent.SessionID) -> Bool {
+        let (path, udp): (Path?, (any Channel)?) = state.withLock { ($0.entries[id]?.path, $0.udp) }
+        switch path {
+        case .udp(let address)?:
+            guard let udp else { return false }
+            udp.writeAndFlush(AddressedEnvelope(remoteAddress: address, data: packet), promise: nil)
+        case .tcp(let channel)?:
+            var framed = channel.allocator.buffer(capacity: packet.readableBytes + 2)
+            framed.writeInteger(UInt16(truncatingIfNeeded: packet.readableBytes))
+            framed.writeImmutableBuffer(packet)
+            channel.writeAndFlush(framed, promise: nil)
+        case nil:
+            return false
+        }
+        return true
+    }
+
+    func close(_ id: ICELiteAgent.SessionID, reason: ICELiteAgent.CloseReason) {
+        let entry: Entry? = state.withLock { s in
+            s.agent.removeSession(id)
+            return s.entries.removeValue(forKey: id)
+        }
+        guard let entry else { return }
+        metrics.sessions.record(state.withLock { $0.entries.count })
+        logger.info("ICE session closed", metadata: ["session": "\(id)", "reason": "\(reason.rawValue)"])
+        entry.handler.mediaSessionClosed(entry.session, reason: reason)
+    }
+
+    // MARK: - Packets
+
+    /// One STUN packet: the agent's verdict, the path of a newly selected address, and the events' handlers.
+    func handleSTUN(_ buffer: ByteBuffer, from peer: PeerAddress, path: Path) -> [UInt8]? {
+        let now = ContinuousClock.now
+        var notify: [(Entry, PeerAddress)] = []
+        let outcome: ICELiteAgent.Outcome = state.withLock { s in
+            let outcome = s.agent.handleSTUN(Array(buffer.readableBytesView), from: peer, now: now)
+            if case .reply(_, _, let events) = outcome {
+                for case .selected(let id, let address, _) in events {
+                    s.entries[id]?.path = path
+                    if let e = s.entries[id] { notify.append((e, address)) }
+                }
+            }
+            return outcome
+        }
+        switch outcome {
+        case .reply(let bytes, let session, _):
+            if session != nil { metrics.checks.increment() } else { metrics.errors.increment() }
+            for (entry, address) in notify {
+                logger.info("ICE pair selected", metadata: ["session": "\(entry.session.id)", "remote": "\(address)"])
+                entry.handler.mediaSession(entry.session, selected: address)
+            }
+            return bytes
+        case .drop(let why):
+            metrics.dropped.increment()
+            logger.trace("STUN packet dropped", metadata: ["from": "\(peer)", "why": "\(why)"])
+            return nil
+        }
+    }
+
+    /// DTLS or RTP from `peer`: to its session's handler, or dropped. No allocation on either way.
+    @inline(__always)
+    func deliver(_ buffer: ByteBuffer, kind: PacketKind, from peer: PeerAddress) -> Bool {
+        let target: Entry? = state.withLock { s in s.agent.session(for: peer).flatMap { s.entries[$0] } }
+        guard let target else {
+            metrics.dropped.increment()
+            return false
+        }
+        target.handler.mediaSession(target.session, received: buffer, kind: kind, from: peer)
+        return true
+    }
+
+    func expire() {
+        let now = ContinuousClock.now
+        let closed: [(Entry, ICELiteAgent.CloseReason)] = state.withLock { s in
+            s.agent.expire(now: now).compactMap { event in
+                guard case .closedSession(let id, let reason) = event, let e = s.entries.removeValue(forKey: id) else { return nil }
+                return (e, reason)
+            }
+        }
+        guard !closed.isEmpty else { return }
+        metrics.sessions.record(state.withLock { $0.entries.count })
+        for (entry, reason) in closed {
+            logger.info("ICE session closed", metadata: ["session": "\(entry.session.id)", "reason": "\(reason.rawValue)"])
+            entry.handler.mediaSessionClosed(entry.session, reason: reason)
+        }
+    }
+
+    func tcpConnected(_ channel: any Channel, peer: PeerAddress) {
+        state.withLock { $0.tcpChannels[peer] = channel }
+    }
+
+    func tcpClosed(peer: PeerAddress) {
+        state.withLock { s in
+            s.tcpChannels[peer] = nil
+            if let id = s.agent.session(for: peer), case .tcp? = s.entries[id]?.path, s.agent.sessions[id]?.selected == peer {
+                s.entries[id]?.path = nil
+            }
+            s.agent.forget(peer)
+        }
+    }
+
+    // MARK: - Service
+
+    public func run() async throws {
+        let group = MultiThreadedEventLoopGroup.singleton
+        let udp = try await DatagramBootstrap(group: group)
+            .channelOption(.socketOption(.so_reuseaddr), value: 1)
+            .channelOption(.datagramVectorReadMessageCount, value: 32)
+            // recvmmsg splits the receive buffer evenly between the datagrams: 2 KiB each holds any datagram
+            // of a 1500-byte path (the default buffer would leave 64 bytes each and truncate).
+            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 32 * 2048))
+            .channelOption(.maxMessagesPerRead, value: 8)
+            .channelOption(.socketOption(.so_rcvbuf), value: 4 << 20)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(UDPHandler(port: self))
+                }
+            }
+            .bind(host: configuration.host, port: configuration.port).get()
+        var tcp: (any Channel)?
+        if configuration.tcp {
+            do {
+                let udpPort = udp.localAddress?.port ?? configuration.port
+                tcp = try await ServerBootstrap(group: group)
+                    .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                    .childChannelInitializer { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(RFC4571Framer()))
+                            try channel.pipeline.syncOperations.addHandler(TCPHandler(port: self))
+                        }
+                    }
+                    // Same number as UDP when it was chosen by the OS, so a test server looks like a real one.
+                    .bind(host: configuration.host, port: configuration.port == 0 ? udpPort : configuration.port).get()
+            } catch {
+                try? await udp.close()
+                throw error
+            }
+        }
+        let tcpChannel = tcp
+        let bound = BoundPorts(udp: udp.localAddress?.port ?? 0, tcp: tcp?.localAddress?.port)
+        let hosts = Self.advertisedHosts(configuration)
+        state.withLock { s in
+            s.udp = udp
+            s.bound = bound
+            s.hosts = hosts
+        }
+        logger.info("media port listening (ICE-lite)", metadata: [
+            "udp": "\(bound.udp)", "tcp": "\(bound.tcp.map(String.init) ?? "off")", "candidates": "\(hosts.joined(separator: ", "))",
+        ])
+        onBound(bound)
+        let tick = min(.seconds(1), configuration.agent.consentTimeout / 4)
+        let sweeper = udp.eventLoop.scheduleRepeatedTask(initialDelay: .nanoseconds(tick.nanoseconds), delay: .nanoseconds(tick.nanoseconds)) { _ in
+            self.expire()
+        }
+        await withTaskCancellationOrGracefulShutdownHandler {
+            try? await udp.closeFuture.get()
+        } onCancelOrGracefulShutdown: {
+            udp.close(promise: nil)
+            tcpChannel?.close(promise: nil)
+        }
+        sweeper.cancel()
+        try? await tcpChannel?.close()
+        let open = state.withLock { s -> [(any Channel)] in
+            s.bound = nil
+            s.udp = nil
+            return Array(s.tcpChannels.values)
+        }
+        for c in open { c.close(promise: nil) }
+        let ids = state.withLock { Array($0.entries.keys) }
+        for id in ids { close(id, reason: .closed) }
+    }
+
+    static func advertisedHosts(_ c: Configuration) -> [String] {
+        if !c.advertisedHosts.isEmpty { return c.advertisedHosts }
+        if c.host != "0.0.0.0" && c.host != "::" { return [c.host] }
+        var hosts: [String] = []
+        for device in (try? System.enumerateDevices()) ?? [] {
+            guard let address = device.address, let ip = address.ipAddress else { continue }
+            switch address {
+            case .v4:
+                if !ip.hasPrefix("127.") { hosts.append(ip) }
+            case .v6:
+                if c.host == "::" && ip != "::1" && !ip.lowercased().hasPrefix("fe80") { hosts.append(ip) }
+            default:
+                continue
+            }
+        }
+        return hosts.isEmpty ? ["127.0.0.1"] : Array(Set(hosts)).sorted()
+    }
+
+    // MARK: - Channel handlers
+
+    final class UDPHandler: ChannelInboundHandler, Sendable {
+        typealias InboundIn = AddressedEnvelope<ByteBuffer>
+        typealias OutboundOut = AddressedEnvelope<ByteBuffer>
+        let port: MediaPort
+        init(port: MediaPort) { self.port = port }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            let envelope = unwrapInboundIn(data)
+            guard let first = envelope.data.getInteger(at: envelope.data.readerIndex, as: UInt8.self),
+                  let kind = PacketKind.classify(first),
+                  let peer = PeerAddress(envelope.remoteAddress, transport: .udp) else {
+                port.metrics.dropped.increment()
+                return
+            }
+            if kind == .stun {
+                guard let reply = port.handleSTUN(envelope.data, from: peer, path: .udp(envelope.remoteAddress)) else { return }
+                let out = AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: context.channel.allocator.buffer(bytes: reply))
+                context.write(wrapOutboundOut(out), promise: nil)
+            } else {
+                _ = port.deliver(envelope.data, kind: kind, from: peer)
+            }
+        }
+
+        func channelReadComplete(context: ChannelHandlerContext) { context.flush() }
+
+        func errorCaught(context: ChannelHandlerContext, error: any Error) {
+            // ICMP errors of earlier sends land here; the socket is fine.
+            port.logger.trace("media port UDP error", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// RFC 4571: each packet is preceded by its length, 16 bits big-endian.
+    struct RFC4571Framer: ByteToMessageDecoder {
+        typealias InboundOut = ByteBuffer
+        mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+            guard let length = buffer.getInteger(at: buffer.readerIndex, as: UInt16.self),
+                  buffer.readableBytes >= 2 + Int(length) else { return .needMoreData }
+            buffer.moveReaderIndex(forwardBy: 2)
+            context.fireChannelRead(wrapInboundOut(buffer.readSlice(length: Int(length))!))
+            return .continue
+        }
+    }
+
+    final class TCPHandler: ChannelInboundHandler, @unchecked Sendable {
+        typealias InboundIn = ByteBuffer
+        typealias OutboundOut = ByteBuffer
+        let port: MediaPort
+        var peer: PeerAddress?
+        var validated = false
+        var timeout: Scheduled<Void>?
+        init(port: MediaPort) { self.port = port }
+
+        func channelActive(context: ChannelHandlerContext) {
+            guard let remote = context.channel.remoteAddress, let peer = PeerAddress(remote, transport: .tcp) else {
+                context.close(promise: nil)
+                return
+            }
+            self.peer = peer
+            port.tcpConnected(context.channel, peer: peer)
+            let channel = context.channel
+            let logger = port.logger
+            timeout = context.eventLoop.scheduleTask(in: .nanoseconds(port.configuration.tcpValidationTimeout.nanoseconds)) {
+                logger.debug("ICE-TCP connection closed: no valid check", metadata: ["remote": "\(peer)"])
+                channel.close(promise: nil)
+            }
+            context.fireChannelActive()
+        }
+
+        func channelInactive(context: ChannelHandlerContext) {
+            timeout?.cancel()
+            if let peer { port.tcpClosed(peer: peer) }
+            context.fireChannelInactive()
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            let packet = unwrapInboundIn(data)
+            guard let peer, let first = packet.getInteger(at: packet.readerIndex, as: UInt8.self),
+                  let kind = PacketKind.classify(first) else {
+                port.metrics.dropped.increment()
+                return
+            }
+            if kind == .stun {
+                guard let reply = port.handleSTUN(packet, from: peer, path: .tcp(context.channel)) else { return }
+                if !validated, port.state.withLock({ $0.agent.session(for: peer) }) != nil {
+                    validated = true
+                    timeout?.cancel()
+                }
+                var out = context.channel.allocator.buffer(capacity: reply.count + 2)
+                out.writeInteger(UInt16(reply.count))
+                out.writeBytes(reply)
+                context.writeAndFlush(wrapOutboundOut(out), promise: nil)
+            } else if !port.deliver(packet, kind: kind, from: peer) && !validated {
+                // Media before any valid check: this is not an ICE peer.
+                context.close(promise: nil)
+            }
+        }
+
+        func errorCaught(context: ChannelHandlerContext, error: any Error) {
+            port.logger.debug("ICE-TCP connection closed", metadata: ["error": "\(error)"])
+            context.close(promise: nil)
+        }
+    }
+}
+
+extension Duration {
+    var nanoseconds: Int64 {
+        let (s, atto) = components
+        return s * 1_000_000_000 + atto / 1_000_000_000
+    }
+}

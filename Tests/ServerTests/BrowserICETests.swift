@@ -1,0 +1,96 @@
+import Foundation
+import Server
+import Testing
+
+/// Headless Chromium against the media port's ICE-lite agent, through `web-demo/net-check` (an offer with one
+/// DataChannel, answered by `POST /api/v1/rtc/probe` with a placeholder DTLS fingerprint): ICE must connect,
+/// once with only the UDP candidate and once with only the TCP one (ICE-TCP), and the page reports the pair.
+/// The page stays open longer than the consent timeout (so consent must be renewed by the browser's checks);
+/// once it closes, the server drops the session when consent expires.
+@Suite(.serialized) struct BrowserICETests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..").standardized
+    static let consentTimeout = 5
+
+    struct Result: Decodable {
+        struct Pair: Decodable { var local: String?; var remote: String?; var rttMs: Double?; var localAddress: String? }
+        struct Server: Decodable {
+            var id: String
+            var state: String
+            var closeReason: String?
+            var selected: String?
+            var checks: Int
+            var dtlsPackets: Int
+            var ageMs: Int
+        }
+        var state: String
+        var states: [String]
+        var connectedMs: Double?
+        var selectedPair: Pair?
+        var server: Server?
+        var error: String?
+    }
+
+    static func check(_ transport: String, seconds: Int) async throws -> (Result, TestServer) {
+        let server = try await TestServer.start { $0.rtc.agent.consentTimeout = .seconds(Int64(consentTimeout)) }
+        let driver = try Tool.python([
+            root.appendingPathComponent("Tests/Browser/drive.py").path,
+            "--url", "\(server.httpURL)/net-check/?transport=\(transport)&keep=1",
+            "--seconds", String(seconds), "--sample-every", "0",
+            // DataChannel-only pages otherwise hide their addresses behind mDNS names (INTEROP.md).
+            "--flag=--disable-features=WebRtcHideLocalIpsWithMdns",
+            "--stats-js", """
+                const r = window.netCheck['\(transport)'] || {};
+                return { state: r.state || 'none', states: r.states || [], connectedMs: r.connectedMs, selectedPair: r.selectedPair,
+                         server: r.server, error: r.error };
+                """,
+        ])
+        let status = await driver.wait(timeout: .seconds(Int64(seconds) + 60))
+        let output = driver.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard status == 0, let line = output.split(separator: "\n").last else {
+            await server.stop()
+            throw TestFailure("drive.py exited \(status): \(driver.errorOutput.suffix(3000))")
+        }
+        return (try JSONDecoder().decode(Result.self, from: Data(line.utf8)), server)
+    }
+
+    /// After the page closed: the probe is closed for consent expiry, within the timeout plus a margin.
+    static func waitForConsentExpiry(_ server: TestServer, probe: String) async throws -> Duration {
+        let closedAt = ContinuousClock.now
+        var last = ""
+        while ContinuousClock.now - closedAt < .seconds(Int64(consentTimeout) + 5) {
+            let r = try await HTTPGet.fetch(port: server.ports.http, "/api/v1/rtc/probe/\(probe)")
+            last = r.text
+            if last.contains("\"closed\"") {
+                #expect(last.contains("consent expired"), "\(last)")
+                return ContinuousClock.now - closedAt
+            }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        throw TestFailure("probe \(probe) still open \(consentTimeout + 5) s after the page closed: \(last)")
+    }
+
+    @Test(arguments: ["udp", "tcp"])
+    func chromiumConnectsAndConsentExpiresAfterThePageCloses(transport: String) async throws {
+        let (r, server) = try await Self.check(transport, seconds: 2 * Self.consentTimeout)
+        defer { Task { await server.stop() } }
+        let s = try #require(r.server, "the page has no server status: \(r.error ?? "-")")
+        print("""
+            Chromium over \(transport): ICE \(r.states.joined(separator: " → ")) in \(r.connectedMs.map { "\(Int($0)) ms" } ?? "-"); \
+            selected pair \(r.selectedPair?.local ?? "?") → \(r.selectedPair?.remote ?? "?"), RTT \(r.selectedPair?.rttMs ?? -1) ms
+            server after \(s.ageMs) ms: \(s.state), selected \(s.selected ?? "-"), \(s.checks) checks, \(s.dtlsPackets) DTLS packets
+            """)
+        #expect(r.error == nil)
+        #expect(r.state == "connected" || r.state == "completed")
+        #expect(r.selectedPair?.remote?.hasPrefix("\(transport) ") == true, "the pair uses \(transport)")
+        #expect(r.selectedPair?.remote?.contains(":\(transport == "udp" ? server.ports.rtcUDP : server.ports.rtcTCP ?? -1) ") == true)
+        // Alive past the consent timeout while the page was open: the browser's checks renewed consent.
+        #expect(s.state == "connected" && s.ageMs > Self.consentTimeout * 1000, "\(s)")
+        #expect(s.selected?.hasPrefix(transport) == true)
+        // Both ends agree on the pair: the server sends to the very socket (or connection) the browser selected.
+        #expect(s.selected == r.selectedPair?.localAddress.map { "\(transport) \($0)" },
+                "server \(s.selected ?? "-"), browser \(r.selectedPair?.local ?? "-")")
+        #expect(s.dtlsPackets > 0, "the DTLS ClientHello reached the session's handler")
+        let took = try await Self.waitForConsentExpiry(server, probe: s.id)
+        print("session \(s.id) closed \(took) after the browser quit (consent timeout \(Self.consentTimeout) s)")
+    }
+}
