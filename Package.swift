@@ -39,6 +39,17 @@ let package = Package(
         .target(name: "MP4", dependencies: ["Codecs", .product(name: "NIOCore", package: "swift-nio")]),
         .target(name: "STUN", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "SDP"),
+        // OpenSSL's DTLS behind a small C API (macros, variadics and a datagram BIO are easier in C).
+        .target(name: "CDTLS", linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]),
+        .systemLibrary(name: "CSRTP", pkgConfig: "libsrtp2", providers: [.apt(["libsrtp2-dev"])]),
+        .target(name: "DTLS", dependencies: ["CDTLS"]),
+        .target(name: "SRTP", dependencies: ["CSRTP", "DTLS"]),
+        .target(name: "SFU", dependencies: [
+            "ICE", "DTLS", "SRTP",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .target(name: "RTMP", dependencies: [
             "AMF0",
             .product(name: "NIOCore", package: "swift-nio"),
@@ -77,7 +88,7 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .target(name: "Server", dependencies: [
-            "RTMPBridge", "StreamHub", "FLV", "HLS", "ICE", "SDP",
+            "RTMPBridge", "StreamHub", "FLV", "HLS", "ICE", "SDP", "SFU", "DTLS",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdCore", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -112,13 +123,15 @@ let package = Package(
         ]),
         .testTarget(name: "STUNTests", dependencies: ["STUN", "TestSupport"]),
         .testTarget(name: "SDPTests", dependencies: ["SDP"]),
+        .testTarget(name: "DTLSTests", dependencies: ["DTLS", "TestSupport"]),
+        .testTarget(name: "SRTPTests", dependencies: ["SRTP", "DTLS", "TestSupport"]),
         .testTarget(name: "ICETests", dependencies: ["ICE", "STUN", "TestSupport", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "MP4Tests", dependencies: ["MP4", "Codecs", "TestSupport", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "RTMPTests", dependencies: ["RTMP", "AMF0", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "RTMPBridgeTests", dependencies: ["RTMPBridge", "RTMP", "AMF0", "StreamHub", "TestSupport"]),
         .testTarget(name: "StreamHubTests", dependencies: ["StreamHub", "FLV"]),
         .testTarget(name: "ServerTests", dependencies: [
-            "Server", "RTMPBridge", "RTMP", "AMF0", "FLV", "STUN", "TestSupport",
+            "Server", "RTMPBridge", "RTMP", "AMF0", "FLV", "STUN", "DTLS", "SRTP", "TestSupport",
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),

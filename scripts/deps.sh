@@ -2,7 +2,9 @@
 # Installs what LiveSwarm needs from Debian, only what is missing (idempotent). Sourced by run.sh and test.sh.
 set -euo pipefail
 
+# The Swift toolchain, and the C libraries the build links: OpenSSL (DTLS) and libsrtp2 (SRTP).
 need_swift() {
+    apt_install pkg-config libssl-dev libsrtp2-dev
     if ! command -v swift >/dev/null 2>&1; then
         if [ -x /opt/swift/usr/bin/swift ]; then
             export PATH="/opt/swift/usr/bin:$PATH"

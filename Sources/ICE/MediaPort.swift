@@ -240,9 +240,17 @@ public final class MediaPort: Service, Sendable {
     }
 
     /// DTLS or RTP from `peer`: to its session's handler, or dropped. No allocation on either way.
+    ///
+    /// Until the peer nominates a pair, replies go where its media comes from (a valid pair may carry media
+    /// before nomination, RFC 8445 12.1): browsers start DTLS as soon as a check succeeds, and a ServerHello
+    /// with nowhere to go would wait a whole retransmission timeout.
     @inline(__always)
-    func deliver(_ buffer: ByteBuffer, kind: PacketKind, from peer: PeerAddress) -> Bool {
-        let target: Entry? = state.withLock { s in s.agent.session(for: peer).flatMap { s.entries[$0] } }
+    func deliver(_ buffer: ByteBuffer, kind: PacketKind, from peer: PeerAddress, path: @autoclosure () -> Path) -> Bool {
+        let target: Entry? = state.withLock { s in
+            guard let id = s.agent.session(for: peer), let entry = s.entries[id] else { return nil }
+            if entry.path == nil { s.entries[id]?.path = path() }
+            return entry
+        }
         guard let target else {
             metrics.dropped.increment()
             return false
@@ -391,7 +399,7 @@ public final class MediaPort: Service, Sendable {
                 let out = AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: context.channel.allocator.buffer(bytes: reply))
                 context.write(wrapOutboundOut(out), promise: nil)
             } else {
-                _ = port.deliver(envelope.data, kind: kind, from: peer)
+                _ = port.deliver(envelope.data, kind: kind, from: peer, path: .udp(envelope.remoteAddress))
             }
         }
 
@@ -463,7 +471,7 @@ public final class MediaPort: Service, Sendable {
                 out.writeInteger(UInt16(reply.count))
                 out.writeBytes(reply)
                 context.writeAndFlush(wrapOutboundOut(out), promise: nil)
-            } else if !port.deliver(packet, kind: kind, from: peer) && !validated {
+            } else if !port.deliver(packet, kind: kind, from: peer, path: .tcp(context.channel)) && !validated {
                 // Media before any valid check: this is not an ICE peer.
                 context.close(promise: nil)
             }

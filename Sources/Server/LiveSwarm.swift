@@ -1,3 +1,4 @@
+import DTLS
 import HLS
 import ICE
 import Hummingbird
@@ -57,10 +58,13 @@ public final class LiveSwarm: Sendable {
                               onBound: { bound in report { $0.stun = bound } })
         let rtmp = RTMPServer(configuration: configuration.rtmp, hub: hub, metricsFactory: metricsFactory,
                               logger: logger, onBound: { bound in report { $0.rtmp = bound.port } })
+        // The DTLS identity of every WebRTC transport: made at start (its fingerprint goes into each answer).
+        let certificate = try Certificate()
+        logger.info("DTLS certificate", metadata: ["fingerprint": "\(certificate.fingerprint)"])
         let mediaPort = MediaPort(configuration: configuration.rtc, metricsFactory: metricsFactory, logger: logger,
                                   onBound: { bound in report { $0.rtc = bound } })
         let routes = HTTPRoutes(hub: hub, hls: hls, registry: registry, metricsFactory: metricsFactory, logger: logger,
-                                probes: RTCProbes(port: mediaPort, logger: logger))
+                                probes: RTCProbes(port: mediaPort, certificate: certificate, logger: logger))
         let (hub, flvMetrics, logger) = (self.hub, routes.flvMetrics, self.logger)
         let webRoot = configuration.webRoot ?? WebDemo.find()
         if let webRoot {

@@ -1,17 +1,20 @@
+import DTLS
 import Foundation
 import HTTPTypes
 import Hummingbird
 import ICE
 import Logging
 import NIOCore
+import NIOPosix
 import SDP
+import SFU
 import Synchronization
 
 /// The media port's reachability check: a browser sends a WebRTC offer with one DataChannel and gets an
 /// ICE-lite answer for the media port, so it can find out whether it reaches the port over UDP and over TCP
-/// (ICE-TCP), and by which pair. ICE only: the answer's DTLS fingerprint belongs to no certificate (there is
-/// no DTLS yet), so the DataChannel never opens; the probe counts the DTLS packets that arrive instead, which
-/// shows the media path works end to end. `web-demo/net-check` is its page.
+/// (ICE-TCP), by which pair, and whether DTLS-SRTP completes on it (a ``WebRTCTransport`` with the server's
+/// certificate, the peer's fingerprint checked). SCTP does not exist yet, so the DataChannel never opens.
+/// `web-demo/net-check` is its page.
 ///
 /// - `POST /api/v1/rtc/probe?transport=udp|tcp|all` with the offer (`application/sdp`): 201 with the answer
 ///   and `Location: /api/v1/rtc/probe/ID`;
@@ -34,15 +37,18 @@ final class RTCProbes: Sendable {
         }
         let created = Date()
         let transport: String
+        let webRTC: WebRTCTransport
         let counts = Mutex(Counts())
         let onClose: @Sendable (ICELiteAgent.SessionID) -> Void
-        init(transport: String, onClose: @escaping @Sendable (ICELiteAgent.SessionID) -> Void) {
+        init(transport: String, webRTC: WebRTCTransport, onClose: @escaping @Sendable (ICELiteAgent.SessionID) -> Void) {
             self.transport = transport
+            self.webRTC = webRTC
             self.onClose = onClose
         }
 
         func mediaSession(_ session: MediaSession, received packet: ByteBuffer, kind: PacketKind, from: PeerAddress) {
             counts.withLock { kind == .dtls ? ($0.dtls += 1) : ($0.rtp += 1) }
+            webRTC.mediaSession(session, received: packet, kind: kind, from: from)
         }
 
         func mediaSession(_ session: MediaSession, selected address: PeerAddress) {
@@ -50,6 +56,7 @@ final class RTCProbes: Sendable {
         }
 
         func mediaSessionClosed(_ session: MediaSession, reason: ICELiteAgent.CloseReason) {
+            webRTC.mediaSessionClosed(session, reason: reason)
             counts.withLock {
                 $0.closed = reason
                 $0.closedAt = Date()
@@ -77,14 +84,17 @@ final class RTCProbes: Sendable {
         var dtlsPackets: Int
         var rtpPackets: Int
         var ageMs: Int
+        var dtls: WebRTCTransport.Stats
     }
 
     let port: MediaPort
+    let certificate: Certificate
     let logger: Logger
     let entries = Mutex<(open: [ICELiteAgent.SessionID: Entry], closed: [(ICELiteAgent.SessionID, Entry)])>(([:], []))
 
-    init(port: MediaPort, logger: Logger) {
+    init(port: MediaPort, certificate: Certificate, logger: Logger) {
         self.port = port
+        self.certificate = certificate
         self.logger = logger
     }
 
@@ -118,8 +128,10 @@ final class RTCProbes: Sendable {
             throw HTTPError(.badRequest, message: "offer: \(error)")
         }
         let remote: (ufrag: String, password: String)
+        let fingerprint: Fingerprint
         do {
             remote = try ICEAnswer.remoteCredentials(offer)
+            fingerprint = try ICEAnswer.remoteFingerprint(offer)
         } catch {
             throw HTTPError(.badRequest, message: "offer: \(error)")
         }
@@ -130,17 +142,25 @@ final class RTCProbes: Sendable {
         guard entries.withLock({ $0.open.count }) < Self.maximumOpen else {
             throw HTTPError(.tooManyRequests, message: "\(Self.maximumOpen) probes are open; try again in a minute")
         }
-        let probe = Probe(transport: want) { [weak self] id in self?.closed(id) }
+        let webRTC: WebRTCTransport
+        do {
+            webRTC = try WebRTCTransport(certificate: certificate, peerFingerprint: fingerprint,
+                                         eventLoop: MultiThreadedEventLoopGroup.singleton.next(), logger: logger)
+        } catch {
+            throw HTTPError(.serviceUnavailable, message: "DTLS: \(error)")
+        }
+        let probe = Probe(transport: want, webRTC: webRTC) { [weak self] id in self?.closed(id) }
         let session: MediaSession
         do {
             session = try port.openSession(remoteUfrag: remote.ufrag, handler: probe)
         } catch {
             throw HTTPError(.serviceUnavailable, message: "\(error)")
         }
+        webRTC.attach(session)
         let answer: SessionDescription
         do {
             answer = try ICEAnswer.dataChannelProbe(offer: offer, local: session.credentials, candidates: candidates,
-                                                    fingerprint: ICEAnswer.placeholderFingerprint())
+                                                    fingerprint: certificate.fingerprint.sdpValue)
         } catch {
             session.close()
             throw HTTPError(.badRequest, message: "offer: \(error)")
@@ -178,7 +198,8 @@ final class RTCProbes: Sendable {
             checks: agent?.checks ?? 0,
             lastCheckMsAgo: agent?.lastCheck.map { Int((now - $0) / .milliseconds(1)) },
             dtlsPackets: counts.dtls, rtpPackets: counts.rtp,
-            ageMs: Int(Date().timeIntervalSince(entry.probe.created) * 1000))
+            ageMs: Int(Date().timeIntervalSince(entry.probe.created) * 1000),
+            dtls: entry.probe.webRTC.currentStats)
     }
 }
 
@@ -188,8 +209,12 @@ enum ICEAnswer {
         case missingICECredentials
         case invalidICECredentials
         case noDataChannel
+        case missingFingerprint
+        case passiveOffer
         var description: String {
             switch self {
+            case .missingFingerprint: "no a=fingerprint:sha-256 (RFC 8122) to check the peer's DTLS certificate against"
+            case .passiveOffer: "a=setup:passive in an offer is not supported: LiveSwarm is the DTLS server (offer actpass)"
             case .missingICECredentials: "no a=ice-ufrag / a=ice-pwd"
             case .invalidICECredentials: "a=ice-ufrag or a=ice-pwd is not well formed (RFC 8839 5.4)"
             case .noDataChannel: "no DataChannel m-section (m=application ... UDP/DTLS/SCTP webrtc-datachannel)"
@@ -210,9 +235,17 @@ enum ICEAnswer {
         return (ufrag, password)
     }
 
-    /// A DTLS fingerprint of the right form (sha-256, 32 bytes) that belongs to no certificate.
-    static func placeholderFingerprint() -> String {
-        "sha-256 " + (0..<32).map { _ in String(format: "%02X", UInt8.random(in: 0...255)) }.joined(separator: ":")
+    /// The peer's SHA-256 certificate fingerprint, from its first m-section or the session level; the offer must
+    /// let us be the DTLS server (`actpass` or `active`).
+    static func remoteFingerprint(_ offer: SessionDescription) throws(Failure) -> Fingerprint {
+        let first = offer.media.first
+        let values = (first?.attributes("fingerprint") ?? []) + offer.session.compactMap { l -> String? in
+            guard let a = l.attribute, a.name == "fingerprint" else { return nil }
+            return a.value.map(String.init)
+        }
+        guard let fingerprint = values.lazy.compactMap(Fingerprint.init(sdp:)).first else { throw .missingFingerprint }
+        if (first?.attribute("setup") ?? offer.attribute("setup")) == "passive" { throw .passiveOffer }
+        return fingerprint
     }
 
     /// The answer to an offer with a DataChannel: that m-section accepted on the media port's candidates, every

@@ -1,10 +1,11 @@
 import Foundation
 import Server
 import Testing
+import TestSupport
 
 /// Headless Chromium against the media port's ICE-lite agent, through `web-demo/net-check` (an offer with one
-/// DataChannel, answered by `POST /api/v1/rtc/probe` with a placeholder DTLS fingerprint): ICE must connect,
-/// once with only the UDP candidate and once with only the TCP one (ICE-TCP), and the page reports the pair.
+/// DataChannel, answered by `POST /api/v1/rtc/probe`): ICE must connect, once with only the UDP candidate and
+/// once with only the TCP one (ICE-TCP), and the page reports the pair; then DTLS-SRTP completes on it.
 /// The page stays open longer than the consent timeout (so consent must be renewed by the browser's checks);
 /// once it closes, the server drops the session when consent expires.
 @Suite(.serialized) struct BrowserICETests {
@@ -13,7 +14,10 @@ import Testing
 
     struct Result: Decodable {
         struct Pair: Decodable { var local: String?; var remote: String?; var rttMs: Double?; var localAddress: String? }
+        struct DTLS: Decodable { var state: String?; var version: String?; var cipher: String?; var srtpCipher: String? }
+        struct ServerDTLS: Decodable { var dtlsState: String; var srtpProfile: String?; var dtlsCipher: String?; var failure: String? }
         struct Server: Decodable {
+            var dtls: ServerDTLS
             var id: String
             var state: String
             var closeReason: String?
@@ -25,6 +29,9 @@ import Testing
         var state: String
         var states: [String]
         var connectedMs: Double?
+        var dtlsConnectedMs: Double?
+        var connectionState: String?
+        var dtls: DTLS?
         var selectedPair: Pair?
         var server: Server?
         var error: String?
@@ -41,7 +48,8 @@ import Testing
             "--stats-js", """
                 const r = window.netCheck['\(transport)'] || {};
                 return { state: r.state || 'none', states: r.states || [], connectedMs: r.connectedMs, selectedPair: r.selectedPair,
-                         server: r.server, error: r.error };
+                         server: r.server, error: r.error, dtlsConnectedMs: r.dtlsConnectedMs, connectionState: r.connectionState,
+                         dtls: r.dtls };
                 """,
         ])
         let status = await driver.wait(timeout: .seconds(Int64(seconds) + 60))
@@ -78,6 +86,9 @@ import Testing
             Chromium over \(transport): ICE \(r.states.joined(separator: " → ")) in \(r.connectedMs.map { "\(Int($0)) ms" } ?? "-"); \
             selected pair \(r.selectedPair?.local ?? "?") → \(r.selectedPair?.remote ?? "?"), RTT \(r.selectedPair?.rttMs ?? -1) ms
             server after \(s.ageMs) ms: \(s.state), selected \(s.selected ?? "-"), \(s.checks) checks, \(s.dtlsPackets) DTLS packets
+            DTLS in \(r.dtlsConnectedMs.map { "\(Int($0)) ms" } ?? "-"): browser \(r.dtls?.state ?? "-") \(r.dtls?.version ?? "") \
+            \(r.dtls?.cipher ?? "") \(r.dtls?.srtpCipher ?? ""); server \(s.dtls.dtlsState) \(s.dtls.srtpProfile ?? "") \
+            \(s.dtls.failure ?? "")
             """)
         #expect(r.error == nil)
         #expect(r.state == "connected" || r.state == "completed")
@@ -90,6 +101,13 @@ import Testing
         #expect(s.selected == r.selectedPair?.localAddress.map { "\(transport) \($0)" },
                 "server \(s.selected ?? "-"), browser \(r.selectedPair?.local ?? "-")")
         #expect(s.dtlsPackets > 0, "the DTLS ClientHello reached the session's handler")
+        // DTLS-SRTP over that pair, each side checking the other's certificate against the SDP.
+        #expect(r.connectionState == "connected", "RTCPeerConnection.connectionState \(r.connectionState ?? "-")")
+        #expect(r.dtls?.state == "connected" && r.dtls?.srtpCipher != nil)
+        #expect(s.dtls.dtlsState == "connected" && s.dtls.failure == nil)
+        #expect(s.dtls.srtpProfile == r.dtls?.srtpCipher, "both ends name the same SRTP profile")
+        // DTLS starts as soon as ICE does: no flight waits for a retransmission timer (1 s).
+        if let ice = r.connectedMs, let dtls = r.dtlsConnectedMs { #expect(dtls - ice < 800, "DTLS took \(Int(dtls - ice)) ms after ICE") }
         let took = try await Self.waitForConsentExpiry(server, probe: s.id)
         print("session \(s.id) closed \(took) after the browser quit (consent timeout \(Self.consentTimeout) s)")
     }

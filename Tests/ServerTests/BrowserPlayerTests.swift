@@ -1,6 +1,7 @@
 import Foundation
 import Server
 import Testing
+import TestSupport
 
 /// Headless Chromium plays a live stream through `web-demo/live-http` (Media Source Extensions fed with the
 /// CMAF parts). The publisher draws its wall clock into every frame (`tools/glass-clock/publish.sh`) and the

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// The `liveswarm` binary as an operator runs it: starts on the flags given, answers, stops on a signal.
 @Suite(.serialized) struct CommandLineTests {

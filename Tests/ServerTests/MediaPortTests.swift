@@ -100,6 +100,8 @@ import TestSupport
         let lines = probe.answer.components(separatedBy: "\r\n")
         #expect(lines.contains("a=ice-lite"))
         #expect(lines.contains("a=setup:passive"))
+        let fingerprint = try #require(lines.first { $0.hasPrefix("a=fingerprint:sha-256 ") })
+        #expect(fingerprint.count == "a=fingerprint:sha-256 ".count + 32 * 3 - 1 && !Self.offer.contains(fingerprint))
         #expect(lines.contains("a=candidate:1 1 udp 2130706431 127.0.0.1 \(server.ports.rtcUDP) typ host"))
         #expect(lines.contains { $0.hasPrefix("a=candidate:") && $0.hasSuffix("127.0.0.1 \(server.ports.rtcTCP ?? 0) typ host tcptype passive") })
         let udpOnly = try await Self.openProbe(server, transport: "udp").answer
@@ -114,6 +116,9 @@ import TestSupport
         ("bad ufrag", offer.replacingOccurrences(of: "ice-ufrag:cliU", with: "ice-ufrag:c")),
         ("no DataChannel", offer.replacingOccurrences(of: "m=application 9 UDP/DTLS/SCTP webrtc-datachannel", with: "m=audio 9 UDP/TLS/RTP/SAVPF 111")),
         ("garbage m-line", offer.replacingOccurrences(of: "m=application 9", with: "m=application x")),
+        ("no fingerprint", offer.replacingOccurrences(of: "a=fingerprint:sha-256", with: "a=x-fingerprint:sha-256")),
+        ("sha-1 fingerprint", offer.replacingOccurrences(of: "a=fingerprint:sha-256 00:11:22:33:", with: "a=fingerprint:sha-1 ")),
+        ("setup passive", offer.replacingOccurrences(of: "a=setup:actpass", with: "a=setup:passive")),
     ])
     func badOffersAre400(_ name: String, _ body: String) async throws {
         let server = try await TestServer.start()

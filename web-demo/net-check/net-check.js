@@ -9,6 +9,14 @@ async function check(transport, keep) {
   window.netCheck[transport] = result;
   render();
   const pc = new RTCPeerConnection({ iceServers: [] });
+  pc.onconnectionstatechange = () => {
+    result.connectionState = pc.connectionState;
+    if (pc.connectionState === 'connected' && result.dtlsConnectedMs === undefined) {
+      result.dtlsConnectedMs = Math.round(performance.now() - result.startedAt);
+      describePair(pc, result).then(render);
+    }
+    render();
+  };
   pc.oniceconnectionstatechange = () => {
     result.state = pc.iceConnectionState;
     result.states.push(pc.iceConnectionState);
@@ -55,7 +63,11 @@ async function check(transport, keep) {
 async function describePair(pc, result) {
   const stats = await pc.getStats();
   let pair;
-  stats.forEach((s) => { if (s.type === 'transport' && s.selectedCandidatePairId) pair = stats.get(s.selectedCandidatePairId); });
+  stats.forEach((s) => {
+    if (s.type !== 'transport') return;
+    if (s.selectedCandidatePairId) pair = stats.get(s.selectedCandidatePairId);
+    result.dtls = { state: s.dtlsState, version: s.tlsVersion, cipher: s.dtlsCipher, srtpCipher: s.srtpCipher, role: s.dtlsRole };
+  });
   if (!pair) stats.forEach((s) => { if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded') pair = s; });
   if (!pair) return;
   const local = stats.get(pair.localCandidateId), remote = stats.get(pair.remoteCandidateId);
@@ -84,7 +96,9 @@ function render() {
     const good = r.state === 'connected' || r.state === 'completed';
     const pair = r.selectedPair ? `${r.selectedPair.local} → ${r.selectedPair.remote}` : (r.error || '');
     const server = r.server ? `${r.server.state}, selected ${r.server.selected || '-'}, ${r.server.checks} checks, ${r.server.dtlsPackets} DTLS packets` : '';
-    for (const text of [r.transport, r.state, r.connectedMs !== undefined ? `${r.connectedMs} ms` : '', pair, server]) {
+    const dtls = r.dtls ? `${r.dtls.state}${r.dtls.srtpCipher ? ', ' + r.dtls.srtpCipher : ''}${r.dtls.cipher ? ', ' + r.dtls.cipher : ''}` : '';
+    const times = [r.connectedMs, r.dtlsConnectedMs].map((t) => t !== undefined ? `${t} ms` : '-').join(' / ');
+    for (const text of [r.transport, r.state, times, pair, dtls, server]) {
       const td = document.createElement('td');
       td.textContent = text;
       tr.appendChild(td);

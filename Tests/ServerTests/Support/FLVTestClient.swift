@@ -1,5 +1,6 @@
 import FLV
 import NIOCore
+import TestSupport
 
 /// An HTTP-FLV viewer on a raw socket: parses the response and the FLV tags, noting when each arrived.
 final class FLVTestClient: @unchecked Sendable {

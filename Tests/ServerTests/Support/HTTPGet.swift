@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import TestSupport
 
 /// One HTTP/1.1 request (GET unless told) over a fresh loopback connection, read to the end (Connection: close).
 struct HTTPGet {

@@ -1,6 +1,7 @@
 import AMF0
 import NIOCore
 import RTMP
+import TestSupport
 
 /// A minimal RTMP client built from our own codec, for driving the server with exact (and wrong) bytes.
 final class RTMPTestClient: @unchecked Sendable {

@@ -3,6 +3,7 @@ import Logging
 import Server
 import StreamHub
 import Synchronization
+import TestSupport
 
 /// A LiveSwarm running in this process on free loopback ports.
 final class TestServer: Sendable {
@@ -54,7 +55,3 @@ final class TestServer: Sendable {
     }
 }
 
-struct TestFailure: Error, CustomStringConvertible {
-    var description: String
-    init(_ d: String) { description = d }
-}

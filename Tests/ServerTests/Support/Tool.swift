@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 
 /// A real peer (ffmpeg, ffprobe) run as a child process.
 final class Tool: @unchecked Sendable {
