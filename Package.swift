@@ -39,6 +39,7 @@ let package = Package(
         .target(name: "MP4", dependencies: ["Codecs", .product(name: "NIOCore", package: "swift-nio")]),
         .target(name: "STUN", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "SDP"),
+        .target(name: "RTP"),
         // OpenSSL's DTLS behind a small C API (macros, variadics and a datagram BIO are easier in C).
         .target(name: "CDTLS", linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]),
         .systemLibrary(name: "CSRTP", pkgConfig: "libsrtp2", providers: [.apt(["libsrtp2-dev"])]),
@@ -123,6 +124,7 @@ let package = Package(
         ]),
         .testTarget(name: "STUNTests", dependencies: ["STUN", "TestSupport"]),
         .testTarget(name: "SDPTests", dependencies: ["SDP"]),
+        .testTarget(name: "RTPTests", dependencies: ["RTP", "TestSupport"]),
         .testTarget(name: "DTLSTests", dependencies: ["DTLS", "TestSupport"]),
         .testTarget(name: "SRTPTests", dependencies: ["SRTP", "DTLS", "TestSupport"]),
         .testTarget(name: "ICETests", dependencies: ["ICE", "STUN", "TestSupport", .product(name: "NIOCore", package: "swift-nio")]),
