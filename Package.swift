@@ -46,7 +46,7 @@ let package = Package(
         .target(name: "DTLS", dependencies: ["CDTLS"]),
         .target(name: "SRTP", dependencies: ["CSRTP", "DTLS"]),
         .target(name: "SFU", dependencies: [
-            "ICE", "DTLS", "SRTP",
+            "ICE", "DTLS", "SRTP", "SDP", "RTP",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
@@ -125,6 +125,7 @@ let package = Package(
         .testTarget(name: "STUNTests", dependencies: ["STUN", "TestSupport"]),
         .testTarget(name: "SDPTests", dependencies: ["SDP"]),
         .testTarget(name: "RTPTests", dependencies: ["RTP", "TestSupport"]),
+        .testTarget(name: "SFUTests", dependencies: ["SFU", "SDP", "DTLS", "ICE", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "DTLSTests", dependencies: ["DTLS", "TestSupport"]),
         .testTarget(name: "SRTPTests", dependencies: ["SRTP", "DTLS", "TestSupport"]),
         .testTarget(name: "ICETests", dependencies: ["ICE", "STUN", "TestSupport", .product(name: "NIOCore", package: "swift-nio")]),
