@@ -46,6 +46,7 @@ public final class WebRTCTransport: MediaSessionHandler, @unchecked Sendable {
     var session: MediaSession?
     var packetHandler: PacketHandler?
     var closedHandler: (@Sendable (String) -> Void)?
+    var connectedHandler: (@Sendable () -> Void)?
 
     public init(certificate: Certificate, peerFingerprint: Fingerprint, eventLoop: any EventLoop, logger: Logger) throws(DTLSError) {
         self.certificate = certificate
@@ -62,6 +63,8 @@ public final class WebRTCTransport: MediaSessionHandler, @unchecked Sendable {
 
     public func onPacket(_ handler: @escaping PacketHandler) { lock.withLock { packetHandler = handler } }
     public func onClose(_ handler: @escaping @Sendable (String) -> Void) { lock.withLock { closedHandler = handler } }
+    /// Called once, when DTLS is connected and SRTP keyed (on the event loop of the packet that finished it).
+    public func onConnected(_ handler: @escaping @Sendable () -> Void) { lock.withLock { connectedHandler = handler } }
 
     public var currentStats: Stats { lock.withLock { stats } }
 
@@ -97,14 +100,16 @@ public final class WebRTCTransport: MediaSessionHandler, @unchecked Sendable {
     public func mediaSession(_ session: MediaSession, received packet: ByteBuffer, kind: PacketKind, from: PeerAddress) {
         switch kind {
         case .dtls:
-            let (datagrams, data) = lock.withLock { () -> ([[UInt8]], [[UInt8]]) in
+            let (datagrams, data, connected) = lock.withLock { () -> ([[UInt8]], [[UInt8]], (@Sendable () -> Void)?) in
                 stats.dtlsDatagramsIn += 1
                 if stats.dtlsState == "new" { stats.dtlsState = "connecting" }
                 let out = dtls.receive(Array(packet.readableBytesView))
                 apply(out)
-                return (out.datagrams, out.data)
+                if case .connected? = out.stateChanged, outbound != nil { return (out.datagrams, out.data, connectedHandler) }
+                return (out.datagrams, out.data, nil)
             }
             for d in datagrams { session.send(ByteBuffer(bytes: d)) }
+            connected?()
             // Application data (SCTP for DataChannels) is not handled yet.
             if !data.isEmpty { logger.trace("DTLS application data ignored", metadata: ["records": "\(data.count)"]) }
         case .rtp:

@@ -12,7 +12,7 @@ import StreamHub
 /// Caching: playlists change all the time (`no-cache`); segments, parts and init sections never change once
 /// made (`immutable`). CORS comes from the router's middleware.
 extension HTTPRoutes {
-    func addHLSRoutes(to router: Router<HTTPContext>) {
+    func addHLSRoutes(to router: Hummingbird.Router<HTTPContext>) {
         // The router wants one parameter name per depth: the stream sits where `/:app/:file` has its file.
         router.get("/:app/:file/:name") { request, context in
             let key = try streamKey(context.parameters.require("app"), context.parameters.require("file"))

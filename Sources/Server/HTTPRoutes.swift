@@ -29,10 +29,12 @@ struct HTTPRoutes: Sendable {
     let metricsFactory: any MetricsFactory
     let logger: Logger
     let probes: RTCProbes?
+    let webRTC: WebRTCRoutes?
 
     init(hub: StreamHub, hls: HLSOrigin, registry: PrometheusCollectorRegistry, metricsFactory: any MetricsFactory, logger: Logger,
-         probes: RTCProbes? = nil) {
+         probes: RTCProbes? = nil, webRTC: WebRTCRoutes? = nil) {
         self.probes = probes
+        self.webRTC = webRTC
         self.hub = hub
         self.hls = hls
         self.registry = registry
@@ -42,8 +44,8 @@ struct HTTPRoutes: Sendable {
         self.logger = logger
     }
 
-    func router(webRoot: String? = nil) -> Router<HTTPContext> {
-        let router = Router(context: HTTPContext.self)
+    func router(webRoot: String? = nil) -> Hummingbird.Router<HTTPContext> {
+        let router = Hummingbird.Router(context: HTTPContext.self)
         if let webRoot {
             // Files are looked up only when no route answered (a 404), so API and media paths win. Middleware
             // covers the routes added after it: this comes first.
@@ -66,6 +68,7 @@ struct HTTPRoutes: Sendable {
         }
         addHLSRoutes(to: router)
         probes?.add(to: router)
+        webRTC?.add(to: router)
         router.get("/:app/:file") { request, context in
             let file = try context.parameters.require("file")
             if file.hasSuffix(".m3u8") { return try await hlsPlaylist(request: request, context: context, file: file) }

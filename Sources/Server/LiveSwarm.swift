@@ -1,6 +1,7 @@
 import DTLS
 import HLS
 import ICE
+import SFU
 import Hummingbird
 import Logging
 import Metrics
@@ -64,7 +65,11 @@ public final class LiveSwarm: Sendable {
         let mediaPort = MediaPort(configuration: configuration.rtc, metricsFactory: metricsFactory, logger: logger,
                                   onBound: { bound in report { $0.rtc = bound } })
         let routes = HTTPRoutes(hub: hub, hls: hls, registry: registry, metricsFactory: metricsFactory, logger: logger,
-                                probes: RTCProbes(port: mediaPort, certificate: certificate, logger: logger))
+                                probes: RTCProbes(port: mediaPort, certificate: certificate, logger: logger),
+                                webRTC: WebRTCRoutes(
+                                    registry: RouterRegistry(port: mediaPort, certificate: certificate,
+                                                             eventLoops: MultiThreadedEventLoopGroup.singleton, logger: logger),
+                                    stunPort: { ports.withLock { $0.stun?.udp } }))
         let (hub, flvMetrics, logger) = (self.hub, routes.flvMetrics, self.logger)
         let webRoot = configuration.webRoot ?? WebDemo.find()
         if let webRoot {

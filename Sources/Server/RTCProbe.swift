@@ -98,7 +98,7 @@ final class RTCProbes: Sendable {
         self.logger = logger
     }
 
-    func add(to router: Router<HTTPContext>) {
+    func add(to router: Hummingbird.Router<HTTPContext>) {
         router.post("/api/v1/rtc/probe") { request, context in
             let body = try await request.body.collect(upTo: 256 * 1024)
             return try self.open(offer: String(buffer: body), transport: request.uri.queryParameters["transport"].map(String.init))

@@ -1,0 +1,166 @@
+import Logging
+import NIOConcurrencyHelpers
+import RTP
+
+/// One incoming track of a publisher (mediasoup's Producer): its codec and SSRCs as the publisher's offer
+/// named them, and the consumers its packets go to.
+public final class Producer: @unchecked Sendable {
+    public let kind: MediaKind
+    public let codec: RTPCodec
+    public let ssrc: UInt32
+    public let rtxSSRC: UInt32?
+    let publisher: WebRTCTransport
+    let lock = NIOLock()
+    var consumers: [Consumer] = []
+    var lastKeyframeRequest: ContinuousClock.Instant?
+    public private(set) var packets = 0
+    /// Our SSRC in the feedback we send the publisher.
+    static let feedbackSSRC: UInt32 = 1
+
+    init(kind: MediaKind, codec: RTPCodec, ssrc: UInt32, rtxSSRC: UInt32?, publisher: WebRTCTransport) {
+        (self.kind, self.codec, self.ssrc, self.rtxSSRC, self.publisher) = (kind, codec, ssrc, rtxSSRC, publisher)
+    }
+
+    /// An RTP packet from the publisher with this producer's media SSRC: to every consumer.
+    func receive(_ packet: [UInt8]) {
+        let targets = lock.withLock { () -> [Consumer] in
+            packets += 1
+            return consumers
+        }
+        for c in targets { c.forward(packet) }
+    }
+
+    func add(_ consumer: Consumer) {
+        lock.withLock { consumers.append(consumer) }
+        requestKeyframe()
+    }
+
+    func remove(_ consumer: Consumer) {
+        lock.withLock { consumers.removeAll { $0 === consumer } }
+    }
+
+    /// A PLI to the publisher (RFC 4585 6.3.1), at most one per 500 ms however many viewers ask.
+    func requestKeyframe() {
+        guard kind == .video else { return }
+        let now = ContinuousClock.now
+        let send = lock.withLock { () -> Bool in
+            if let last = lastKeyframeRequest, now - last < .milliseconds(500) { return false }
+            lastKeyframeRequest = now
+            return true
+        }
+        guard send else { return }
+        var pli: [UInt8] = []
+        RTCPPacket.pictureLoss(PictureLossIndication(senderSSRC: Self.feedbackSSRC, mediaSSRC: ssrc)).write(to: &pli)
+        publisher.send(pli, isRTCP: true)
+    }
+
+    public var consumerCount: Int { lock.withLock { consumers.count } }
+}
+
+/// One outgoing track to one viewer (mediasoup's Consumer). Each viewer's transport has its own numbering:
+/// the payload type is the viewer's, the SSRC ours, and sequence numbers and timestamps are shifted to start
+/// at random values (RFC 3550 5.1), continuous for the viewer. Header extensions are not forwarded: their ids
+/// belong to the publisher's session.
+public final class Consumer: @unchecked Sendable {
+    public let producer: Producer
+    public let payloadType: UInt8
+    public let ssrc: UInt32
+    let transport: WebRTCTransport
+    let lock = NIOLock()
+    var sequenceOffset: UInt16?
+    var timestampOffset: UInt32?
+    let sequenceStart = UInt16.random(in: 0...UInt16.max)
+    let timestampStart = UInt32.random(in: 0...UInt32.max)
+    public private(set) var sent = 0
+
+    init(producer: Producer, payloadType: UInt8, ssrc: UInt32, transport: WebRTCTransport) {
+        (self.producer, self.payloadType, self.ssrc, self.transport) = (producer, payloadType, ssrc, transport)
+    }
+
+    func forward(_ packet: [UInt8]) {
+        guard packet.count >= 12 else { return }
+        let cc = Int(packet[0] & 0x0F)
+        var headerEnd = 12 + 4 * cc
+        let hasExtension = packet[0] & 0x10 != 0
+        if hasExtension {
+            guard headerEnd + 4 <= packet.count else { return }
+            headerEnd += 4 + 4 * (Int(packet[headerEnd + 2]) << 8 | Int(packet[headerEnd + 3]))
+        }
+        guard headerEnd <= packet.count else { return }
+        let seq = UInt16(packet[2]) << 8 | UInt16(packet[3])
+        let ts = UInt32(packet[4]) << 24 | UInt32(packet[5]) << 16 | UInt32(packet[6]) << 8 | UInt32(packet[7])
+        let (seqOut, tsOut) = lock.withLock { () -> (UInt16, UInt32) in
+            if sequenceOffset == nil {
+                sequenceOffset = sequenceStart &- seq
+                timestampOffset = timestampStart &- ts
+            }
+            sent += 1
+            return (seq &+ sequenceOffset!, ts &+ timestampOffset!)
+        }
+        var out = [UInt8]()
+        out.reserveCapacity(packet.count - (headerEnd - 12 - 4 * cc) + 16)
+        out.append(packet[0] & ~0x10)
+        out.append(packet[1] & 0x80 | payloadType)
+        out += [UInt8(seqOut >> 8), UInt8(seqOut & 0xFF)]
+        out += [UInt8(tsOut >> 24), UInt8(tsOut >> 16 & 0xFF), UInt8(tsOut >> 8 & 0xFF), UInt8(tsOut & 0xFF)]
+        out += [UInt8(ssrc >> 24), UInt8(ssrc >> 16 & 0xFF), UInt8(ssrc >> 8 & 0xFF), UInt8(ssrc & 0xFF)]
+        out += packet[12..<(12 + 4 * cc)]
+        out += packet[headerEnd...]
+        transport.send(out, isRTCP: false)
+    }
+}
+
+/// A stream published over WebRTC (one Router per stream, as in mediasoup): its publisher's transport and
+/// producers, and its viewers' consumers.
+public final class Router: @unchecked Sendable {
+    public let name: String
+    public let publisher: WebRTCTransport
+    public let producers: [Producer]
+    let lock = NIOLock()
+    var viewers: [ObjectIdentifier: (WebRTCTransport, [Consumer])] = [:]
+
+    init(name: String, publisher: WebRTCTransport, producers: [Producer]) {
+        (self.name, self.publisher, self.producers) = (name, publisher, producers)
+    }
+
+    /// RTP and RTCP from the publisher, after SRTP.
+    func publisherPacket(_ packet: [UInt8], isRTCP: Bool) {
+        guard !isRTCP, packet.count >= 12 else { return }  // sender reports are not used yet
+        let ssrc = UInt32(packet[8]) << 24 | UInt32(packet[9]) << 16 | UInt32(packet[10]) << 8 | UInt32(packet[11])
+        producers.first { $0.ssrc == ssrc }?.receive(packet)
+    }
+
+    /// RTCP from a viewer: picture loss and FIR become a (rate-limited) PLI to the publisher.
+    func viewerRTCP(_ packet: [UInt8]) {
+        guard let packets = try? RTCPPacket.parseCompound(packet) else { return }
+        for p in packets {
+            switch p {
+            case .pictureLoss, .fullIntraRequest:
+                for producer in producers where producer.kind == .video { producer.requestKeyframe() }
+            default:
+                continue
+            }
+        }
+    }
+
+    public var viewerCount: Int { lock.withLock { viewers.count } }
+
+    func addViewer(_ transport: WebRTCTransport, consumers: [Consumer]) {
+        lock.withLock { viewers[ObjectIdentifier(transport)] = (transport, consumers) }
+        for c in consumers { c.producer.add(c) }
+    }
+
+    func removeViewer(_ transport: WebRTCTransport) {
+        let removed = lock.withLock { viewers.removeValue(forKey: ObjectIdentifier(transport)) }
+        for c in removed?.1 ?? [] { c.producer.remove(c) }
+    }
+
+    /// The publisher left: every viewer's transport is closed.
+    func close() {
+        let all = lock.withLock { () -> [WebRTCTransport] in
+            defer { viewers = [:] }
+            return viewers.values.map(\.0)
+        }
+        for t in all { t.close() }
+    }
+}

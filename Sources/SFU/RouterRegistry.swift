@@ -1,0 +1,192 @@
+import DTLS
+import ICE
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import SDP
+
+/// Why a WHIP or WHEP request cannot be served.
+public enum WebRTCError: Error, Equatable, Sendable, CustomStringConvertible {
+    case negotiation(NegotiationError)
+    /// Someone already publishes this stream over WebRTC.
+    case alreadyPublished(String)
+    /// Nobody publishes this stream over WebRTC.
+    case notPublished(String)
+    /// The media port is not listening, or DTLS could not be set up.
+    case unavailable(String)
+
+    public var description: String {
+        switch self {
+        case .negotiation(let e): e.description
+        case .alreadyPublished(let s): "\(s) is already being published"
+        case .notPublished(let s): "\(s) is not being published over WebRTC"
+        case .unavailable(let why): why
+        }
+    }
+}
+
+/// The WebRTC streams of the server: one ``Router`` per stream published over WHIP, its viewers over WHEP, and
+/// the sessions (WHIP/WHEP resources) that own them. A session ends on DELETE or when its ICE consent expires;
+/// a publisher's end closes its viewers.
+public final class RouterRegistry: @unchecked Sendable {
+    public struct Session: Sendable {
+        public var id: String
+        public var answer: String
+    }
+
+    public struct Snapshot: Sendable, Codable {
+        public var stream: String
+        public var tracks: [String]
+        public var viewers: Int
+        public var packetsIn: Int
+    }
+
+    enum Role { case publisher, viewer }
+
+    let port: MediaPort
+    let certificate: Certificate
+    let eventLoops: any EventLoopGroup
+    let logger: Logger
+    let lock = NIOLock()
+    var routers: [String: Router] = [:]
+    var sessions: [String: (role: Role, stream: String, transport: WebRTCTransport)] = [:]
+
+    /// `eventLoops` run the DTLS retransmission timers.
+    public init(port: MediaPort, certificate: Certificate, eventLoops: any EventLoopGroup, logger: Logger) {
+        (self.port, self.certificate, self.eventLoops, self.logger) = (port, certificate, eventLoops, logger)
+    }
+
+    /// WHIP: the offer's audio and video become the producers of `stream`.
+    public func publish(stream: String, offer text: String) throws(WebRTCError) -> Session {
+        let offer = try Self.parse(text)
+        var accepted: [AnswerSection] = []
+        var tracks: [(RemoteOffer.Section, RTPCodec)] = []
+        for s in offer.sections {
+            guard s.direction.sends else { throw .negotiation(.wrongDirection(mid: s.mid, expected: "sendonly or sendrecv", got: s.direction.rawValue)) }
+            guard let codec = CodecPolicy.publishCodec(for: s) else {
+                throw .negotiation(.noCommonCodec(mid: s.mid, kind: s.kind.rawValue, offered: s.codecs.map(\.rtpmap),
+                                                  supported: CodecPolicy.supported(s.kind)))
+            }
+            guard s.ssrc != nil else { throw .negotiation(.missingSSRC(mid: s.mid)) }
+            accepted.append(AnswerSection(mid: s.mid, kind: s.kind, codec: codec, direction: .recvonly, rtcpRsize: s.rtcpRsize))
+            tracks.append((s, codec))
+        }
+        if lock.withLock({ routers[stream] != nil }) { throw .alreadyPublished(stream) }
+        let (transport, session) = try open(offer)
+        let producers = tracks.map { s, codec in
+            Producer(kind: s.kind, codec: codec, ssrc: s.ssrc!, rtxSSRC: s.rtxSSRC, publisher: transport)
+        }
+        let router = Router(name: stream, publisher: transport, producers: producers)
+        let taken = lock.withLock { () -> Bool in
+            if routers[stream] != nil { return true }
+            routers[stream] = router
+            sessions[String(session.id.rawValue)] = (.publisher, stream, transport)
+            return false
+        }
+        if taken {
+            transport.close()
+            throw .alreadyPublished(stream)
+        }
+        transport.onPacket { [weak router] packet, isRTCP in router?.publisherPacket(packet, isRTCP: isRTCP) }
+        let id = String(session.id.rawValue)
+        transport.onClose { [weak self] reason in self?.ended(id, reason: reason) }
+        logger.info("WHIP publish", metadata: ["stream": "\(stream)", "session": "\(id)",
+                                               "tracks": "\(producers.map { "\($0.kind) \($0.codec.rtpmap)" })"])
+        return Session(id: id, answer: offer.answer(accepted, credentials: session.credentials, fingerprint: certificate.fingerprint,
+                                                    candidates: port.candidates).text)
+    }
+
+    /// WHEP: a consumer for each producer of `stream` the offer can receive; sections with nothing to send
+    /// are rejected.
+    public func play(stream: String, offer text: String) throws(WebRTCError) -> Session {
+        let offer = try Self.parse(text)
+        guard let router = lock.withLock({ routers[stream] }) else { throw .notPublished(stream) }
+        var accepted: [AnswerSection] = []
+        var plan: [(Producer, RTPCodec, UInt32)] = []
+        var used = Set<ObjectIdentifier>()
+        for s in offer.sections where s.direction.receives {
+            guard let producer = router.producers.first(where: { $0.kind == s.kind && !used.contains(ObjectIdentifier($0)) }) else { continue }
+            guard let codec = CodecPolicy.playCodec(matching: producer.codec, in: s) else {
+                throw .negotiation(.noCommonCodec(mid: s.mid, kind: s.kind.rawValue, offered: s.codecs.map(\.rtpmap),
+                                                  supported: [producer.codec.rtpmap]))
+            }
+            used.insert(ObjectIdentifier(producer))
+            let ssrc = UInt32.random(in: 2...UInt32.max)
+            let label = stream.replacingOccurrences(of: "/", with: "-")
+            accepted.append(AnswerSection(mid: s.mid, kind: s.kind, codec: codec, direction: .sendonly,
+                                          sending: (ssrc: ssrc, rtxSSRC: nil, cname: "liveswarm", stream: label, track: "\(label)-\(s.kind)"),
+                                          rtcpRsize: s.rtcpRsize))
+            plan.append((producer, codec, ssrc))
+        }
+        guard !plan.isEmpty else {
+            throw .negotiation(.wrongDirection(mid: offer.sections.first?.mid ?? "-", expected: "recvonly or sendrecv for a published track",
+                                               got: offer.sections.first?.direction.rawValue ?? "-"))
+        }
+        let (transport, session) = try open(offer)
+        let consumers = plan.map { Consumer(producer: $0.0, payloadType: $0.1.payloadType, ssrc: $0.2, transport: transport) }
+        let id = String(session.id.rawValue)
+        lock.withLock { sessions[id] = (.viewer, stream, transport) }
+        // Consumers start once SRTP is keyed, with a keyframe request, so the first picture comes at once.
+        transport.onConnected { [weak router, weak transport] in
+            guard let router, let transport else { return }
+            router.addViewer(transport, consumers: consumers)
+        }
+        transport.onPacket { [weak router] packet, isRTCP in if isRTCP { router?.viewerRTCP(packet) } }
+        transport.onClose { [weak self] reason in self?.ended(id, reason: reason) }
+        logger.info("WHEP play", metadata: ["stream": "\(stream)", "session": "\(id)"])
+        return Session(id: id, answer: offer.answer(accepted, credentials: session.credentials, fingerprint: certificate.fingerprint,
+                                                    candidates: port.candidates).text)
+    }
+
+    /// DELETE of a WHIP/WHEP resource. False when there is no such session.
+    public func end(_ id: String) -> Bool {
+        guard let s = lock.withLock({ sessions[id] }) else { return false }
+        s.transport.close()
+        return true
+    }
+
+    public func snapshot() -> [Snapshot] {
+        lock.withLock { routers.values.map { r in
+            Snapshot(stream: r.name, tracks: r.producers.map { "\($0.kind.rawValue) \($0.codec.rtpmap)" }, viewers: r.viewerCount,
+                     packetsIn: r.producers.reduce(0) { $0 + $1.packets })
+        } }.sorted { $0.stream < $1.stream }
+    }
+
+    func ended(_ id: String, reason: String) {
+        let (entry, router) = lock.withLock { () -> ((role: Role, stream: String, transport: WebRTCTransport)?, Router?) in
+            guard let e = sessions.removeValue(forKey: id) else { return (nil, nil) }
+            if e.role == .publisher, routers[e.stream]?.publisher === e.transport { return (e, routers.removeValue(forKey: e.stream)) }
+            return (e, routers[e.stream])
+        }
+        guard let entry else { return }
+        switch entry.role {
+        case .publisher:
+            logger.info("WHIP publish ended", metadata: ["stream": "\(entry.stream)", "session": "\(id)", "reason": "\(reason)"])
+            router?.close()
+        case .viewer:
+            logger.info("WHEP play ended", metadata: ["stream": "\(entry.stream)", "session": "\(id)", "reason": "\(reason)"])
+            router?.removeViewer(entry.transport)
+        }
+    }
+
+    static func parse(_ text: String) throws(WebRTCError) -> RemoteOffer {
+        do { return try RemoteOffer(parsing: text) } catch { throw .negotiation(error) }
+    }
+
+    func open(_ offer: RemoteOffer) throws(WebRTCError) -> (WebRTCTransport, MediaSession) {
+        let transport: WebRTCTransport
+        do {
+            transport = try WebRTCTransport(certificate: certificate, peerFingerprint: offer.fingerprint,
+                                            eventLoop: eventLoops.next(), logger: logger)
+        } catch {
+            throw .unavailable("DTLS: \(error)")
+        }
+        do {
+            let session = try port.openSession(remoteUfrag: offer.ufrag, handler: transport)
+            transport.attach(session)
+            return (transport, session)
+        } catch {
+            throw .unavailable("\(error)")
+        }
+    }
+}

@@ -1,0 +1,70 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import SFU
+import StreamHub
+
+/// WHIP (RFC 9725) and WHEP: `POST /whip/APP/STREAM` publishes, `POST /whep/APP/STREAM` plays, each with an SDP
+/// offer (`application/sdp`) and answered `201 Created` with the answer and the session's `Location`;
+/// `DELETE` on that location ends it. The STUN server is announced in `Link` headers (RFC 9725 4.4).
+struct WebRTCRoutes: Sendable {
+    let registry: RouterRegistry
+    let stunPort: @Sendable () -> Int?
+
+    func add(to router: Hummingbird.Router<HTTPContext>) {
+        for (path, publishing) in [("whip", true), ("whep", false)] {
+            router.post("/\(path)/:app/:stream") { request, context in
+                let key = try Self.key(context)
+                guard request.headers[.contentType]?.lowercased().hasPrefix("application/sdp") == true else {
+                    throw HTTPError(.unsupportedMediaType, message: "send the SDP offer as Content-Type: application/sdp")
+                }
+                let body = try await request.body.collect(upTo: 256 * 1024)
+                let offer = String(buffer: body)
+                let session: RouterRegistry.Session
+                do throws(WebRTCError) {
+                    session = try Self.start(registry, publishing: publishing, stream: key.description, offer: offer)
+                } catch {
+                    switch error {
+                    case .negotiation: throw HTTPError(.badRequest, message: error.description)
+                    case .alreadyPublished: throw HTTPError(.conflict, message: error.description)
+                    case .notPublished: throw HTTPError(.notFound, message: error.description)
+                    case .unavailable: throw HTTPError(.serviceUnavailable, message: error.description)
+                    }
+                }
+                var headers = HTTPFields()
+                headers[.contentType] = "application/sdp"
+                headers[.location] = "/\(path)/\(key.app)/\(key.stream)/\(session.id)"
+                if let stun = stunPort(), let host = request.head.authority?.split(separator: ":").first {
+                    headers[HTTPField.Name("Link")!] = "<stun:\(host):\(stun)>; rel=\"ice-server\""
+                }
+                return Response(status: .created, headers: headers, body: .init(byteBuffer: ByteBuffer(string: session.answer)))
+            }
+            router.delete("/\(path)/:app/:stream/:session") { _, context in
+                let id = try context.parameters.require("session")
+                guard registry.end(id) else { throw HTTPError(.notFound, message: "no session \(id)") }
+                return Response(status: .ok)
+            }
+        }
+        router.get("/api/v1/webrtc/streams") { _, _ in
+            WebRTCStreams(streams: registry.snapshot())
+        }
+    }
+
+    static func start(_ registry: RouterRegistry, publishing: Bool, stream: String, offer: String) throws(WebRTCError) -> RouterRegistry.Session {
+        if publishing { return try registry.publish(stream: stream, offer: offer) }
+        return try registry.play(stream: stream, offer: offer)
+    }
+
+    static func key(_ context: HTTPContext) throws -> StreamKey {
+        let app = try context.parameters.require("app"), stream = try context.parameters.require("stream")
+        guard let key = StreamKey(app: app, stream: stream) else {
+            throw HTTPError(.badRequest, message: "invalid stream name: use letters, digits, '-', '_' and '.'")
+        }
+        return key
+    }
+}
+
+struct WebRTCStreams: ResponseEncodable {
+    var streams: [RouterRegistry.Snapshot]
+}

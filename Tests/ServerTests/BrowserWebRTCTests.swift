@@ -1,0 +1,80 @@
+import Foundation
+import Server
+import Testing
+import TestSupport
+
+/// WHIP and WHEP with headless Chromium on both ends (`web-demo/webrtc`). Two publishers, each a canvas of its
+/// own colour and a tone of its own frequency (identical fake cameras would hide misrouting); two pages play
+/// the first stream and one the second, at the same time. Each player must see its publisher's colour, hear its
+/// frequency, and keep decoding frames.
+@Suite(.serialized) struct BrowserWebRTCTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..").standardized
+
+    struct Stats: Decodable {
+        var connection: String
+        var error: String?
+        var framesDecoded: Int?
+        var frameWidth: Int?
+        var seenColor: [Int]?
+        var heardHz: Int?
+        var connectedMs: Int?
+        var freezeCount: Int?
+        var totalFreezesDuration: Double?
+    }
+
+    static func page(_ server: TestServer, _ query: String, seconds: Int, midway: Int? = nil) throws -> Tool {
+        var args = [root.appendingPathComponent("Tests/Browser/drive.py").path,
+                    "--url", "\(server.httpURL)/webrtc/?\(query)", "--seconds", String(seconds), "--sample-every", "0",
+                    "--flag=--autoplay-policy=no-user-gesture-required",
+                    "--stats-js", "return window.webrtcStats()"]
+        if let midway { args += ["--script-at", "\(midway):return window.webrtcStats().framesDecoded || 0"] }
+        return try Tool.python(args)
+    }
+
+    static func result(_ t: Tool, seconds: Int) async throws -> (Stats, midway: Int?) {
+        let status = await t.wait(timeout: .seconds(Int64(seconds) + 60))
+        guard status == 0, let line = t.output.split(separator: "\n").last else {
+            throw TestFailure("drive.py exited \(status): \(t.errorOutput.suffix(2000))")
+        }
+        // "script-at 10 ran, returned 250"
+        let midway = t.errorOutput.split(separator: "\n").first { $0.contains("script-at") && $0.contains("returned") }
+            .flatMap { Int($0.split(separator: " ").last ?? "") }
+        return (try JSONDecoder().decode(Stats.self, from: Data(line.utf8)), midway)
+    }
+
+    /// Whether `rgb` is clearly the colour whose strongest channel is `channel` (0 red, 1 green, 2 blue).
+    static func dominant(_ rgb: [Int]?, _ channel: Int) -> Bool {
+        guard let rgb, rgb.count == 3 else { return false }
+        return (0..<3).allSatisfy { $0 == channel || rgb[channel] > rgb[$0] + 60 }
+    }
+
+    @Test func twoPublishersThreeViewersNobodyGetsTheOthersMedia() async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        let publishers = [try Self.page(server, "role=publish&stream=live/red&color=c02020&tone=440", seconds: 45),
+                          try Self.page(server, "role=publish&stream=live/blue&color=2020c0&tone=880", seconds: 45)]
+        defer { for p in publishers { p.kill(SIGTERM) } }
+        try await server.waitUntil("both WHIP streams to carry media", timeout: .seconds(30)) {
+            let text = (try? await HTTPGet.fetch(port: server.ports.http, "/api/v1/webrtc/streams"))?.text ?? ""
+            guard let json = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
+                  let streams = json["streams"] as? [[String: Any]] else { return false }
+            return streams.filter { ($0["packetsIn"] as? Int ?? 0) > 100 }.count == 2
+        }
+        let players = [("red", 0, 440), ("red", 0, 440), ("blue", 2, 880)].map { stream, channel, tone in
+            (stream, channel, tone, try? Self.page(server, "role=play&stream=live/\(stream)", seconds: 20, midway: 10))
+        }
+        for (stream, channel, tone, tool) in players {
+            let (s, midway) = try await Self.result(try #require(tool), seconds: 20)
+            print("""
+                WHEP \(stream): \(s.connection) in \(s.connectedMs ?? -1) ms, \(s.framesDecoded ?? 0) frames decoded \
+                (\(midway ?? -1) at 10 s), \(s.frameWidth ?? 0) px wide, colour \(s.seenColor ?? []), tone \(s.heardHz ?? 0) Hz, \
+                freezes \(s.freezeCount ?? 0) (\(s.totalFreezesDuration ?? 0) s)
+                """)
+            #expect(s.error == nil && s.connection == "connected", "\(stream): \(s.error ?? s.connection)")
+            #expect(Self.dominant(s.seenColor, channel), "\(stream) viewer sees \(s.seenColor ?? [])")
+            #expect(abs((s.heardHz ?? 0) - tone) <= 15, "\(stream) viewer hears \(s.heardHz ?? 0) Hz")
+            let end = s.framesDecoded ?? 0, mid = midway ?? 0
+            #expect(mid >= 100 && end >= mid + 100, "frames decoded: \(mid) at 10 s, \(end) at 20 s")
+        }
+    }
+}

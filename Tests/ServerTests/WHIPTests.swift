@@ -1,0 +1,64 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// WHIP and WHEP over HTTP with bad requests, using an offer Chromium wrote (no browser runs here).
+@Suite(.serialized) struct WHIPTests {
+    static let offer: String = {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../SFUTests/Fixtures/chromium-156-publish-offer.sdp")
+        return (try? String(contentsOf: url, encoding: .utf8)) ?? ""
+    }()
+    static let playOffer: String = {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../SFUTests/Fixtures/chromium-156-play-offer.sdp")
+        return (try? String(contentsOf: url, encoding: .utf8)) ?? ""
+    }()
+
+    static func post(_ server: TestServer, _ path: String, _ body: String, type: String = "application/sdp") async throws -> HTTPGet {
+        try await HTTPGet.fetch(port: server.ports.http, path, method: "POST", headers: ["Content-Type": type], body: body)
+    }
+
+    @Test func publishAnswersAndLocatesTheSession() async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        let r = try await Self.post(server, "/whip/live/cam", Self.offer)
+        #expect(r.status == 201, "\(r.text)")
+        #expect(r.headers["content-type"] == "application/sdp")
+        let location = try #require(r.headers["location"])
+        #expect(location.hasPrefix("/whip/live/cam/"))
+        #expect(r.headers["link"]?.contains("rel=\"ice-server\"") == true && r.headers["link"]?.contains("stun:") == true)
+        #expect(r.text.contains("a=ice-lite") && r.text.contains("a=recvonly") && r.text.contains("a=rtpmap:96 VP8/90000"))
+        // The same stream again: 409. A viewer gets an answer with our SSRCs.
+        #expect(try await Self.post(server, "/whip/live/cam", Self.offer).status == 409)
+        let play = try await Self.post(server, "/whep/live/cam", Self.playOffer)
+        #expect(play.status == 201 && play.text.contains("a=sendonly") && play.text.contains("a=ssrc:"), "\(play.text)")
+        #expect(try await HTTPGet.fetch(port: server.ports.http, location, method: "DELETE").status == 200)
+        #expect(try await HTTPGet.fetch(port: server.ports.http, location, method: "DELETE").status == 404, "already ended")
+        // With the publisher gone, the stream can be published again.
+        try await server.waitUntil("the stream to be free", timeout: .seconds(5)) {
+            try await Self.post(server, "/whip/live/cam", Self.offer).status == 201
+        }
+    }
+
+    @Test func badRequestsGetClearErrors() async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        let wrongType = try await Self.post(server, "/whip/live/a", Self.offer, type: "text/plain")
+        #expect(wrongType.status == 415 && wrongType.text.contains("Content-Type"))
+        let garbage = try await Self.post(server, "/whip/live/a", "v=0\r\nthis is not sdp\r\n")
+        #expect(garbage.status == 400 && garbage.text.contains("not valid SDP"), "\(garbage.text)")
+        let noOpus = try await Self.post(server, "/whip/live/a", Self.offer.replacingOccurrences(of: "opus/48000/2", with: "speex/48000"))
+        #expect(noOpus.status == 400 && noOpus.text.contains("no common audio codec"), "\(noOpus.text)")
+        let recvonly = try await Self.post(server, "/whip/live/a", Self.playOffer)
+        #expect(recvonly.status == 400 && recvonly.text.contains("recvonly"), "\(recvonly.text)")
+        let notLive = try await Self.post(server, "/whep/live/nobody", Self.playOffer)
+        #expect(notLive.status == 404 && notLive.text.contains("not being published"))
+        let badName = try await Self.post(server, "/whip/live/bad%20name", Self.offer)
+        #expect(badName.status == 400)
+        #expect(try await HTTPGet.fetch(port: server.ports.http, "/whip/live/a/12345", method: "DELETE").status == 404)
+        #expect(try await HTTPGet.fetch(port: server.ports.http, "/whep/live/a/nope", method: "DELETE").status == 404)
+        // The server still serves a good publisher afterwards.
+        #expect(try await Self.post(server, "/whip/live/a", Self.offer).status == 201)
+    }
+}

@@ -1,0 +1,150 @@
+// WHIP publisher and WHEP player (server side: Sources/Server/WebRTCRoutes.swift, Sources/SFU).
+// window.webrtcStats() returns what the page measures, for people and for tests.
+'use strict';
+
+const params = new URLSearchParams(location.search);
+const role = params.get('role') === 'play' ? 'play' : 'publish';
+const stream = params.get('stream') || 'live/webrtc';
+const state = { role, stream, ice: 'new', connection: 'new', error: null, resource: null, startedAt: performance.now() };
+window.webrtcState = state;
+
+document.getElementById('role').textContent = role === 'play' ? 'playing' : 'publishing';
+document.getElementById('stream').textContent = stream;
+document.getElementById('publishLink').href = `?role=publish&stream=${encodeURIComponent(stream)}`;
+document.getElementById('playLink').href = `?role=play&stream=${encodeURIComponent(stream)}`;
+
+async function exchange(pc, path) {
+  await pc.setLocalDescription(await pc.createOffer());
+  const response = await fetch(`/${path}/${stream}`, {
+    method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: pc.localDescription.sdp,
+  });
+  if (!response.ok) throw new Error(`${path.toUpperCase()} ${response.status}: ${await response.text()}`);
+  state.resource = response.headers.get('Location');
+  await pc.setRemoteDescription({ type: 'answer', sdp: await response.text() });
+}
+
+function watch(pc) {
+  pc.oniceconnectionstatechange = () => { state.ice = pc.iceConnectionState; };
+  pc.onconnectionstatechange = () => {
+    state.connection = pc.connectionState;
+    if (pc.connectionState === 'connected' && state.connectedMs === undefined) {
+      state.connectedMs = Math.round(performance.now() - state.startedAt);
+    }
+  };
+  window.addEventListener('pagehide', () => { if (state.resource) navigator.sendBeacon && fetch(state.resource, { method: 'DELETE', keepalive: true }); });
+}
+
+// A canvas in one colour with a moving clock (so every frame differs), and a sine tone.
+function testPattern(color, tone) {
+  const canvas = document.createElement('canvas');
+  canvas.width = 320;
+  canvas.height = 240;
+  document.getElementById('media').appendChild(canvas);
+  const ctx = canvas.getContext('2d');
+  setInterval(() => {
+    ctx.fillStyle = `#${color}`;
+    ctx.fillRect(0, 0, canvas.width, canvas.height);
+    ctx.fillStyle = '#fff';
+    ctx.font = '16px monospace';
+    ctx.fillText(new Date().toISOString().slice(11, 23), 8, 20);
+  }, 33);
+  const media = canvas.captureStream(30);
+  const audio = new AudioContext();
+  const osc = audio.createOscillator();
+  osc.frequency.value = tone;
+  const dest = audio.createMediaStreamDestination();
+  osc.connect(dest);
+  osc.start();
+  audio.resume();
+  media.addTrack(dest.stream.getAudioTracks()[0]);
+  return media;
+}
+
+async function publish() {
+  const media = params.get('camera') === '1'
+    ? await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 640, height: 360 } })
+    : testPattern(params.get('color') || '2060c0', Number(params.get('tone') || 440));
+  state.color = params.get('color');
+  state.tone = Number(params.get('tone') || 0);
+  const pc = new RTCPeerConnection();
+  watch(pc);
+  for (const t of media.getTracks()) pc.addTransceiver(t, { direction: 'sendonly', streams: [media] });
+  window.pc = pc;
+  await exchange(pc, 'whip');
+}
+
+async function play() {
+  const pc = new RTCPeerConnection();
+  watch(pc);
+  pc.addTransceiver('audio', { direction: 'recvonly' });
+  pc.addTransceiver('video', { direction: 'recvonly' });
+  const video = document.createElement('video');
+  video.autoplay = true;
+  video.muted = true;
+  video.playsInline = true;
+  document.getElementById('media').appendChild(video);
+  const remote = new MediaStream();
+  pc.ontrack = (e) => {
+    remote.addTrack(e.track);
+    video.srcObject = remote;
+    if (e.track.kind === 'audio') listen(remote);
+  };
+  window.pc = pc;
+  await exchange(pc, 'whep');
+  // The colour in the middle of the picture, as the page sees it.
+  const probe = document.createElement('canvas');
+  probe.width = 32;
+  probe.height = 24;
+  setInterval(() => {
+    if (video.videoWidth === 0) return;
+    const c = probe.getContext('2d', { willReadFrequently: true });
+    c.drawImage(video, 0, 0, probe.width, probe.height);
+    const d = c.getImageData(16, 14, 1, 1).data;
+    state.seenColor = [d[0], d[1], d[2]];
+  }, 250);
+}
+
+// The strongest frequency of the received audio.
+function listen(media) {
+  const audio = new AudioContext();
+  const source = audio.createMediaStreamSource(media);
+  const analyser = audio.createAnalyser();
+  analyser.fftSize = 8192;
+  source.connect(analyser);
+  const bins = new Float32Array(analyser.frequencyBinCount);
+  setInterval(() => {
+    analyser.getFloatFrequencyData(bins);
+    let best = 0;
+    for (let i = 1; i < bins.length; i++) if (bins[i] > bins[best]) best = i;
+    if (bins[best] > -80) state.heardHz = Math.round(best * audio.sampleRate / analyser.fftSize);
+  }, 250);
+}
+
+async function readStats() {
+  if (!window.pc) return;
+  const stats = await window.pc.getStats();
+  stats.forEach((s) => {
+    if (s.type === 'inbound-rtp' && s.kind === 'video') {
+      Object.assign(state, { framesDecoded: s.framesDecoded, frameWidth: s.frameWidth, frameHeight: s.frameHeight,
+        videoPacketsLost: s.packetsLost, nackCount: s.nackCount, pliCount: s.pliCount, freezeCount: s.freezeCount,
+        totalFreezesDuration: s.totalFreezesDuration });
+    }
+    if (s.type === 'inbound-rtp' && s.kind === 'audio') state.audioSamples = s.totalSamplesReceived;
+    if (s.type === 'outbound-rtp' && s.kind === 'video') {
+      Object.assign(state, { framesEncoded: s.framesEncoded, videoBytesSent: s.bytesSent, encoderTargetBitrate: s.targetBitrate });
+    }
+    if (s.type === 'outbound-rtp' && s.kind === 'audio') state.audioPacketsSent = s.packetsSent;
+    if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded') state.availableOutgoingBitrate = s.availableOutgoingBitrate;
+  });
+  const dl = document.getElementById('stats');
+  dl.innerHTML = '';
+  for (const [k, v] of Object.entries(state)) {
+    if (typeof v === 'object' && v !== null && !Array.isArray(v)) continue;
+    dl.insertAdjacentHTML('beforeend', `<dt>${k}</dt><dd>${Array.isArray(v) ? v.join(', ') : v}</dd>`);
+  }
+}
+setInterval(readStats, 1000);
+
+window.webrtcStats = () => Object.assign({}, state);
+
+(role === 'play' ? play() : publish()).catch((e) => { state.error = String(e); console.error(e); });
