@@ -14,20 +14,43 @@ public final class Producer: @unchecked Sendable {
     var consumers: [Consumer] = []
     var lastKeyframeRequest: ContinuousClock.Instant?
     public private(set) var packets = 0
+    /// The last packets received, by sequence number modulo the size, for retransmission on a viewer's NACK.
+    /// One buffer per producer, shared by its consumers. 512 packets is about 1.5 s of 2 Mbit/s video, more
+    /// than a NACK round trip.
+    var history: [(sequence: UInt16, packet: [UInt8])?]
+    static let historySize = 512
     /// Our SSRC in the feedback we send the publisher.
     static let feedbackSSRC: UInt32 = 1
 
-    init(kind: MediaKind, codec: RTPCodec, ssrc: UInt32, rtxSSRC: UInt32?, publisher: WebRTCTransport) {
+    init(kind: MediaKind, codec: RTPCodec, ssrc: UInt32, rtxSSRC: UInt32?, publisher: WebRTCTransport, keepHistory: Bool) {
         (self.kind, self.codec, self.ssrc, self.rtxSSRC, self.publisher) = (kind, codec, ssrc, rtxSSRC, publisher)
+        history = keepHistory ? Array(repeating: nil, count: Self.historySize) : []
     }
 
     /// An RTP packet from the publisher with this producer's media SSRC: to every consumer.
     func receive(_ packet: [UInt8]) {
         let targets = lock.withLock { () -> [Consumer] in
             packets += 1
+            if !history.isEmpty {
+                let seq = UInt16(packet[2]) << 8 | UInt16(packet[3])
+                history[Int(seq) % Self.historySize] = (seq, packet)
+            }
             return consumers
         }
         for c in targets { c.forward(packet) }
+    }
+
+    /// A packet still in the retransmission buffer.
+    func stored(_ sequence: UInt16) -> [UInt8]? {
+        lock.withLock {
+            guard !history.isEmpty, let entry = history[Int(sequence) % Self.historySize], entry.sequence == sequence else { return nil }
+            return entry.packet
+        }
+    }
+
+    /// The publisher's sender report for this track: each consumer sends its own, in its numbering.
+    func senderReport(_ report: SenderReport) {
+        for c in lock.withLock({ consumers }) { c.senderReport(report) }
     }
 
     func add(_ consumer: Consumer) {
@@ -77,7 +100,33 @@ public final class Consumer: @unchecked Sendable {
         (self.producer, self.payloadType, self.ssrc, self.transport) = (producer, payloadType, ssrc, transport)
     }
 
-    func forward(_ packet: [UInt8]) {
+    public private(set) var retransmitted = 0
+    var octets = 0
+
+    /// A viewer's NACK (RFC 4585 6.2.1): the packets still in the producer's buffer are sent again, rewritten
+    /// the same way (same sequence numbers: SRTP allows the repeat for our outbound context).
+    func retransmit(_ lost: [UInt16]) {
+        guard let offset = lock.withLock({ sequenceOffset }) else { return }
+        for seq in lost {
+            guard let original = producer.stored(seq &- offset) else { continue }
+            lock.withLock { retransmitted += 1 }
+            forward(original, counted: false)
+        }
+    }
+
+    /// SR for the viewer (RFC 3550 6.4.1): the publisher's wall clock with the RTP time in our numbering, and our
+    /// own counts, so the viewer can sync audio and video.
+    func senderReport(_ report: SenderReport) {
+        let (offset, sent, octets) = lock.withLock { (timestampOffset, self.sent, self.octets) }
+        guard let offset else { return }
+        var out: [UInt8] = []
+        RTCPPacket.senderReport(SenderReport(ssrc: ssrc, ntpTimestamp: report.ntpTimestamp, rtpTimestamp: report.rtpTimestamp &+ offset,
+                                             packetCount: UInt32(truncatingIfNeeded: sent), octetCount: UInt32(truncatingIfNeeded: octets)))
+            .write(to: &out)
+        transport.send(out, isRTCP: true)
+    }
+
+    func forward(_ packet: [UInt8], counted: Bool = true) {
         guard packet.count >= 12 else { return }
         let cc = Int(packet[0] & 0x0F)
         var headerEnd = 12 + 4 * cc
@@ -94,7 +143,10 @@ public final class Consumer: @unchecked Sendable {
                 sequenceOffset = sequenceStart &- seq
                 timestampOffset = timestampStart &- ts
             }
-            sent += 1
+            if counted {
+                sent += 1
+                octets += packet.count - headerEnd
+            }
             return (seq &+ sequenceOffset!, ts &+ timestampOffset!)
         }
         var out = [UInt8]()
@@ -125,18 +177,27 @@ public final class Router: @unchecked Sendable {
 
     /// RTP and RTCP from the publisher, after SRTP.
     func publisherPacket(_ packet: [UInt8], isRTCP: Bool) {
-        guard !isRTCP, packet.count >= 12 else { return }  // sender reports are not used yet
+        if isRTCP {
+            guard let packets = try? RTCPPacket.parseCompound(packet) else { return }
+            for case .senderReport(let sr) in packets { producers.first { $0.ssrc == sr.ssrc }?.senderReport(sr) }
+            return
+        }
+        guard packet.count >= 12 else { return }
         let ssrc = UInt32(packet[8]) << 24 | UInt32(packet[9]) << 16 | UInt32(packet[10]) << 8 | UInt32(packet[11])
         producers.first { $0.ssrc == ssrc }?.receive(packet)
     }
 
-    /// RTCP from a viewer: picture loss and FIR become a (rate-limited) PLI to the publisher.
-    func viewerRTCP(_ packet: [UInt8]) {
+    /// RTCP from a viewer: picture loss and FIR become a (rate-limited) PLI to the publisher; a NACK is answered
+    /// from the producer's buffer when NACK is on.
+    func viewerRTCP(_ packet: [UInt8], from transport: WebRTCTransport) {
         guard let packets = try? RTCPPacket.parseCompound(packet) else { return }
         for p in packets {
             switch p {
             case .pictureLoss, .fullIntraRequest:
                 for producer in producers where producer.kind == .video { producer.requestKeyframe() }
+            case .nack(let nack):
+                let consumers = lock.withLock { viewers[ObjectIdentifier(transport)]?.1 ?? [] }
+                consumers.first { $0.ssrc == nack.mediaSSRC }?.retransmit(nack.lost)
             default:
                 continue
             }
@@ -144,6 +205,7 @@ public final class Router: @unchecked Sendable {
     }
 
     public var viewerCount: Int { lock.withLock { viewers.count } }
+    public var retransmitted: Int { lock.withLock { viewers.values.flatMap(\.1) }.reduce(0) { $0 + $1.retransmitted } }
 
     func addViewer(_ transport: WebRTCTransport, consumers: [Consumer]) {
         lock.withLock { viewers[ObjectIdentifier(transport)] = (transport, consumers) }

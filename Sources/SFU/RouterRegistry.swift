@@ -39,12 +39,22 @@ public final class RouterRegistry: @unchecked Sendable {
         public var tracks: [String]
         public var viewers: Int
         public var packetsIn: Int
+        /// Packets sent again for viewers' NACKs.
+        public var retransmitted: Int
     }
 
     enum Role { case publisher, viewer }
 
+    public struct Options: Sendable, Equatable {
+        /// Answer viewers' NACKs from a retransmission buffer (and offer `nack` to them). Off only to measure
+        /// what it buys.
+        public var nack = true
+        public init() {}
+    }
+
     let port: MediaPort
     let certificate: Certificate
+    let options: Options
     let eventLoops: any EventLoopGroup
     let logger: Logger
     let lock = NIOLock()
@@ -52,8 +62,8 @@ public final class RouterRegistry: @unchecked Sendable {
     var sessions: [String: (role: Role, stream: String, transport: WebRTCTransport)] = [:]
 
     /// `eventLoops` run the DTLS retransmission timers.
-    public init(port: MediaPort, certificate: Certificate, eventLoops: any EventLoopGroup, logger: Logger) {
-        (self.port, self.certificate, self.eventLoops, self.logger) = (port, certificate, eventLoops, logger)
+    public init(port: MediaPort, certificate: Certificate, options: Options = Options(), eventLoops: any EventLoopGroup, logger: Logger) {
+        (self.port, self.certificate, self.options, self.eventLoops, self.logger) = (port, certificate, options, eventLoops, logger)
     }
 
     /// WHIP: the offer's audio and video become the producers of `stream`.
@@ -74,7 +84,8 @@ public final class RouterRegistry: @unchecked Sendable {
         if lock.withLock({ routers[stream] != nil }) { throw .alreadyPublished(stream) }
         let (transport, session) = try open(offer)
         let producers = tracks.map { s, codec in
-            Producer(kind: s.kind, codec: codec, ssrc: s.ssrc!, rtxSSRC: s.rtxSSRC, publisher: transport)
+            Producer(kind: s.kind, codec: codec, ssrc: s.ssrc!, rtxSSRC: s.rtxSSRC, publisher: transport,
+                     keepHistory: options.nack && s.kind == .video)
         }
         let router = Router(name: stream, publisher: transport, producers: producers)
         let taken = lock.withLock { () -> Bool in
@@ -106,10 +117,11 @@ public final class RouterRegistry: @unchecked Sendable {
         var used = Set<ObjectIdentifier>()
         for s in offer.sections where s.direction.receives {
             guard let producer = router.producers.first(where: { $0.kind == s.kind && !used.contains(ObjectIdentifier($0)) }) else { continue }
-            guard let codec = CodecPolicy.playCodec(matching: producer.codec, in: s) else {
+            guard var codec = CodecPolicy.playCodec(matching: producer.codec, in: s) else {
                 throw .negotiation(.noCommonCodec(mid: s.mid, kind: s.kind.rawValue, offered: s.codecs.map(\.rtpmap),
                                                   supported: [producer.codec.rtpmap]))
             }
+            if !options.nack { codec.feedback.removeAll { $0 == "nack" } }
             used.insert(ObjectIdentifier(producer))
             let ssrc = UInt32.random(in: 2...UInt32.max)
             let label = stream.replacingOccurrences(of: "/", with: "-")
@@ -131,7 +143,9 @@ public final class RouterRegistry: @unchecked Sendable {
             guard let router, let transport else { return }
             router.addViewer(transport, consumers: consumers)
         }
-        transport.onPacket { [weak router] packet, isRTCP in if isRTCP { router?.viewerRTCP(packet) } }
+        transport.onPacket { [weak router, weak transport] packet, isRTCP in
+            if isRTCP, let transport { router?.viewerRTCP(packet, from: transport) }
+        }
         transport.onClose { [weak self] reason in self?.ended(id, reason: reason) }
         logger.info("WHEP play", metadata: ["stream": "\(stream)", "session": "\(id)"])
         return Session(id: id, answer: offer.answer(accepted, credentials: session.credentials, fingerprint: certificate.fingerprint,
@@ -148,7 +162,7 @@ public final class RouterRegistry: @unchecked Sendable {
     public func snapshot() -> [Snapshot] {
         lock.withLock { routers.values.map { r in
             Snapshot(stream: r.name, tracks: r.producers.map { "\($0.kind.rawValue) \($0.codec.rtpmap)" }, viewers: r.viewerCount,
-                     packetsIn: r.producers.reduce(0) { $0 + $1.packets })
+                     packetsIn: r.producers.reduce(0) { $0 + $1.packets }, retransmitted: r.retransmitted)
         } }.sorted { $0.stream < $1.stream }
     }
 

@@ -1,0 +1,154 @@
+import DTLS
+import Foundation
+import RTP
+import SRTP
+import STUN
+import Testing
+import TestSupport
+
+/// The SFU's forwarding with our own clients on both ends (ICE, DTLS and SRTP from our modules, offers from
+/// Chromium's fixtures): what a viewer receives is exactly what the publisher sent, renumbered for the viewer;
+/// the viewer's join asks the publisher for a keyframe; a NACK is answered from the buffer; sender reports
+/// arrive in the viewer's numbering.
+@Suite(.serialized) struct SFUForwardingTests {
+    /// One end: a UDP socket that passed ICE and DTLS, with SRTP contexts.
+    struct Peer {
+        let socket: UDPTestClient
+        let protect: SRTPContext
+        let unprotect: SRTPContext
+        let answer: String
+        let port: Int
+
+        func send(_ packet: [UInt8], rtcp: Bool = false) async throws {
+            var p = packet
+            if rtcp { try protect.protectRTCP(&p) } else { try protect.protectRTP(&p) }
+            try await socket.send(p, to: port)
+        }
+
+        /// The next RTP or RTCP packet, unprotected (STUN and DTLS skipped). `lose` drops RTP packets by their
+        /// (clear) sequence number before SRTP sees them, as the network would.
+        func receive(timeout: Duration = .seconds(3), lose: (UInt16) -> Bool = { _ in false }) async throws -> (packet: [UInt8], rtcp: Bool)? {
+            let deadline = ContinuousClock.now + timeout
+            while ContinuousClock.now < deadline {
+                guard var p = await socket.receive(timeout: deadline - ContinuousClock.now), let first = p.first, (128...191).contains(first) else { continue }
+                let rtcp = RTPPacket.isRTCP(p)
+                if !rtcp && p.count >= 4 && lose(UInt16(p[2]) << 8 | UInt16(p[3])) { continue }
+                do {
+                    if rtcp { try unprotect.unprotectRTCP(&p) } else { try unprotect.unprotectRTP(&p) }
+                } catch {
+                    continue
+                }
+                return (p, rtcp)
+            }
+            return nil
+        }
+
+        func answerAttribute(_ prefix: String, in kind: String) -> String? {
+            let lines = answer.components(separatedBy: "\r\n")
+            guard let start = lines.firstIndex(where: { $0.hasPrefix("m=\(kind)") }) else { return nil }
+            return lines[start...].dropFirst().prefix { !$0.hasPrefix("m=") }.first { $0.hasPrefix(prefix) }.map { String($0.dropFirst(prefix.count)) }
+        }
+    }
+
+    static func connect(_ server: TestServer, path: String, offer: String) async throws -> Peer {
+        let certificate = try Certificate()
+        let body = offer.replacingOccurrences(of: #"a=fingerprint:sha-256 [0-9A-F:]+"#, with: "a=fingerprint:\(certificate.fingerprint.sdpValue)",
+                                              options: .regularExpression)
+        let r = try await HTTPGet.fetch(port: server.ports.http, path, method: "POST", headers: ["Content-Type": "application/sdp"], body: body)
+        guard r.status == 201 else { throw TestFailure("\(path): \(r.status) \(r.text)") }
+        let lines = r.text.components(separatedBy: "\r\n")
+        func attr(_ name: String) -> String? { lines.first { $0.hasPrefix("a=\(name):") }.map { String($0.dropFirst(name.count + 3)) } }
+        let ufrag = try #require(attr("ice-ufrag")), password = try #require(attr("ice-pwd"))
+        let remoteUfrag = try #require(body.components(separatedBy: "\r\n").first { $0.hasPrefix("a=ice-ufrag:") }?.dropFirst(12))
+        let socket = try await UDPTestClient.open()
+        let check = Message(type: .bindingRequest, transactionID: (0..<12).map { _ in UInt8.random(in: 0...255) })
+            .adding(.username, Array("\(ufrag):\(remoteUfrag)".utf8)).adding(.iceControlling, [UInt8](repeating: 1, count: 8))
+            .adding(.useCandidate, []).encode(integrityKey: Array(password.utf8), fingerprint: true)
+        try await socket.send(check, to: server.ports.rtcUDP)
+        _ = try #require(await socket.receive(timeout: .seconds(2)), "no answer to the ICE check")
+        let fingerprintValue = try #require(attr("fingerprint"))
+        let serverFingerprint = try #require(Fingerprint(sdp: fingerprintValue))
+        let dtls = try DTLSSession(certificate: certificate, role: .client, peerFingerprint: serverFingerprint)
+        try await WebRTCTransportTests.handshake(dtls, over: socket, port: server.ports.rtcUDP)
+        guard case .connected(let keys) = dtls.state else { throw TestFailure("DTLS: \(dtls.state)") }
+        return Peer(socket: socket, protect: try SRTPContext(profile: keys.profile, masterKey: keys.local, direction: .outbound),
+                    unprotect: try SRTPContext(profile: keys.profile, masterKey: keys.remote, direction: .inbound),
+                    answer: r.text, port: server.ports.rtcUDP)
+    }
+
+    static let videoSSRC: UInt32 = 4_035_889_978  // from the publish offer fixture
+
+    static func vp8(seq: UInt16, ts: UInt32) -> [UInt8] {
+        var h = RTPHeader(marker: seq % 5 == 4, payloadType: 96, sequenceNumber: seq, timestamp: ts, ssrc: videoSSRC)
+        h.extensions = [.init(id: 4, value: Array("1".utf8))]  // mid, which must not reach the viewer
+        return RTPPacket(header: h, payload: ArraySlice([0x10, 0x00] + (0..<200).map { UInt8(truncatingIfNeeded: Int(seq) &* 31 &+ $0) })).write()
+    }
+
+    @Test func viewerGetsRenumberedPacketsKeyframeRequestRetransmissionsAndSenderReports() async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        let publisher = try await Self.connect(server, path: "/whip/live/fwd", offer: WHIPTests.offer)
+        defer { publisher.socket.close() }
+        let viewer = try await Self.connect(server, path: "/whep/live/fwd", offer: WHIPTests.playOffer)
+        defer { viewer.socket.close() }
+        let viewerSSRC = try #require(viewer.answerAttribute("a=ssrc:", in: "video")?.split(separator: " ").first.flatMap { UInt32($0) })
+        let viewerPT = try #require(viewer.answerAttribute("a=rtpmap:", in: "video")?.split(separator: " ").first.flatMap { UInt8($0) })
+
+        // The viewer's arrival asks the publisher for a keyframe.
+        var pli: PictureLossIndication?
+        while pli == nil, let (p, rtcp) = try await publisher.receive() {
+            guard rtcp else { continue }
+            for case .pictureLoss(let x) in try RTCPPacket.parseCompound(p) { pli = x }
+        }
+        #expect(pli?.mediaSSRC == Self.videoSSRC, "a PLI for the publisher's video")
+
+        let sent = (0..<20).map { Self.vp8(seq: UInt16(truncatingIfNeeded: 65530 + $0), ts: 1_000_000 + UInt32($0) * 3000) }
+        for p in sent { try await publisher.send(p) }
+        // The path to the viewer loses the 4th and the 18th packet.
+        var received: [RTPPacket] = []
+        var base: UInt16?
+        while received.count < sent.count - 2, let (p, rtcp) = try await viewer.receive(lose: { seq in
+            if base == nil { base = seq }
+            return seq == base! &+ 3 || seq == base! &+ 17
+        }) {
+            if !rtcp { received.append(try RTPPacket(parsing: p)) }
+        }
+        #expect(received.count == 18)
+        let first = try #require(received.first)
+        let lost = [first.header.sequenceNumber &+ 3, first.header.sequenceNumber &+ 17]
+        for r in received {
+            let i = Int(r.header.sequenceNumber &- first.header.sequenceNumber)
+            let original = try RTPPacket(parsing: sent[i])
+            #expect(r.header.ssrc == viewerSSRC && r.header.payloadType == viewerPT && r.header.extensions.isEmpty)
+            #expect(i < 20, "continuous across the publisher's wrap")
+            #expect(r.header.timestamp == first.header.timestamp &+ UInt32(i) * 3000)
+            #expect(r.header.marker == original.header.marker && r.payload == original.payload)
+        }
+
+        // NACK the two lost ones (in the viewer's numbering): they come, identical to what was sent.
+        var nack: [UInt8] = []
+        RTCPPacket.nack(GenericNACK(senderSSRC: 77, mediaSSRC: viewerSSRC, lost: lost)).write(to: &nack)
+        try await viewer.send(nack, rtcp: true)
+        var again: [RTPPacket] = []
+        while again.count < 2, let (p, rtcp) = try await viewer.receive() {
+            if !rtcp { again.append(try RTPPacket(parsing: p)) }
+        }
+        #expect(again.map(\.header.sequenceNumber) == lost)
+        #expect(try again.map(\.payload) == [RTPPacket(parsing: sent[3]).payload, RTPPacket(parsing: sent[17]).payload])
+        #expect(again.allSatisfy { $0.header.ssrc == viewerSSRC && $0.header.payloadType == viewerPT })
+
+        // The publisher's SR reaches the viewer with the viewer's SSRC and RTP clock.
+        var sr: [UInt8] = []
+        RTCPPacket.senderReport(SenderReport(ssrc: Self.videoSSRC, ntpTimestamp: 0xE8F1_0000_0000_0000, rtpTimestamp: 1_000_000,
+                                             packetCount: 20, octetCount: 4000)).write(to: &sr)
+        try await publisher.send(sr, rtcp: true)
+        var report: SenderReport?
+        while report == nil, let (p, rtcp) = try await viewer.receive() {
+            guard rtcp else { continue }
+            for case .senderReport(let x) in try RTCPPacket.parseCompound(p) { report = x }
+        }
+        #expect(report?.ssrc == viewerSSRC && report?.ntpTimestamp == 0xE8F1_0000_0000_0000)
+        #expect(report?.rtpTimestamp == first.header.timestamp, "the SR's RTP time maps like the packets'")
+        #expect(report?.packetCount == 20, "retransmissions are not counted")
+    }
+}
