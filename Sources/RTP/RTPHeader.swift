@@ -117,6 +117,26 @@ public struct RTPPacket: Sendable, Equatable {
         self.padding = padding
     }
 
+    /// The value of one-byte header extension `id` (RFC 8285 4.2) in a packet, without parsing the rest or
+    /// allocating: for reading the transport-wide sequence number of every packet.
+    public static func oneByteExtension(_ id: UInt8, in b: [UInt8]) -> ArraySlice<UInt8>? {
+        guard b.count >= 12, b[0] & 0x10 != 0 else { return nil }
+        let start = 12 + 4 * Int(b[0] & 0x0F)
+        guard start + 4 <= b.count, b[start] == 0xBE, b[start + 1] == 0xDE else { return nil }
+        let end = start + 4 + 4 * (Int(b[start + 2]) << 8 | Int(b[start + 3]))
+        guard end <= b.count else { return nil }
+        var i = start + 4
+        while i < end {
+            let byte = b[i]
+            if byte == 0 { i += 1; continue }
+            let elementID = byte >> 4, length = Int(byte & 0x0F) + 1
+            if elementID == 15 || i + 1 + length > end { return nil }
+            if elementID == id { return b[(i + 1)..<(i + 1 + length)] }
+            i += 1 + length
+        }
+        return nil
+    }
+
     static func u32(_ b: [UInt8], _ i: Int) -> UInt32 {
         UInt32(b[i]) << 24 | UInt32(b[i + 1]) << 16 | UInt32(b[i + 2]) << 8 | UInt32(b[i + 3])
     }

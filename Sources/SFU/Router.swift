@@ -1,5 +1,6 @@
 import Logging
 import NIOConcurrencyHelpers
+import NIOCore
 import RTP
 
 /// One incoming track of a publisher (mediasoup's Producer): its codec and SSRCs as the publisher's offer
@@ -170,9 +171,34 @@ public final class Router: @unchecked Sendable {
     public let producers: [Producer]
     let lock = NIOLock()
     var viewers: [ObjectIdentifier: (WebRTCTransport, [Consumer])] = [:]
+    /// The publisher's transport-wide sequence number extension id, when negotiated.
+    let transportCCID: UInt8?
+    var transportCC: TransportCCRecorder
+    var feedbackTimer: RepeatedTask?
+    public private(set) var transportCCFeedbacks = 0
+    /// How often transport-cc feedback goes to the publisher (libwebrtc's receivers send it every 50-100 ms).
+    static let feedbackInterval = TimeAmount.milliseconds(100)
 
-    init(name: String, publisher: WebRTCTransport, producers: [Producer]) {
-        (self.name, self.publisher, self.producers) = (name, publisher, producers)
+    init(name: String, publisher: WebRTCTransport, producers: [Producer], transportCCID: UInt8? = nil, eventLoop: (any EventLoop)? = nil) {
+        (self.name, self.publisher, self.producers, self.transportCCID) = (name, publisher, producers, transportCCID)
+        transportCC = TransportCCRecorder(start: .now)
+        if transportCCID != nil, let eventLoop {
+            feedbackTimer = eventLoop.scheduleRepeatedTask(initialDelay: Self.feedbackInterval, delay: Self.feedbackInterval) { [weak self] _ in
+                self?.sendTransportFeedback()
+            }
+        }
+    }
+
+    func sendTransportFeedback() {
+        let media = producers.first?.ssrc ?? 0
+        guard let fb = lock.withLock({ () -> TransportFeedback? in
+            let fb = transportCC.feedback(senderSSRC: Producer.feedbackSSRC, mediaSSRC: media)
+            if fb != nil { transportCCFeedbacks += 1 }
+            return fb
+        }) else { return }
+        var out: [UInt8] = []
+        RTCPPacket.transportFeedback(fb).write(to: &out)
+        publisher.send(out, isRTCP: true)
     }
 
     /// RTP and RTCP from the publisher, after SRTP.
@@ -183,6 +209,11 @@ public final class Router: @unchecked Sendable {
             return
         }
         guard packet.count >= 12 else { return }
+        if let id = transportCCID, let v = RTPPacket.oneByteExtension(id, in: packet), v.count == 2 {
+            let seq = UInt16(v[v.startIndex]) << 8 | UInt16(v[v.startIndex + 1])
+            let now = ContinuousClock.now
+            lock.withLock { transportCC.record(seq, at: now) }
+        }
         let ssrc = UInt32(packet[8]) << 24 | UInt32(packet[9]) << 16 | UInt32(packet[10]) << 8 | UInt32(packet[11])
         producers.first { $0.ssrc == ssrc }?.receive(packet)
     }
@@ -219,6 +250,7 @@ public final class Router: @unchecked Sendable {
 
     /// The publisher left: every viewer's transport is closed.
     func close() {
+        feedbackTimer?.cancel()
         let all = lock.withLock { () -> [WebRTCTransport] in
             defer { viewers = [:] }
             return viewers.values.map(\.0)

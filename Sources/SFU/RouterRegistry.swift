@@ -71,6 +71,7 @@ public final class RouterRegistry: @unchecked Sendable {
         let offer = try Self.parse(text)
         var accepted: [AnswerSection] = []
         var tracks: [(RemoteOffer.Section, RTPCodec)] = []
+        var transportCCID: UInt8?
         for s in offer.sections {
             guard s.direction.sends else { throw .negotiation(.wrongDirection(mid: s.mid, expected: "sendonly or sendrecv", got: s.direction.rawValue)) }
             guard let codec = CodecPolicy.publishCodec(for: s) else {
@@ -78,7 +79,15 @@ public final class RouterRegistry: @unchecked Sendable {
                                                   supported: CodecPolicy.supported(s.kind)))
             }
             guard s.ssrc != nil else { throw .negotiation(.missingSSRC(mid: s.mid)) }
-            accepted.append(AnswerSection(mid: s.mid, kind: s.kind, codec: codec, direction: .recvonly, rtcpRsize: s.rtcpRsize))
+            var section = AnswerSection(mid: s.mid, kind: s.kind, codec: codec, direction: .recvonly, rtcpRsize: s.rtcpRsize)
+            // Transport-wide congestion control: the publisher numbers its packets, LiveSwarm reports their
+            // arrival, and the publisher's bitrate can grow beyond its cautious start.
+            if let id = s.extensions[CodecPolicy.transportCCExtension], codec.feedback.contains("transport-cc") {
+                section.extensions = [(CodecPolicy.transportCCExtension, id)]
+                section.feedback.insert("transport-cc")
+                transportCCID = id
+            }
+            accepted.append(section)
             tracks.append((s, codec))
         }
         if lock.withLock({ routers[stream] != nil }) { throw .alreadyPublished(stream) }
@@ -87,7 +96,8 @@ public final class RouterRegistry: @unchecked Sendable {
             Producer(kind: s.kind, codec: codec, ssrc: s.ssrc!, rtxSSRC: s.rtxSSRC, publisher: transport,
                      keepHistory: options.nack && s.kind == .video)
         }
-        let router = Router(name: stream, publisher: transport, producers: producers)
+        let router = Router(name: stream, publisher: transport, producers: producers, transportCCID: transportCCID,
+                            eventLoop: eventLoops.next())
         let taken = lock.withLock { () -> Bool in
             if routers[stream] != nil { return true }
             routers[stream] = router

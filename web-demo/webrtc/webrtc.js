@@ -34,16 +34,20 @@ function watch(pc) {
   window.addEventListener('pagehide', () => { if (state.resource) navigator.sendBeacon && fetch(state.resource, { method: 'DELETE', keepalive: true }); });
 }
 
-// A canvas in one colour with a moving clock (so every frame differs), and a sine tone.
-function testPattern(color, tone) {
+// A canvas in one colour with a moving clock (so every frame differs), and a sine tone. With `noise`, random
+// blocks fill the picture every frame, so the encoder needs all the bitrate it is allowed.
+function testPattern(color, tone, size, noise) {
   const canvas = document.createElement('canvas');
-  canvas.width = 320;
-  canvas.height = 240;
+  [canvas.width, canvas.height] = size;
   document.getElementById('media').appendChild(canvas);
   const ctx = canvas.getContext('2d');
   setInterval(() => {
     ctx.fillStyle = `#${color}`;
     ctx.fillRect(0, 0, canvas.width, canvas.height);
+    for (let i = 0; noise && i < 1500; i++) {
+      ctx.fillStyle = `rgb(${Math.random() * 255 | 0},${Math.random() * 255 | 0},${Math.random() * 255 | 0})`;
+      ctx.fillRect(Math.random() * canvas.width | 0, Math.random() * canvas.height | 0, 8, 8);
+    }
     ctx.fillStyle = '#fff';
     ctx.font = '16px monospace';
     ctx.fillText(new Date().toISOString().slice(11, 23), 8, 20);
@@ -63,7 +67,8 @@ function testPattern(color, tone) {
 async function publish() {
   const media = params.get('camera') === '1'
     ? await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 640, height: 360 } })
-    : testPattern(params.get('color') || '2060c0', Number(params.get('tone') || 440));
+    : testPattern(params.get('color') || '2060c0', Number(params.get('tone') || 440),
+      (params.get('size') || '320x240').split('x').map(Number), params.get('noise') === '1');
   state.color = params.get('color');
   state.tone = Number(params.get('tone') || 0);
   const pc = new RTCPeerConnection();
@@ -131,10 +136,22 @@ async function readStats() {
     }
     if (s.type === 'inbound-rtp' && s.kind === 'audio') state.audioSamples = s.totalSamplesReceived;
     if (s.type === 'outbound-rtp' && s.kind === 'video') {
-      Object.assign(state, { framesEncoded: s.framesEncoded, videoBytesSent: s.bytesSent, encoderTargetBitrate: s.targetBitrate });
+      if (state.videoBytesSent !== undefined && state.statsAt !== undefined) {
+        state.videoSendKbps = Math.round((s.bytesSent - state.videoBytesSent) * 8 / (s.timestamp - state.statsAt));
+        state.maxVideoSendKbps = Math.max(state.maxVideoSendKbps || 0, state.videoSendKbps);
+      }
+      state.statsAt = s.timestamp;
+      Object.assign(state, { framesEncoded: s.framesEncoded, videoBytesSent: s.bytesSent, encoderTargetBitrate: s.targetBitrate,
+        frameWidthSent: s.frameWidth, qualityLimitationReason: s.qualityLimitationReason });
     }
     if (s.type === 'outbound-rtp' && s.kind === 'audio') state.audioPacketsSent = s.packetsSent;
-    if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded') state.availableOutgoingBitrate = s.availableOutgoingBitrate;
+    if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded' && s.availableOutgoingBitrate !== undefined) {
+      state.availableOutgoingBitrate = s.availableOutgoingBitrate;
+      // When the estimate first passed 1 Mbit/s, in ms since the page started.
+      if (s.availableOutgoingBitrate > 1e6 && state.estimateAbove1MbpsMs === undefined) {
+        state.estimateAbove1MbpsMs = Math.round(performance.now() - state.startedAt);
+      }
+    }
   });
   const dl = document.getElementById('stats');
   dl.innerHTML = '';

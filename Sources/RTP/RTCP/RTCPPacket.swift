@@ -8,7 +8,8 @@
 ///     +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 ///
 /// Browsers send reduced-size RTCP (RFC 5506, `a=rtcp-rsize`), so a compound packet need not start with a
-/// report. Packet types this codec does not model are kept as ``unknown`` and written back unchanged.
+/// report. Packet types this codec does not model (REMB, APP, XR...) are kept as ``unknown`` and written back
+/// unchanged.
 public enum RTCPPacket: Sendable, Equatable {
     case senderReport(SenderReport)
     case receiverReport(ReceiverReport)
@@ -17,6 +18,7 @@ public enum RTCPPacket: Sendable, Equatable {
     case nack(GenericNACK)
     case pictureLoss(PictureLossIndication)
     case fullIntraRequest(FullIntraRequest)
+    case transportFeedback(TransportFeedback)
     /// Any other type or feedback format (transport-cc, REMB, APP...), whole, header included.
     case unknown(packetType: UInt8, format: UInt8, bytes: [UInt8])
 
@@ -63,6 +65,7 @@ public enum RTCPPacket: Sendable, Equatable {
         case (sourceDescriptionType, _): return .sourceDescription(try SourceDescription(count: count, body: body))
         case (goodbyeType, _): return .goodbye(try Goodbye(count: count, body: body))
         case (transportFeedbackType, GenericNACK.format): return .nack(try GenericNACK(body: body))
+        case (transportFeedbackType, TransportFeedback.format): return .transportFeedback(try TransportFeedback(body: body))
         case (payloadFeedbackType, PictureLossIndication.format): return .pictureLoss(try PictureLossIndication(body: body))
         case (payloadFeedbackType, FullIntraRequest.format): return .fullIntraRequest(try FullIntraRequest(body: body))
         default: return .unknown(packetType: type, format: count, bytes: Array(p))
@@ -85,6 +88,7 @@ public enum RTCPPacket: Sendable, Equatable {
         case .nack(let n): n.write(to: &out)
         case .pictureLoss(let p): p.write(to: &out)
         case .fullIntraRequest(let f): f.write(to: &out)
+        case .transportFeedback(let t): t.write(to: &out)
         case .unknown(_, _, let bytes): out += bytes
         }
     }

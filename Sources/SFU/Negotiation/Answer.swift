@@ -33,7 +33,9 @@ public enum CodecPolicy {
     }
 
     /// Feedback LiveSwarm acts on (RFC 4585): NACK, PLI, FIR.
-    static let feedback: Set<String> = ["nack", "nack pli", "ccm fir"]
+    public static let feedback: Set<String> = ["nack", "nack pli", "ccm fir"]
+    /// The transport-wide sequence number extension LiveSwarm reads from publishers.
+    public static let transportCCExtension = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"
 }
 
 /// One accepted m-section of an answer.
@@ -49,6 +51,8 @@ public struct AnswerSection: Sendable {
     /// When we send: our SSRC (and RTX SSRC), CNAME and msid.
     public var sending: (ssrc: UInt32, rtxSSRC: UInt32?, cname: String, stream: String, track: String)?
     public var rtcpRsize: Bool
+    /// The `a=rtcp-fb` types kept (those the codec was offered with).
+    public var feedback: Set<String> = CodecPolicy.feedback
 
     public init(mid: String, kind: MediaKind, codec: RTPCodec, direction: MediaDirection,
                 extensions: [(uri: String, id: UInt8)] = [], sending: (ssrc: UInt32, rtxSSRC: UInt32?, cname: String, stream: String, track: String)? = nil,
@@ -97,7 +101,7 @@ extension RemoteOffer {
             l.append(.init("a", "rtcp-mux"))
             if a.rtcpRsize { l.append(.init("a", "rtcp-rsize")) }
             l.append(.init("a", "rtpmap:\(c.payloadType) \(c.rtpmap)"))
-            for fb in c.feedback where CodecPolicy.feedback.contains(fb) { l.append(.init("a", "rtcp-fb:\(c.payloadType) \(fb)")) }
+            for fb in c.feedback where a.feedback.contains(fb) { l.append(.init("a", "rtcp-fb:\(c.payloadType) \(fb)")) }
             if let p = c.parameters { l.append(.init("a", "fmtp:\(c.payloadType) \(p)")) }
             var formats = [String(c.payloadType)]
             let rtx = c.rtxPayloadType.flatMap { pt in c.feedback.contains("nack") ? pt : nil }
