@@ -67,7 +67,7 @@ public final class LiveSwarm: Sendable {
         let routes = HTTPRoutes(hub: hub, hls: hls, registry: registry, metricsFactory: metricsFactory, logger: logger,
                                 probes: RTCProbes(port: mediaPort, certificate: certificate, logger: logger),
                                 webRTC: WebRTCRoutes(
-                                    registry: RouterRegistry(port: mediaPort, certificate: certificate,
+                                    registry: RouterRegistry(port: mediaPort, certificate: certificate, options: configuration.webRTC,
                                                              eventLoops: MultiThreadedEventLoopGroup.singleton, logger: logger),
                                     stunPort: { ports.withLock { $0.stun?.udp } }))
         let (hub, flvMetrics, logger) = (self.hub, routes.flvMetrics, self.logger)

@@ -1,6 +1,7 @@
 import HLS
 import ICE
 import RTMPBridge
+import SFU
 import StreamHub
 
 /// Everything `liveswarm serve` can be told. The defaults are the ones in the product brief: one process,
@@ -15,6 +16,8 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var stun = STUNServer.Configuration()
     /// The media port (ICE-lite, UDP and TCP 8000).
     public var rtc = MediaPort.Configuration()
+    /// WHIP/WHEP forwarding options.
+    public var webRTC = RouterRegistry.Options()
     /// Folder of the web demo pages served at `/`. Nil: the `web-demo` folder of the checkout the binary was
     /// built in (found from the working directory or the executable's path); without one, no pages.
     public var webRoot: String?

@@ -11,7 +11,7 @@ final class Tool: @unchecked Sendable {
     private var err = Data()
 
     convenience init(_ executable: String, _ arguments: [String]) throws {
-        let path = ["/usr/bin/\(executable)", "/usr/local/bin/\(executable)"].first { FileManager.default.isExecutableFile(atPath: $0) }
+        let path = ["/usr/bin/\(executable)", "/usr/sbin/\(executable)", "/usr/local/bin/\(executable)"].first { FileManager.default.isExecutableFile(atPath: $0) }
         guard let path else { throw TestFailure("\(executable) is not installed: run the README's test command, which installs it") }
         try self.init(path: path, arguments)
     }

@@ -1,0 +1,66 @@
+import Foundation
+import Synchronization
+import TestSupport
+
+/// A network namespace joined to this one by a veth pair, for tests that need a peer that is not on loopback
+/// (aiortc offers no loopback candidates) or a lossy path (nftables `numgen` drops: this kernel has no netem).
+/// Needs root; the namespace and its link are removed by ``remove()``.
+final class NetworkNamespace: Sendable {
+    let name: String
+    let hostAddress: String
+    let address: String
+    let hostLink: String
+
+    static let counter = Mutex(0)
+
+    private init(name: String, hostAddress: String, address: String, hostLink: String) {
+        (self.name, self.hostAddress, self.address, self.hostLink) = (name, hostAddress, address, hostLink)
+    }
+
+    static func create() async throws -> NetworkNamespace {
+        guard getuid() == 0 else { throw TestFailure("network namespaces need root (ip netns)") }
+        let n = counter.withLock { c -> Int in c += 1; return c }
+        let id = Int(getpid()) % 200 + n
+        let ns = NetworkNamespace(name: "liveswarm-\(getpid())-\(n)", hostAddress: "10.231.\(id).1", address: "10.231.\(id).2",
+                                  hostLink: "lsh\(getpid() % 10000)n\(n)")
+        let peerLink = "lsp\(getpid() % 10000)n\(n)"
+        for args in [["netns", "add", ns.name],
+                     ["netns", "exec", ns.name, "ip", "link", "set", "lo", "up"],
+                     ["link", "add", ns.hostLink, "type", "veth", "peer", "name", peerLink],
+                     ["link", "set", peerLink, "netns", ns.name],
+                     ["addr", "add", "\(ns.hostAddress)/24", "dev", ns.hostLink],
+                     ["link", "set", ns.hostLink, "up"],
+                     ["netns", "exec", ns.name, "ip", "addr", "add", "\(ns.address)/24", "dev", peerLink],
+                     ["netns", "exec", ns.name, "ip", "link", "set", peerLink, "up"]] {
+            _ = try await Tool.run("ip", args, timeout: .seconds(10))
+        }
+        return ns
+    }
+
+    /// Drops `percent` % of the UDP packets that arrive in the namespace from `sourcePort`, at random.
+    func dropIncoming(percent: Int, udpSourcePort: Int) async throws {
+        for args in [["add", "table", "inet", "liveswarm"],
+                     ["add", "chain", "inet", "liveswarm", "in", "{ type filter hook input priority 0; }"],
+                     ["add", "rule", "inet", "liveswarm", "in", "udp", "sport", String(udpSourcePort), "numgen", "random", "mod", "100",
+                      "<", String(percent), "counter", "drop"]] {
+            _ = try await Tool.run("ip", ["netns", "exec", name, "nft"] + args, timeout: .seconds(10))
+        }
+    }
+
+    /// How many packets the drop rule dropped.
+    func dropped() async throws -> Int {
+        let out = try await Tool.run("ip", ["netns", "exec", name, "nft", "list", "chain", "inet", "liveswarm", "in"], timeout: .seconds(10))
+        guard let r = out.range(of: "counter packets ") else { return 0 }
+        return Int(out[r.upperBound...].prefix { $0.isNumber }) ?? 0
+    }
+
+    /// A command run inside the namespace.
+    func tool(_ executable: String, _ arguments: [String]) throws -> Tool {
+        try Tool.executable("/usr/sbin/ip", ["netns", "exec", name, executable] + arguments)
+    }
+
+    func remove() async {
+        _ = try? await Tool.run("ip", ["link", "del", hostLink], timeout: .seconds(10))
+        _ = try? await Tool.run("ip", ["netns", "del", name], timeout: .seconds(10))
+    }
+}
