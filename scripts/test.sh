@@ -6,9 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
 need_swift
-apt_install ffmpeg chromium chromium-driver nodejs coturn
-# Selenium drives headless Chromium (Tests/Browser/drive.py).
-LIVESWARM_PYTHON=$(python_venv .build/venv selenium)
+apt_install ffmpeg chromium chromium-driver nodejs coturn nftables iproute2
+# Selenium drives headless Chromium (Tests/Browser/drive.py); aiortc is a second WebRTC peer (aiortc_peer.py).
+LIVESWARM_PYTHON=$(python_venv .build/venv selenium aiortc)
 export LIVESWARM_PYTHON
 swift build --build-tests
 swift test --skip-build --no-parallel "$@"
