@@ -6,6 +6,7 @@ import Metrics
 import NIOCore
 import Prometheus
 import RTMPBridge
+import SFU
 import StreamHub
 
 /// A request context that knows the client's address (Hummingbird's tracing reads it).
@@ -53,10 +54,10 @@ struct HTTPRoutes: Sendable {
         }
         // Players on other origins (a page on a CDN, a dev server) read FLV and the API directly.
         router.add(middleware: CORSMiddleware(allowOrigin: .all, allowHeaders: [.contentType, .authorization, .range],
-                                              allowMethods: [.get, .head, .post, .delete, .options],
-                                              exposedHeaders: ["Content-Length", "Content-Type", "Location", "Repr-Digest"]))
+                                              allowMethods: [.get, .head, .post, .delete, .options]))
+        router.add(middleware: ExposeHeadersMiddleware())
         router.get("/api/v1/streams") { _, _ in
-            StreamList(streams: hub.snapshot())
+            StreamList(streams: hub.snapshot(), webrtc: webRTC?.registry.snapshot() ?? [])
         }
         router.get("/api/v1/streams/:app/:stream") { _, context in
             let key = try streamKey(context.parameters.require("app"), context.parameters.require("stream"))
@@ -113,9 +114,31 @@ struct HTTPRoutes: Sendable {
 
 struct StreamList: ResponseEncodable {
     var streams: [StreamSnapshot]
+    /// Streams published over WHIP (they do not go through the stream hub yet).
+    var webrtc: [RouterRegistry.Snapshot]
 }
 
 struct StreamDetail: ResponseEncodable {
     var stream: StreamSnapshot
     var viewers: [ViewerStats]
+}
+
+/// `Access-Control-Expose-Headers` on every cross-origin response (the CORS spec wants it on the actual response,
+/// where Hummingbird's CORSMiddleware does not put it), so a page on another origin can read a WHIP/WHEP
+/// session's `Location` and `Link`, and a part's `Repr-Digest`.
+struct ExposeHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
+    static var exposed: String { "Content-Length, Content-Type, Location, Link, Repr-Digest" }
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard request.headers[.origin] != nil else { return try await next(request, context) }
+        do {
+            var response = try await next(request, context)
+            response.headers[.accessControlExposeHeaders] = Self.exposed
+            return response
+        } catch let error as HTTPError {
+            var headers = error.headers
+            headers[.accessControlExposeHeaders] = Self.exposed
+            throw HTTPError(error.status, headers: headers, message: error.body)
+        }
+    }
 }

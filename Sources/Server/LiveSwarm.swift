@@ -69,6 +69,7 @@ public final class LiveSwarm: Sendable {
                                 webRTC: WebRTCRoutes(
                                     registry: RouterRegistry(port: mediaPort, certificate: certificate, options: configuration.webRTC,
                                                              eventLoops: MultiThreadedEventLoopGroup.singleton, logger: logger),
+                                    authentication: configuration.rtmp.authentication,
                                     stunPort: { ports.withLock { $0.stun?.udp } }))
         let (hub, flvMetrics, logger) = (self.hub, routes.flvMetrics, self.logger)
         let webRoot = configuration.webRoot ?? WebDemo.find()

@@ -2,20 +2,35 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import RTMPBridge
 import SFU
 import StreamHub
 
 /// WHIP (RFC 9725) and WHEP: `POST /whip/APP/STREAM` publishes, `POST /whep/APP/STREAM` plays, each with an SDP
 /// offer (`application/sdp`) and answered `201 Created` with the answer and the session's `Location`;
 /// `DELETE` on that location ends it. The STUN server is announced in `Link` headers (RFC 9725 4.4).
+///
+/// Publishing needs the same keys as RTMP when some are configured (`--publish-key`), presented as
+/// `Authorization: Bearer KEY` (RFC 9725 4.5); playing is open, like RTMP and HTTP-FLV playback.
 struct WebRTCRoutes: Sendable {
     let registry: RouterRegistry
+    let authentication: PublishAuthentication
     let stunPort: @Sendable () -> Int?
 
     func add(to router: Hummingbird.Router<HTTPContext>) {
         for (path, publishing) in [("whip", true), ("whep", false)] {
             router.post("/\(path)/:app/:stream") { request, context in
                 let key = try Self.key(context)
+                if publishing && authentication.isEnabled {
+                    let header = request.headers[.authorization] ?? ""
+                    let token = header.lowercased().hasPrefix("bearer ") ? String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces) : ""
+                    guard !token.isEmpty, authentication.allows(stream: key.description, query: "key=\(token)") else {
+                        var headers = HTTPFields()
+                        headers[.wwwAuthenticate] = "Bearer"
+                        throw HTTPError(.unauthorized, headers: headers,
+                                        message: token.isEmpty ? "publishing needs Authorization: Bearer KEY" : "this key may not publish \(key)")
+                    }
+                }
                 guard request.headers[.contentType]?.lowercased().hasPrefix("application/sdp") == true else {
                     throw HTTPError(.unsupportedMediaType, message: "send the SDP offer as Content-Type: application/sdp")
                 }

@@ -137,6 +137,19 @@ import TestSupport
         #expect(try again.map(\.payload) == [RTPPacket(parsing: sent[3]).payload, RTPPacket(parsing: sent[17]).payload])
         #expect(again.allSatisfy { $0.header.ssrc == viewerSSRC && $0.header.payloadType == viewerPT })
 
+        // A packet that fails SRTP authentication is dropped at the publisher's transport, never forwarded.
+        var forged = Self.vp8(seq: 20, ts: 2_000_000)
+        try publisher.protect.protectRTP(&forged)
+        forged[forged.count - 1] ^= 0x55
+        try await publisher.socket.send(forged, to: publisher.port)
+        let next = Self.vp8(seq: 21, ts: 2_003_000)
+        try await publisher.send(next)
+        var afterForgery: [RTPPacket] = []
+        while afterForgery.isEmpty, let (p, rtcp) = try await viewer.receive() {
+            if !rtcp { afterForgery.append(try RTPPacket(parsing: p)) }
+        }
+        #expect(afterForgery.map(\.payload) == [try RTPPacket(parsing: next).payload], "only the authentic packet arrives")
+
         // The publisher's SR reaches the viewer with the viewer's SSRC and RTP clock.
         var sr: [UInt8] = []
         RTCPPacket.senderReport(SenderReport(ssrc: Self.videoSSRC, ntpTimestamp: 0xE8F1_0000_0000_0000, rtpTimestamp: 1_000_000,
@@ -149,6 +162,6 @@ import TestSupport
         }
         #expect(report?.ssrc == viewerSSRC && report?.ntpTimestamp == 0xE8F1_0000_0000_0000)
         #expect(report?.rtpTimestamp == first.header.timestamp, "the SR's RTP time maps like the packets'")
-        #expect(report?.packetCount == 20, "retransmissions are not counted")
+        #expect(report?.packetCount == 21, "authentic packets only; retransmissions are not counted")
     }
 }

@@ -29,6 +29,8 @@ import TestSupport
         #expect(location.hasPrefix("/whip/live/cam/"))
         #expect(r.headers["link"]?.contains("rel=\"ice-server\"") == true && r.headers["link"]?.contains("stun:") == true)
         #expect(r.text.contains("a=ice-lite") && r.text.contains("a=recvonly") && r.text.contains("a=rtpmap:96 VP8/90000"))
+        let listed = try await HTTPGet.fetch(port: server.ports.http, "/api/v1/streams").text
+        #expect(listed.contains("\"webrtc\":[{") && listed.contains("live\\/cam"), "a WHIP stream is listed: \(listed)")
         // The same stream again: 409. A viewer gets an answer with our SSRCs.
         #expect(try await Self.post(server, "/whip/live/cam", Self.offer).status == 409)
         let play = try await Self.post(server, "/whep/live/cam", Self.playOffer)
@@ -60,5 +62,42 @@ import TestSupport
         #expect(try await HTTPGet.fetch(port: server.ports.http, "/whep/live/a/nope", method: "DELETE").status == 404)
         // The server still serves a good publisher afterwards.
         #expect(try await Self.post(server, "/whip/live/a", Self.offer).status == 201)
+    }
+
+    /// With publish keys configured, WHIP needs one as a Bearer token (the RTMP keys); WHEP stays open.
+    @Test func publishingNeedsABearerTokenWhenKeysAreConfigured() async throws {
+        let server = try await TestServer.start { c in
+            c.rtmp.authentication.keys = ["s3cret"]
+            c.rtmp.authentication.streamKeys = ["live/studio": "studio-key"]
+        }
+        defer { Task { await server.stop() } }
+        let missing = try await Self.post(server, "/whip/live/a", Self.offer)
+        #expect(missing.status == 401 && missing.headers["www-authenticate"] == "Bearer" && missing.text.contains("Bearer"))
+        func post(_ path: String, token: String) async throws -> Int {
+            try await HTTPGet.fetch(port: server.ports.http, path, method: "POST",
+                                    headers: ["Content-Type": "application/sdp", "Authorization": "Bearer \(token)"], body: Self.offer).status
+        }
+        #expect(try await post("/whip/live/a", token: "wrong") == 401)
+        #expect(try await post("/whip/live/a", token: "studio-key") == 401, "a stream's key is for that stream only")
+        #expect(try await post("/whip/live/studio", token: "studio-key") == 201)
+        #expect(try await post("/whip/live/a", token: "s3cret") == 201)
+        #expect(try await Self.post(server, "/whep/live/a", Self.playOffer).status == 201, "playing needs no key")
+    }
+
+    /// A page on another origin can publish: the preflight is answered, and Location and Link are readable.
+    @Test func corsPreflight() async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        let r = try await HTTPGet.fetch(port: server.ports.http, "/whip/live/a", method: "OPTIONS",
+                                        headers: ["Origin": "https://studio.example", "Access-Control-Request-Method": "POST",
+                                                  "Access-Control-Request-Headers": "content-type, authorization"])
+        #expect(r.status == 204 || r.status == 200)
+        #expect(r.headers["access-control-allow-origin"] == "*")
+        #expect(r.headers["access-control-allow-methods"]?.contains("POST") == true && r.headers["access-control-allow-methods"]?.contains("DELETE") == true)
+        #expect(r.headers["access-control-allow-headers"]?.contains("authorization") == true)
+        let post = try await HTTPGet.fetch(port: server.ports.http, "/whip/live/a", method: "POST",
+                                           headers: ["Content-Type": "application/sdp", "Origin": "https://studio.example"], body: Self.offer)
+        #expect(post.headers["access-control-expose-headers"]?.contains("Location") == true)
+        #expect(post.headers["access-control-expose-headers"]?.contains("Link") == true)
     }
 }
