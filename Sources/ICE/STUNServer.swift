@@ -41,15 +41,7 @@ public final class STUNServer: Service, Sendable {
     public func run() async throws {
         let group = MultiThreadedEventLoopGroup.singleton
         let (responder, logger, answered, dropped) = (self.responder, self.logger, self.answered, self.dropped)
-        let udp = try await DatagramBootstrap(group: group)
-            .channelOption(.socketOption(.so_reuseaddr), value: 1)
-            // recvmmsg: up to 32 datagrams per read call; the replies go out together in channelReadComplete.
-            .channelOption(.datagramVectorReadMessageCount, value: 32)
-            // recvmmsg splits the receive buffer evenly between the datagrams: 2 KiB each holds any datagram
-            // of a 1500-byte path (the default buffer would leave 64 bytes each and truncate).
-            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 32 * 2048))
-            .channelOption(.maxMessagesPerRead, value: 8)
-            .channelOption(.socketOption(.so_rcvbuf), value: 1 << 20)
+        let udp = try await DatagramBootstrap.batched(group: group, receiveBuffer: 1 << 20)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(

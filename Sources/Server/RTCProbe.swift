@@ -127,14 +127,13 @@ final class RTCProbes: Sendable {
         } catch {
             throw HTTPError(.badRequest, message: "offer: \(error)")
         }
-        let remote: (ufrag: String, password: String)
-        let fingerprint: Fingerprint
+        let remote: TransportParameters
         do {
-            remote = try ICEAnswer.remoteCredentials(offer)
-            fingerprint = try ICEAnswer.remoteFingerprint(offer)
+            remote = try TransportParameters(offer)
         } catch {
             throw HTTPError(.badRequest, message: "offer: \(error)")
         }
+        let fingerprint = remote.fingerprint
         let candidates = port.candidates.filter { want == "all" || ($0.transport == .udp) == (want == "udp") }
         guard !candidates.isEmpty else {
             throw HTTPError(.serviceUnavailable, message: "the media port has no \(want == "all" ? "" : want + " ")candidate")
@@ -159,8 +158,8 @@ final class RTCProbes: Sendable {
         webRTC.attach(session)
         let answer: SessionDescription
         do {
-            answer = try ICEAnswer.dataChannelProbe(offer: offer, local: session.credentials, candidates: candidates,
-                                                    fingerprint: certificate.fingerprint.sdpValue)
+            answer = try TransportParameters.dataChannelAnswer(offer: offer, credentials: session.credentials,
+                                                               fingerprint: certificate.fingerprint, candidates: candidates)
         } catch {
             session.close()
             throw HTTPError(.badRequest, message: "offer: \(error)")
@@ -200,91 +199,5 @@ final class RTCProbes: Sendable {
             dtlsPackets: counts.dtls, rtpPackets: counts.rtp,
             ageMs: Int(Date().timeIntervalSince(entry.probe.created) * 1000),
             dtls: entry.probe.webRTC.currentStats)
-    }
-}
-
-/// Building ICE-lite answers (JSEP, RFC 8829) for the media port.
-enum ICEAnswer {
-    enum Failure: Error, CustomStringConvertible {
-        case missingICECredentials
-        case invalidICECredentials
-        case noDataChannel
-        case missingFingerprint
-        case passiveOffer
-        var description: String {
-            switch self {
-            case .missingFingerprint: "no a=fingerprint:sha-256 (RFC 8122) to check the peer's DTLS certificate against"
-            case .passiveOffer: "a=setup:passive in an offer is not supported: LiveSwarm is the DTLS server (offer actpass)"
-            case .missingICECredentials: "no a=ice-ufrag / a=ice-pwd"
-            case .invalidICECredentials: "a=ice-ufrag or a=ice-pwd is not well formed (RFC 8839 5.4)"
-            case .noDataChannel: "no DataChannel m-section (m=application ... UDP/DTLS/SCTP webrtc-datachannel)"
-            }
-        }
-    }
-
-    /// The peer's ufrag and password, from its first m-section or the session level.
-    static func remoteCredentials(_ offer: SessionDescription) throws(Failure) -> (ufrag: String, password: String) {
-        let first = offer.media.first
-        guard let ufrag = first?.attribute("ice-ufrag") ?? offer.attribute("ice-ufrag"),
-              let password = first?.attribute("ice-pwd") ?? offer.attribute("ice-pwd") else {
-            throw .missingICECredentials
-        }
-        guard ICECredentials.isValid(ufrag: ufrag), ICECredentials.isValid(password: password) else {
-            throw .invalidICECredentials
-        }
-        return (ufrag, password)
-    }
-
-    /// The peer's SHA-256 certificate fingerprint, from its first m-section or the session level; the offer must
-    /// let us be the DTLS server (`actpass` or `active`).
-    static func remoteFingerprint(_ offer: SessionDescription) throws(Failure) -> Fingerprint {
-        let first = offer.media.first
-        let values = (first?.attributes("fingerprint") ?? []) + offer.session.compactMap { l -> String? in
-            guard let a = l.attribute, a.name == "fingerprint" else { return nil }
-            return a.value.map(String.init)
-        }
-        guard let fingerprint = values.lazy.compactMap(Fingerprint.init(sdp:)).first else { throw .missingFingerprint }
-        if (first?.attribute("setup") ?? offer.attribute("setup")) == "passive" { throw .passiveOffer }
-        return fingerprint
-    }
-
-    /// The answer to an offer with a DataChannel: that m-section accepted on the media port's candidates, every
-    /// other one rejected (port 0).
-    static func dataChannelProbe(offer: SessionDescription, local: ICECredentials, candidates: [ICECandidate],
-                                 fingerprint: String) throws(Failure) -> SessionDescription {
-        guard let accepted = offer.media.firstIndex(where: { $0.kind == "application" && $0.proto.hasSuffix("DTLS/SCTP") }) else {
-            throw .noDataChannel
-        }
-        let mid = offer.media[accepted].attribute("mid") ?? "0"
-        var session: [SessionDescription.Line] = [
-            .init("v", "0"),
-            .init("o", "- \(UInt64.random(in: 1...(1 << 62))) 2 IN IP4 127.0.0.1"),
-            .init("s", "-"),
-            .init("t", "0 0"),
-            .init("a", "group:BUNDLE \(mid)"),
-            .init("a", "ice-lite"),
-        ]
-        if offer.attribute("extmap-allow-mixed") != nil { session.append(.init("a", "extmap-allow-mixed")) }
-        var media: [SessionDescription.MediaDescription] = []
-        for (i, m) in offer.media.enumerated() {
-            let mline = m.attribute("mid").map { [SessionDescription.Line("a", "mid:\($0)")] } ?? []
-            guard i == accepted else {
-                media.append(.init(kind: m.kind, port: 0, proto: m.proto, formats: m.formats,
-                                   lines: [.init("c", "IN IP4 0.0.0.0")] + mline + [.init("a", "inactive")]))
-                continue
-            }
-            var lines: [SessionDescription.Line] = [.init("c", "IN IP4 0.0.0.0")] + mline + [
-                .init("a", "ice-ufrag:\(local.ufrag)"),
-                .init("a", "ice-pwd:\(local.password)"),
-                .init("a", "fingerprint:\(fingerprint)"),
-                .init("a", "setup:passive"),
-                .init("a", "sctp-port:5000"),
-                .init("a", "max-message-size:262144"),
-            ]
-            for c in candidates { lines.append(.init("a", "candidate:\(c)")) }
-            lines.append(.init("a", "end-of-candidates"))
-            media.append(.init(kind: m.kind, port: 9, proto: m.proto, formats: m.formats, lines: lines))
-        }
-        return SessionDescription(session: session, media: media)
     }
 }

@@ -39,11 +39,11 @@ import TestSupport
     @Test func pliFirAndUnknownFeedback() throws {
         let pli = RTCPPacket.pictureLoss(PictureLossIndication(senderSSRC: 1, mediaSSRC: 0xCAFE))
         let fir = RTCPPacket.fullIntraRequest(FullIntraRequest(senderSSRC: 1, entries: [.init(ssrc: 0xCAFE, sequenceNumber: 7)]))
-        // transport-cc (RTPFB FMT 15) is kept whole.
-        let twcc = [UInt8](hex: "8f cd 00 05 00 00 00 01 00 00 ca fe 00 01 00 01 00 00 01 00 20 01 c0 00")
-        let bytes = RTCPPacket.writeCompound([pli, fir]) + twcc
+        // REMB (PSFB FMT 15, "REMB", 1 SSRC, 1 000 000 bit/s as exponent 0 and mantissa 0x0F4240) is kept whole.
+        let remb = [UInt8](hex: "8f ce 00 05 00 00 00 01 00 00 00 00 52 45 4d 42 01 0f 42 40 00 00 ca fe")
+        let bytes = RTCPPacket.writeCompound([pli, fir]) + remb
         let parsed = try RTCPPacket.parseCompound(bytes)
-        #expect(parsed == [pli, fir, .unknown(packetType: 205, format: 15, bytes: twcc)])
+        #expect(parsed == [pli, fir, .unknown(packetType: 206, format: 15, bytes: remb)])
         #expect(RTCPPacket.writeCompound(parsed) == bytes)
         #expect(Array(bytes[0..<4]) == [0x81, 206, 0, 2])
     }

@@ -68,33 +68,17 @@ extension RemoteOffer {
     public func answer(_ accepted: [AnswerSection], credentials: ICECredentials, fingerprint: Fingerprint,
                        candidates: [ICECandidate]) -> SessionDescription {
         let byMid = Dictionary(accepted.map { ($0.mid, $0) }, uniquingKeysWith: { a, _ in a })
-        var session: [SessionDescription.Line] = [
-            .init("v", "0"),
-            .init("o", "- \(UInt64.random(in: 1...(1 << 62))) 2 IN IP4 127.0.0.1"),
-            .init("s", "-"),
-            .init("t", "0 0"),
-            .init("a", "group:BUNDLE " + sections.map(\.mid).filter { byMid[$0] != nil }.joined(separator: " ")),
-            .init("a", "ice-lite"),
-        ]
-        if extmapAllowMixed { session.append(.init("a", "extmap-allow-mixed")) }
+        var session = AnswerLines.session(bundle: sections.map(\.mid).filter { byMid[$0] != nil }, extmapAllowMixed: extmapAllowMixed)
         session.append(.init("a", "msid-semantic: WMS *"))
         var media: [SessionDescription.MediaDescription] = []
         for s in sections {
             guard let a = byMid[s.mid] else {
-                media.append(.init(kind: s.media.kind, port: 0, proto: s.media.proto, formats: s.media.formats,
-                                   lines: [.init("c", "IN IP4 0.0.0.0"), .init("a", "mid:\(s.mid)"), .init("a", "inactive")]))
+                media.append(AnswerLines.rejected(s.media, mid: s.mid))
                 continue
             }
             let c = a.codec
-            var l: [SessionDescription.Line] = [
-                .init("c", "IN IP4 0.0.0.0"),
-                .init("a", "rtcp:9 IN IP4 0.0.0.0"),
-                .init("a", "ice-ufrag:\(credentials.ufrag)"),
-                .init("a", "ice-pwd:\(credentials.password)"),
-                .init("a", "fingerprint:\(fingerprint.sdpValue)"),
-                .init("a", "setup:passive"),
-                .init("a", "mid:\(a.mid)"),
-            ]
+            var l = AnswerLines.transport(mid: a.mid, credentials: credentials, fingerprint: fingerprint)
+            l.insert(.init("a", "rtcp:9 IN IP4 0.0.0.0"), at: 1)
             for e in a.extensions { l.append(.init("a", "extmap:\(e.id) \(e.uri)")) }
             l.append(.init("a", a.direction.rawValue))
             if let snd = a.sending { l.append(.init("a", "msid:\(snd.stream) \(snd.track)")) }
@@ -117,8 +101,7 @@ extension RemoteOffer {
                     l.append(.init("a", "ssrc:\(ssrc) msid:\(snd.stream) \(snd.track)"))
                 }
             }
-            for cand in candidates { l.append(.init("a", "candidate:\(cand)")) }
-            l.append(.init("a", "end-of-candidates"))
+            l += AnswerLines.candidates(candidates)
             media.append(.init(kind: s.kind.rawValue, port: 9, proto: s.media.proto, formats: formats, lines: l))
         }
         return SessionDescription(session: session, media: media)

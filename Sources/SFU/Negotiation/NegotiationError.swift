@@ -18,6 +18,8 @@ public enum NegotiationError: Error, Equatable, Sendable, CustomStringConvertibl
     case wrongDirection(mid: String, expected: String, got: String)
     /// A publisher's video m-section without `a=ssrc` lines: its packets could not be told apart.
     case missingSSRC(mid: String)
+    /// The network check's offer has no DataChannel m-section.
+    case noDataChannel
 
     public var description: String {
         switch self {
@@ -35,6 +37,7 @@ public enum NegotiationError: Error, Equatable, Sendable, CustomStringConvertibl
             "no common \(kind) codec in m-section \(mid): offered \(offered.joined(separator: ", ")); LiveSwarm takes \(supported.joined(separator: ", "))"
         case .wrongDirection(let mid, let expected, let got): "m-section \(mid) is \(got); expected \(expected)"
         case .missingSSRC(let mid): "m-section \(mid) sends without a=ssrc lines"
+        case .noDataChannel: "no DataChannel m-section (m=application ... UDP/DTLS/SCTP webrtc-datachannel)"
         }
     }
 }

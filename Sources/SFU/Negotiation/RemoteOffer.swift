@@ -46,14 +46,8 @@ public struct RemoteOffer: Sendable {
     }
 
     public init(_ sdp: SessionDescription) throws(NegotiationError) {
-        let av = sdp.media.filter { $0.kind == "audio" || $0.kind == "video" }
-        guard let first = av.first else { throw .noMedia }
-        guard let ufrag = first.attribute("ice-ufrag") ?? sdp.attribute("ice-ufrag"),
-              let password = first.attribute("ice-pwd") ?? sdp.attribute("ice-pwd") else { throw .missingICECredentials }
-        guard ICECredentials.isValid(ufrag: ufrag), ICECredentials.isValid(password: password) else { throw .invalidICECredentials }
-        let fingerprints = first.attributes("fingerprint") + (sdp.attribute("fingerprint").map { [$0] } ?? [])
-        guard let fingerprint = fingerprints.lazy.compactMap(Fingerprint.init(sdp:)).first else { throw .missingFingerprint }
-        if (first.attribute("setup") ?? sdp.attribute("setup")) == "passive" { throw .passiveSetup }
+        guard let first = sdp.media.first(where: { $0.kind == "audio" || $0.kind == "video" }) else { throw .noMedia }
+        let transport = try TransportParameters(sdp, first: first)
         let bundle = sdp.session.compactMap { l -> [String]? in
             guard let a = l.attribute, a.name == "group", let v = a.value, v.hasPrefix("BUNDLE") else { return nil }
             return v.split(separator: " ").dropFirst().map(String.init)
@@ -68,9 +62,9 @@ public struct RemoteOffer: Sendable {
             sections.append(Self.section(m, mid: mid, kind: kind))
         }
         guard !sections.isEmpty else { throw .noMedia }
-        self.ufrag = ufrag
-        self.password = password
-        self.fingerprint = fingerprint
+        self.ufrag = transport.ufrag
+        self.password = transport.password
+        self.fingerprint = transport.fingerprint
         self.sections = sections
         self.extmapAllowMixed = sdp.hasAttribute("extmap-allow-mixed")
     }

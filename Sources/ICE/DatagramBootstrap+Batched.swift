@@ -1,0 +1,17 @@
+import NIOCore
+import NIOPosix
+
+extension DatagramBootstrap {
+    /// A UDP socket tuned for many small datagrams: `recvmmsg` reads up to 32 per call (the handler flushes
+    /// its replies once per read burst, in `channelReadComplete`), with 2 KiB of receive buffer for each (recvmmsg
+    /// splits the buffer evenly; the default would leave 64 bytes each and cut larger datagrams), 8 reads per
+    /// wake-up, and a kernel buffer of `receiveBuffer` bytes for bursts.
+    static func batched(group: any EventLoopGroup, receiveBuffer: Int32) -> DatagramBootstrap {
+        DatagramBootstrap(group: group)
+            .channelOption(.socketOption(.so_reuseaddr), value: 1)
+            .channelOption(.datagramVectorReadMessageCount, value: 32)
+            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 32 * 2048))
+            .channelOption(.maxMessagesPerRead, value: 8)
+            .channelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(receiveBuffer))
+    }
+}
