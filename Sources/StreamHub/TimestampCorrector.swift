@@ -5,7 +5,7 @@
 /// each publishing session onto the output timeline so that its first frame lands `outage` milliseconds
 /// after the last frame of the previous session: time advances exactly as long as the stream was away.
 /// Within a session, a jump backwards by more than `maxBackwardJump` or forwards by more than
-/// `maxForwardJump` is treated the same way, with an outage of zero.
+/// `maxForwardJump` is treated the same way, the outage being the wall-clock time since the last frame.
 public struct TimestampCorrector: Sendable {
     /// Audio and video interleave with small reorderings; only bigger steps are discontinuities.
     public var maxBackwardJump: Int64 = 1_000
@@ -43,8 +43,10 @@ public struct TimestampCorrector: Sendable {
         } else if let lastOut {
             let out = input + offset
             if out < lastOut - maxBackwardJump || out > lastOut + maxForwardJump {
-                // A glitch inside a session: continue from where viewers are, without a gap.
-                offset = lastOut - input
+                // A glitch inside a session: continue from where viewers are, as far on as the wall clock went
+                // since the last frame (at least 1 ms: two frames of one track must never share a timestamp,
+                // which muxers reject).
+                offset = lastOut + max(1, nowMs - lastWall) - input
             }
         }
         let out = input + offset

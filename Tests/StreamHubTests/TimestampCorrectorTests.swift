@@ -42,9 +42,12 @@ import Testing
         var t = TimestampCorrector()
         t.beginSession()
         _ = t.correct(50_000, nowMs: 0)
-        #expect(t.correct(10, nowMs: 40) == 50_000)  // went back 50 s: continue from the last output
-        #expect(t.correct(50, nowMs: 80) == 50_040)
-        #expect(t.correct(900_000, nowMs: 120) == 50_040)  // jumped ahead 15 min: same
+        // Went back 50 s: continue from the last output, 40 ms on as on the wall clock.
+        #expect(t.correct(10, nowMs: 40) == 50_040)
+        #expect(t.correct(50, nowMs: 80) == 50_080)
+        #expect(t.correct(900_000, nowMs: 120) == 50_120)  // jumped ahead 15 min: same
+        // Two frames in the same millisecond across a glitch still get distinct timestamps.
+        #expect(t.correct(5, nowMs: 120) == 50_121)
     }
 
     @Test func wrapsAround32Bits() {
