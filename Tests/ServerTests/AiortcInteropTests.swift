@@ -46,9 +46,7 @@ import TestSupport
         let publisher = try ns.tool(Self.python(), [Self.script, "publish", "\(base)/whip/live/aiortc", "--seconds", "14",
                                                     "--luma", "81", "--cb", "90", "--cr", "240", "--tone", "660"])
         defer { publisher.kill(SIGTERM) }
-        try await server.waitUntil("aiortc's media", timeout: .seconds(20)) {
-            (try? await HTTPGet.fetch(port: server.ports.http, "/api/v1/webrtc/streams"))?.text.contains("\"packetsIn\":0") == false
-        }
+        try await server.waitForWebRTCStream("live/aiortc", timeout: .seconds(20))
         let player = try ns.tool(Self.python(), [Self.script, "play", "\(base)/whep/live/aiortc", "--seconds", "5"])
         let played = try await Self.result(player, seconds: 5)
         let published = try await Self.result(publisher, seconds: 14)

@@ -51,9 +51,7 @@ import TestSupport
         try await ns.dropIncoming(percent: 5, udpSourcePort: server.ports.rtcUDP)
         let publisher = try BrowserWebRTCTests.page(server, "role=publish&stream=live/loss&size=640x480&noise=1", seconds: seconds + 25)
         defer { publisher.kill(SIGTERM) }
-        try await server.waitUntil("the publisher's media", timeout: .seconds(30)) {
-            (try? await HTTPGet.fetch(port: server.ports.http, "/api/v1/webrtc/streams"))?.text.contains("\"packetsIn\":0") == false
-        }
+        try await server.waitForWebRTCStream("live/loss", timeout: .seconds(30))
         try await Task.sleep(for: .seconds(3))  // past the bitrate ramp-up
         let python = ProcessInfo.processInfo.environment["LIVESWARM_PYTHON"].flatMap { $0.isEmpty ? nil : $0 } ?? "/usr/bin/python3"
         let viewer = try ns.tool(python, [
