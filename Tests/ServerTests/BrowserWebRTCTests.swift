@@ -76,8 +76,10 @@ import TestSupport
             #expect(s.error == nil && s.connection == "connected", "\(stream): \(s.error ?? s.connection)")
             #expect(Self.dominant(s.seenColor, channel), "\(stream) viewer sees \(s.seenColor ?? [])")
             #expect(abs((s.heardHz ?? 0) - tone) <= 15, "\(stream) viewer hears \(s.heardHz ?? 0) Hz")
+            // Rising over the whole 20 s: at least 5 fps in each half. Five browsers share two cores here; an idle
+            // machine shows 190-280 frames per half, a loaded one 60-150.
             let end = s.framesDecoded ?? 0, mid = midway ?? 0
-            #expect(mid >= 100 && end >= mid + 100, "frames decoded: \(mid) at 10 s, \(end) at 20 s")
+            #expect(mid >= 50 && end >= mid + 50, "frames decoded: \(mid) at 10 s, \(end) at 20 s")
         }
     }
 
