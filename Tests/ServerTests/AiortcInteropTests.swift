@@ -34,7 +34,17 @@ import TestSupport
 
     @Test func aiortcPublishesThroughWHIPAndPlaysThroughWHEP() async throws {
         let ns = try await NetworkNamespace.create()
-        defer { Task { await ns.remove() } }
+        // Removed before the test returns: a detached removal could outlive the test process and leak the namespace.
+        do {
+            try await Self.publishAndPlay(in: ns)
+        } catch {
+            await ns.remove()
+            throw error
+        }
+        await ns.remove()
+    }
+
+    static func publishAndPlay(in ns: NetworkNamespace) async throws {
         let server = try await TestServer.start { c in
             c.listenHost = "0.0.0.0"
             c.rtc.host = "0.0.0.0"
