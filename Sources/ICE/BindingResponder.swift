@@ -29,24 +29,15 @@ public struct BindingResponder: Sendable {
     }
 
     public func respond(to bytes: [UInt8], from source: Address) -> Outcome {
-        let request: Message
-        do {
-            request = try Message(parsing: bytes)
-        } catch {
-            return .drop("not a STUN message: \(error)")
+        let request: Message, response: Message
+        switch BindingScreening(bytes) {
+        case .drop(let why):
+            return .drop(why)
+        case .reject(let r, let code, let unknown):
+            (request, response) = (r, r.errorResponse(code, unknown: unknown))
+        case .request(let r):
+            (request, response) = (r, r.bindingSuccess(mapped: source))
         }
-        guard request.type.messageClass == .request else { return .drop("\(request.type): not a request") }
-        if request.fingerprintIsValid == false { return .drop("bad FINGERPRINT") }
-        let fingerprint = request.hasFingerprint
-        let unknown = request.unknownComprehensionRequired
-        let response: Message
-        if !unknown.isEmpty {
-            response = request.errorResponse(.unknownAttribute, unknown: unknown)
-        } else if request.type.method != .binding {
-            response = request.errorResponse(.badRequest)
-        } else {
-            response = request.bindingSuccess(mapped: source)
-        }
-        return .reply(response.adding(.software, Array(software.utf8)).encode(fingerprint: fingerprint))
+        return .reply(response.adding(.software, Array(software.utf8)).encode(fingerprint: request.hasFingerprint))
     }
 }

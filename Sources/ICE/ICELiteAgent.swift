@@ -151,19 +151,11 @@ public struct ICELiteAgent: Sendable {
     /// Handles one STUN packet from `source` (already known to start like STUN: RFC 7983 first byte 0-3).
     public mutating func handleSTUN(_ bytes: [UInt8], from source: PeerAddress, now: Instant) -> Outcome {
         let request: Message
-        do {
-            request = try Message(parsing: bytes)
-        } catch {
-            return .drop("not a STUN message: \(error)")
+        switch BindingScreening(bytes) {
+        case .drop(let why): return .drop(why)
+        case .reject(let r, let code, let unknown): return error(r, code, unknown: unknown)
+        case .request(let r): request = r
         }
-        guard request.type.messageClass == .request else {
-            // Binding indications are keepalives (RFC 8445 11); responses are to checks we never send.
-            return .drop("\(request.type): not a request")
-        }
-        if request.fingerprintIsValid == false { return .drop("bad FINGERPRINT") }
-        let unknown = request.unknownComprehensionRequired
-        if !unknown.isEmpty { return error(request, .unknownAttribute, unknown: unknown) }
-        guard request.type.method == .binding else { return error(request, .badRequest) }
         guard let username = request.username,
               request.hasMessageIntegrity || request.hasMessageIntegritySHA256 else {
             return error(request, .badRequest)

@@ -40,12 +40,12 @@ public final class STUNServer: Service, Sendable {
 
     public func run() async throws {
         let group = MultiThreadedEventLoopGroup.singleton
-        let (responder, logger, answered, dropped) = (self.responder, self.logger, self.answered, self.dropped)
+        let responding = Responding(responder: responder, logger: logger, answered: answered, dropped: dropped)
         let udp = try await DatagramBootstrap.batched(group: group, receiveBuffer: 1 << 20)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
-                        UDPHandler(responder: responder, logger: logger, answered: answered, dropped: dropped))
+                        UDPHandler(responding: responding))
                 }
             }
             .bind(host: configuration.host, port: configuration.port).get()
@@ -57,7 +57,7 @@ public final class STUNServer: Service, Sendable {
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(TCPFramer()))
                         try channel.pipeline.syncOperations.addHandler(
-                            TCPHandler(responder: responder, logger: logger, answered: answered, dropped: dropped))
+                            TCPHandler(responding: responding))
                     }
                 }
                 .bind(host: configuration.host, port: configuration.port).get()
@@ -79,21 +79,25 @@ public final class STUNServer: Service, Sendable {
         try? await tcp.close()
     }
 
-    static func address(_ socket: SocketAddress?) -> Address? {
-        switch socket {
-        case .v4(let a)?:
-            let ip = a.address.sin_addr.s_addr.bigEndian
-            return Address(ip: [UInt8(ip >> 24), UInt8(ip >> 16 & 0xFF), UInt8(ip >> 8 & 0xFF), UInt8(ip & 0xFF)],
-                           port: UInt16(socket?.port ?? 0))
-        case .v6(let a)?:
-            let bytes = withUnsafeBytes(of: a.address.sin6_addr) { Array($0) }
-            // An IPv4 client of a dual-stack socket is reported as its IPv4 address.
-            if bytes[0..<10].allSatisfy({ $0 == 0 }) && bytes[10] == 0xFF && bytes[11] == 0xFF {
-                return Address(ip: Array(bytes[12..<16]), port: UInt16(socket?.port ?? 0))
+    /// What both transports do with a message the fast path did not take: answer it, or drop it, counted and
+    /// logged. The mapped address is the remote socket's (an IPv4 client of a dual-stack socket as IPv4).
+    struct Responding: Sendable {
+        let responder: BindingResponder
+        let logger: Logger
+        let answered: Counter
+        let dropped: Counter
+
+        func reply(to bytes: [UInt8], from remote: SocketAddress?, transport: ICETransport) -> [UInt8]? {
+            guard let remote, let source = PeerAddress(remote, transport: transport)?.stunAddress else { return nil }
+            switch responder.respond(to: bytes, from: source) {
+            case .reply(let out):
+                answered.increment()
+                return out
+            case .drop(let why):
+                dropped.increment()
+                logger.debug("STUN message dropped", metadata: ["from": "\(remote)", "transport": "\(transport)", "why": "\(why)"])
+                return nil
             }
-            return Address(ip: bytes, port: UInt16(socket?.port ?? 0))
-        default:
-            return nil
         }
     }
 
@@ -101,33 +105,24 @@ public final class STUNServer: Service, Sendable {
     final class UDPHandler: ChannelInboundHandler, Sendable {
         typealias InboundIn = AddressedEnvelope<ByteBuffer>
         typealias OutboundOut = AddressedEnvelope<ByteBuffer>
-        let responder: BindingResponder
-        let logger: Logger
-        let answered: Counter
-        let dropped: Counter
+        let responding: Responding
 
-        init(responder: BindingResponder, logger: Logger, answered: Counter, dropped: Counter) {
-            (self.responder, self.logger, self.answered, self.dropped) = (responder, logger, answered, dropped)
-        }
+        init(responding: Responding) { self.responding = responding }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             let envelope = unwrapInboundIn(data)
-            if let reply = responder.fastBindingResponse(to: envelope.data, from: envelope.remoteAddress,
-                                                         allocator: context.channel.allocator) {
-                answered.increment()
-                context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: reply)), promise: nil)
+            let out: ByteBuffer
+            if let fast = responding.responder.fastBindingResponse(to: envelope.data, from: envelope.remoteAddress,
+                                                                   allocator: context.channel.allocator) {
+                responding.answered.increment()
+                out = fast
+            } else if let reply = responding.reply(to: Array(envelope.data.readableBytesView), from: envelope.remoteAddress,
+                                                   transport: .udp) {
+                out = context.channel.allocator.buffer(bytes: reply)
+            } else {
                 return
             }
-            guard let source = STUNServer.address(envelope.remoteAddress) else { return }
-            switch responder.respond(to: Array(envelope.data.readableBytesView), from: source) {
-            case .reply(let bytes):
-                answered.increment()
-                let out = AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: context.channel.allocator.buffer(bytes: bytes))
-                context.write(wrapOutboundOut(out), promise: nil)
-            case .drop(let why):
-                dropped.increment()
-                logger.debug("STUN datagram dropped", metadata: ["from": "\(envelope.remoteAddress)", "why": "\(why)"])
-            }
+            context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: out)), promise: nil)
         }
 
         func channelReadComplete(context: ChannelHandlerContext) {
@@ -136,7 +131,7 @@ public final class STUNServer: Service, Sendable {
 
         func errorCaught(context: ChannelHandlerContext, error: any Error) {
             // A UDP socket reports ICMP errors of earlier sends here; the socket itself is fine.
-            logger.debug("STUN UDP error", metadata: ["error": "\(error)"])
+            responding.logger.debug("STUN UDP error", metadata: ["error": "\(error)"])
         }
     }
 
@@ -160,29 +155,17 @@ public final class STUNServer: Service, Sendable {
     final class TCPHandler: ChannelInboundHandler, Sendable {
         typealias InboundIn = [UInt8]
         typealias OutboundOut = ByteBuffer
-        let responder: BindingResponder
-        let logger: Logger
-        let answered: Counter
-        let dropped: Counter
+        let responding: Responding
 
-        init(responder: BindingResponder, logger: Logger, answered: Counter, dropped: Counter) {
-            (self.responder, self.logger, self.answered, self.dropped) = (responder, logger, answered, dropped)
-        }
+        init(responding: Responding) { self.responding = responding }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            guard let source = STUNServer.address(context.channel.remoteAddress) else { return }
-            switch responder.respond(to: unwrapInboundIn(data), from: source) {
-            case .reply(let bytes):
-                answered.increment()
-                context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: bytes)), promise: nil)
-            case .drop(let why):
-                dropped.increment()
-                logger.debug("STUN message dropped", metadata: ["from": "\(context.channel.remoteAddress.map { "\($0)" } ?? "?")", "why": "\(why)"])
-            }
+            guard let reply = responding.reply(to: unwrapInboundIn(data), from: context.channel.remoteAddress, transport: .tcp) else { return }
+            context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: reply)), promise: nil)
         }
 
         func errorCaught(context: ChannelHandlerContext, error: any Error) {
-            logger.debug("STUN TCP connection closed", metadata: ["error": "\(error)"])
+            responding.logger.debug("STUN TCP connection closed", metadata: ["error": "\(error)"])
             context.close(promise: nil)
         }
     }
