@@ -154,7 +154,7 @@ public final class MediaPort: Service, Sendable {
             }
         }
         guard let session else { throw .notListening }
-        metrics.sessions.record(state.withLock { $0.entries.count })
+        recordSessionCount()
         logger.debug("ICE session opened", metadata: ["session": "\(session.id)", "ufrag": "\(session.credentials.ufrag)"])
         return session
     }
@@ -197,13 +197,17 @@ public final class MediaPort: Service, Sendable {
         return true
     }
 
+    func recordSessionCount() {
+        metrics.sessions.record(state.withLock { $0.entries.count })
+    }
+
     func close(_ id: ICELiteAgent.SessionID, reason: ICELiteAgent.CloseReason) {
         let entry: Entry? = state.withLock { s in
             s.agent.removeSession(id)
             return s.entries.removeValue(forKey: id)
         }
         guard let entry else { return }
-        metrics.sessions.record(state.withLock { $0.entries.count })
+        recordSessionCount()
         logger.info("ICE session closed", metadata: ["session": "\(id)", "reason": "\(reason.rawValue)"])
         entry.handler.mediaSessionClosed(entry.session, reason: reason)
     }
@@ -268,7 +272,7 @@ public final class MediaPort: Service, Sendable {
             }
         }
         guard !closed.isEmpty else { return }
-        metrics.sessions.record(state.withLock { $0.entries.count })
+        recordSessionCount()
         for (entry, reason) in closed {
             logger.info("ICE session closed", metadata: ["session": "\(entry.session.id)", "reason": "\(reason.rawValue)"])
             entry.handler.mediaSessionClosed(entry.session, reason: reason)
@@ -332,7 +336,7 @@ public final class MediaPort: Service, Sendable {
         ])
         onBound(bound)
         let tick = min(.seconds(1), configuration.agent.consentTimeout / 4)
-        let sweeper = udp.eventLoop.scheduleRepeatedTask(initialDelay: .nanoseconds(tick.nanoseconds), delay: .nanoseconds(tick.nanoseconds)) { _ in
+        let sweeper = udp.eventLoop.scheduleRepeatedTask(initialDelay: TimeAmount(tick), delay: TimeAmount(tick)) { _ in
             self.expire()
         }
         await withTaskCancellationOrGracefulShutdownHandler {
@@ -434,7 +438,7 @@ public final class MediaPort: Service, Sendable {
             port.tcpConnected(context.channel, peer: peer)
             let channel = context.channel
             let logger = port.logger
-            timeout = context.eventLoop.scheduleTask(in: .nanoseconds(port.configuration.tcpValidationTimeout.nanoseconds)) {
+            timeout = context.eventLoop.scheduleTask(in: TimeAmount(port.configuration.tcpValidationTimeout)) {
                 logger.debug("ICE-TCP connection closed: no valid check", metadata: ["remote": "\(peer)"])
                 channel.close(promise: nil)
             }
@@ -474,12 +478,5 @@ public final class MediaPort: Service, Sendable {
             port.logger.debug("ICE-TCP connection closed", metadata: ["error": "\(error)"])
             context.close(promise: nil)
         }
-    }
-}
-
-extension Duration {
-    var nanoseconds: Int64 {
-        let (s, atto) = components
-        return s * 1_000_000_000 + atto / 1_000_000_000
     }
 }

@@ -117,14 +117,24 @@ public struct RTPPacket: Sendable, Equatable {
         self.padding = padding
     }
 
+    /// Where the payload starts: after the fixed header, the CSRCs and the extension block. Nil when those run
+    /// past the end. Reads only the lengths, without parsing or allocating: for the forwarding path.
+    public static func headerLength(_ b: [UInt8]) -> Int? {
+        guard b.count >= 12 else { return nil }
+        var end = 12 + 4 * Int(b[0] & 0x0F)
+        if b[0] & 0x10 != 0 {
+            guard end + 4 <= b.count else { return nil }
+            end += 4 + 4 * (Int(b[end + 2]) << 8 | Int(b[end + 3]))
+        }
+        return end <= b.count ? end : nil
+    }
+
     /// The value of one-byte header extension `id` (RFC 8285 4.2) in a packet, without parsing the rest or
     /// allocating: for reading the transport-wide sequence number of every packet.
     public static func oneByteExtension(_ id: UInt8, in b: [UInt8]) -> ArraySlice<UInt8>? {
-        guard b.count >= 12, b[0] & 0x10 != 0 else { return nil }
+        guard let end = headerLength(b), b[0] & 0x10 != 0 else { return nil }
         let start = 12 + 4 * Int(b[0] & 0x0F)
-        guard start + 4 <= b.count, b[start] == 0xBE, b[start + 1] == 0xDE else { return nil }
-        let end = start + 4 + 4 * (Int(b[start + 2]) << 8 | Int(b[start + 3]))
-        guard end <= b.count else { return nil }
+        guard b[start] == 0xBE, b[start + 1] == 0xDE else { return nil }
         var i = start + 4
         while i < end {
             let byte = b[i]

@@ -128,15 +128,8 @@ public final class Consumer: @unchecked Sendable {
     }
 
     func forward(_ packet: [UInt8], counted: Bool = true) {
-        guard packet.count >= 12 else { return }
+        guard let headerEnd = RTPPacket.headerLength(packet) else { return }
         let cc = Int(packet[0] & 0x0F)
-        var headerEnd = 12 + 4 * cc
-        let hasExtension = packet[0] & 0x10 != 0
-        if hasExtension {
-            guard headerEnd + 4 <= packet.count else { return }
-            headerEnd += 4 + 4 * (Int(packet[headerEnd + 2]) << 8 | Int(packet[headerEnd + 3]))
-        }
-        guard headerEnd <= packet.count else { return }
         let seq = UInt16(packet[2]) << 8 | UInt16(packet[3])
         let ts = UInt32(packet[4]) << 24 | UInt32(packet[5]) << 16 | UInt32(packet[6]) << 8 | UInt32(packet[7])
         let (seqOut, tsOut) = lock.withLock { () -> (UInt16, UInt32) in

@@ -32,8 +32,14 @@ public struct TransportCCRecorder: Sendable {
     public mutating func feedback(senderSSRC: UInt32, mediaSSRC: UInt32) -> TransportFeedback? {
         guard let base = nextToReport, let high = highest, high >= base else { return nil }
         let end = min(high, base + Self.maximumPerFeedback - 1)
-        let arrivals = self.arrivals
-        guard let firstArrival = (base...end).lazy.compactMap({ arrivals[$0] }).first else {
+        var first: Duration?
+        for seq in base...end {
+            if let arrival = arrivals[seq] {
+                first = arrival
+                break
+            }
+        }
+        guard let firstArrival = first else {
             nextToReport = end + 1
             return nil
         }
@@ -43,7 +49,7 @@ public struct TransportCCRecorder: Sendable {
         var deltas: [Int?] = []
         deltas.reserveCapacity(Int(end - base + 1))
         for seq in base...end {
-            guard let arrival = self.arrivals.removeValue(forKey: seq) else {
+            guard let arrival = arrivals.removeValue(forKey: seq) else {
                 deltas.append(nil)
                 continue
             }

@@ -3,6 +3,7 @@ import ICE
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import RTP
 import SRTP
 
 /// One WebRTC transport on the media port: the ICE session below, DTLS on top of it (LiveSwarm is the DTLS
@@ -114,8 +115,7 @@ public final class WebRTCTransport: MediaSessionHandler, @unchecked Sendable {
             if !data.isEmpty { logger.trace("DTLS application data ignored", metadata: ["records": "\(data.count)"]) }
         case .rtp:
             var bytes = Array(packet.readableBytesView)
-            // RFC 5761 4: with rtcp-mux, payload types 64-95 (second byte 192-223) are RTCP.
-            let isRTCP = bytes.count > 1 && (192...223).contains(bytes[1])
+            let isRTCP = RTPPacket.isRTCP(bytes)
             let handler: PacketHandler? = lock.withLock {
                 guard let inbound else {
                     stats.srtpDropped += 1
@@ -180,7 +180,8 @@ public final class WebRTCTransport: MediaSessionHandler, @unchecked Sendable {
         timer?.cancel()
         timer = nil
         if let wait = dtls.timeout {
-            timer = eventLoop.scheduleTask(in: .milliseconds(Int64(wait / .milliseconds(1)) + 1)) { [weak self] in
+            // A millisecond late, so that OpenSSL's own clock agrees the timer has run out.
+            timer = eventLoop.scheduleTask(in: TimeAmount(wait) + .milliseconds(1)) { [weak self] in
                 self?.fireTimer()
             }
         }

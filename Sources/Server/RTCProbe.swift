@@ -28,12 +28,10 @@ final class RTCProbes: Sendable {
     static let keptClosed = 64
 
     final class Probe: MediaSessionHandler, Sendable {
+        /// What the agent forgets when the session closes.
         struct Counts: Sendable {
-            var dtls = 0
-            var rtp = 0
             var selected: PeerAddress?
             var closed: ICELiteAgent.CloseReason?
-            var closedAt: Date?
         }
         let created = Date()
         let transport: String
@@ -47,7 +45,6 @@ final class RTCProbes: Sendable {
         }
 
         func mediaSession(_ session: MediaSession, received packet: ByteBuffer, kind: PacketKind, from: PeerAddress) {
-            counts.withLock { kind == .dtls ? ($0.dtls += 1) : ($0.rtp += 1) }
             webRTC.mediaSession(session, received: packet, kind: kind, from: from)
         }
 
@@ -57,10 +54,7 @@ final class RTCProbes: Sendable {
 
         func mediaSessionClosed(_ session: MediaSession, reason: ICELiteAgent.CloseReason) {
             webRTC.mediaSessionClosed(session, reason: reason)
-            counts.withLock {
-                $0.closed = reason
-                $0.closedAt = Date()
-            }
+            counts.withLock { $0.closed = reason }
             onClose(session.id)
         }
     }
@@ -68,8 +62,6 @@ final class RTCProbes: Sendable {
     struct Entry: Sendable {
         let session: MediaSession
         let probe: Probe
-        /// The agent's state when it closed (it forgets closed sessions).
-        var last: ICELiteAgent.Session?
     }
 
     struct Status: ResponseEncodable {
@@ -187,6 +179,7 @@ final class RTCProbes: Sendable {
         guard let entry = found else { throw HTTPError(.notFound, message: "no probe \(idText)") }
         let agent = entry.session.state
         let counts = entry.probe.counts.withLock { $0 }
+        let dtls = entry.probe.webRTC.currentStats
         let now = ContinuousClock.now
         return Status(
             id: idText, transport: entry.probe.transport,
@@ -196,8 +189,9 @@ final class RTCProbes: Sendable {
             validated: agent?.validated.map { "\($0)" } ?? [],
             checks: agent?.checks ?? 0,
             lastCheckMsAgo: agent?.lastCheck.map { Int((now - $0) / .milliseconds(1)) },
-            dtlsPackets: counts.dtls, rtpPackets: counts.rtp,
+            // Every DTLS and RTP/RTCP packet the port delivered went to the transport, which counts them.
+            dtlsPackets: dtls.dtlsDatagramsIn, rtpPackets: dtls.rtpPacketsIn + dtls.rtcpPacketsIn + dtls.srtpDropped,
             ageMs: Int(Date().timeIntervalSince(entry.probe.created) * 1000),
-            dtls: entry.probe.webRTC.currentStats)
+            dtls: dtls)
     }
 }

@@ -31,7 +31,8 @@ function watch(pc) {
       state.connectedMs = Math.round(performance.now() - state.startedAt);
     }
   };
-  window.addEventListener('pagehide', () => { if (state.resource) navigator.sendBeacon && fetch(state.resource, { method: 'DELETE', keepalive: true }); });
+  // Leaving the page ends the session at once instead of at consent expiry.
+  window.addEventListener('pagehide', () => { if (state.resource) fetch(state.resource, { method: 'DELETE', keepalive: true }); });
 }
 
 // A canvas in one colour with a moving clock (so every frame differs), and a sine tone. With `noise`, random
