@@ -18,18 +18,12 @@ import TestSupport
         var audioPacketsSent: Int?
     }
 
-    static let script = BrowserWebRTCTests.root.appendingPathComponent("Tests/Browser/aiortc_peer.py").path
+    static let script = Tool.checkout.appendingPathComponent("Tests/Browser/aiortc_peer.py").path
 
-    static func python() -> String {
-        ProcessInfo.processInfo.environment["LIVESWARM_PYTHON"].flatMap { $0.isEmpty ? nil : $0 } ?? "/usr/bin/python3"
-    }
-
-    static func result(_ t: Tool, seconds: Int) async throws -> Result {
-        let status = await t.wait(timeout: .seconds(Int64(seconds) + 40))
-        guard status == 0, let line = t.output.split(separator: "\n").last else {
-            throw TestFailure("aiortc_peer.py exited \(status): \(t.errorOutput.suffix(2000))")
-        }
-        return try JSONDecoder().decode(Result.self, from: Data(line.utf8))
+    /// aiortc_peer.py inside the namespace.
+    static func peer(_ ns: NetworkNamespace, _ arguments: [String]) throws -> Tool {
+        let python = Tool.pythonCommand
+        return try ns.tool(python[0], Array(python.dropFirst()) + [script] + arguments)
     }
 
     @Test func aiortcPublishesThroughWHIPAndPlaysThroughWHEP() async throws {
@@ -53,13 +47,13 @@ import TestSupport
         defer { Task { await server.stop() } }
         let base = "http://\(ns.hostAddress):\(server.ports.http)"
         // Y'CbCr 81/90/240 is red; the tone is 660 Hz.
-        let publisher = try ns.tool(Self.python(), [Self.script, "publish", "\(base)/whip/live/aiortc", "--seconds", "14",
-                                                    "--luma", "81", "--cb", "90", "--cr", "240", "--tone", "660"])
+        let publisher = try Self.peer(ns, ["publish", "\(base)/whip/live/aiortc", "--seconds", "14",
+                                           "--luma", "81", "--cb", "90", "--cr", "240", "--tone", "660"])
         defer { publisher.kill(SIGTERM) }
         try await server.waitForWebRTCStream("live/aiortc", timeout: .seconds(20))
-        let player = try ns.tool(Self.python(), [Self.script, "play", "\(base)/whep/live/aiortc", "--seconds", "5"])
-        let played = try await Self.result(player, seconds: 5)
-        let published = try await Self.result(publisher, seconds: 14)
+        let player = try Self.peer(ns, ["play", "\(base)/whep/live/aiortc", "--seconds", "5"])
+        let played = try await player.jsonResult(Result.self, timeout: .seconds(45))
+        let published = try await publisher.jsonResult(Result.self, timeout: .seconds(54))
         print("""
             aiortc WHIP publisher: \(published.videoPacketsSent ?? 0) video and \(published.audioPacketsSent ?? 0) audio packets sent
             aiortc WHEP player: \(played.videoFrames) video frames, \(played.audioFrames) audio frames, colour \(played.colour ?? []), \

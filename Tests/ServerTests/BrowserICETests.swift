@@ -9,7 +9,6 @@ import TestSupport
 /// The page stays open longer than the consent timeout (so consent must be renewed by the browser's checks);
 /// once it closes, the server drops the session when consent expires.
 @Suite(.serialized) struct BrowserICETests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..").standardized
     static let consentTimeout = 5
 
     struct Result: Decodable {
@@ -39,26 +38,22 @@ import TestSupport
 
     static func check(_ transport: String, seconds: Int) async throws -> (Result, TestServer) {
         let server = try await TestServer.start { $0.rtc.agent.consentTimeout = .seconds(Int64(consentTimeout)) }
-        let driver = try Tool.python([
-            root.appendingPathComponent("Tests/Browser/drive.py").path,
-            "--url", "\(server.httpURL)/net-check/?transport=\(transport)&keep=1",
-            "--seconds", String(seconds), "--sample-every", "0",
-            // DataChannel-only pages otherwise hide their addresses behind mDNS names (INTEROP.md).
-            "--flag=--disable-features=WebRtcHideLocalIpsWithMdns",
-            "--stats-js", """
+        let driver = try Tool.drive(
+            url: "\(server.httpURL)/net-check/?transport=\(transport)&keep=1", seconds: seconds,
+            statsJS: """
                 const r = window.netCheck['\(transport)'] || {};
                 return { state: r.state || 'none', states: r.states || [], connectedMs: r.connectedMs, selectedPair: r.selectedPair,
                          server: r.server, error: r.error, dtlsConnectedMs: r.dtlsConnectedMs, connectionState: r.connectionState,
                          dtls: r.dtls };
                 """,
-        ])
-        let status = await driver.wait(timeout: .seconds(Int64(seconds) + 60))
-        let output = driver.output.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard status == 0, let line = output.split(separator: "\n").last else {
+            // DataChannel-only pages otherwise hide their addresses behind mDNS names (INTEROP.md).
+            flags: ["--disable-features=WebRtcHideLocalIpsWithMdns"])
+        do {
+            return (try await driver.jsonResult(Result.self, timeout: .seconds(Int64(seconds) + 60)), server)
+        } catch {
             await server.stop()
-            throw TestFailure("drive.py exited \(status): \(driver.errorOutput.suffix(3000))")
+            throw error
         }
-        return (try JSONDecoder().decode(Result.self, from: Data(line.utf8)), server)
     }
 
     /// After the page closed: the probe is closed for consent expiry, within the timeout plus a margin.

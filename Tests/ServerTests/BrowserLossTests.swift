@@ -53,17 +53,11 @@ import TestSupport
         defer { publisher.kill(SIGTERM) }
         try await server.waitForWebRTCStream("live/loss", timeout: .seconds(30))
         try await Task.sleep(for: .seconds(3))  // past the bitrate ramp-up
-        let python = ProcessInfo.processInfo.environment["LIVESWARM_PYTHON"].flatMap { $0.isEmpty ? nil : $0 } ?? "/usr/bin/python3"
-        let viewer = try ns.tool(python, [
-            BrowserWebRTCTests.root.appendingPathComponent("Tests/Browser/drive.py").path,
-            "--url", "http://\(ns.hostAddress):\(server.ports.http)/webrtc/?role=play&stream=live/loss",
-            "--seconds", String(seconds), "--sample-every", "0", "--stats-js", "return window.webrtcStats()",
-        ])
-        let status = await viewer.wait(timeout: .seconds(Int64(seconds) + 60))
-        guard status == 0, let line = viewer.output.split(separator: "\n").last else {
-            throw TestFailure("viewer drive.py exited \(status): \(viewer.errorOutput.suffix(2000))")
-        }
-        let s = try JSONDecoder().decode(Stats.self, from: Data(line.utf8))
+        let python = Tool.pythonCommand
+        let viewer = try ns.tool(python[0], Array(python.dropFirst()) + Tool.driveArguments(
+            url: "http://\(ns.hostAddress):\(server.ports.http)/webrtc/?role=play&stream=live/loss", seconds: seconds,
+            statsJS: "return window.webrtcStats()"))
+        let s = try await viewer.jsonResult(Stats.self, timeout: .seconds(Int64(seconds) + 60))
         #expect(s.connection == "connected" && s.error == nil, "viewer: \(s.error ?? s.connection)")
         let api = try await HTTPGet.fetch(port: server.ports.http, "/api/v1/webrtc/streams").text
         let retransmitted = api.range(of: "\"retransmitted\":").map { Int(api[$0.upperBound...].prefix { $0.isNumber }) ?? 0 } ?? 0

@@ -7,7 +7,6 @@ import TestSupport
 /// CMAF parts). The publisher draws its wall clock into every frame (`tools/glass-clock/publish.sh`) and the
 /// page reads it back from each presented frame, so the delay measured is glass to glass.
 @Suite(.serialized) struct BrowserPlayerTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..").standardized
 
     struct Stats: Decodable {
         struct Player: Decodable {
@@ -46,24 +45,16 @@ import TestSupport
     static func run(stream: String, seconds: Int, query: String = "", scripts: [String] = [], extraStats: String = "") async throws -> Stats {
         let server = try await TestServer.start()
         defer { Task { await server.stop() } }
-        let publisher = try Tool.executable("/bin/bash", [root.appendingPathComponent("tools/glass-clock/publish.sh").path,
+        let publisher = try Tool.executable("/bin/bash", [Tool.checkout.appendingPathComponent("tools/glass-clock/publish.sh").path,
                                                           "\(server.rtmpURL)/live/\(stream)", String(seconds + 20), "30"])
         defer { publisher.kill(SIGTERM) }
         try await server.waitUntil("a few CMAF parts", timeout: .seconds(20)) {
             (try? await HTTPGet.fetch(port: server.ports.http, "/live/\(stream)/index.m3u8"))?.text.contains("#EXTINF") == true
         }
-        var args = [root.appendingPathComponent("Tests/Browser/drive.py").path,
-                    "--url", "\(server.httpURL)/live-http/?stream=live/\(stream)&clock=1\(query)",
-                    "--seconds", String(seconds), "--sample-every", "5",
-                    "--stats-js", "return Object.assign(window.liveStats(), {\(extraStats)})"]
-        for s in scripts { args += ["--script-at", s] }
-        let driver = try Tool.python(args)
-        let status = await driver.wait(timeout: .seconds(Int64(seconds) + 90))
-        let output = driver.output.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard status == 0, let line = output.split(separator: "\n").last else {
-            throw TestFailure("drive.py exited \(status): \(driver.errorOutput.suffix(3000))")
-        }
-        return try JSONDecoder().decode(Stats.self, from: Data(line.utf8))
+        let driver = try Tool.drive(url: "\(server.httpURL)/live-http/?stream=live/\(stream)&clock=1\(query)", seconds: seconds,
+                                    statsJS: "return Object.assign(window.liveStats(), {\(extraStats)})", scripts: scripts,
+                                    sampleEvery: 5)
+        return try await driver.jsonResult(Stats.self, timeout: .seconds(Int64(seconds) + 90))
     }
 
     /// The glass-to-glass goal is judged only on a machine that could run the test in real time: when the

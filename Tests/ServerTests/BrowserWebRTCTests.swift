@@ -8,7 +8,6 @@ import TestSupport
 /// the first stream and one the second, at the same time. Each player must see its publisher's colour, hear its
 /// frequency, and keep decoding frames.
 @Suite(.serialized) struct BrowserWebRTCTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../..").standardized
 
     struct Stats: Decodable {
         var connection: String
@@ -26,23 +25,17 @@ import TestSupport
     }
 
     static func page(_ server: TestServer, _ query: String, seconds: Int, midway: Int? = nil) throws -> Tool {
-        var args = [root.appendingPathComponent("Tests/Browser/drive.py").path,
-                    "--url", "\(server.httpURL)/webrtc/?\(query)", "--seconds", String(seconds), "--sample-every", "0",
-                    "--flag=--autoplay-policy=no-user-gesture-required",
-                    "--stats-js", "return window.webrtcStats()"]
-        if let midway { args += ["--script-at", "\(midway):return window.webrtcStats().framesDecoded || 0"] }
-        return try Tool.python(args)
+        try Tool.drive(url: "\(server.httpURL)/webrtc/?\(query)", seconds: seconds, statsJS: "return window.webrtcStats()",
+                       scripts: midway.map { ["\($0):return window.webrtcStats().framesDecoded || 0"] } ?? [],
+                       flags: ["--autoplay-policy=no-user-gesture-required"])
     }
 
     static func result(_ t: Tool, seconds: Int) async throws -> (Stats, midway: Int?) {
-        let status = await t.wait(timeout: .seconds(Int64(seconds) + 60))
-        guard status == 0, let line = t.output.split(separator: "\n").last else {
-            throw TestFailure("drive.py exited \(status): \(t.errorOutput.suffix(2000))")
-        }
+        let stats = try await t.jsonResult(Stats.self, timeout: .seconds(Int64(seconds) + 60))
         // "script-at 10 ran, returned 250"
         let midway = t.errorOutput.split(separator: "\n").first { $0.contains("script-at") && $0.contains("returned") }
             .flatMap { Int($0.split(separator: " ").last ?? "") }
-        return (try JSONDecoder().decode(Stats.self, from: Data(line.utf8)), midway)
+        return (stats, midway)
     }
 
     /// Whether `rgb` is clearly the colour whose strongest channel is `channel` (0 red, 1 green, 2 blue).
@@ -57,12 +50,7 @@ import TestSupport
         let publishers = [try Self.page(server, "role=publish&stream=live/red&color=c02020&tone=440", seconds: 45),
                           try Self.page(server, "role=publish&stream=live/blue&color=2020c0&tone=880", seconds: 45)]
         defer { for p in publishers { p.kill(SIGTERM) } }
-        try await server.waitUntil("both WHIP streams to carry media", timeout: .seconds(30)) {
-            let text = (try? await HTTPGet.fetch(port: server.ports.http, "/api/v1/webrtc/streams"))?.text ?? ""
-            guard let json = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
-                  let streams = json["streams"] as? [[String: Any]] else { return false }
-            return streams.filter { ($0["packetsIn"] as? Int ?? 0) > 100 }.count == 2
-        }
+        for stream in ["live/red", "live/blue"] { try await server.waitForWebRTCStream(stream, packets: 101) }
         let players = [("red", 0, 440), ("red", 0, 440), ("blue", 2, 880)].map { stream, channel, tone in
             (stream, channel, tone, try? Self.page(server, "role=play&stream=live/\(stream)", seconds: 20, midway: 10))
         }

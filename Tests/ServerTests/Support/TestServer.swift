@@ -57,13 +57,13 @@ final class TestServer: Sendable {
 
 
 extension TestServer {
-    /// Waits until `stream` is published over WHIP and its producers have received packets.
-    func waitForWebRTCStream(_ stream: String, timeout: Duration = .seconds(30)) async throws {
+    /// Waits until `stream` is published over WHIP and its producers have received at least `packets` packets.
+    func waitForWebRTCStream(_ stream: String, packets: Int = 1, timeout: Duration = .seconds(30)) async throws {
         try await waitUntil("\(stream) published over WHIP with media", timeout: timeout) {
             guard let text = (try? await HTTPGet.fetch(port: ports.http, "/api/v1/webrtc/streams"))?.text,
                   let json = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
                   let streams = json["streams"] as? [[String: Any]] else { return false }
-            return streams.contains { $0["stream"] as? String == stream && ($0["packetsIn"] as? Int ?? 0) > 0 }
+            return streams.contains { $0["stream"] as? String == stream && ($0["packetsIn"] as? Int ?? 0) >= packets }
         }
     }
 }

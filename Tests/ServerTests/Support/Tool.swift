@@ -18,11 +18,42 @@ final class Tool: @unchecked Sendable {
 
     static func executable(_ path: String, _ arguments: [String]) throws -> Tool { try Tool(path: path, arguments) }
 
-    /// The Python that has Selenium: `LIVESWARM_PYTHON` (set by scripts/test.sh to its virtualenv), else
-    /// `python3` on PATH.
+    /// The Python that has Selenium and aiortc: `LIVESWARM_PYTHON` (set by scripts/test.sh to its virtualenv),
+    /// else `python3` on PATH. As a command line, for running it elsewhere too (inside a network namespace).
+    static var pythonCommand: [String] {
+        if let p = ProcessInfo.processInfo.environment["LIVESWARM_PYTHON"], !p.isEmpty { return [p] }
+        return ["/usr/bin/env", "python3"]
+    }
+
     static func python(_ arguments: [String]) throws -> Tool {
-        if let p = ProcessInfo.processInfo.environment["LIVESWARM_PYTHON"], !p.isEmpty { return try Tool(path: p, arguments) }
-        return try Tool(path: "/usr/bin/env", ["python3"] + arguments)
+        let command = pythonCommand
+        return try Tool(path: command[0], Array(command.dropFirst()) + arguments)
+    }
+
+    static let checkout = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../..").standardized
+
+    /// The arguments of `Tests/Browser/drive.py` for a page run of `seconds`, ending with `statsJS`'s JSON on stdout.
+    static func driveArguments(url: String, seconds: Int, statsJS: String, scripts: [String] = [], flags: [String] = [],
+                               sampleEvery: Int = 0) -> [String] {
+        [checkout.appendingPathComponent("Tests/Browser/drive.py").path, "--url", url, "--seconds", String(seconds),
+         "--sample-every", String(sampleEvery), "--stats-js", statsJS]
+            + scripts.flatMap { ["--script-at", $0] } + flags.map { "--flag=\($0)" }
+    }
+
+    /// Headless Chromium on a page, through drive.py.
+    static func drive(url: String, seconds: Int, statsJS: String, scripts: [String] = [], flags: [String] = [],
+                      sampleEvery: Int = 0) throws -> Tool {
+        try python(driveArguments(url: url, seconds: seconds, statsJS: statsJS, scripts: scripts, flags: flags, sampleEvery: sampleEvery))
+    }
+
+    /// Waits (up to `timeout`) and decodes the last line of stdout as JSON; throws with stderr when the tool failed.
+    func jsonResult<T: Decodable>(_ type: T.Type, timeout: Duration) async throws -> T {
+        let status = await wait(timeout: timeout)
+        let name = process.arguments?.first { $0.hasSuffix(".py") }.map { URL(fileURLWithPath: $0).lastPathComponent } ?? "tool"
+        guard status == 0, let line = output.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n").last else {
+            throw TestFailure("\(name) exited \(status): \(errorOutput.suffix(3000))")
+        }
+        return try JSONDecoder().decode(T.self, from: Data(line.utf8))
     }
 
     init(path: String, _ arguments: [String]) throws {
