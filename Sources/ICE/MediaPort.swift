@@ -295,20 +295,36 @@ public final class MediaPort: Service, Sendable {
 
     // MARK: - Service
 
-    public func run() async throws {
-        let group = MultiThreadedEventLoopGroup.singleton
-        let udp = try await DatagramBootstrap.batched(group: group, receiveBuffer: 4 << 20)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(UDPHandler(port: self))
-                }
+    /// How many port numbers an ephemeral media port tries before giving up.
+    static let ephemeralBindAttempts = 16
+
+    public enum BindError: Error, CustomStringConvertible {
+        case noFreePortPair(attempts: Int)
+        public var description: String {
+            switch self {
+            case .noFreePortPair(let n):
+                "no port number was free for both UDP and TCP after \(n) tries (set rtc.port, or rtc.tcp: false)"
             }
-            .bind(host: configuration.host, port: configuration.port).get()
-        var tcp: (any Channel)?
-        if configuration.tcp {
+        }
+    }
+
+    /// Binds UDP, then (with ICE-TCP on) TCP on the same number. With port 0 the OS picks the UDP port, and that
+    /// number can be taken for TCP (by a listener, or an outgoing connection's ephemeral port): then both are bound
+    /// again on a new number, up to ``ephemeralBindAttempts`` times. A configured port is tried once.
+    private func bindSockets(group: MultiThreadedEventLoopGroup) async throws -> (udp: any Channel, tcp: (any Channel)?) {
+        var attempt = 1
+        while true {
+            let udp = try await DatagramBootstrap.batched(group: group, receiveBuffer: 4 << 20)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(UDPHandler(port: self))
+                    }
+                }
+                .bind(host: configuration.host, port: configuration.port).get()
+            guard configuration.tcp else { return (udp, nil) }
+            let tcpPort = configuration.port == 0 ? udp.localAddress?.port ?? 0 : configuration.port
             do {
-                let udpPort = udp.localAddress?.port ?? configuration.port
-                tcp = try await ServerBootstrap(group: group)
+                let tcp = try await ServerBootstrap(group: group)
                     .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                     .childChannelInitializer { channel in
                         channel.eventLoop.makeCompletedFuture {
@@ -316,13 +332,24 @@ public final class MediaPort: Service, Sendable {
                             try channel.pipeline.syncOperations.addHandler(TCPHandler(port: self))
                         }
                     }
-                    // Same number as UDP when it was chosen by the OS, so a test server looks like a real one.
-                    .bind(host: configuration.host, port: configuration.port == 0 ? udpPort : configuration.port).get()
+                    .bind(host: configuration.host, port: tcpPort).get()
+                return (udp, tcp)
+            } catch let error as IOError where error.errnoCode == EADDRINUSE && configuration.port == 0 {
+                try? await udp.close()
+                guard attempt < Self.ephemeralBindAttempts else {
+                    throw BindError.noFreePortPair(attempts: attempt)
+                }
+                logger.debug("media port: TCP \(tcpPort) is taken, trying another number", metadata: ["attempt": "\(attempt)"])
+                attempt += 1
             } catch {
                 try? await udp.close()
                 throw error
             }
         }
+    }
+
+    public func run() async throws {
+        let (udp, tcp) = try await bindSockets(group: MultiThreadedEventLoopGroup.singleton)
         let tcpChannel = tcp
         let bound = BoundPorts(udp: udp.localAddress?.port ?? 0, tcp: tcp?.localAddress?.port)
         let hosts = Self.advertisedHosts(configuration)

@@ -93,11 +93,42 @@ public final class LiveSwarm: Sendable {
             logger: logger)
         let sweeper = HubSweeper(hub: hub)
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: rtmp), .init(service: http), .init(service: stun), .init(service: mediaPort),
-                       .init(service: sweeper)],
+            services: [
+                .init(service: Labelled("RTMP (TCP \(configuration.rtmp.host):\(configuration.rtmp.port))", rtmp)),
+                .init(service: Labelled("HTTP (TCP \(configuration.listenHost):\(configuration.httpPort))", http)),
+                .init(service: Labelled("STUN (UDP and TCP \(configuration.stun.host):\(configuration.stun.port))", stun)),
+                .init(service: Labelled("the WebRTC media port (UDP\(configuration.rtc.tcp ? " and TCP" : "") "
+                                        + "\(configuration.rtc.host):\(configuration.rtc.port))", mediaPort)),
+                .init(service: sweeper),
+            ],
             gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
             logger: logger))
         try await group.run()
+    }
+}
+
+/// A service whose failure names it: "HTTP (TCP 0.0.0.0:8080) stopped: ... Address already in use" tells an
+/// operator which port to free, where the bare socket error would not.
+struct Labelled: Service {
+    let label: String
+    let base: any Service
+
+    init(_ label: String, _ base: any Service) { (self.label, self.base) = (label, base) }
+
+    struct Failure: Error, CustomStringConvertible {
+        let label: String
+        let underlying: any Error
+        var description: String { "\(label) stopped: \(underlying)" }
+    }
+
+    func run() async throws {
+        do {
+            try await base.run()
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            throw Failure(label: label, underlying: error)
+        }
     }
 }
 

@@ -1,9 +1,11 @@
 import Foundation
+import NIOCore
+import NIOPosix
 import Testing
 import TestSupport
 
 /// The `liveswarm` binary as an operator runs it: starts on the flags given, answers, stops on a signal.
-@Suite(.serialized) struct CommandLineTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct CommandLineTests {
     static var binary: String {
         // The test bundle sits beside the products of the same build.
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("liveswarm").path
@@ -59,6 +61,64 @@ import TestSupport
             let t = try Tool.executable(Self.binary, args)
             #expect(await t.wait(timeout: .seconds(10)) != 0)
             #expect(t.errorOutput.contains(message), "\(args): \(t.errorOutput)")
+        }
+    }
+
+    /// A port already in use stops the server with an error that names the service and the address.
+    @Test func aPortInUseIsNamed() async throws {
+        let holder = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
+        let port = holder.localAddress?.port ?? 0
+        for (flag, label) in [("--http-port", "HTTP (TCP 127.0.0.1:\(port))"), ("--rtmp-port", "RTMP (TCP 127.0.0.1:\(port))"),
+                              ("--rtc-port", "the WebRTC media port (UDP and TCP 127.0.0.1:\(port))")] {
+            var args = ["serve", "--listen", "127.0.0.1", "--http-port", "0", "--rtmp-port", "0", "--stun-port", "0", "--rtc-port", "0"]
+            args[args.firstIndex(of: flag)! + 1] = String(port)
+            let t = try Tool.executable(Self.binary, args)
+            #expect(await t.wait(timeout: .seconds(20)) != 0)
+            #expect(t.errorOutput.contains("\(label) stopped: ") && t.errorOutput.contains("Address already in use"),
+                    "\(flag): \(t.errorOutput.suffix(600))")
+        }
+        try await holder.close()
+    }
+
+    /// With `--rtc-port 0` the media port binds UDP where the OS says and TCP on the same number. When that number is
+    /// taken for TCP the server tries another, and when none is free it exits with a clear error instead of hanging
+    /// (a test server once waited forever for ports it never got). A namespace of its own gives the test a port
+    /// range of two numbers, then one, with TCP 40000 held by a listener.
+    @Test func ephemeralMediaPortSkipsANumberTakenForTCP() async throws {
+        for range in ["40000 40001", "40000 40000"] {
+            let ns = try await NetworkNamespace.isolated()
+            var tools: [Tool] = []
+            do {
+                _ = try await Tool.run("ip", ["netns", "exec", ns.name, "sh", "-c", "echo \(range) > /proc/sys/net/ipv4/ip_local_port_range"])
+                let python = Tool.pythonCommand
+                let holder = try ns.tool(python[0], Array(python.dropFirst()) + ["-c", """
+                    import socket, time
+                    s = socket.socket(); s.bind(("127.0.0.1", 40000)); s.listen()
+                    print("listening", flush=True); time.sleep(60)
+                    """])
+                tools.append(holder)
+                try await TestServer.waitUntil("the TCP 40000 holder", timeout: .seconds(10)) { holder.output.contains("listening") }
+                let server = try ns.tool(Self.binary, ["serve", "--listen", "127.0.0.1", "--http-port", "8080", "--rtmp-port", "1935",
+                                                        "--stun-port", "3478", "--rtc-port", "0", "--log-level", "info"])
+                tools.append(server)
+                if range == "40000 40001" {
+                    try await TestServer.waitUntil("liveswarm to be ready", timeout: .seconds(20)) {
+                        server.output.contains("ready") || !server.isRunning
+                    }
+                    let line = server.output.split(separator: "\n").first { $0.contains("media port listening") }.map(String.init) ?? ""
+                    #expect(line.contains("udp=40001") && line.contains("tcp=40001"), "\(server.output.suffix(1500)) \(server.errorOutput)")
+                } else {
+                    let status = await server.wait(timeout: .seconds(20))
+                    #expect(status != 0)
+                    #expect((server.output + server.errorOutput).contains("no port number was free for both UDP and TCP after 16 tries"),
+                            "\(server.output.suffix(1500)) \(server.errorOutput)")
+                }
+            } catch {
+                Issue.record(error)
+            }
+            for t in tools { t.kill() }
+            for t in tools { await t.wait(timeout: .seconds(5)) }
+            await ns.remove()
         }
     }
 

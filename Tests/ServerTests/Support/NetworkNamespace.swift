@@ -17,6 +17,17 @@ final class NetworkNamespace: Sendable {
         (self.name, self.hostAddress, self.address, self.hostLink) = (name, hostAddress, address, hostLink)
     }
 
+    /// A namespace with only its loopback up: ports of its own (and its own `net.ipv4.ip_local_port_range`).
+    static func isolated() async throws -> NetworkNamespace {
+        guard getuid() == 0 else { throw TestFailure("network namespaces need root (ip netns)") }
+        let n = counter.withLock { c -> Int in c += 1; return c }
+        let ns = NetworkNamespace(name: "liveswarm-\(getpid())-\(n)", hostAddress: "", address: "127.0.0.1", hostLink: "")
+        for args in [["netns", "add", ns.name], ["netns", "exec", ns.name, "ip", "link", "set", "lo", "up"]] {
+            _ = try await Tool.run("ip", args, timeout: .seconds(10))
+        }
+        return ns
+    }
+
     static func create() async throws -> NetworkNamespace {
         guard getuid() == 0 else { throw TestFailure("network namespaces need root (ip netns)") }
         let n = counter.withLock { c -> Int in c += 1; return c }
@@ -60,7 +71,7 @@ final class NetworkNamespace: Sendable {
     }
 
     func remove() async {
-        _ = try? await Tool.run("ip", ["link", "del", hostLink], timeout: .seconds(10))
+        if !hostLink.isEmpty { _ = try? await Tool.run("ip", ["link", "del", hostLink], timeout: .seconds(10)) }
         _ = try? await Tool.run("ip", ["netns", "del", name], timeout: .seconds(10))
     }
 }

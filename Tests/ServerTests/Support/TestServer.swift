@@ -27,9 +27,25 @@ final class TestServer: Sendable {
         logger.logLevel = ProcessInfo.processInfo.environment["LIVESWARM_TEST_LOG"].flatMap { Logger.Level(rawValue: $0) } ?? .warning
         let swarm = LiveSwarm(configuration: config, logger: logger)
         let (stream, continuation) = AsyncStream<LiveSwarm.BoundPorts>.makeStream()
-        let task = Task { try await swarm.run(handleSignals: false) { continuation.yield($0) } }
+        let task = Task {
+            defer { continuation.finish() }
+            try await swarm.run(handleSignals: false) { continuation.yield($0) }
+        }
+        // A server that fails to start, or never reports its ports, fails the test instead of hanging it.
+        let watchdog = Task {
+            try await Task.sleep(for: .seconds(30))
+            continuation.finish()
+        }
+        defer { watchdog.cancel() }
         var it = stream.makeAsyncIterator()
-        guard let ports = await it.next() else { throw TestFailure("server did not start") }
+        guard let ports = await it.next() else {
+            task.cancel()
+            let outcome = switch await task.result {
+            case .success: "it stopped"
+            case .failure(let error): "\(error)"
+            }
+            throw TestFailure("the server did not start within 30 s: \(outcome)")
+        }
         return TestServer(swarm: swarm, ports: ports, task: task)
     }
 
@@ -40,6 +56,10 @@ final class TestServer: Sendable {
 
     /// Polls until `condition` holds, failing after `timeout`.
     func waitUntil(_ what: String, timeout: Duration = .seconds(15), _ condition: () async throws -> Bool) async throws {
+        try await Self.waitUntil(what, timeout: timeout, condition)
+    }
+
+    static func waitUntil(_ what: String, timeout: Duration = .seconds(15), _ condition: () async throws -> Bool) async throws {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if try await condition() { return }
