@@ -11,7 +11,15 @@ apt_install ffmpeg chromium chromium-driver nodejs coturn nftables iproute2
 LIVESWARM_PYTHON=$(python_venv .build/venv selenium aiortc)
 export LIVESWARM_PYTHON
 swift build --build-tests
-swift test --skip-build --no-parallel "$@"
+# Every server test has a time limit (Swift Testing's timeLimit trait names the test that overran); a hang that
+# ignores cancellation is stopped here, with the whole process group, well inside CI's budget (a full run of the
+# tests takes about 12 minutes on 2 cores).
+status=0
+timeout --kill-after=30s 40m swift test --skip-build --no-parallel "$@" || status=$?
+if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
+    echo "scripts/test.sh: the test run was stopped after 40 minutes; the test that hung is the last one 'started' above" >&2
+fi
+[ "$status" -eq 0 ] || exit "$status"
 # The glass-to-glass tool on its own: codec unit tests (node), then publisher, reader and driver end to end
 # (a file with a pause, a video without the pattern, ffmpeg's own live HLS).
 if [ $# -eq 0 ]; then

@@ -21,7 +21,7 @@ func probeValues(_ output: String) -> [String: [String]] {
     return values
 }
 
-@Suite struct InteropTests {
+@Suite(.timeLimit(.minutes(5))) struct InteropTests {
     /// Init segment + 0.5 s fragments from a real x264/AAC stream, concatenated into one file the way
     /// an HLS/DASH client appends them, must be read by ffprobe and decoded by ffmpeg without complaint.
     @Test(arguments: [0, 2])

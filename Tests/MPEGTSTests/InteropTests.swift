@@ -11,7 +11,7 @@ func run(_ tool: String, _ arguments: [String]) throws -> (status: Int32, output
     try runTool(tool, arguments)
 }
 
-@Suite struct InteropTests {
+@Suite(.timeLimit(.minutes(5))) struct InteropTests {
     @Test(arguments: [["-bf", "0"], ["-bf", "2"]])
     func ffmpegAcceptsMuxedFLV(bframes: [String]) throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("helper-ts-\(UUID().uuidString)")

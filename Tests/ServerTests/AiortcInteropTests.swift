@@ -6,7 +6,7 @@ import TestSupport
 /// aiortc (PyPI), a WebRTC implementation nobody here wrote, publishes through WHIP and plays through WHEP
 /// (`Tests/Browser/aiortc_peer.py`). aiortc offers no loopback candidates, so it runs in a network namespace
 /// and the server advertises the namespace link's address.
-@Suite(.serialized) struct AiortcInteropTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct AiortcInteropTests {
     struct Result: Decodable {
         var connection: String?
         var error: String?

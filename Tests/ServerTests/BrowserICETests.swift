@@ -8,7 +8,7 @@ import TestSupport
 /// once with only the TCP one (ICE-TCP), and the page reports the pair; then DTLS-SRTP completes on it.
 /// The page stays open longer than the consent timeout (so consent must be renewed by the browser's checks);
 /// once it closes, the server drops the session when consent expires.
-@Suite(.serialized) struct BrowserICETests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct BrowserICETests {
     static let consentTimeout = 5
 
     struct Result: Decodable {

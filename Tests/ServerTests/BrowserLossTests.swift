@@ -6,7 +6,7 @@ import TestSupport
 /// A WHEP viewer on a lossy path: Chromium plays from inside a network namespace where nftables drops 5 % of
 /// the UDP packets coming from the media port, at random. With NACK the viewer asks for what it lost and gets
 /// it from the SFU's buffer; the control run, with NACK off in the server, freezes more.
-@Suite(.serialized) struct BrowserLossTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct BrowserLossTests {
     struct Run {
         var framesDecoded: Int
         var nackCount: Int

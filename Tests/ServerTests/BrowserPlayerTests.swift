@@ -6,7 +6,7 @@ import TestSupport
 /// Headless Chromium plays a live stream through `web-demo/live-http` (Media Source Extensions fed with the
 /// CMAF parts). The publisher draws its wall clock into every frame (`tools/glass-clock/publish.sh`) and the
 /// page reads it back from each presented frame, so the delay measured is glass to glass.
-@Suite(.serialized) struct BrowserPlayerTests {
+@Suite(.serialized, .timeLimit(.minutes(10))) struct BrowserPlayerTests {
 
     struct Stats: Decodable {
         struct Player: Decodable {

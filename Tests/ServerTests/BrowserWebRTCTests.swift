@@ -7,7 +7,7 @@ import TestSupport
 /// own colour and a tone of its own frequency (identical fake cameras would hide misrouting); two pages play
 /// the first stream and one the second, at the same time. Each player must see its publisher's colour, hear its
 /// frequency, and keep decoding frames.
-@Suite(.serialized) struct BrowserWebRTCTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct BrowserWebRTCTests {
 
     struct Stats: Decodable {
         var connection: String

@@ -3,7 +3,7 @@ import RTMPBridge
 import Server
 import Testing
 
-@Suite struct ConfigFileTests {
+@Suite(.timeLimit(.minutes(1))) struct ConfigFileTests {
     /// The example in docs/CONFIG.md, kept in step with it.
     static let example = """
         listen: 127.0.0.2

@@ -6,7 +6,7 @@ import StreamHub
 import Testing
 
 /// Real ffmpeg publishes; real ffprobe and ffmpeg watch over RTMP and HTTP-FLV.
-@Suite(.serialized) struct FFmpegInteropTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct FFmpegInteropTests {
     let key = StreamKey(app: "live", stream: "interop")!
 
     @Test func ffprobeAndFFmpegReadWhatFFmpegPublished() async throws {

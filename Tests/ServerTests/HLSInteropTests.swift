@@ -6,7 +6,7 @@ import Testing
 
 /// ffmpeg publishes RTMP; ffprobe and ffmpeg read both HLS renditions LiveSwarm makes of it: MPEG-TS at
 /// `/live/STREAM.m3u8` and low-latency CMAF at `/live/STREAM/index.m3u8`.
-@Suite(.serialized) struct HLSInteropTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct HLSInteropTests {
     struct Rendition: CustomTestStringConvertible, Sendable {
         var name: String
         var playlist: @Sendable (String) -> String

@@ -7,7 +7,7 @@ import StreamHub
 import Testing
 
 /// Bad input gets a clean close or the right onStatus error, and a stream others are watching goes on.
-@Suite(.serialized) struct MalformedInputTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct MalformedInputTests {
     static let publishKey = "s3cret"
 
     enum Case: String, CaseIterable, Sendable {

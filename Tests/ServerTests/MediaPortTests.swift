@@ -8,7 +8,7 @@ import TestSupport
 
 /// The media port against bad input, with raw sockets standing in for peers: one good session (a client that
 /// answers like a browser) keeps being served whatever others send.
-@Suite(.serialized) struct MediaPortTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct MediaPortTests {
     static let offer = """
         v=0\r
         o=- 1 2 IN IP4 127.0.0.1\r

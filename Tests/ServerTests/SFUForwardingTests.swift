@@ -10,7 +10,7 @@ import TestSupport
 /// Chromium's fixtures): what a viewer receives is exactly what the publisher sent, renumbered for the viewer;
 /// the viewer's join asks the publisher for a keyframe; a NACK is answered from the buffer; sender reports
 /// arrive in the viewer's numbering.
-@Suite(.serialized) struct SFUForwardingTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct SFUForwardingTests {
     /// One end: a UDP socket that passed ICE and DTLS, with SRTP contexts.
     struct Peer {
         let socket: UDPTestClient

@@ -7,7 +7,7 @@ import Synchronization
 import Testing
 
 /// The STUN server on UDP and TCP, against coturn's own client and raw sockets.
-@Suite(.serialized) struct STUNInteropTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct STUNInteropTests {
     /// Stopping the server (cancelling its task) ends every service, the STUN listeners included, at once: a
     /// service that waited only for graceful shutdown once left stopped test servers running and hung the suite.
     @Test func stopsPromptly() async throws {

@@ -5,7 +5,7 @@ import StreamHub
 import Testing
 
 /// A viewer that reads slower than the stream is moved forward; another viewer is not affected.
-@Suite(.serialized) struct SlowViewerTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct SlowViewerTests {
     @Test func slowViewerSkipsAndFastViewerKeepsUp() async throws {
         let server = try await TestServer.start {
             $0.hub.viewerMaxWait = .seconds(1)

@@ -7,7 +7,7 @@ import Testing
 import TestSupport
 
 /// `/api/v1/streams`, `/metrics`, and what a stream carries that we do not parse.
-@Suite(.serialized) struct StreamAPITests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct StreamAPITests {
     /// The AVC sequence header ffmpeg 5.1 (libx264, 640x360 High) writes, and its AAC-LC 44.1 kHz mono config.
     static let avcConfig: [UInt8] = [UInt8](hex: "17000000000164001effe1001a6764001eacd940a02ff970110000030001000003003c0f162d9601000468ef8fcbfdf8f800")
     static let aacConfig: [UInt8] = [UInt8](hex: "af00120856e500")

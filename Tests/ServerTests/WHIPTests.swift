@@ -3,7 +3,7 @@ import Testing
 import TestSupport
 
 /// WHIP and WHEP over HTTP with bad requests, using an offer Chromium wrote (no browser runs here).
-@Suite(.serialized) struct WHIPTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct WHIPTests {
     static let offer: String = {
         let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             .appendingPathComponent("../SFUTests/Fixtures/chromium-156-publish-offer.sdp")

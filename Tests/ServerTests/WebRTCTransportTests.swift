@@ -9,7 +9,7 @@ import TestSupport
 /// DTLS-SRTP on the media port, with our own DTLS client over a real UDP socket playing the browser: the
 /// handshake, the certificate check against the offer's fingerprint, and SRTP packets that do or do not
 /// authenticate.
-@Suite(.serialized) struct WebRTCTransportTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct WebRTCTransportTests {
     /// The probe offer with `certificate`'s fingerprint.
     static func offer(_ certificate: Certificate) -> String {
         MediaPortTests.offer.replacingOccurrences(

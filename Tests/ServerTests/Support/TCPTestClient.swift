@@ -28,7 +28,7 @@ final class TCPTestClient: Sendable {
             w?.resume()
         }
 
-        /// The next bytes delivered; nil when closed, or nothing came within `timeout`.
+        /// The next bytes delivered; nil when closed, when nothing came within `timeout`, or when the task is cancelled.
         func next(timeout: Duration) async -> ByteBuffer? {
             let deadline = ContinuousClock.now + timeout
             while true {
@@ -36,18 +36,25 @@ final class TCPTestClient: Sendable {
                     s.chunks.isEmpty ? (nil, s.closed) : (s.chunks.removeFirst(), false)
                 }
                 if let chunk { return chunk }
-                if closed || ContinuousClock.now >= deadline { return nil }
+                if closed || ContinuousClock.now >= deadline || Task.isCancelled { return nil }
+                // Wakes the waiter at the deadline; a timer cancelled because data came first wakes nobody (a late
+                // wake would end the next wait early, and that one's timer the one after: a busy loop).
                 let timer = Task { [self] in
-                    try? await Task.sleep(until: deadline)
-                    wake()
+                    if (try? await Task.sleep(until: deadline)) != nil { wake() }
                 }
-                await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-                    let ready = state.withLock { s -> Bool in
-                        if !s.chunks.isEmpty || s.closed { return true }
-                        s.waiter = c
-                        return false
+                await withTaskCancellationHandler {
+                    await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                        // The deadline and cancellation are checked under the lock that wake() takes: a wake that
+                        // came before the waiter was stored would otherwise be lost, and the wait would never end.
+                        let ready = state.withLock { s -> Bool in
+                            if !s.chunks.isEmpty || s.closed || ContinuousClock.now >= deadline || Task.isCancelled { return true }
+                            s.waiter = c
+                            return false
+                        }
+                        if ready { c.resume() }
                     }
-                    if ready { c.resume() }
+                } onCancel: {
+                    wake()
                 }
                 timer.cancel()
             }
