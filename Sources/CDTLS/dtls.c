@@ -139,6 +139,12 @@ static int load(ls_dtls_context *c, const char *cert_pem, const char *key_pem, c
     BIO_free(kb);
     if (!c->key) return fail(err, errlen, "the key is not an unencrypted PEM private key");
     if (!X509_check_private_key(c->cert, c->key)) return fail(err, errlen, "the key does not belong to the certificate");
+    // The cipher suites offered are ECDHE-ECDSA ones (what browsers expect of WebRTC): the key must be P-256.
+    char group[64] = {0};
+    size_t glen = 0;
+    if (!EVP_PKEY_is_a(c->key, "EC") || !EVP_PKEY_get_group_name(c->key, group, sizeof group, &glen) || strcmp(group, "prime256v1") != 0) {
+        return fail(err, errlen, "the key must be ECDSA P-256 (prime256v1)");
+    }
     return 1;
 }
 

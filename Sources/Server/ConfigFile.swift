@@ -38,6 +38,8 @@ public struct ConfigFile: Decodable, Sendable {
         var host: [String]?
         var tcp: Bool?
         var consent_timeout_seconds: Double?
+        var certificate_file: String?
+        var key_file: String?
     }
     public struct Auth: Decodable, Sendable {
         var publish_keys: [String]?
@@ -64,7 +66,7 @@ public struct ConfigFile: Decodable, Sendable {
         "hls": ["target_duration_seconds", "minimum_segment_seconds", "part_target_seconds", "window_segments",
                 "retained_after_window"],
         "stun": ["port"],
-        "rtc": ["port", "host", "tcp", "consent_timeout_seconds"],
+        "rtc": ["port", "host", "tcp", "consent_timeout_seconds", "certificate_file", "key_file"],
         "auth": ["publish_keys", "stream_keys"],
     ]
 
@@ -109,6 +111,11 @@ public struct ConfigFile: Decodable, Sendable {
             if let v = r.host { c.rtc.advertisedHosts = v }
             if let v = r.tcp { c.rtc.tcp = v }
             if let v = r.consent_timeout_seconds { c.rtc.agent.consentTimeout = try Self.seconds(v, "rtc.consent_timeout_seconds") }
+            switch (r.certificate_file, r.key_file) {
+            case (let certificate?, let key?): c.dtlsCertificate = DTLSCertificateFiles(certificate: certificate, key: key)
+            case (nil, nil): break
+            default: throw Invalid(description: "rtc.certificate_file and rtc.key_file go together")
+            }
         }
         if let v = http?.port { c.httpPort = try Self.port(v, "http.port") }
         if let v = http?.web_root { c.webRoot = v }

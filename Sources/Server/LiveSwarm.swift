@@ -59,9 +59,11 @@ public final class LiveSwarm: Sendable {
                               onBound: { bound in report { $0.stun = bound } })
         let rtmp = RTMPServer(configuration: configuration.rtmp, hub: hub, metricsFactory: metricsFactory,
                               logger: logger, onBound: { bound in report { $0.rtmp = bound.port } })
-        // The DTLS identity of every WebRTC transport: made at start (its fingerprint goes into each answer).
-        let certificate = try Certificate()
-        logger.info("DTLS certificate", metadata: ["fingerprint": "\(certificate.fingerprint)"])
+        // The DTLS identity of every WebRTC transport: loaded from the configured files, or made at start (its
+        // fingerprint goes into each answer).
+        let certificate = try configuration.dtlsCertificate?.load() ?? Certificate()
+        logger.info("DTLS certificate", metadata: ["fingerprint": "\(certificate.fingerprint)",
+                                                   "from": "\(configuration.dtlsCertificate?.certificate ?? "generated at start")"])
         let mediaPort = MediaPort(configuration: configuration.rtc, metricsFactory: metricsFactory, logger: logger,
                                   onBound: { bound in report { $0.rtc = bound } })
         let routes = HTTPRoutes(hub: hub, hls: hls, registry: registry, metricsFactory: metricsFactory, logger: logger,

@@ -1,3 +1,5 @@
+import DTLS
+import Foundation
 import HLS
 import ICE
 import RTMPBridge
@@ -18,6 +20,9 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var rtc = MediaPort.Configuration()
     /// WHIP/WHEP forwarding options.
     public var webRTC = RouterRegistry.Options()
+    /// The DTLS certificate and its private key (PEM files, ECDSA P-256), so the fingerprint stays the same across
+    /// restarts. Nil: a fresh certificate at each start.
+    public var dtlsCertificate: DTLSCertificateFiles?
     /// Folder of the web demo pages served at `/`. Nil: the `web-demo` folder of the checkout the binary was
     /// built in (found from the working directory or the executable's path); without one, no pages.
     public var webRoot: String?
@@ -36,5 +41,31 @@ public struct ServerConfiguration: Sendable, Equatable {
         c.rtc.host = "127.0.0.1"
         c.rtc.port = 0
         return c
+    }
+}
+
+/// Where the DTLS certificate and key are (`rtc.certificate_file`, `rtc.key_file`).
+public struct DTLSCertificateFiles: Sendable, Equatable {
+    public var certificate: String
+    public var key: String
+
+    public init(certificate: String, key: String) { (self.certificate, self.key) = (certificate, key) }
+
+    /// The certificate, or an error that names the files and what is wrong with them.
+    public func load() throws -> Certificate {
+        struct Failure: Error, CustomStringConvertible { var description: String }
+        let names = "rtc.certificate_file \(certificate), rtc.key_file \(key)"
+        let certificatePEM: String, keyPEM: String
+        do {
+            certificatePEM = try String(contentsOfFile: certificate, encoding: .utf8)
+            keyPEM = try String(contentsOfFile: key, encoding: .utf8)
+        } catch {
+            throw Failure(description: "DTLS certificate (\(names)): cannot read: \(error.localizedDescription)")
+        }
+        do {
+            return try Certificate(certificatePEM: certificatePEM, keyPEM: keyPEM)
+        } catch {
+            throw Failure(description: "DTLS certificate (\(names)): \(error)")
+        }
     }
 }

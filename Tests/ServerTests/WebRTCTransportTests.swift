@@ -1,6 +1,7 @@
 import DTLS
 import Foundation
 import NIOCore
+import Server
 import SRTP
 import STUN
 import Testing
@@ -72,6 +73,51 @@ import TestSupport
         try await server.waitUntil("SRTP counted", timeout: .seconds(5)) {
             let d = try await Self.dtlsStatus(server, probe)
             return d["rtpPacketsIn"] as? Int == 5 && d["srtpDropped"] as? Int == 5 && d["rtcpPacketsIn"] as? Int == 1
+        }
+    }
+
+    /// `rtc.certificate_file` and `rtc.key_file`: a certificate made by the openssl command is the one the server
+    /// answers with (its fingerprint as openssl prints it) and completes a handshake with; an RSA key, a key of
+    /// another certificate and a missing file stop the server with the files named.
+    @Test func certificateFromFiles() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("liveswarm-cert-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
+        func make(_ name: String, key: [String]) async throws {
+            _ = try await Tool.run("openssl", ["req", "-x509", "-newkey"] + key + ["-nodes", "-keyout", path("\(name)-key.pem"),
+                                   "-out", path("\(name)-cert.pem"), "-days", "30", "-subj", "/CN=liveswarm-test"])
+        }
+        try await make("ec", key: ["ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"])
+        try await make("ec2", key: ["ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"])
+        try await make("rsa", key: ["rsa:2048"])
+        // "sha256 Fingerprint=AB:CD:..." (or "SHA256 Fingerprint=" on older versions)
+        let printed = try await Tool.run("openssl", ["x509", "-noout", "-fingerprint", "-sha256", "-in", path("ec-cert.pem")])
+        let expected = try #require(printed.split(separator: "=").last).trimmingCharacters(in: .whitespacesAndNewlines)
+
+        let server = try await TestServer.start {
+            $0.dtlsCertificate = DTLSCertificateFiles(certificate: path("ec-cert.pem"), key: path("ec-key.pem"))
+        }
+        defer { Task { await server.stop() } }
+        let mine = try Certificate()
+        let probe = try await MediaPortTests.openProbe(server, offer: Self.offer(mine))
+        #expect(try Self.answerFingerprint(probe).sdpValue == "sha-256 \(expected)")
+        let socket = try await MediaPortTests.connectGoodPeer(server, probe)
+        defer { socket.close() }
+        let client = try DTLSSession(certificate: mine, role: .client, peerFingerprint: try Self.answerFingerprint(probe))
+        try await Self.handshake(client, over: socket, port: server.ports.rtcUDP)
+        guard case .connected = client.state else { throw TestFailure("client with the server's file certificate: \(client.state)") }
+
+        for (certificate, key, message) in [("rsa-cert.pem", "rsa-key.pem", "the key must be ECDSA P-256"),
+                                            ("ec-cert.pem", "ec2-key.pem", "the key does not belong to the certificate"),
+                                            ("ec-cert.pem", "missing-key.pem", "cannot read")] {
+            do {
+                let wrong = try await TestServer.start { $0.dtlsCertificate = DTLSCertificateFiles(certificate: path(certificate), key: path(key)) }
+                await wrong.stop()
+                Issue.record("\(certificate) with \(key): the server started")
+            } catch {
+                #expect("\(error)".contains("rtc.key_file \(path(key))") && "\(error)".contains(message), "\(error)")
+            }
         }
     }
 
