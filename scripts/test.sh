@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
 need_swift
-apt_install ffmpeg chromium chromium-driver nodejs coturn nftables iproute2
+apt_install ffmpeg chromium chromium-driver nodejs coturn nftables iproute2 openssl
 # Selenium drives headless Chromium (Tests/Browser/drive.py); aiortc is a second WebRTC peer (aiortc_peer.py).
 LIVESWARM_PYTHON=$(python_venv .build/venv selenium aiortc)
 export LIVESWARM_PYTHON
