@@ -107,7 +107,7 @@ let package = Package(
         ]),
         // Load generator for BENCHMARKS.md.
         .executableTarget(name: "liveswarm-bench", dependencies: [
-            "RTMP", "AMF0", "FLV", "SRTP", "DTLS",
+            "RTMP", "AMF0", "FLV", "SRTP", "DTLS", "RTP", "STUN",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -207,6 +207,7 @@ final class HTTPConnection: ChannelInboundHandler, Sendable {
 
     struct Response: Sendable {
         var status: Int
+        var headers: [String: String] = [:]  // names in lower case
         var body: ByteBuffer
     }
 
@@ -229,11 +230,16 @@ final class HTTPConnection: ChannelInboundHandler, Sendable {
 
     struct Closed: Error {}
 
-    func get(_ path: String) async throws -> Response {
+    func get(_ path: String) async throws -> Response { try await request("GET", path) }
+
+    func request(_ method: String, _ path: String, contentType: String? = nil, body: String? = nil) async throws -> Response {
         guard let ch = channel.withLock({ $0 }) else { throw Closed() }
         let promise = ch.eventLoop.makePromise(of: Response.self)
         state.withLock { $0.pending = promise }
-        ch.writeAndFlush(ByteBuffer(string: "GET \(path) HTTP/1.1\r\nHost: bench\r\n\r\n")).whenFailure { promise.fail($0) }
+        var head = "\(method) \(path) HTTP/1.1\r\nHost: bench\r\n"
+        if let contentType { head += "Content-Type: \(contentType)\r\n" }
+        if let body { head += "Content-Length: \(body.utf8.count)\r\n" }
+        ch.writeAndFlush(ByteBuffer(string: head + "\r\n" + (body ?? ""))).whenFailure { promise.fail($0) }
         return try await promise.futureResult.get()
     }
 
@@ -246,17 +252,21 @@ final class HTTPConnection: ChannelInboundHandler, Sendable {
             let view = s.input.readableBytesView
             guard let end = view.firstRange(of: [13, 10, 13, 10]) else { return nil }
             let headerLength = view.distance(from: view.startIndex, to: end.upperBound)
-            let head = String(decoding: view[view.startIndex..<end.lowerBound], as: UTF8.self).lowercased()
+            let head = String(decoding: view[view.startIndex..<end.lowerBound], as: UTF8.self)
             let lines = head.split(separator: "\r\n")
             let status = lines.first.flatMap { Int($0.split(separator: " ").dropFirst().first ?? "") } ?? 0
-            let length = lines.first { $0.hasPrefix("content-length:") }
-                .flatMap { Int($0.dropFirst(15).trimmingCharacters(in: .whitespaces)) } ?? 0
+            var headers: [String: String] = [:]
+            for line in lines.dropFirst() {
+                guard let colon = line.firstIndex(of: ":") else { continue }
+                headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            }
+            let length = headers["content-length"].flatMap { Int($0) } ?? 0
             guard s.input.readableBytes >= headerLength + length, let promise = s.pending else { return nil }
             s.input.moveReaderIndex(forwardBy: headerLength)
             let body = s.input.readSlice(length: length)!
             s.input.discardReadBytes()
             s.pending = nil
-            return (promise, Response(status: status, body: body))
+            return (promise, Response(status: status, headers: headers, body: body))
         }
         if let (promise, response) = done { promise.succeed(response) }
     }
