@@ -22,23 +22,101 @@ public final class Producer: @unchecked Sendable {
     static let historySize = 512
     /// Our SSRC in the feedback we send the publisher.
     static let feedbackSSRC: UInt32 = 1
+    /// What arrived from the publisher, for the receiver reports we send it.
+    var statistics: ReceiveStatistics
+    let epoch = ContinuousClock.now
+    /// Packets lost on the way in, asked for again with NACKs (nil when not negotiated or turned off).
+    var nacks: NackRequester?
+    /// How long to wait before asking for a packet again: LiveSwarm does not measure the publisher's round trip,
+    /// so libwebrtc's default before a measurement.
+    static let nackRetry = 0.1
 
-    init(kind: MediaKind, codec: RTPCodec, ssrc: UInt32, rtxSSRC: UInt32?, publisher: WebRTCTransport, keepHistory: Bool) {
+    init(kind: MediaKind, codec: RTPCodec, ssrc: UInt32, rtxSSRC: UInt32?, publisher: WebRTCTransport, keepHistory: Bool,
+         requestRetransmissions: Bool = false) {
         (self.kind, self.codec, self.ssrc, self.rtxSSRC, self.publisher) = (kind, codec, ssrc, rtxSSRC, publisher)
         history = keepHistory ? Array(repeating: nil, count: Self.historySize) : []
+        statistics = ReceiveStatistics(ssrc: ssrc, clockRate: codec.clockRate)
+        nacks = requestRetransmissions ? NackRequester() : nil
     }
 
-    /// An RTP packet from the publisher with this producer's media SSRC: to every consumer.
-    func receive(_ packet: [UInt8]) {
-        let targets = lock.withLock { () -> [Consumer] in
+    /// NACKs sent to the publisher (packets asked for) and packets that came back.
+    public var publisherNACKs: (requested: Int, recovered: Int) {
+        lock.withLock { (nacks?.requested ?? 0, nacks?.recovered ?? 0) }
+    }
+
+    /// Seconds since the producer was made: the clock of its receive statistics.
+    func elapsed(_ now: ContinuousClock.Instant = .now) -> Double {
+        let d = now - epoch
+        return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    }
+
+    /// An RTP packet from the publisher with this producer's media SSRC (or unwrapped from RTX, `retransmission`):
+    /// to every consumer. With NACKs on, a gap is asked for at once, and a packet nobody is missing any more
+    /// (a duplicate, or RTX the publisher sends to probe bandwidth) goes no further.
+    func receive(_ packet: [UInt8], retransmission: Bool = false) {
+        let seq = UInt16(packet[2]) << 8 | UInt16(packet[3])
+        let ts = UInt32(packet[4]) << 24 | UInt32(packet[5]) << 16 | UInt32(packet[6]) << 8 | UInt32(packet[7])
+        let arrival = elapsed()
+        let (targets, gap) = lock.withLock { () -> ([Consumer], Bool) in
+            var gap = false
+            if nacks != nil {
+                let before = nacks!.missingCount
+                let arrived = nacks!.received(seq, at: arrival)
+                if arrived == .duplicate || (retransmission && arrived != .filledGap) { return ([], false) }
+                gap = nacks!.missingCount > before
+            } else if retransmission {
+                return ([], false)
+            }
             packets += 1
+            statistics.record(sequence: seq, timestamp: ts, arrival: arrival)
             if !history.isEmpty {
-                let seq = UInt16(packet[2]) << 8 | UInt16(packet[3])
                 history[Int(seq) % Self.historySize] = (seq, packet)
             }
-            return consumers
+            return (consumers, gap)
         }
         for c in targets { c.forward(packet) }
+        if gap { requestMissing() }
+    }
+
+    /// A packet on this producer's RTX SSRC (RFC 4588): the original sequence number from the first two bytes of
+    /// the payload, the media payload type and SSRC back, padding dropped. RTX that carries only padding is the
+    /// publisher probing for bandwidth, and is not media.
+    func receiveRTX(_ p: [UInt8]) {
+        guard let headerEnd = RTPPacket.headerLength(p) else { return }
+        var end = p.count
+        if p[0] & 0x20 != 0 {
+            let pad = Int(p[end - 1])
+            guard pad > 0, pad <= end - headerEnd else { return }
+            end -= pad
+        }
+        guard end - headerEnd > 2 else { return }
+        var out = Array(p[0..<headerEnd])
+        out[0] &= ~0x20
+        out[1] = p[1] & 0x80 | codec.payloadType
+        out[2] = p[headerEnd]
+        out[3] = p[headerEnd + 1]
+        out[8] = UInt8(ssrc >> 24)
+        out[9] = UInt8(ssrc >> 16 & 0xFF)
+        out[10] = UInt8(ssrc >> 8 & 0xFF)
+        out[11] = UInt8(ssrc & 0xFF)
+        out += p[(headerEnd + 2)..<end]
+        receive(out, retransmission: true)
+    }
+
+    /// A generic NACK (RFC 4585 6.2.1) to the publisher for the packets due to be asked for (again).
+    func requestMissing() {
+        let now = elapsed()
+        let due = lock.withLock { nacks?.due(at: now, retryAfter: Self.nackRetry) ?? [] }
+        guard !due.isEmpty else { return }
+        var out: [UInt8] = []
+        RTCPPacket.nack(GenericNACK(senderSSRC: Self.feedbackSSRC, mediaSSRC: ssrc, lost: due)).write(to: &out)
+        publisher.send(out, isRTCP: true)
+    }
+
+    /// This track's block for the next receiver report to the publisher; nil before its first packet.
+    func receptionReport() -> ReceptionReport? {
+        let now = elapsed()
+        return lock.withLock { statistics.report(at: now) }
     }
 
     /// A packet still in the retransmission buffer.
@@ -49,9 +127,15 @@ public final class Producer: @unchecked Sendable {
         }
     }
 
-    /// The publisher's sender report for this track: each consumer sends its own, in its numbering.
+    /// The publisher's sender report for this track: noted for our receiver reports (LSR/DLSR, from which the
+    /// publisher measures its round-trip time), and each consumer sends its own, in its numbering.
     func senderReport(_ report: SenderReport) {
-        for c in lock.withLock({ consumers }) { c.senderReport(report) }
+        let arrival = elapsed()
+        let targets = lock.withLock { () -> [Consumer] in
+            statistics.senderReport(ntpTimestamp: report.ntpTimestamp, arrival: arrival)
+            return consumers
+        }
+        for c in targets { c.senderReport(report) }
     }
 
     func add(_ consumer: Consumer) {
@@ -168,18 +252,50 @@ public final class Router: @unchecked Sendable {
     let transportCCID: UInt8?
     var transportCC: TransportCCRecorder
     var feedbackTimer: RepeatedTask?
+    var reportTimer: RepeatedTask?
+    var nackTimer: RepeatedTask?
     public private(set) var transportCCFeedbacks = 0
+    public private(set) var receiverReports = 0
     /// How often transport-cc feedback goes to the publisher (libwebrtc's receivers send it every 50-100 ms).
     static let feedbackInterval = TimeAmount.milliseconds(100)
+    /// How often a receiver report goes to the publisher (libwebrtc sends its own about once a second for video).
+    static let reportInterval = TimeAmount.seconds(1)
 
     init(name: String, publisher: WebRTCTransport, producers: [Producer], transportCCID: UInt8? = nil, eventLoop: (any EventLoop)? = nil) {
         (self.name, self.publisher, self.producers, self.transportCCID) = (name, publisher, producers, transportCCID)
         transportCC = TransportCCRecorder(start: .now)
-        if transportCCID != nil, let eventLoop {
+        guard let eventLoop else { return }
+        if transportCCID != nil {
             feedbackTimer = eventLoop.scheduleRepeatedTask(initialDelay: Self.feedbackInterval, delay: Self.feedbackInterval) { [weak self] _ in
                 self?.sendTransportFeedback()
             }
         }
+        reportTimer = eventLoop.scheduleRepeatedTask(initialDelay: Self.reportInterval, delay: Self.reportInterval) { [weak self] _ in
+            self?.sendReceiverReport()
+        }
+        if producers.contains(where: { $0.nacks != nil }) {
+            nackTimer = eventLoop.scheduleRepeatedTask(initialDelay: Self.nackInterval, delay: Self.nackInterval) { [weak self] _ in
+                for p in self?.producers ?? [] { p.requestMissing() }
+            }
+        }
+    }
+
+    /// How often packets still missing from the publisher are looked at to be asked for again.
+    static let nackInterval = TimeAmount.milliseconds(20)
+
+    public var publisherNACKs: (requested: Int, recovered: Int) {
+        producers.map(\.publisherNACKs).reduce((0, 0)) { ($0.0 + $1.0, $0.1 + $1.1) }
+    }
+
+    /// A receiver report (RFC 3550 6.4.2) with a block for every track that has sent something: loss, jitter and
+    /// LSR/DLSR, from which the publisher's stack computes its round-trip time and loss statistics.
+    func sendReceiverReport() {
+        let blocks = producers.compactMap { $0.receptionReport() }
+        guard !blocks.isEmpty else { return }
+        var out: [UInt8] = []
+        RTCPPacket.receiverReport(ReceiverReport(ssrc: Producer.feedbackSSRC, reports: blocks)).write(to: &out)
+        lock.withLock { receiverReports += 1 }
+        publisher.send(out, isRTCP: true)
     }
 
     func sendTransportFeedback() {
@@ -208,7 +324,11 @@ public final class Router: @unchecked Sendable {
             lock.withLock { transportCC.record(seq, at: now) }
         }
         let ssrc = UInt32(packet[8]) << 24 | UInt32(packet[9]) << 16 | UInt32(packet[10]) << 8 | UInt32(packet[11])
-        producers.first { $0.ssrc == ssrc }?.receive(packet)
+        if let producer = producers.first(where: { $0.ssrc == ssrc }) {
+            producer.receive(packet)
+        } else if let producer = producers.first(where: { $0.rtxSSRC == ssrc }) {
+            producer.receiveRTX(packet)
+        }
     }
 
     /// RTCP from a viewer: picture loss and FIR become a (rate-limited) PLI to the publisher; a NACK is answered
@@ -244,6 +364,8 @@ public final class Router: @unchecked Sendable {
     /// The publisher left: every viewer's transport is closed.
     func close() {
         feedbackTimer?.cancel()
+        reportTimer?.cancel()
+        nackTimer?.cancel()
         let all = lock.withLock { () -> [WebRTCTransport] in
             defer { viewers = [:] }
             return viewers.values.map(\.0)

@@ -41,13 +41,16 @@ public final class RouterRegistry: @unchecked Sendable {
         public var packetsIn: Int
         /// Packets sent again for viewers' NACKs.
         public var retransmitted: Int
+        /// Packets lost on the way from the publisher that LiveSwarm asked for (NACK), and those that came back.
+        public var nacksToPublisher: Int
+        public var recoveredFromPublisher: Int
     }
 
     enum Role { case publisher, viewer }
 
     public struct Options: Sendable, Equatable {
-        /// Answer viewers' NACKs from a retransmission buffer (and offer `nack` to them). Off only to measure
-        /// what it buys.
+        /// Answer viewers' NACKs from a retransmission buffer (and offer `nack` to them), and NACK the publisher
+        /// for packets lost on the way in. Off only to measure what it buys.
         public var nack = true
         public init() {}
     }
@@ -94,7 +97,8 @@ public final class RouterRegistry: @unchecked Sendable {
         let (transport, session) = try open(offer)
         let producers = tracks.map { s, codec in
             Producer(kind: s.kind, codec: codec, ssrc: s.ssrc!, rtxSSRC: s.rtxSSRC, publisher: transport,
-                     keepHistory: options.nack && s.kind == .video)
+                     keepHistory: options.nack && s.kind == .video,
+                     requestRetransmissions: options.nack && s.kind == .video && codec.feedback.contains("nack"))
         }
         let router = Router(name: stream, publisher: transport, producers: producers, transportCCID: transportCCID,
                             eventLoop: eventLoops.next())
@@ -172,7 +176,8 @@ public final class RouterRegistry: @unchecked Sendable {
     public func snapshot() -> [Snapshot] {
         lock.withLock { routers.values.map { r in
             Snapshot(stream: r.name, tracks: r.producers.map { "\($0.kind.rawValue) \($0.codec.rtpmap)" }, viewers: r.viewerCount,
-                     packetsIn: r.producers.reduce(0) { $0 + $1.packets }, retransmitted: r.retransmitted)
+                     packetsIn: r.producers.reduce(0) { $0 + $1.packets }, retransmitted: r.retransmitted,
+                     nacksToPublisher: r.publisherNACKs.requested, recoveredFromPublisher: r.publisherNACKs.recovered)
         } }.sorted { $0.stream < $1.stream }
     }
 

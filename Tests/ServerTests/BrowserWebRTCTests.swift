@@ -22,6 +22,9 @@ import TestSupport
         var estimateAbove1MbpsMs: Int?
         var maxVideoSendKbps: Int?
         var availableOutgoingBitrate: Double?
+        var videoRoundTripTime: Double?
+        var videoRoundTripTimeMeasurements: Int?
+        var videoReportedLost: Int?
     }
 
     static func page(_ server: TestServer, _ query: String, seconds: Int, midway: Int? = nil) throws -> Tool {
@@ -74,6 +77,8 @@ import TestSupport
     /// Transport-cc feedback from LiveSwarm lets Chromium's congestion controller trust the path: its estimate
     /// passes 1 Mbit/s and the encoder sends more than that within 10 s (without feedback it stays at its
     /// 300 kbit/s start). The picture is noise at 640x480, so the encoder uses what it is allowed.
+    /// LiveSwarm's receiver reports reach the publisher too: Chromium turns them into `remote-inbound-rtp` with
+    /// round-trip times (from LSR/DLSR) and no loss on loopback.
     @Test func publisherBitrateClimbsWithTransportCCFeedback() async throws {
         let server = try await TestServer.start()
         defer { Task { await server.stop() } }
@@ -86,5 +91,11 @@ import TestSupport
         #expect(s.connection == "connected" && s.error == nil)
         #expect((s.estimateAbove1MbpsMs ?? .max) < 10_000)
         #expect((s.maxVideoSendKbps ?? 0) > 1000)
+        print("""
+            receiver reports: \(s.videoRoundTripTimeMeasurements ?? 0) round-trip times measured by the publisher, \
+            last \(s.videoRoundTripTime.map { String(format: "%.1f ms", $0 * 1000) } ?? "none"), \(s.videoReportedLost ?? -1) reported lost
+            """)
+        #expect((s.videoRoundTripTimeMeasurements ?? 0) >= 3, "about one receiver report a second, each answering an SR")
+        #expect((s.videoRoundTripTime ?? 1) < 0.2 && s.videoReportedLost == 0)
     }
 }

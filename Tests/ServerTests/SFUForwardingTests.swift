@@ -84,6 +84,58 @@ import TestSupport
         return RTPPacket(header: h, payload: ArraySlice([0x10, 0x00] + (0..<200).map { UInt8(truncatingIfNeeded: Int(seq) &* 31 &+ $0) })).write()
     }
 
+    static let videoRTXSSRC: UInt32 = 1_321_450_000  // the offer's ssrc-group FID
+
+    /// RTX (RFC 4588) for the publisher's video: payload type 97, its own SSRC and numbering, the original
+    /// sequence number first in the payload, then the original payload; `padding` bytes of padding.
+    static func rtx(_ original: [UInt8], seq: UInt16, padding: Int = 0) throws -> [UInt8] {
+        let o = try RTPPacket(parsing: original)
+        let h = RTPHeader(marker: o.header.marker, payloadType: 97, sequenceNumber: seq, timestamp: o.header.timestamp, ssrc: videoRTXSSRC)
+        let osn = [UInt8(o.header.sequenceNumber >> 8), UInt8(o.header.sequenceNumber & 0xFF)]
+        return RTPPacket(header: h, payload: ArraySlice(padding > 0 && o.payload.isEmpty ? [] : osn + o.payload), padding: padding).write()
+    }
+
+    /// A packet lost between the publisher and LiveSwarm is asked for at once (a NACK to the publisher); its
+    /// retransmission on the RTX SSRC reaches the viewer as the original; a second copy, and RTX that is only
+    /// padding (bandwidth probing), go no further.
+    @Test func lossOnTheWayInIsAskedForAndFilledByRTX() async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        let publisher = try await Self.connect(server, path: "/whip/live/in", offer: WHIPTests.offer)
+        defer { publisher.socket.close() }
+        let viewer = try await Self.connect(server, path: "/whep/live/in", offer: WHIPTests.playOffer)
+        defer { viewer.socket.close() }
+        let sent = (0..<12).map { Self.vp8(seq: UInt16(100 + $0), ts: 9000 * UInt32($0)) }
+        for (i, p) in sent.enumerated() where i != 5 && i < 10 { try await publisher.send(p) }  // 105 lost on the way in
+
+        var nack: GenericNACK?
+        while nack == nil, let (p, rtcp) = try await publisher.receive(timeout: .seconds(2)) {
+            guard rtcp else { continue }
+            for case .nack(let n) in try RTCPPacket.parseCompound(p) { nack = n }
+        }
+        #expect(nack?.mediaSSRC == Self.videoSSRC && nack?.lost == [105], "\(String(describing: nack))")
+
+        try await publisher.send(try Self.rtx(sent[5], seq: 7000))
+        try await publisher.send(try Self.rtx(sent[5], seq: 7001))  // the same again
+        try await publisher.send(RTPPacket(header: RTPHeader(payloadType: 97, sequenceNumber: 7002, timestamp: 0, ssrc: Self.videoRTXSSRC),
+                                           payload: [], padding: 224).write())
+        try await publisher.send(sent[10])
+        var received: [RTPPacket] = []
+        while received.count < 11, let (p, rtcp) = try await viewer.receive(timeout: .seconds(2)) {
+            if !rtcp { received.append(try RTPPacket(parsing: p)) }
+        }
+        let payloads = received.map(\.payload)
+        let expected = try [0, 1, 2, 3, 4, 6, 7, 8, 9, 5, 10].map { try RTPPacket(parsing: sent[$0]).payload }
+        let order = received.map { r in expected.firstIndex(of: r.payload) ?? -1 }
+        #expect(payloads == expected, "the viewer got packets \(order)")
+        let first = try #require(received.first).header.sequenceNumber
+        #expect(received[9].header.sequenceNumber == first &+ 5, "the retransmission carries the original's place")
+        let extra = try await viewer.receive(timeout: .milliseconds(300))
+        #expect(extra == nil || extra!.rtcp, "no duplicate and no padding reached the viewer")
+        let api = try await HTTPGet.fetch(port: server.ports.http, "/api/v1/webrtc/streams").text
+        #expect(api.contains("\"recoveredFromPublisher\":1"), "\(api)")
+    }
+
     @Test func viewerGetsRenumberedPacketsKeyframeRequestRetransmissionsAndSenderReports() async throws {
         let server = try await TestServer.start()
         defer { Task { await server.stop() } }
@@ -152,7 +204,7 @@ import TestSupport
 
         // The publisher's SR reaches the viewer with the viewer's SSRC and RTP clock.
         var sr: [UInt8] = []
-        RTCPPacket.senderReport(SenderReport(ssrc: Self.videoSSRC, ntpTimestamp: 0xE8F1_0000_0000_0000, rtpTimestamp: 1_000_000,
+        RTCPPacket.senderReport(SenderReport(ssrc: Self.videoSSRC, ntpTimestamp: 0xE8F1_2345_6789_0000, rtpTimestamp: 1_000_000,
                                              packetCount: 20, octetCount: 4000)).write(to: &sr)
         try await publisher.send(sr, rtcp: true)
         var report: SenderReport?
@@ -160,8 +212,20 @@ import TestSupport
             guard rtcp else { continue }
             for case .senderReport(let x) in try RTCPPacket.parseCompound(p) { report = x }
         }
-        #expect(report?.ssrc == viewerSSRC && report?.ntpTimestamp == 0xE8F1_0000_0000_0000)
+        #expect(report?.ssrc == viewerSSRC && report?.ntpTimestamp == 0xE8F1_2345_6789_0000)
         #expect(report?.rtpTimestamp == first.header.timestamp, "the SR's RTP time maps like the packets'")
         #expect(report?.packetCount == 21, "authentic packets only; retransmissions are not counted")
+
+        // The publisher gets receiver reports (about one a second) for its video: 65530 to 13 and 21 arrived, so
+        // 14 to 20 are lost (the forged 20 among them), the highest is 21 after one wrap, and LSR is the middle
+        // of the SR's NTP time.
+        var block: ReceptionReport?
+        let deadline = ContinuousClock.now + .seconds(4)
+        while block?.lastSR != 0x2345_6789, ContinuousClock.now < deadline, let (p, rtcp) = try await publisher.receive() {
+            guard rtcp else { continue }
+            for case .receiverReport(let rr) in try RTCPPacket.parseCompound(p) { block = rr.reports.first { $0.ssrc == Self.videoSSRC } ?? block }
+        }
+        #expect(block?.highestSequence == 65536 + 21 && block?.cumulativeLost == 7, "\(String(describing: block))")
+        #expect(block?.lastSR == 0x2345_6789 && (block?.delaySinceLastSR ?? .max) < 2 * 65536)
     }
 }

@@ -146,6 +146,11 @@ async function readStats() {
         frameWidthSent: s.frameWidth, qualityLimitationReason: s.qualityLimitationReason });
     }
     if (s.type === 'outbound-rtp' && s.kind === 'audio') state.audioPacketsSent = s.packetsSent;
+    // Built by the browser from the server's receiver reports: what LiveSwarm says it got of our video.
+    if (s.type === 'remote-inbound-rtp' && s.kind === 'video') {
+      Object.assign(state, { videoRoundTripTime: s.roundTripTime, videoRoundTripTimeMeasurements: s.roundTripTimeMeasurements,
+        videoReportedLost: s.packetsLost, videoReportedJitter: s.jitter });
+    }
     if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded' && s.availableOutgoingBitrate !== undefined) {
       state.availableOutgoingBitrate = s.availableOutgoingBitrate;
       // When the estimate first passed 1 Mbit/s, in ms since the page started.
