@@ -140,7 +140,7 @@ final class BenchPeer: ChannelInboundHandler, @unchecked Sendable {
         }
         let serverUfrag = try attribute("ice-ufrag"), serverPassword = try attribute("ice-pwd")
         guard let fingerprint = Fingerprint(sdp: try attribute("fingerprint")) else { throw Failure(description: "bad fingerprint") }
-        let check = { Message(type: .bindingRequest, transactionID: (0..<12).map { _ in UInt8.random(in: 0...255) })
+        let check: @Sendable () -> [UInt8] = { Message(type: .bindingRequest, transactionID: (0..<12).map { _ in UInt8.random(in: 0...255) })
             .adding(.username, Array("\(serverUfrag):\(ufrag)".utf8)).adding(.iceControlling, [UInt8](repeating: 1, count: 8))
             .adding(.useCandidate, []).encode(integrityKey: Array(serverPassword.utf8), fingerprint: true) }
         peer.send(check())
