@@ -3,9 +3,10 @@ import Server
 import Testing
 import TestSupport
 
-/// A WHEP viewer on a lossy path: Chromium plays from inside a network namespace where nftables drops 5 % of
-/// the UDP packets coming from the media port, at random. With NACK the viewer asks for what it lost and gets
-/// it from the SFU's buffer; the control run, with NACK off in the server, freezes more.
+/// Lossy paths, with Chromium inside a network namespace and nftables dropping 5 % of the UDP packets at random.
+/// A WHEP viewer there asks for what it lost and gets it from the SFU's buffer; a WHIP publisher there is asked
+/// by the SFU for what it lost, and its RTX fills the gaps before viewers notice. Each control run, with NACK off
+/// in the server, does worse.
 @Suite(.serialized, .timeLimit(.minutes(5))) struct BrowserLossTests {
     struct Run {
         var framesDecoded: Int
@@ -63,6 +64,85 @@ import TestSupport
         let retransmitted = api.range(of: "\"retransmitted\":").map { Int(api[$0.upperBound...].prefix { $0.isNumber }) ?? 0 } ?? 0
         return Run(framesDecoded: s.framesDecoded ?? 0, nackCount: s.nackCount ?? 0, freezeSeconds: s.totalFreezesDuration ?? 0,
                    freezeCount: s.freezeCount ?? 0, dropped: try await ns.dropped(), retransmitted: retransmitted, seconds: Double(seconds))
+    }
+
+    struct PublisherRun {
+        var dropped: (video: Int, rtx: Int, other: Int)
+        var nacksToPublisher: Int
+        var recovered: Int
+        var viewerLost: Int
+        var viewerPackets: Int
+        var framesDecoded: Int
+        var freezeSeconds: Double
+    }
+
+    struct ViewerStats: Decodable {
+        var connection: String
+        var error: String?
+        var framesDecoded: Int?
+        var videoPacketsLost: Int?
+        var videoPacketsReceived: Int?
+        var totalFreezesDuration: Double?
+    }
+
+    static func counter(_ name: String, in api: String) -> Int {
+        api.range(of: "\"\(name)\":").map { Int(api[$0.upperBound...].prefix { $0.isNumber }) ?? 0 } ?? 0
+    }
+
+    /// The publisher, Chromium inside the namespace, loses 5 % of what it sends to the media port; the viewer
+    /// watches on the host.
+    static func publisherRun(nack: Bool, seconds: Int = 20) async throws -> PublisherRun {
+        let ns = try await NetworkNamespace.create()
+        do {
+            let server = try await TestServer.start { c in
+                c.listenHost = "0.0.0.0"
+                c.rtc.host = "0.0.0.0"
+                c.rtc.advertisedHosts = [ns.hostAddress]
+                c.webRTC.nack = nack
+            }
+            defer { Task { await server.stop() } }
+            try await ns.dropOutgoing(percent: 5, udpDestinationPort: server.ports.rtcUDP)
+            let python = Tool.pythonCommand
+            let publisher = try ns.tool(python[0], Array(python.dropFirst()) + Tool.driveArguments(
+                url: "http://\(ns.hostAddress):\(server.ports.http)/webrtc/?role=publish&stream=live/lossy-in&size=640x480&noise=1",
+                seconds: seconds + 25, statsJS: "return window.webrtcStats()"))
+            defer { publisher.kill(SIGTERM) }
+            try await server.waitForWebRTCStream("live/lossy-in", timeout: .seconds(30))
+            try await Task.sleep(for: .seconds(3))  // past the bitrate ramp-up
+            let viewer = try BrowserWebRTCTests.page(server, "role=play&stream=live/lossy-in", seconds: seconds)
+            let s = try await viewer.jsonResult(ViewerStats.self, timeout: .seconds(Int64(seconds) + 60))
+            #expect(s.connection == "connected" && s.error == nil, "viewer: \(s.error ?? s.connection)")
+            let api = try await HTTPGet.fetch(port: server.ports.http, "/api/v1/webrtc/streams").text
+            let run = PublisherRun(dropped: try await ns.droppedOutgoing(), nacksToPublisher: counter("nacksToPublisher", in: api),
+                                   recovered: counter("recoveredFromPublisher", in: api), viewerLost: s.videoPacketsLost ?? 0,
+                                   viewerPackets: s.videoPacketsReceived ?? 0, framesDecoded: s.framesDecoded ?? 0,
+                                   freezeSeconds: s.totalFreezesDuration ?? 0)
+            await ns.remove()
+            return run
+        } catch {
+            await ns.remove()
+            throw error
+        }
+    }
+
+    /// Loss between the publisher and LiveSwarm: LiveSwarm NACKs the publisher, Chromium retransmits over RTX,
+    /// and the viewer sees almost none of the loss. The control run (NACK off) passes the loss on to the viewer.
+    @Test func publisherLossIsRepairedByNACKAndRTX() async throws {
+        let with = try await Self.publisherRun(nack: true)
+        let without = try await Self.publisherRun(nack: false)
+        for (name, r) in [("NACK on", with), ("NACK off", without)] {
+            print("""
+                5 % loss from the publisher, \(name): dropped \(r.dropped.video) VP8, \(r.dropped.rtx) RTX, \(r.dropped.other) other \
+                packets; \(r.nacksToPublisher) asked for again, \(r.recovered) recovered; the viewer lost \(r.viewerLost) of \
+                \(r.viewerPackets) video packets, decoded \(r.framesDecoded) frames, frozen \(String(format: "%.1f", r.freezeSeconds)) s
+                """)
+        }
+        #expect(with.dropped.video > 50, "the path lost video packets")
+        #expect(with.nacksToPublisher >= with.dropped.video / 2 && Double(with.recovered) >= 0.8 * Double(with.dropped.video),
+                "asked for \(with.nacksToPublisher), recovered \(with.recovered) of \(with.dropped.video) VP8 packets lost")
+        #expect(without.nacksToPublisher == 0 && without.recovered == 0)
+        #expect(without.viewerLost > 20 && without.viewerLost > 3 * max(1, with.viewerLost),
+                "the viewer lost \(without.viewerLost) without NACK, \(with.viewerLost) with")
     }
 
     @Test func nackRecoversFivePercentLossAndTheControlRunFreezesMore() async throws {

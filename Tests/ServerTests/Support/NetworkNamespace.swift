@@ -58,6 +58,34 @@ final class NetworkNamespace: Sendable {
         }
     }
 
+    /// The host's nftables table for this namespace's outgoing drops.
+    var hostTable: String { "liveswarm_\(name.replacingOccurrences(of: "-", with: "_"))" }
+
+    /// Drops `percent` % of the UDP packets the namespace sends to `destinationPort`, at random, where they arrive
+    /// on the host: a drop in the namespace's own output hook would fail the sender's `sendmsg`, and Chromium
+    /// sends such a packet again at once, so nothing would look lost. Split by RTP payload type (bits 1-7 of the
+    /// second byte after the UDP header) to tell what was lost: VP8 media (96), its RTX (97), and the rest
+    /// (audio, RTCP, STUN, DTLS). ``remove()`` deletes the rules.
+    func dropOutgoing(percent: Int, udpDestinationPort: Int) async throws {
+        let match = ["ip", "saddr", address, "udp", "dport", String(udpDestinationPort)]
+        let drop = ["numgen", "random", "mod", "100", "<", String(percent), "counter", "drop"]
+        for args in [["add", "table", "inet", hostTable],
+                     ["add", "chain", "inet", hostTable, "in", "{ type filter hook input priority 0; }"],
+                     ["add", "rule", "inet", hostTable, "in"] + match + ["@th,73,7", "96"] + drop,
+                     ["add", "rule", "inet", hostTable, "in"] + match + ["@th,73,7", "97"] + drop,
+                     ["add", "rule", "inet", hostTable, "in"] + match + ["@th,73,7", "!=", "{ 96, 97 }"] + drop] {
+            _ = try await Tool.run("nft", args, timeout: .seconds(10))
+        }
+    }
+
+    /// How many of the namespace's outgoing packets were dropped: VP8, its RTX, the rest.
+    func droppedOutgoing() async throws -> (video: Int, rtx: Int, other: Int) {
+        let out = try await Tool.run("nft", ["list", "chain", "inet", hostTable, "in"], timeout: .seconds(10))
+        let counts = out.components(separatedBy: "counter packets ").dropFirst().map { Int($0.prefix { $0.isNumber }) ?? 0 }
+        guard counts.count == 3 else { throw TestFailure("nft: \(out)") }
+        return (counts[0], counts[1], counts[2])
+    }
+
     /// How many packets the drop rule dropped.
     func dropped() async throws -> Int {
         let out = try await Tool.run("ip", ["netns", "exec", name, "nft", "list", "chain", "inet", "liveswarm", "in"], timeout: .seconds(10))
@@ -71,6 +99,7 @@ final class NetworkNamespace: Sendable {
     }
 
     func remove() async {
+        _ = try? await Tool.run("nft", ["delete", "table", "inet", hostTable], timeout: .seconds(10))
         if !hostLink.isEmpty { _ = try? await Tool.run("ip", ["link", "del", hostLink], timeout: .seconds(10)) }
         _ = try? await Tool.run("ip", ["netns", "del", name], timeout: .seconds(10))
     }
