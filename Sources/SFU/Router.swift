@@ -173,29 +173,34 @@ public final class Consumer: @unchecked Sendable {
     public let producer: Producer
     public let payloadType: UInt8
     public let ssrc: UInt32
+    /// The viewer's RTX payload type and our RTX SSRC (RFC 4588), when the viewer negotiated RTX.
+    public let rtx: (payloadType: UInt8, ssrc: UInt32)?
     let transport: WebRTCTransport
     let lock = NIOLock()
     var sequenceOffset: UInt16?
     var timestampOffset: UInt32?
     let sequenceStart = UInt16.random(in: 0...UInt16.max)
     let timestampStart = UInt32.random(in: 0...UInt32.max)
+    /// The RTX stream's own sequence numbers.
+    var rtxSequence = UInt16.random(in: 0...UInt16.max)
     public private(set) var sent = 0
 
-    init(producer: Producer, payloadType: UInt8, ssrc: UInt32, transport: WebRTCTransport) {
-        (self.producer, self.payloadType, self.ssrc, self.transport) = (producer, payloadType, ssrc, transport)
+    init(producer: Producer, payloadType: UInt8, ssrc: UInt32, rtx: (payloadType: UInt8, ssrc: UInt32)? = nil, transport: WebRTCTransport) {
+        (self.producer, self.payloadType, self.ssrc, self.rtx, self.transport) = (producer, payloadType, ssrc, rtx, transport)
     }
 
     public private(set) var retransmitted = 0
     var octets = 0
 
-    /// A viewer's NACK (RFC 4585 6.2.1): the packets still in the producer's buffer are sent again, rewritten
-    /// the same way (same sequence numbers: SRTP allows the repeat for our outbound context).
+    /// A viewer's NACK (RFC 4585 6.2.1): the packets still in the producer's buffer are sent again, rewritten the
+    /// same way: on the RTX stream when negotiated (RFC 4588: the original sequence number first in the payload),
+    /// else as they were (same sequence numbers: SRTP allows the repeat for our outbound context).
     func retransmit(_ lost: [UInt16]) {
         guard let offset = lock.withLock({ sequenceOffset }) else { return }
         for seq in lost {
             guard let original = producer.stored(seq &- offset) else { continue }
             lock.withLock { retransmitted += 1 }
-            forward(original, counted: false)
+            if let out = rewritten(original, counted: false, asRTX: rtx != nil) { transport.send(out, isRTCP: false) }
         }
     }
 
@@ -212,11 +217,22 @@ public final class Consumer: @unchecked Sendable {
     }
 
     func forward(_ packet: [UInt8], counted: Bool = true) {
-        guard let headerEnd = RTPPacket.headerLength(packet) else { return }
+        if let out = rewritten(packet, counted: counted, asRTX: false) { transport.send(out, isRTCP: false) }
+    }
+
+    /// The publisher's packet in this viewer's numbering, header extensions dropped; as RTX, on the RTX SSRC with
+    /// its own sequence number, the (rewritten) original sequence number before the payload, and no padding.
+    func rewritten(_ packet: [UInt8], counted: Bool, asRTX: Bool) -> [UInt8]? {
+        guard let headerEnd = RTPPacket.headerLength(packet) else { return nil }
+        var end = packet.count
+        if asRTX, packet[0] & 0x20 != 0 {
+            end -= Int(packet[end - 1])
+            guard end >= headerEnd else { return nil }
+        }
         let cc = Int(packet[0] & 0x0F)
         let seq = UInt16(packet[2]) << 8 | UInt16(packet[3])
         let ts = UInt32(packet[4]) << 24 | UInt32(packet[5]) << 16 | UInt32(packet[6]) << 8 | UInt32(packet[7])
-        let (seqOut, tsOut) = lock.withLock { () -> (UInt16, UInt32) in
+        let (seqOut, tsOut, rtxSeq) = lock.withLock { () -> (UInt16, UInt32, UInt16) in
             if sequenceOffset == nil {
                 sequenceOffset = sequenceStart &- seq
                 timestampOffset = timestampStart &- ts
@@ -225,18 +241,21 @@ public final class Consumer: @unchecked Sendable {
                 sent += 1
                 octets += packet.count - headerEnd
             }
-            return (seq &+ sequenceOffset!, ts &+ timestampOffset!)
+            if asRTX { rtxSequence &+= 1 }
+            return (seq &+ sequenceOffset!, ts &+ timestampOffset!, rtxSequence)
         }
+        let (pt, ssrcOut, seqHeader) = asRTX && rtx != nil ? (rtx!.payloadType, rtx!.ssrc, rtxSeq) : (payloadType, ssrc, seqOut)
         var out = [UInt8]()
-        out.reserveCapacity(packet.count - (headerEnd - 12 - 4 * cc) + 16)
-        out.append(packet[0] & ~0x10)
-        out.append(packet[1] & 0x80 | payloadType)
-        out += [UInt8(seqOut >> 8), UInt8(seqOut & 0xFF)]
+        out.reserveCapacity(end - (headerEnd - 12 - 4 * cc) + 16)
+        out.append(packet[0] & (asRTX ? ~0x30 : ~0x10))
+        out.append(packet[1] & 0x80 | pt)
+        out += [UInt8(seqHeader >> 8), UInt8(seqHeader & 0xFF)]
         out += [UInt8(tsOut >> 24), UInt8(tsOut >> 16 & 0xFF), UInt8(tsOut >> 8 & 0xFF), UInt8(tsOut & 0xFF)]
-        out += [UInt8(ssrc >> 24), UInt8(ssrc >> 16 & 0xFF), UInt8(ssrc >> 8 & 0xFF), UInt8(ssrc & 0xFF)]
+        out += [UInt8(ssrcOut >> 24), UInt8(ssrcOut >> 16 & 0xFF), UInt8(ssrcOut >> 8 & 0xFF), UInt8(ssrcOut & 0xFF)]
         out += packet[12..<(12 + 4 * cc)]
-        out += packet[headerEnd...]
-        transport.send(out, isRTCP: false)
+        if asRTX { out += [UInt8(seqOut >> 8), UInt8(seqOut & 0xFF)] }
+        out += packet[headerEnd..<end]
+        return out
     }
 }
 

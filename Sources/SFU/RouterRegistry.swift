@@ -127,7 +127,7 @@ public final class RouterRegistry: @unchecked Sendable {
         let offer = try Self.parse(text)
         guard let router = lock.withLock({ routers[stream] }) else { throw .notPublished(stream) }
         var accepted: [AnswerSection] = []
-        var plan: [(Producer, RTPCodec, UInt32)] = []
+        var plan: [(Producer, RTPCodec, UInt32, UInt32?)] = []
         var used = Set<ObjectIdentifier>()
         for s in offer.sections where s.direction.receives {
             guard let producer = router.producers.first(where: { $0.kind == s.kind && !used.contains(ObjectIdentifier($0)) }) else { continue }
@@ -138,18 +138,27 @@ public final class RouterRegistry: @unchecked Sendable {
             if !options.nack { codec.feedback.removeAll { $0 == "nack" } }
             used.insert(ObjectIdentifier(producer))
             let ssrc = UInt32.random(in: 2...UInt32.max)
+            // Retransmissions go on an RTX stream of their own when the viewer offered RTX with NACK (the answer
+            // then carries its payload type and the FID group); else on the media SSRC.
+            var rtxSSRC: UInt32?
+            if codec.rtxPayloadType != nil && codec.feedback.contains("nack") {
+                repeat { rtxSSRC = UInt32.random(in: 2...UInt32.max) } while rtxSSRC == ssrc
+            }
             let label = stream.replacingOccurrences(of: "/", with: "-")
             accepted.append(AnswerSection(mid: s.mid, kind: s.kind, codec: codec, direction: .sendonly,
-                                          sending: (ssrc: ssrc, rtxSSRC: nil, cname: "liveswarm", stream: label, track: "\(label)-\(s.kind)"),
+                                          sending: (ssrc: ssrc, rtxSSRC: rtxSSRC, cname: "liveswarm", stream: label, track: "\(label)-\(s.kind)"),
                                           rtcpRsize: s.rtcpRsize))
-            plan.append((producer, codec, ssrc))
+            plan.append((producer, codec, ssrc, rtxSSRC))
         }
         guard !plan.isEmpty else {
             throw .negotiation(.wrongDirection(mid: offer.sections.first?.mid ?? "-", expected: "recvonly or sendrecv for a published track",
                                                got: offer.sections.first?.direction.rawValue ?? "-"))
         }
         let (transport, session) = try open(offer)
-        let consumers = plan.map { Consumer(producer: $0.0, payloadType: $0.1.payloadType, ssrc: $0.2, transport: transport) }
+        let consumers = plan.map { producer, codec, ssrc, rtxSSRC in
+            Consumer(producer: producer, payloadType: codec.payloadType, ssrc: ssrc,
+                     rtx: rtxSSRC.flatMap { r in codec.rtxPayloadType.map { (payloadType: $0, ssrc: r) } }, transport: transport)
+        }
         let id = String(session.id.rawValue)
         lock.withLock { sessions[id] = (.viewer, stream, transport) }
         // Consumers start once SRTP is keyed, with a keyframe request, so the first picture comes at once.

@@ -15,6 +15,7 @@ import TestSupport
         var freezeCount: Int
         var dropped: Int
         var retransmitted: Int
+        var rtxReceived: Int
         var seconds: Double
         var freezeShare: Double { freezeSeconds / seconds }
     }
@@ -24,6 +25,8 @@ import TestSupport
         var error: String?
         var framesDecoded: Int?
         var nackCount: Int?
+        /// What arrived on the RTX stream (Chromium counts RTX it could unwrap).
+        var retransmittedPacketsReceived: Int?
         var pliCount: Int?
         var freezeCount: Int?
         var totalFreezesDuration: Double?
@@ -63,7 +66,8 @@ import TestSupport
         let api = try await HTTPGet.fetch(port: server.ports.http, "/api/v1/webrtc/streams").text
         let retransmitted = api.range(of: "\"retransmitted\":").map { Int(api[$0.upperBound...].prefix { $0.isNumber }) ?? 0 } ?? 0
         return Run(framesDecoded: s.framesDecoded ?? 0, nackCount: s.nackCount ?? 0, freezeSeconds: s.totalFreezesDuration ?? 0,
-                   freezeCount: s.freezeCount ?? 0, dropped: try await ns.dropped(), retransmitted: retransmitted, seconds: Double(seconds))
+                   freezeCount: s.freezeCount ?? 0, dropped: try await ns.dropped(), retransmitted: retransmitted,
+                   rtxReceived: s.retransmittedPacketsReceived ?? 0, seconds: Double(seconds))
     }
 
     struct PublisherRun {
@@ -151,12 +155,13 @@ import TestSupport
         for (name, r) in [("NACK on", with), ("NACK off", without)] {
             print("""
                 5 % loss to the viewer, \(name): \(r.dropped) packets dropped by nftables, \(r.nackCount) NACKs sent, \
-                \(r.retransmitted) retransmitted; \(r.framesDecoded) frames decoded in \(Int(r.seconds)) s; \
+                \(r.retransmitted) retransmitted (\(r.rtxReceived) RTX packets received); \(r.framesDecoded) frames decoded in \(Int(r.seconds)) s; \
                 \(r.freezeCount) freezes, frozen \(String(format: "%.1f", r.freezeShare * 100)) % of the time
                 """)
         }
         #expect(with.dropped > 50, "the path lost packets")
         #expect(with.nackCount > 0 && with.retransmitted > 0)
+        #expect(with.rtxReceived > with.retransmitted / 2, "Chromium took the retransmissions on the RTX stream it negotiated")
         #expect(with.freezeShare < 0.15, "frozen \(with.freezeShare * 100) % of the time with NACK")
         #expect(without.retransmitted == 0)
         #expect(without.freezeSeconds > with.freezeSeconds + 1 || Double(without.framesDecoded) < 0.8 * Double(with.framesDecoded),

@@ -136,6 +136,41 @@ import TestSupport
         #expect(api.contains("\"recoveredFromPublisher\":1"), "\(api)")
     }
 
+    /// A viewer that offers NACK without RTX gets the lost packets again as they were: same SSRC, same number.
+    @Test func viewerWithoutRTXGetsPlainRetransmissions() async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        let publisher = try await Self.connect(server, path: "/whip/live/plain", offer: WHIPTests.offer)
+        defer { publisher.socket.close() }
+        let noRTX = WHIPTests.playOffer.replacingOccurrences(of: "a=rtpmap:97 rtx/90000\r\n", with: "")
+            .replacingOccurrences(of: "a=fmtp:97 apt=96\r\n", with: "")
+        let viewer = try await Self.connect(server, path: "/whep/live/plain", offer: noRTX)
+        defer { viewer.socket.close() }
+        #expect(!viewer.answer.contains("rtx/") && !viewer.answer.contains("ssrc-group"))
+        let viewerSSRC = try #require(viewer.answerAttribute("a=ssrc:", in: "video")?.split(separator: " ").first.flatMap { UInt32($0) })
+        let sent = (0..<5).map { Self.vp8(seq: UInt16(500 + $0), ts: 3000 * UInt32($0)) }
+        for p in sent { try await publisher.send(p) }
+        // The path to the viewer loses the third packet.
+        var received: [RTPPacket] = []
+        var base: UInt16?
+        while received.count < 4, let (p, rtcp) = try await viewer.receive(lose: { seq in
+            if base == nil { base = seq }
+            return seq == base! &+ 2
+        }) {
+            if !rtcp { received.append(try RTPPacket(parsing: p)) }
+        }
+        let wanted = try #require(base) &+ 2
+        var nack: [UInt8] = []
+        RTCPPacket.nack(GenericNACK(senderSSRC: 77, mediaSSRC: viewerSSRC, lost: [wanted])).write(to: &nack)
+        try await viewer.send(nack, rtcp: true)
+        var again: RTPPacket?
+        while again == nil, let (p, rtcp) = try await viewer.receive() {
+            if !rtcp { again = try RTPPacket(parsing: p) }
+        }
+        #expect(again?.header.ssrc == viewerSSRC && again?.header.sequenceNumber == wanted)
+        #expect(again?.payload == (try RTPPacket(parsing: sent[2]).payload))
+    }
+
     @Test func viewerGetsRenumberedPacketsKeyframeRequestRetransmissionsAndSenderReports() async throws {
         let server = try await TestServer.start()
         defer { Task { await server.stop() } }
@@ -185,9 +220,16 @@ import TestSupport
         while again.count < 2, let (p, rtcp) = try await viewer.receive() {
             if !rtcp { again.append(try RTPPacket(parsing: p)) }
         }
-        #expect(again.map(\.header.sequenceNumber) == lost)
-        #expect(try again.map(\.payload) == [RTPPacket(parsing: sent[3]).payload, RTPPacket(parsing: sent[17]).payload])
-        #expect(again.allSatisfy { $0.header.ssrc == viewerSSRC && $0.header.payloadType == viewerPT })
+        // Chromium offered RTX: they come on the answer's RTX SSRC and payload type (RFC 4588), the viewer's
+        // sequence number first in the payload, then the original payload.
+        let fid = try #require(viewer.answerAttribute("a=ssrc-group:FID ", in: "video")?.split(separator: " ").compactMap { UInt32($0) })
+        let rtxPT = try #require(viewer.answer.components(separatedBy: "\r\n").first { $0.hasSuffix(" apt=\(viewerPT)") }
+            .flatMap { UInt8($0.dropFirst(7).prefix { $0.isNumber }) })
+        #expect(fid.first == viewerSSRC && fid.count == 2)
+        #expect(again.allSatisfy { $0.header.ssrc == fid.last && $0.header.payloadType == rtxPT })
+        #expect(again.count == 2 && again[1].header.sequenceNumber == again[0].header.sequenceNumber &+ 1, "the RTX stream's own numbering")
+        #expect(again.map { UInt16($0.payload[$0.payload.startIndex]) << 8 | UInt16($0.payload[$0.payload.startIndex + 1]) } == lost)
+        #expect(try again.map { Array($0.payload.dropFirst(2)) } == [Array(RTPPacket(parsing: sent[3]).payload), Array(RTPPacket(parsing: sent[17]).payload)])
 
         // A packet that fails SRTP authentication is dropped at the publisher's transport, never forwarded.
         var forged = Self.vp8(seq: 20, ts: 2_000_000)

@@ -132,7 +132,8 @@ async function readStats() {
   stats.forEach((s) => {
     if (s.type === 'inbound-rtp' && s.kind === 'video') {
       Object.assign(state, { framesDecoded: s.framesDecoded, frameWidth: s.frameWidth, frameHeight: s.frameHeight,
-        videoPacketsLost: s.packetsLost, videoPacketsReceived: s.packetsReceived, nackCount: s.nackCount, pliCount: s.pliCount, freezeCount: s.freezeCount,
+        videoPacketsLost: s.packetsLost, videoPacketsReceived: s.packetsReceived,
+        retransmittedPacketsReceived: s.retransmittedPacketsReceived, nackCount: s.nackCount, pliCount: s.pliCount, freezeCount: s.freezeCount,
         totalFreezesDuration: s.totalFreezesDuration });
     }
     if (s.type === 'inbound-rtp' && s.kind === 'audio') state.audioSamples = s.totalSamplesReceived;
