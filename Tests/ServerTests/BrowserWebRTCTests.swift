@@ -52,6 +52,7 @@ import TestSupport
         defer { Task { await server.stop() } }
         let publishers = [try Self.page(server, "role=publish&stream=live/red&color=c02020&tone=440", seconds: 45),
                           try Self.page(server, "role=publish&stream=live/blue&color=2020c0&tone=880", seconds: 45)]
+        // Ended and waited for, so the next test does not start beside two Chromiums shutting down.
         defer { for p in publishers { p.kill(SIGTERM) } }
         for stream in ["live/red", "live/blue"] { try await server.waitForWebRTCStream(stream, packets: 101) }
         let players = [("red", 0, 440), ("red", 0, 440), ("blue", 2, 880)].map { stream, channel, tone in
@@ -72,6 +73,10 @@ import TestSupport
             let end = s.framesDecoded ?? 0, mid = midway ?? 0
             #expect(mid >= 50 && end >= mid + 50, "frames decoded: \(mid) at 10 s, \(end) at 20 s")
         }
+        for p in publishers {
+            p.kill(SIGTERM)
+            await p.wait(timeout: .seconds(15))
+        }
     }
 
     /// Transport-cc feedback from LiveSwarm lets Chromium's congestion controller trust the path: its estimate
@@ -79,15 +84,29 @@ import TestSupport
     /// 300 kbit/s start). The picture is noise at 640x480, so the encoder uses what it is allowed.
     /// LiveSwarm's receiver reports reach the publisher too: Chromium turns them into `remote-inbound-rtp` with
     /// round-trip times (from LSR/DLSR) and no loss on loopback.
+    ///
+    /// Chromium's first bandwidth probes are judged by their timing: on a machine whose CPUs were saturated during
+    /// the run (by other work sharing it) they can fail, and the estimate then creeps up at a few percent a second.
+    /// Such a run is repeated once, as in BrowserPlayerTests; a run on a machine that kept up is judged as it is.
     @Test func publisherBitrateClimbsWithTransportCCFeedback() async throws {
-        let server = try await TestServer.start()
-        defer { Task { await server.stop() } }
-        let page = try Self.page(server, "role=publish&stream=live/noise&size=640x480&noise=1", seconds: 12)
-        let (s, _) = try await Self.result(page, seconds: 12)
-        print("""
-            WHIP publisher with transport-cc: estimate above 1 Mbit/s after \(s.estimateAbove1MbpsMs.map { "\($0) ms" } ?? "never"), \
-            \(Int((s.availableOutgoingBitrate ?? 0) / 1000)) kbit/s at the end; video sent at up to \(s.maxVideoSendKbps ?? 0) kbit/s
-            """)
+        var attempt = 1
+        var s: Stats
+        while true {
+            let server = try await TestServer.start()
+            let cpu = CPUSampler()
+            let page = try Self.page(server, "role=publish&stream=live/noise\(attempt)&size=640x480&noise=1", seconds: 12)
+            s = try await Self.result(page, seconds: 12).0
+            let busy = cpu.busyFraction()
+            await server.stop()
+            print("""
+                WHIP publisher with transport-cc (run \(attempt), CPUs \(Int(busy * 100)) % busy): estimate above 1 Mbit/s after \
+                \(s.estimateAbove1MbpsMs.map { "\($0) ms" } ?? "never"), \(Int((s.availableOutgoingBitrate ?? 0) / 1000)) kbit/s at the \
+                end; video sent at up to \(s.maxVideoSendKbps ?? 0) kbit/s
+                """)
+            let climbed = (s.estimateAbove1MbpsMs ?? .max) < 10_000 && (s.maxVideoSendKbps ?? 0) > 1000
+            if climbed || busy < 0.9 || attempt == 2 { break }
+            attempt += 1
+        }
         #expect(s.connection == "connected" && s.error == nil)
         #expect((s.estimateAbove1MbpsMs ?? .max) < 10_000)
         #expect((s.maxVideoSendKbps ?? 0) > 1000)
