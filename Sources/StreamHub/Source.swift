@@ -160,6 +160,9 @@ public final class Source: Sendable {
 
     public var isPublished: Bool { state.withLock { $0.publisher != nil } }
 
+    /// The (corrected) timestamp of the newest frame from the publisher, in ms: where the live edge is.
+    public var lastTimestamp: UInt32 { state.withLock { $0.lastTimestamp } }
+
     /// The viewers of the stream (people), without internal consumers such as the HLS segmenter.
     public var viewers: [Viewer] { state.withLock { $0.viewers.values.filter { !$0.isInternal } } }
 

@@ -35,7 +35,11 @@ import Testing
                 try await slow.poll(timeout: .seconds(2))
             }
         }()
-        _ = try await (fastDone, slowDone)
+        _ = try await fastDone
+        // Where the publisher is as the fast viewer stops reading: the fast viewer is compared with the stream, not
+        // with the wall clock (a starved machine slows the ffmpeg publisher itself: once 6.7 s of media in 9.2 s).
+        let liveEdge = try #require(server.swarm.hub.source(key)).lastTimestamp
+        _ = try await slowDone
 
         let source = try #require(server.swarm.hub.source(key))
         let stats = source.viewers.map(\.stats).sorted { $0.id < $1.id }
@@ -48,7 +52,7 @@ import Testing
         #expect(slowStats.peakQueuedBytes <= slowStats.maxQueuedBytes)
         #expect(fastStats.skips == 0 && fastStats.droppedFrames == 0)
 
-        // The fast viewer got every frame at the stream's rate: 30 fps over its last 8 s, media time keeping pace.
+        // The fast viewer got every frame at the stream's rate, 30 fps over its last 8 s, and ends at the live edge.
         let video = fast.tags.filter { $0.tag.type == .video && !$0.isVideoConfig }
         let window = video.filter { $0.arrival > fast.started + .seconds(3) }
         let first = try #require(window.first), last = try #require(window.last)
@@ -56,8 +60,9 @@ import Testing
         let wall = last.arrival - first.arrival
         let wallMs = Int(wall.components.seconds) * 1000 + Int(wall.components.attoseconds / 1_000_000_000_000_000)
         let fps = Double(window.count - 1) / (Double(mediaMs) / 1000)
-        print("fast viewer: \(mediaMs) ms of media in \(wallMs) ms, \(String(format: "%.1f", fps)) fps")
-        #expect(abs(mediaMs - wallMs) < 500)
+        let behind = Int(liveEdge) - Int(fast.tags.last?.tag.timestamp ?? 0)
+        print("fast viewer: \(mediaMs) ms of media in \(wallMs) ms, \(String(format: "%.1f", fps)) fps, \(behind) ms behind the publisher at the end")
+        #expect(behind < 500, "the fast viewer is \(behind) ms behind the live edge")
         #expect(fps > 29 && fps < 31)
         // The slow viewer was moved forward, not left to fall ever further behind: the media time it covered is
         // far more than the bytes it read could carry in sequence. (It reads about a fifth of the stream's bytes;
