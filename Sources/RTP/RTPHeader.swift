@@ -117,6 +117,12 @@ public struct RTPPacket: Sendable, Equatable {
         self.padding = padding
     }
 
+    /// The sequence number, timestamp and SSRC of the fixed header (RFC 3550 5.1), read in place: for the
+    /// forwarding path. `b` must hold at least the 12 bytes of the fixed header.
+    public static func fixedFields(_ b: [UInt8]) -> (sequenceNumber: UInt16, timestamp: UInt32, ssrc: UInt32) {
+        (UInt16(b[2]) << 8 | UInt16(b[3]), RTCP.u32(b[...], 4), RTCP.u32(b[...], 8))
+    }
+
     /// Where the payload starts: after the fixed header, the CSRCs and the extension block. Nil when those run
     /// past the end. Reads only the lengths, without parsing or allocating: for the forwarding path.
     public static func headerLength(_ b: [UInt8]) -> Int? {

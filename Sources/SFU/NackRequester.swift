@@ -28,8 +28,10 @@ public struct NackRequester: Sendable {
     public var missingCount: Int { missing.count }
 
     public enum Arrival: Equatable, Sendable {
-        /// The next packet, or one after a gap (whose packets are now wanted).
+        /// The next packet.
         case new
+        /// A packet after a gap, whose packets are now wanted.
+        case afterGap
         /// A packet that was wanted: a retransmission, or a late one.
         case filledGap
         /// Older than the newest and not wanted: a duplicate.
@@ -44,16 +46,15 @@ public struct NackRequester: Sendable {
         }
         let ahead = sequence &- last
         if ahead != 0 && ahead < 0x8000 {
-            let gap = Int(ahead) - 1
-            if gap > 0 {
-                if missing.count + gap > Self.maxMissing {
-                    missing.removeAll()  // too much to repair: start again from here
-                } else {
-                    for i in 1...UInt16(gap) { missing[last &+ i] = Missing(since: now) }
-                }
-            }
             highest = sequence
-            return .new
+            let gap = Int(ahead) - 1
+            guard gap > 0 else { return .new }
+            guard missing.count + gap <= Self.maxMissing else {
+                missing.removeAll()  // too much to repair: start again from here
+                return .new
+            }
+            for i in 1...UInt16(gap) { missing[last &+ i] = Missing(since: now) }
+            return .afterGap
         }
         if missing.removeValue(forKey: sequence) != nil {
             recovered += 1

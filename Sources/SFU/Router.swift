@@ -46,33 +46,25 @@ public final class Producer: @unchecked Sendable {
 
     /// Seconds since the producer was made: the clock of its receive statistics.
     func elapsed(_ now: ContinuousClock.Instant = .now) -> Double {
-        let d = now - epoch
-        return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+        (now - epoch) / .seconds(1)
     }
 
     /// An RTP packet from the publisher with this producer's media SSRC (or unwrapped from RTX, `retransmission`):
     /// to every consumer. With NACKs on, a gap is asked for at once, and a packet nobody is missing any more
     /// (a duplicate, or RTX the publisher sends to probe bandwidth) goes no further.
     func receive(_ packet: [UInt8], retransmission: Bool = false) {
-        let seq = UInt16(packet[2]) << 8 | UInt16(packet[3])
-        let ts = UInt32(packet[4]) << 24 | UInt32(packet[5]) << 16 | UInt32(packet[6]) << 8 | UInt32(packet[7])
+        let (seq, ts, _) = RTPPacket.fixedFields(packet)
         let arrival = elapsed()
         let (targets, gap) = lock.withLock { () -> ([Consumer], Bool) in
-            var gap = false
-            if nacks != nil {
-                let before = nacks!.missingCount
-                let arrived = nacks!.received(seq, at: arrival)
-                if arrived == .duplicate || (retransmission && arrived != .filledGap) { return ([], false) }
-                gap = nacks!.missingCount > before
-            } else if retransmission {
-                return ([], false)
-            }
+            // Without NACKs there is no gap to fill: a retransmission is never wanted.
+            let arrived = nacks?.received(seq, at: arrival)
+            if retransmission ? arrived != .filledGap : arrived == .duplicate { return ([], false) }
             packets += 1
             statistics.record(sequence: seq, timestamp: ts, arrival: arrival)
             if !history.isEmpty {
                 history[Int(seq) % Self.historySize] = (seq, packet)
             }
-            return (consumers, gap)
+            return (consumers, arrived == .afterGap)
         }
         for c in targets { c.forward(packet) }
         if gap { requestMissing() }
@@ -200,7 +192,7 @@ public final class Consumer: @unchecked Sendable {
         for seq in lost {
             guard let original = producer.stored(seq &- offset) else { continue }
             lock.withLock { retransmitted += 1 }
-            if let out = rewritten(original, counted: false, asRTX: rtx != nil) { transport.send(out, isRTCP: false) }
+            if let out = rewritten(original, counted: false, rtx: rtx) { transport.send(out, isRTCP: false) }
         }
     }
 
@@ -217,21 +209,22 @@ public final class Consumer: @unchecked Sendable {
     }
 
     func forward(_ packet: [UInt8], counted: Bool = true) {
-        if let out = rewritten(packet, counted: counted, asRTX: false) { transport.send(out, isRTCP: false) }
+        if let out = rewritten(packet, counted: counted, rtx: nil) { transport.send(out, isRTCP: false) }
     }
 
-    /// The publisher's packet in this viewer's numbering, header extensions dropped; as RTX, on the RTX SSRC with
-    /// its own sequence number, the (rewritten) original sequence number before the payload, and no padding.
-    func rewritten(_ packet: [UInt8], counted: Bool, asRTX: Bool) -> [UInt8]? {
+    /// The publisher's packet in this viewer's numbering, header extensions dropped; with `rtx`, on that RTX
+    /// payload type and SSRC with the RTX stream's own sequence number, the (rewritten) original sequence number
+    /// before the payload, and no padding.
+    func rewritten(_ packet: [UInt8], counted: Bool, rtx: (payloadType: UInt8, ssrc: UInt32)?) -> [UInt8]? {
         guard let headerEnd = RTPPacket.headerLength(packet) else { return nil }
+        let asRTX = rtx != nil
         var end = packet.count
         if asRTX, packet[0] & 0x20 != 0 {
             end -= Int(packet[end - 1])
             guard end >= headerEnd else { return nil }
         }
         let cc = Int(packet[0] & 0x0F)
-        let seq = UInt16(packet[2]) << 8 | UInt16(packet[3])
-        let ts = UInt32(packet[4]) << 24 | UInt32(packet[5]) << 16 | UInt32(packet[6]) << 8 | UInt32(packet[7])
+        let (seq, ts, _) = RTPPacket.fixedFields(packet)
         let (seqOut, tsOut, rtxSeq) = lock.withLock { () -> (UInt16, UInt32, UInt16) in
             if sequenceOffset == nil {
                 sequenceOffset = sequenceStart &- seq
@@ -244,7 +237,7 @@ public final class Consumer: @unchecked Sendable {
             if asRTX { rtxSequence &+= 1 }
             return (seq &+ sequenceOffset!, ts &+ timestampOffset!, rtxSequence)
         }
-        let (pt, ssrcOut, seqHeader) = asRTX && rtx != nil ? (rtx!.payloadType, rtx!.ssrc, rtxSeq) : (payloadType, ssrc, seqOut)
+        let (pt, ssrcOut, seqHeader) = rtx.map { ($0.payloadType, $0.ssrc, rtxSeq) } ?? (payloadType, ssrc, seqOut)
         var out = [UInt8]()
         out.reserveCapacity(end - (headerEnd - 12 - 4 * cc) + 16)
         out.append(packet[0] & (asRTX ? ~0x30 : ~0x10))
@@ -342,7 +335,7 @@ public final class Router: @unchecked Sendable {
             let now = ContinuousClock.now
             lock.withLock { transportCC.record(seq, at: now) }
         }
-        let ssrc = UInt32(packet[8]) << 24 | UInt32(packet[9]) << 16 | UInt32(packet[10]) << 8 | UInt32(packet[11])
+        let ssrc = RTPPacket.fixedFields(packet).ssrc
         if let producer = producers.first(where: { $0.ssrc == ssrc }) {
             producer.receive(packet)
         } else if let producer = producers.first(where: { $0.rtxSSRC == ssrc }) {

@@ -115,15 +115,13 @@ struct ProcStats {
     }
 
     func cpuPercent(since start: ProcStats) -> Double {
-        let wall = at - start.at
-        let seconds = Double(wall.components.seconds) + Double(wall.components.attoseconds) / 1e18
+        let seconds = (at - start.at) / .seconds(1)
         return seconds > 0 ? (cpuSeconds - start.cpuSeconds) / seconds * 100 : 0
     }
 }
 
 func millis(since epoch: ContinuousClock.Instant) -> Double {
-    let d = ContinuousClock.now - epoch
-    return Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
+    (ContinuousClock.now - epoch) / .milliseconds(1)
 }
 
 /// Publishes synthetic H.264-shaped FLV bodies at a constant bitrate; the RTMP timestamp of each frame is

@@ -56,17 +56,13 @@ struct SFULoad: AsyncParsableCommand {
         http.close()
         try await group.shutdownGracefully()
 
-        let wall = Self.seconds(after.at - before.at)
+        let wall = (after.at - before.at) / .seconds(1)
         let cpuSeconds = after.cpuSeconds - before.cpuSeconds
         let expected = published * viewers
         let perViewerKiB = viewers > 0 ? (loaded.rssMiB - base.rssMiB) * 1024 / Double(viewers) : 0
         print(String(format: "| %d | %.0f | %.0f | %.1f | %.0f | %.2f | %.0f |", viewers, Double(published) / wall,
                      Double(received) / wall, expected > 0 ? Double(received) / Double(expected) * 100 : 0,
                      cpuSeconds / wall * 100, received > 0 ? cpuSeconds / Double(received) * 1e6 : 0, perViewerKiB))
-    }
-
-    static func seconds(_ d: Duration) -> Double {
-        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
     }
 
     /// Paced VP8 packets (every one a keyframe start, so a viewer decodes from its first packet), in 10 ms bursts.
@@ -77,7 +73,7 @@ struct SFULoad: AsyncParsableCommand {
         var count = 0
         let payload = [UInt8](repeating: 0x5A, count: max(0, size - 12 - 12 - 2))
         while !Task.isCancelled {
-            let elapsed = seconds(ContinuousClock.now - start)
+            let elapsed = (ContinuousClock.now - start) / .seconds(1)
             let due = Int(elapsed * Double(rate))
             while count < due {
                 var h = RTPHeader(marker: count % 10 == 9, payloadType: 96, sequenceNumber: seq, timestamp: UInt32(truncatingIfNeeded: count / 10 * 3000),
@@ -210,9 +206,9 @@ final class BenchPeer: ChannelInboundHandler, @unchecked Sendable {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let bytes = unwrapInboundIn(data).data
         if counting.load(ordering: .relaxed) {
-            // RTP (RFC 7983: first byte 128-191), not RTCP (RFC 5761: payload type 64-95 after the marker bit).
+            // RTP (RFC 7983: first byte 128-191), not RTCP.
             guard let b0 = bytes.getInteger(at: bytes.readerIndex, as: UInt8.self), (128...191).contains(b0),
-                  let b1 = bytes.getInteger(at: bytes.readerIndex + 1, as: UInt8.self), !(64...95).contains(b1 & 0x7F) else { return }
+                  !RTPPacket.isRTCP(bytes.readableBytesView) else { return }
             received.add(1, ordering: .relaxed)
         } else {
             inbox.withLock { $0.append(Array(bytes.readableBytesView)) }

@@ -39,8 +39,7 @@ struct SRTPThroughput: ParsableCommand {
                 for i in 0..<packets { try receiver.unprotectRTP(&protected[i]) }
                 let unprotectTime = ContinuousClock.now - start
                 for (direction, time) in [("protect", protectTime), ("unprotect", unprotectTime)] {
-                    let seconds = Double(time.components.seconds) + Double(time.components.attoseconds) / 1e18
-                    let rate = Double(packets) / seconds
+                    let rate = Double(packets) / (time / .seconds(1))
                     results["\(profile) \(direction)", default: []].append(rate)
                     print("| \(profile) | \(direction) | \(Int(rate)) | \(String(format: "%.2f", rate * Double(size - 12) * 8 / 1e9)) |")
                 }

@@ -49,8 +49,7 @@ struct STUNLoad: AsyncParsableCommand {
         refill.cancel()
         for ch in channels { try? await ch.close() }
         try await group.shutdownGracefully()
-        let secs = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        let rate = Double(answered) / secs
+        let rate = Double(answered) / (elapsed / .seconds(1))
         let cpu = after.cpuPercent(since: before)
         print("| \(label) | \(Int(rate)) | \(String(format: "%.0f", cpu)) | \(cpu > 0 ? String(Int(rate / cpu * 100)) : "-") |")
     }

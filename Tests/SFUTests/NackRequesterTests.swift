@@ -7,7 +7,7 @@ import Testing
         var n = NackRequester()
         #expect(n.received(100, at: 0) == .new)
         #expect(n.received(101, at: 0.01) == .new)
-        #expect(n.received(104, at: 0.02) == .new)  // 102 and 103 missing
+        #expect(n.received(104, at: 0.02) == .afterGap)  // 102 and 103 missing
         #expect(n.due(at: 0.02, retryAfter: 0.1) == [102, 103])
         #expect(n.due(at: 0.05, retryAfter: 0.1) == [], "not again before a round trip")
         #expect(n.received(103, at: 0.06) == .filledGap)
