@@ -7,14 +7,13 @@ cd "$(dirname "$0")/.."
 . scripts/deps.sh
 need_swift
 apt_install nginx-light libnginx-mod-rtmp
-swift build -c release --product liveswarm >/dev/null
-swift build -c release --product liveswarm-bench >/dev/null
+build_release liveswarm liveswarm-bench
 counts=("$@")
 [ ${#counts[@]} -eq 0 ] && counts=(250 500 1000)
 args=()
 for n in "${counts[@]}"; do args+=(--viewers "$n"); done
 ulimit -n 20000 2>/dev/null || true
-echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+machine_line
 
 servers=${SERVERS:-liveswarm nginx}
 for port in 11935 11936; do

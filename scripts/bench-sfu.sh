@@ -8,13 +8,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
 need_swift
-swift build -c release --product liveswarm >/dev/null
-swift build -c release --product liveswarm-bench >/dev/null
+build_release liveswarm liveswarm-bench
 viewers=${VIEWERS:-"1 10 50 100"}
 rounds=${ROUNDS:-3}
 rate=${RATE:-200}
 measure=${SECONDS:-10}
-echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+machine_line
 echo "| viewers | publisher packets/s | forwarded packets/s | delivered % | server CPU (% of a core) | CPU µs per forwarded packet | RSS per viewer (KiB) |"
 echo "|---|---|---|---|---|---|---|"
 for round in $(seq 1 "$rounds"); do

@@ -5,6 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
 need_swift
-swift build -c release --product liveswarm-bench >/dev/null
-echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+build_release liveswarm-bench
+machine_line
 taskset -c 1 .build/release/liveswarm-bench srtp "$@"

@@ -6,9 +6,8 @@ cd "$(dirname "$0")/.."
 . scripts/deps.sh
 need_swift
 apt_install coturn
-swift build -c release --product liveswarm >/dev/null
-swift build -c release --product liveswarm-bench >/dev/null
-echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+build_release liveswarm liveswarm-bench
+machine_line
 echo "| server | Binding responses/s | server CPU (% of a core) | responses/s per core |"
 echo "|---|---|---|---|"
 for round in 1 2 3; do

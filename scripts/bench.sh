@@ -6,8 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
 need_swift
-swift build -c release --product liveswarm >/dev/null
-swift build -c release --product liveswarm-bench >/dev/null
+build_release liveswarm liveswarm-bench
 counts=("$@")
 [ ${#counts[@]} -eq 0 ] && counts=(100 250 500 1000)
 ulimit -n 20000 2>/dev/null || true
@@ -15,7 +14,7 @@ ulimit -n 20000 2>/dev/null || true
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null' EXIT
 sleep 1
-echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+machine_line
 args=()
 for n in "${counts[@]}"; do args+=(--viewers "$n"); done
 .build/release/liveswarm-bench fanout --pid "$server" --rtmp-port 11935 --http-port 18080 --seconds 15 "${args[@]}"

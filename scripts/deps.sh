@@ -45,3 +45,12 @@ python_venv() {
     fi
     echo "$dir/bin/python"
 }
+
+# For the benchmarks: release builds of the products named, and the line saying what machine ran them.
+build_release() {
+    local product
+    for product in "$@"; do swift build -c release --product "$product" >/dev/null; done
+}
+machine_line() {
+    echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+}

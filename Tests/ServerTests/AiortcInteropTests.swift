@@ -22,28 +22,15 @@ import TestSupport
 
     /// aiortc_peer.py inside the namespace.
     static func peer(_ ns: NetworkNamespace, _ arguments: [String]) throws -> Tool {
-        let python = Tool.pythonCommand
-        return try ns.tool(python[0], Array(python.dropFirst()) + [script] + arguments)
+        try ns.python([script] + arguments)
     }
 
     @Test func aiortcPublishesThroughWHIPAndPlaysThroughWHEP() async throws {
-        let ns = try await NetworkNamespace.create()
-        // Removed before the test returns: a detached removal could outlive the test process and leak the namespace.
-        do {
-            try await Self.publishAndPlay(in: ns)
-        } catch {
-            await ns.remove()
-            throw error
-        }
-        await ns.remove()
+        try await NetworkNamespace.with { try await Self.publishAndPlay(in: $0) }
     }
 
     static func publishAndPlay(in ns: NetworkNamespace) async throws {
-        let server = try await TestServer.start { c in
-            c.listenHost = "0.0.0.0"
-            c.rtc.host = "0.0.0.0"
-            c.rtc.advertisedHosts = [ns.hostAddress]
-        }
+        let server = try await TestServer.start(reachableFrom: ns)
         defer { Task { await server.stop() } }
         let base = "http://\(ns.hostAddress):\(server.ports.http)"
         // Y'CbCr 81/90/240 is red; the tone is 660 Hz.

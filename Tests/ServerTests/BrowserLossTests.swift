@@ -20,6 +20,7 @@ import TestSupport
         var freezeShare: Double { freezeSeconds / seconds }
     }
 
+    /// What the page reports (`window.webrtcStats()`), as far as these tests read it.
     struct Stats: Decodable {
         var connection: String
         var error: String?
@@ -30,44 +31,39 @@ import TestSupport
         var pliCount: Int?
         var freezeCount: Int?
         var totalFreezesDuration: Double?
+        var videoPacketsLost: Int?
+        var videoPacketsReceived: Int?
     }
 
+    /// A counter of `/api/v1/webrtc/streams` (the first stream's).
+    static func counter(_ name: String, in api: String) -> Int {
+        api.range(of: "\"\(name)\":").map { Int(api[$0.upperBound...].prefix { $0.isNumber }) ?? 0 } ?? 0
+    }
+
+    /// Headless Chromium on the webrtc page, inside the namespace, reaching the server at the host's address.
+    static func page(in ns: NetworkNamespace, _ server: TestServer, _ query: String, seconds: Int) throws -> Tool {
+        try ns.python(Tool.driveArguments(url: "http://\(ns.hostAddress):\(server.ports.http)/webrtc/?\(query)", seconds: seconds,
+                                          statsJS: "return window.webrtcStats()"))
+    }
+
+    /// The viewer, Chromium inside the namespace, loses 5 % of what the media port sends it.
     static func run(nack: Bool, seconds: Int = 20) async throws -> Run {
-        let ns = try await NetworkNamespace.create()
-        do {
-            let result = try await run(nack: nack, seconds: seconds, in: ns)
-            await ns.remove()
-            return result
-        } catch {
-            await ns.remove()
-            throw error
+        try await NetworkNamespace.with { ns in
+            let server = try await TestServer.start(reachableFrom: ns) { $0.webRTC.nack = nack }
+            defer { Task { await server.stop() } }
+            try await ns.dropIncoming(percent: 5, udpSourcePort: server.ports.rtcUDP)
+            let publisher = try BrowserWebRTCTests.page(server, "role=publish&stream=live/loss&size=640x480&noise=1", seconds: seconds + 25)
+            defer { publisher.kill(SIGTERM) }
+            try await server.waitForWebRTCStream("live/loss", timeout: .seconds(30))
+            try await Task.sleep(for: .seconds(3))  // past the bitrate ramp-up
+            let viewer = try Self.page(in: ns, server, "role=play&stream=live/loss", seconds: seconds)
+            let s = try await viewer.jsonResult(Stats.self, timeout: .seconds(Int64(seconds) + 60))
+            #expect(s.connection == "connected" && s.error == nil, "viewer: \(s.error ?? s.connection)")
+            let api = try await HTTPGet.fetch(port: server.ports.http, "/api/v1/webrtc/streams").text
+            return Run(framesDecoded: s.framesDecoded ?? 0, nackCount: s.nackCount ?? 0, freezeSeconds: s.totalFreezesDuration ?? 0,
+                       freezeCount: s.freezeCount ?? 0, dropped: try await ns.dropped(), retransmitted: counter("retransmitted", in: api),
+                       rtxReceived: s.retransmittedPacketsReceived ?? 0, seconds: Double(seconds))
         }
-    }
-
-    static func run(nack: Bool, seconds: Int, in ns: NetworkNamespace) async throws -> Run {
-        let server = try await TestServer.start { c in
-            c.listenHost = "0.0.0.0"
-            c.rtc.host = "0.0.0.0"
-            c.rtc.advertisedHosts = [ns.hostAddress]
-            c.webRTC.nack = nack
-        }
-        defer { Task { await server.stop() } }
-        try await ns.dropIncoming(percent: 5, udpSourcePort: server.ports.rtcUDP)
-        let publisher = try BrowserWebRTCTests.page(server, "role=publish&stream=live/loss&size=640x480&noise=1", seconds: seconds + 25)
-        defer { publisher.kill(SIGTERM) }
-        try await server.waitForWebRTCStream("live/loss", timeout: .seconds(30))
-        try await Task.sleep(for: .seconds(3))  // past the bitrate ramp-up
-        let python = Tool.pythonCommand
-        let viewer = try ns.tool(python[0], Array(python.dropFirst()) + Tool.driveArguments(
-            url: "http://\(ns.hostAddress):\(server.ports.http)/webrtc/?role=play&stream=live/loss", seconds: seconds,
-            statsJS: "return window.webrtcStats()"))
-        let s = try await viewer.jsonResult(Stats.self, timeout: .seconds(Int64(seconds) + 60))
-        #expect(s.connection == "connected" && s.error == nil, "viewer: \(s.error ?? s.connection)")
-        let api = try await HTTPGet.fetch(port: server.ports.http, "/api/v1/webrtc/streams").text
-        let retransmitted = api.range(of: "\"retransmitted\":").map { Int(api[$0.upperBound...].prefix { $0.isNumber }) ?? 0 } ?? 0
-        return Run(framesDecoded: s.framesDecoded ?? 0, nackCount: s.nackCount ?? 0, freezeSeconds: s.totalFreezesDuration ?? 0,
-                   freezeCount: s.freezeCount ?? 0, dropped: try await ns.dropped(), retransmitted: retransmitted,
-                   rtxReceived: s.retransmittedPacketsReceived ?? 0, seconds: Double(seconds))
     }
 
     struct PublisherRun {
@@ -80,52 +76,25 @@ import TestSupport
         var freezeSeconds: Double
     }
 
-    struct ViewerStats: Decodable {
-        var connection: String
-        var error: String?
-        var framesDecoded: Int?
-        var videoPacketsLost: Int?
-        var videoPacketsReceived: Int?
-        var totalFreezesDuration: Double?
-    }
-
-    static func counter(_ name: String, in api: String) -> Int {
-        api.range(of: "\"\(name)\":").map { Int(api[$0.upperBound...].prefix { $0.isNumber }) ?? 0 } ?? 0
-    }
-
     /// The publisher, Chromium inside the namespace, loses 5 % of what it sends to the media port; the viewer
     /// watches on the host.
     static func publisherRun(nack: Bool, seconds: Int = 20) async throws -> PublisherRun {
-        let ns = try await NetworkNamespace.create()
-        do {
-            let server = try await TestServer.start { c in
-                c.listenHost = "0.0.0.0"
-                c.rtc.host = "0.0.0.0"
-                c.rtc.advertisedHosts = [ns.hostAddress]
-                c.webRTC.nack = nack
-            }
+        try await NetworkNamespace.with { ns in
+            let server = try await TestServer.start(reachableFrom: ns) { $0.webRTC.nack = nack }
             defer { Task { await server.stop() } }
             try await ns.dropOutgoing(percent: 5, udpDestinationPort: server.ports.rtcUDP)
-            let python = Tool.pythonCommand
-            let publisher = try ns.tool(python[0], Array(python.dropFirst()) + Tool.driveArguments(
-                url: "http://\(ns.hostAddress):\(server.ports.http)/webrtc/?role=publish&stream=live/lossy-in&size=640x480&noise=1",
-                seconds: seconds + 25, statsJS: "return window.webrtcStats()"))
+            let publisher = try Self.page(in: ns, server, "role=publish&stream=live/lossy-in&size=640x480&noise=1", seconds: seconds + 25)
             defer { publisher.kill(SIGTERM) }
             try await server.waitForWebRTCStream("live/lossy-in", timeout: .seconds(30))
             try await Task.sleep(for: .seconds(3))  // past the bitrate ramp-up
             let viewer = try BrowserWebRTCTests.page(server, "role=play&stream=live/lossy-in", seconds: seconds)
-            let s = try await viewer.jsonResult(ViewerStats.self, timeout: .seconds(Int64(seconds) + 60))
+            let s = try await viewer.jsonResult(Stats.self, timeout: .seconds(Int64(seconds) + 60))
             #expect(s.connection == "connected" && s.error == nil, "viewer: \(s.error ?? s.connection)")
             let api = try await HTTPGet.fetch(port: server.ports.http, "/api/v1/webrtc/streams").text
-            let run = PublisherRun(dropped: try await ns.droppedOutgoing(), nacksToPublisher: counter("nacksToPublisher", in: api),
-                                   recovered: counter("recoveredFromPublisher", in: api), viewerLost: s.videoPacketsLost ?? 0,
-                                   viewerPackets: s.videoPacketsReceived ?? 0, framesDecoded: s.framesDecoded ?? 0,
-                                   freezeSeconds: s.totalFreezesDuration ?? 0)
-            await ns.remove()
-            return run
-        } catch {
-            await ns.remove()
-            throw error
+            return PublisherRun(dropped: try await ns.droppedOutgoing(), nacksToPublisher: counter("nacksToPublisher", in: api),
+                                recovered: counter("recoveredFromPublisher", in: api), viewerLost: s.videoPacketsLost ?? 0,
+                                viewerPackets: s.videoPacketsReceived ?? 0, framesDecoded: s.framesDecoded ?? 0,
+                                freezeSeconds: s.totalFreezesDuration ?? 0)
         }
     }
 

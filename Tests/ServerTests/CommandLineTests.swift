@@ -90,8 +90,7 @@ import TestSupport
             var tools: [Tool] = []
             do {
                 _ = try await Tool.run("ip", ["netns", "exec", ns.name, "sh", "-c", "echo \(range) > /proc/sys/net/ipv4/ip_local_port_range"])
-                let python = Tool.pythonCommand
-                let holder = try ns.tool(python[0], Array(python.dropFirst()) + ["-c", """
+                let holder = try ns.python(["-c", """
                     import socket, time
                     s = socket.socket(); s.bind(("127.0.0.1", 40000)); s.listen()
                     print("listening", flush=True); time.sleep(60)

@@ -98,6 +98,27 @@ final class NetworkNamespace: Sendable {
         try Tool.executable("/usr/sbin/ip", ["netns", "exec", name, executable] + arguments)
     }
 
+    /// The Python that has Selenium and aiortc (``Tool/pythonCommand``), run inside the namespace.
+    func python(_ arguments: [String]) throws -> Tool {
+        let python = Tool.pythonCommand
+        return try tool(python[0], Array(python.dropFirst()) + arguments)
+    }
+
+    /// Runs `body` with a fresh namespace (``create()`` by default), removed before this returns, whether `body`
+    /// returned or threw: a detached removal could outlive the test process and leak the namespace.
+    static func with<T>(_ make: () async throws -> NetworkNamespace = { try await create() },
+                        _ body: (NetworkNamespace) async throws -> T) async throws -> T {
+        let ns = try await make()
+        do {
+            let result = try await body(ns)
+            await ns.remove()
+            return result
+        } catch {
+            await ns.remove()
+            throw error
+        }
+    }
+
     func remove() async {
         _ = try? await Tool.run("nft", ["delete", "table", "inet", hostTable], timeout: .seconds(10))
         if !hostLink.isEmpty { _ = try? await Tool.run("ip", ["link", "del", hostLink], timeout: .seconds(10)) }

@@ -49,6 +49,16 @@ final class TestServer: Sendable {
         return TestServer(swarm: swarm, ports: ports, task: task)
     }
 
+    /// A server on every address, whose ICE candidates name the host's end of `ns`'s link: for peers inside it.
+    static func start(reachableFrom ns: NetworkNamespace, _ configure: (inout ServerConfiguration) -> Void = { _ in }) async throws -> TestServer {
+        try await start { c in
+            c.listenHost = "0.0.0.0"
+            c.rtc.host = "0.0.0.0"
+            c.rtc.advertisedHosts = [ns.hostAddress]
+            configure(&c)
+        }
+    }
+
     func stop() async {
         task.cancel()
         _ = await task.result
