@@ -46,7 +46,7 @@ let package = Package(
         .target(name: "DTLS", dependencies: ["CDTLS"]),
         .target(name: "SRTP", dependencies: ["CSRTP", "DTLS"]),
         .target(name: "SFU", dependencies: [
-            "ICE", "DTLS", "SRTP", "SDP", "RTP",
+            "ICE", "DTLS", "SRTP", "SDP", "RTP", "StreamHub", "FLV", "Codecs",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),

@@ -4,14 +4,17 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import SDP
+import StreamHub
 
 /// Why a WHIP or WHEP request cannot be served.
 public enum WebRTCError: Error, Equatable, Sendable, CustomStringConvertible {
     case negotiation(NegotiationError)
     /// Someone already publishes this stream over WebRTC.
     case alreadyPublished(String)
-    /// Nobody publishes this stream over WebRTC.
+    /// Nobody publishes this stream, over WebRTC or RTMP.
     case notPublished(String)
+    /// The stream is live but its media cannot be sent over WebRTC (a video codec other than H.264).
+    case unplayable(String)
     /// The media port is not listening, or DTLS could not be set up.
     case unavailable(String)
 
@@ -19,7 +22,8 @@ public enum WebRTCError: Error, Equatable, Sendable, CustomStringConvertible {
         switch self {
         case .negotiation(let e): e.description
         case .alreadyPublished(let s): "\(s) is already being published"
-        case .notPublished(let s): "\(s) is not being published over WebRTC"
+        case .notPublished(let s): "\(s) is not being published"
+        case .unplayable(let why): why
         case .unavailable(let why): why
         }
     }
@@ -46,12 +50,14 @@ public final class RouterRegistry: @unchecked Sendable {
         public var recoveredFromPublisher: Int
     }
 
-    enum Role { case publisher, viewer }
+    enum Role { case publisher, viewer, bridgeViewer }
 
     public struct Options: Sendable, Equatable {
         /// Answer viewers' NACKs from a retransmission buffer (and offer `nack` to them), and NACK the publisher
         /// for packets lost on the way in. Off only to measure what it buys.
         public var nack = true
+        /// RTMP streams to WebRTC viewers: how fast a new viewer is brought from the cached GOP to the live edge.
+        public var catchUpSpeed = 4.0
         public init() {}
     }
 
@@ -63,10 +69,18 @@ public final class RouterRegistry: @unchecked Sendable {
     let lock = NIOLock()
     var routers: [String: Router] = [:]
     var sessions: [String: (role: Role, stream: String, transport: WebRTCTransport)] = [:]
+    /// The stream hub, whose (RTMP-published) streams WHEP viewers can play through the bridge.
+    let hub: StreamHub?
+    var senders: [String: HubVideoSender] = [:]
+    /// Server-added video delay of the RTMP-to-WebRTC bridge.
+    public let bridgeMeter = BridgeMeter()
+    let bridgeWarnings = BridgeWarnings()
 
     /// `eventLoops` run the DTLS retransmission timers.
-    public init(port: MediaPort, certificate: Certificate, options: Options = Options(), eventLoops: any EventLoopGroup, logger: Logger) {
+    public init(port: MediaPort, certificate: Certificate, options: Options = Options(), hub: StreamHub? = nil,
+                eventLoops: any EventLoopGroup, logger: Logger) {
         (self.port, self.certificate, self.options, self.eventLoops, self.logger) = (port, certificate, options, eventLoops, logger)
+        self.hub = hub
     }
 
     /// WHIP: the offer's audio and video become the producers of `stream`.
@@ -125,7 +139,12 @@ public final class RouterRegistry: @unchecked Sendable {
     /// are rejected.
     public func play(stream: String, offer text: String) throws(WebRTCError) -> Session {
         let offer = try Self.parse(text)
-        guard let router = lock.withLock({ routers[stream] }) else { throw .notPublished(stream) }
+        guard let router = lock.withLock({ routers[stream] }) else {
+            let parts = stream.split(separator: "/", maxSplits: 1).map(String.init)
+            guard let hub, parts.count == 2, let key = StreamKey(app: parts[0], stream: parts[1]),
+                  let source = hub.source(key) else { throw .notPublished(stream) }
+            return try playBridged(key, source: source, hub: hub, offer: offer)
+        }
         var accepted: [AnswerSection] = []
         var plan: [(Producer, RTPCodec, UInt32, UInt32?)] = []
         var used = Set<ObjectIdentifier>()
@@ -204,6 +223,11 @@ public final class RouterRegistry: @unchecked Sendable {
         case .viewer:
             logger.info("WHEP play ended", metadata: ["stream": "\(entry.stream)", "session": "\(id)", "reason": "\(reason)"])
             router?.removeViewer(entry.transport)
+        case .bridgeViewer:
+            let sender = lock.withLock { senders.removeValue(forKey: id) }
+            logger.info("WHEP play ended", metadata: ["stream": "\(entry.stream)", "session": "\(id)", "reason": "\(reason)",
+                                                      "stats": "\(sender.map { "\($0.stats)" } ?? "-")"])
+            sender?.stop()
         }
     }
 

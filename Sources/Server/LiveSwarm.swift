@@ -69,7 +69,7 @@ public final class LiveSwarm: Sendable {
         let routes = HTTPRoutes(hub: hub, hls: hls, registry: registry, metricsFactory: metricsFactory, logger: logger,
                                 probes: RTCProbes(port: mediaPort, certificate: certificate, logger: logger),
                                 webRTC: WebRTCRoutes(
-                                    registry: RouterRegistry(port: mediaPort, certificate: certificate, options: configuration.webRTC,
+                                    registry: RouterRegistry(port: mediaPort, certificate: certificate, options: configuration.webRTC, hub: hub,
                                                              eventLoops: MultiThreadedEventLoopGroup.singleton, logger: logger),
                                     authentication: configuration.rtmp.authentication,
                                     stunPort: { ports.withLock { $0.stun?.udp } }))

@@ -44,6 +44,7 @@ struct WebRTCRoutes: Sendable {
                     case .negotiation: throw HTTPError(.badRequest, message: error.description)
                     case .alreadyPublished: throw HTTPError(.conflict, message: error.description)
                     case .notPublished: throw HTTPError(.notFound, message: error.description)
+                    case .unplayable: throw HTTPError(.conflict, message: error.description)
                     case .unavailable: throw HTTPError(.serviceUnavailable, message: error.description)
                     }
                 }
@@ -62,7 +63,7 @@ struct WebRTCRoutes: Sendable {
             }
         }
         router.get("/api/v1/webrtc/streams") { _, _ in
-            WebRTCStreams(streams: registry.snapshot())
+            WebRTCStreams(streams: registry.snapshot(), bridged: registry.bridgeSnapshot(), bridgeVideoDelay: registry.bridgeMeter.summary)
         }
     }
 
@@ -82,4 +83,8 @@ struct WebRTCRoutes: Sendable {
 
 struct WebRTCStreams: ResponseEncodable {
     var streams: [RouterRegistry.Snapshot]
+    /// RTMP streams played over WebRTC.
+    var bridged: [RouterRegistry.BridgeSnapshot]
+    /// Server-added video delay of those: a frame complete in the hub to its first SRTP packet sent.
+    var bridgeVideoDelay: BridgeMeter.Summary
 }

@@ -15,12 +15,13 @@
 #   FPS=30                     frame rate
 #   FFMPEG=/usr/bin/ffmpeg     ffmpeg binary
 #   LOGLEVEL=warning           ffmpeg -loglevel
+#   TUNE=zerolatency           x264 tune; TUNE=none for x264's defaults (B-frames, b-pyramid, lookahead)
 #   EXTRA_VIDEO_ARGS="..."     appended to the video encoder options (e.g. "-profile:v baseline")
 #   EXTRA_OUTPUT_ARGS="..."    appended to the muxer options (e.g. "-hls_time 1 -hls_flags delete_segments")
 set -euo pipefail
 
 if [[ $# -lt 1 || $1 == -h || $1 == --help ]]; then
-  sed -n '5,19p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '5,20p' "$0" | sed 's/^# \{0,1\}//'
   exit 2
 fi
 
@@ -70,8 +71,10 @@ args=(-hide_banner -nostdin -loglevel "$loglevel" -y
   -re -f lavfi -i "sine=frequency=440:sample_rate=48000"
   -filter_complex "$graph"
   -map '[v]' -map 1:a
-  -c:v libx264 -preset veryfast -tune zerolatency -g "$gop" -keyint_min "$gop" -sc_threshold 0
+  -c:v libx264 -preset veryfast -g "$gop" -keyint_min "$gop" -sc_threshold 0
   -pix_fmt yuv420p)
+tune=${TUNE:-zerolatency}
+if [[ $tune != none ]]; then args+=(-tune "$tune"); fi
 if [[ -n ${EXTRA_VIDEO_ARGS:-} ]]; then
   # shellcheck disable=SC2206  # word splitting is the point
   args+=(${EXTRA_VIDEO_ARGS})
