@@ -5,9 +5,11 @@
 //   liveswarm (executable)         CLI, config file, signal handling
 //   Server                         HTTP routes (Hummingbird), metrics, service group
 //   RTMPBridge                     RTMP listener (NIOPosix), RTMP sessions, HTTP-FLV viewers
-//   ICE                            STUN server (UDP/TCP 3478); the ICE-lite agent comes next
-//   StreamHub                      sources, GOP cache, timestamp correction, viewer queues
-//   RTMP, FLV, MPEGTS, MP4, STUN, Codecs, AMF0  pure wire codecs: no sockets, clocks or globals
+//   SFU                            WebRTC transports, WHIP/WHEP routing, the RTMP-to-WebRTC bridge
+//   ICE                            STUN server (UDP/TCP 3478), ICE-lite media port
+//   StreamHub, HLS                 sources, GOP cache, timestamp correction, viewer queues; HLS segmenter
+//   DTLS, SRTP                     OpenSSL DTLS and libsrtp2 behind small Swift types
+//   RTMP, FLV, MPEGTS, MP4, STUN, SDP, RTP, Codecs, AMF0  pure wire codecs: no sockets, clocks or globals
 import PackageDescription
 
 let package = Package(

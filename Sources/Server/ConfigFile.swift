@@ -40,6 +40,7 @@ public struct ConfigFile: Decodable, Sendable {
         var consent_timeout_seconds: Double?
         var certificate_file: String?
         var key_file: String?
+        var catch_up_speed: Double?
     }
     public struct Auth: Decodable, Sendable {
         var publish_keys: [String]?
@@ -66,7 +67,7 @@ public struct ConfigFile: Decodable, Sendable {
         "hls": ["target_duration_seconds", "minimum_segment_seconds", "part_target_seconds", "window_segments",
                 "retained_after_window"],
         "stun": ["port"],
-        "rtc": ["port", "host", "tcp", "consent_timeout_seconds", "certificate_file", "key_file"],
+        "rtc": ["port", "host", "tcp", "consent_timeout_seconds", "certificate_file", "key_file", "catch_up_speed"],
         "auth": ["publish_keys", "stream_keys"],
     ]
 
@@ -115,6 +116,10 @@ public struct ConfigFile: Decodable, Sendable {
             case (let certificate?, let key?): c.dtlsCertificate = DTLSCertificateFiles(certificate: certificate, key: key)
             case (nil, nil): break
             default: throw Invalid(description: "rtc.certificate_file and rtc.key_file go together")
+            }
+            if let v = r.catch_up_speed {
+                guard v >= 1, v <= 16 else { throw Invalid(description: "rtc.catch_up_speed must be between 1 and 16, got \(v)") }
+                c.webRTC.catchUpSpeed = v
             }
         }
         if let v = http?.port { c.httpPort = try Self.port(v, "http.port") }

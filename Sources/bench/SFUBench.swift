@@ -115,7 +115,7 @@ final class BenchPeer: ChannelInboundHandler, @unchecked Sendable {
     init(server: SocketAddress) { self.server = server }
 
     static func connect(group: any EventLoopGroup, http: HTTPConnection, path: String, sending: Bool,
-                        server: SocketAddress) async throws -> BenchPeer {
+                        server: SocketAddress, h264: Bool = false) async throws -> BenchPeer {
         let peer = BenchPeer(server: server)
         peer.channel = try await DatagramBootstrap(group: group)
             .channelOption(.socketOption(.so_rcvbuf), value: 4 << 20)
@@ -123,7 +123,7 @@ final class BenchPeer: ChannelInboundHandler, @unchecked Sendable {
             .bind(host: "127.0.0.1", port: 0).get()
         let certificate = try Certificate()
         let ufrag = Self.token(8), password = Self.token(24)
-        let offer = Self.offer(sending: sending, ufrag: ufrag, password: password, fingerprint: certificate.fingerprint.sdpValue)
+        let offer = Self.offer(sending: sending, ufrag: ufrag, password: password, fingerprint: certificate.fingerprint.sdpValue, h264: h264)
         let answer = try await http.request("POST", path, contentType: "application/sdp", body: offer)
         let text = String(buffer: answer.body)
         guard answer.status == 201 else { throw Failure(description: "\(path): \(answer.status) \(text)") }
@@ -173,8 +173,9 @@ final class BenchPeer: ChannelInboundHandler, @unchecked Sendable {
         return String((0..<n).map { _ in alphabet.randomElement()! })
     }
 
-    /// A video-only VP8 offer, as a browser words it (BUNDLE, rtcp-mux, mid and transport-cc extensions, NACK/PLI).
-    static func offer(sending: Bool, ufrag: String, password: String, fingerprint: String) -> String {
+    /// A video-only VP8 (or H.264, packetization-mode 1) offer, as a browser words it (BUNDLE, rtcp-mux, mid and
+    /// transport-cc extensions, NACK/PLI).
+    static func offer(sending: Bool, ufrag: String, password: String, fingerprint: String, h264: Bool = false) -> String {
         var lines = ["v=0", "o=- 1 2 IN IP4 127.0.0.1", "s=-", "t=0 0", "a=group:BUNDLE 0", "a=msid-semantic: WMS bench",
                      "m=video 9 UDP/TLS/RTP/SAVPF 96", "c=IN IP4 0.0.0.0", "a=rtcp:9 IN IP4 0.0.0.0",
                      "a=ice-ufrag:\(ufrag)", "a=ice-pwd:\(password)", "a=ice-options:trickle",
@@ -182,8 +183,9 @@ final class BenchPeer: ChannelInboundHandler, @unchecked Sendable {
                      "a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01",
                      "a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid", sending ? "a=sendonly" : "a=recvonly"]
         if sending { lines.append("a=msid:bench video") }
-        lines += ["a=rtcp-mux", "a=rtcp-rsize", "a=rtpmap:96 VP8/90000", "a=rtcp-fb:96 transport-cc", "a=rtcp-fb:96 nack",
-                  "a=rtcp-fb:96 nack pli"]
+        lines += ["a=rtcp-mux", "a=rtcp-rsize", h264 ? "a=rtpmap:96 H264/90000" : "a=rtpmap:96 VP8/90000",
+                  "a=rtcp-fb:96 transport-cc", "a=rtcp-fb:96 nack", "a=rtcp-fb:96 nack pli"]
+        if h264 { lines.append("a=fmtp:96 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f") }
         if sending { lines += ["a=ssrc:\(publisherSSRC) cname:bench", "a=ssrc:\(publisherSSRC) msid:bench video"] }
         return lines.joined(separator: "\r\n") + "\r\n"
     }

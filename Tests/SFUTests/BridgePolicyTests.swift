@@ -50,6 +50,20 @@ import Testing
         #expect(g.admit(session: 2, keyframe: false, dts: 6033, compositionTime: 0, nonReference: false) == .send)
     }
 
+    /// Two pictures stamped with the same millisecond (a stalled encoder) are not reordering; the second gets an
+    /// RTP time one tick later, since receivers group packets into pictures by timestamp.
+    @Test func equalTimesAreNotReordering() {
+        var g = PictureGate()
+        g.configured(valid: true)
+        #expect(g.admit(session: 1, keyframe: true, dts: 100, compositionTime: 0, nonReference: false) == .send)
+        #expect(g.admit(session: 1, keyframe: false, dts: 100, compositionTime: 0, nonReference: false) == .send)
+        #expect(g.admit(session: 1, keyframe: false, dts: 99, compositionTime: 0, nonReference: false) == .drop(.reordered))
+        var c = CatchUpClock(speed: 4, slack: 100, start: 500)
+        #expect(c.stamp(dts: 100, cts: 0, liveEdge: 100, now: 0).timestamp == 500)
+        #expect(c.stamp(dts: 100, cts: 0, liveEdge: 100, now: 0).timestamp == 501)
+        #expect(c.stamp(dts: 133, cts: 0, liveEdge: 133, now: 0).timestamp == 500 + 2970)
+    }
+
     @Test func brokenPicturesAndConfigurationsWaitForAKeyframe() {
         var g = PictureGate()
         g.configured(valid: true)

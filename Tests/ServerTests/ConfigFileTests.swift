@@ -38,6 +38,7 @@ import Testing
           consent_timeout_seconds: 10
           certificate_file: /etc/liveswarm/dtls-cert.pem
           key_file: /etc/liveswarm/dtls-key.pem
+          catch_up_speed: 2.5
         auth:
           publish_keys: [secret1]
           stream_keys:
@@ -59,6 +60,7 @@ import Testing
         #expect(c.hls.targetDuration == 4 && c.hls.minimumDuration == 1000 && c.hls.partTarget == 250)
         #expect(c.hls.windowSegments == 5 && c.hls.retainedAfterWindow == 8)
         #expect(c.rtmp.maxConnections == 42)
+        #expect(c.webRTC.catchUpSpeed == 2.5)
         #expect(c.rtmp.authentication.allows(stream: "live/x", query: "key=secret1"))
         #expect(c.rtmp.authentication.allows(stream: "live/studio", query: "key=secret2"))
         #expect(!c.rtmp.authentication.allows(stream: "live/x", query: "key=secret2"))
@@ -89,6 +91,7 @@ import Testing
         ("hls:\n  segment_seconds: 3\n", "unknown key 'hls.segment_seconds'"),
         ("http: [\n", "not valid YAML"),
         ("http:\n  port: eighty\n", "config:"),
+        ("rtc:\n  catch_up_speed: 0.5\n", "rtc.catch_up_speed must be between 1 and 16"),
     ])
     func rejectsBadFiles(yaml: String, message: String) {
         do {

@@ -19,6 +19,7 @@ class WhepPlayer {
 
   async start() {
     const t0 = performance.now();
+    this.s.startedAt = Date.now();
     this.t0 = t0;
     const pc = new RTCPeerConnection();
     this.pc = pc;
@@ -87,9 +88,9 @@ $('stop').onclick = () => { if (player) player.stop(); };
 $('unmute').onclick = () => { video.muted = !video.muted; $('unmute').textContent = video.muted ? 'Unmute' : 'Mute'; };
 window.addEventListener('pagehide', () => { if (player) player.stop(); });
 
-/** For test drivers: the player's numbers and, with ?clock=1, the glass-to-glass ones. */
-window.liveStats = () => ({ player: player ? Object.assign({}, player.s) : null, clock: clock ? clock.stats() : null,
-  history: player ? player.history : [] });
+/** For test drivers: the player's numbers and, with ?clock=1, the glass-to-glass ones (`samples`: every frame read). */
+window.liveStats = (samples) => ({ player: player ? Object.assign({}, player.s) : null, clock: clock ? clock.stats() : null,
+  history: player ? player.history : [], samples: samples && clock ? clock.samples(100000) : [] });
 
 setInterval(() => {
   const s = player ? player.s : null, c = clock ? clock.stats() : null;

@@ -74,6 +74,8 @@ final class HubVideoSender: @unchecked Sendable {
         /// Milliseconds from the hub subscription (DTLS up) to the first picture sent, and to the live edge.
         var firstFrameAfterMs: Double?
         var caughtUpAfterMs: Double?
+        /// How far the first picture (the cached keyframe) was behind the live edge.
+        var firstPictureBehindMs: Int64?
     }
 
     static let historySize = 512
@@ -217,8 +219,15 @@ final class HubVideoSender: @unchecked Sendable {
             counted = state.clock.anchor != nil && !state.clock.isCatchingUp && frame.receivedAt >= viewer.joinedAt
             let (ts, event) = state.clock.stamp(dts: Int64(frame.timestamp), cts: cts, liveEdge: liveEdge, now: sendNow)
             switch event {
-            case .started?: state.stats.firstFrameAfterMs = Double(sendNow &- viewer.joinedAt) / 1e6
-            case .caughtUp?: state.stats.caughtUpAfterMs = Double(sendNow &- viewer.joinedAt) / 1e6
+            case .started(let behind)?:
+                state.stats.firstFrameAfterMs = Double(sendNow &- viewer.joinedAt) / 1e6
+                state.stats.firstPictureBehindMs = liveEdge - Int64(frame.timestamp)
+                logger.debug("first picture", metadata: ["stream": "\(source.key)", "viewer": "\(viewer.id)", "keyframe": "\(keyframe)",
+                                                         "behindLiveEdgeMs": "\(liveEdge - Int64(frame.timestamp))", "catchUp": "\(behind)"])
+            case .caughtUp?:
+                state.stats.caughtUpAfterMs = Double(sendNow &- viewer.joinedAt) / 1e6
+                logger.debug("caught up with the live edge", metadata: ["stream": "\(source.key)", "viewer": "\(viewer.id)",
+                                                                        "afterMs": "\(state.stats.caughtUpAfterMs!)"])
             case nil: break
             }
             return .success(ts)

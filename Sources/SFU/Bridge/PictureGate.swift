@@ -50,8 +50,9 @@ struct PictureGate: Sendable {
         if keyframesOnly && !keyframe { return .drop(.keyframesOnly) }
         if needKeyframe && !keyframe { return .drop(.waitingForKeyframe) }
         let pts = dts + Int64(compositionTime)
-        if let last = lastPTS, pts <= last {
-            // Shown before a picture already sent: the decoder would have to reorder.
+        if let last = lastPTS, pts < last {
+            // Shown before a picture already sent: the decoder would have to reorder. (An equal time is not
+            // reordering: RTMP times are whole milliseconds, and a stalled encoder can stamp two frames alike.)
             keyframesOnly = true
             needKeyframe = true
             return .drop(.reordered)
@@ -75,6 +76,9 @@ struct CatchUpClock: Sendable {
     var anchor: (ms: Int64, rtp: Int64, slope: Double)?
     /// While catching up: when the first picture went (ns, any monotonic clock) and its hub time (ms).
     var catchUp: (startedAt: UInt64, firstMs: Int64)?
+    /// The last RTP time given (unwrapped): each picture gets a later one, as receivers group packets into
+    /// pictures by timestamp.
+    var last: Int64?
 
     enum Event: Equatable, Sendable {
         /// The first picture; `behind` when it starts a catch-up.
@@ -111,6 +115,9 @@ struct CatchUpClock: Sendable {
         }
         let a = anchor!
         let pts = Double(dts - a.ms) + Double(cts)
-        return (UInt32(truncatingIfNeeded: a.rtp + Int64((pts * 90 * a.slope).rounded())), event)
+        var t = a.rtp + Int64((pts * 90 * a.slope).rounded())
+        if let last, t <= last { t = last + 1 }
+        last = t
+        return (UInt32(truncatingIfNeeded: t), event)
     }
 }

@@ -30,6 +30,8 @@ extension RouterRegistry {
         /// Per viewer: milliseconds from its hub subscription (DTLS up) to its first picture sent, and to the live edge.
         public var firstFrameAfterMs: [Double]
         public var caughtUpAfterMs: [Double]
+        /// How far behind the live edge each viewer's first picture (the cached keyframe) was, in ms.
+        public var firstPictureBehindMs: [Int64]
         /// What viewers miss of this stream and why (B-frames, a broken sequence header...), once each.
         public var warnings: [String]
     }
@@ -120,7 +122,7 @@ extension RouterRegistry {
         for (stream, s) in all {
             var b = out[stream] ?? BridgeSnapshot(stream: stream, viewers: 0, framesSent: 0, packetsSent: 0, keyframesSent: 0, framesDropped: 0,
                                                   nonReferenceDropped: 0, reorderDropped: 0, retransmitted: 0, pictureLossRequests: 0,
-                                                  firstFrameAfterMs: [], caughtUpAfterMs: [], warnings: bridgeWarnings.warnings(stream))
+                                                  firstFrameAfterMs: [], caughtUpAfterMs: [], firstPictureBehindMs: [], warnings: bridgeWarnings.warnings(stream))
             b.viewers += 1
             b.framesSent += s.framesSent
             b.packetsSent += s.packetsSent
@@ -132,6 +134,7 @@ extension RouterRegistry {
             b.pictureLossRequests += s.pictureLossRequests
             if let f = s.firstFrameAfterMs { b.firstFrameAfterMs.append(f) }
             if let c = s.caughtUpAfterMs { b.caughtUpAfterMs.append(c) }
+            if let d = s.firstPictureBehindMs { b.firstPictureBehindMs.append(d) }
             out[stream] = b
         }
         return out.values.sorted { $0.stream < $1.stream }
