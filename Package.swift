@@ -127,7 +127,9 @@ let package = Package(
         .testTarget(name: "STUNTests", dependencies: ["STUN", "TestSupport"]),
         .testTarget(name: "SDPTests", dependencies: ["SDP"]),
         .testTarget(name: "RTPTests", dependencies: ["RTP", "TestSupport"]),
-        .testTarget(name: "SFUTests", dependencies: ["SFU", "SDP", "DTLS", "ICE", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "SFUTests", dependencies: [
+            "SFU", "SDP", "DTLS", "ICE", "RTP", "StreamHub", "Codecs", "TestSupport", .product(name: "NIOCore", package: "swift-nio"),
+        ], resources: [.copy("Fixtures")]),
         .testTarget(name: "DTLSTests", dependencies: ["DTLS", "TestSupport"]),
         .testTarget(name: "SRTPTests", dependencies: ["SRTP", "DTLS", "TestSupport"]),
         .testTarget(name: "ICETests", dependencies: ["ICE", "STUN", "TestSupport", .product(name: "NIOCore", package: "swift-nio")]),

@@ -110,4 +110,18 @@ import TestSupport
             try d.push(sequenceNumber: 2, timestamp: 1, marker: false, payload: [0x7C, 0x85, 0x02][...])
         }
     }
+
+    /// Random payloads (any NAL type, sizes, fragment bits) in random order: no trap, and any access unit handed
+    /// out holds only non-empty NAL units.
+    @Test func randomPayloadsNeverTrap() {
+        var rng = SplitMix64(state: 28)
+        var d = H264Depacketizer()
+        for i in 0..<20_000 {
+            let n = Int.random(in: 0...12, using: &rng)
+            let p = (0..<n).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            let out = try? d.push(sequenceNumber: UInt16(truncatingIfNeeded: i / 3), timestamp: UInt32(i / 5),
+                                  marker: Bool.random(using: &rng), payload: p[...])
+            #expect(out?.nalUnits.allSatisfy { !$0.isEmpty } ?? true)
+        }
+    }
 }

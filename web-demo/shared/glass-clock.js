@@ -253,6 +253,9 @@
           addOverall(sample.delayMs);
         } else {
           sample.reason = r.reason;
+          // What the cells said anyway: an all-black frame reads 0/0, one the publisher never draws.
+          sample.rawMs = r.ms;
+          sample.rawCrc = r.crc;
           st.framesCorrupt++;
           st.corruptByReason[r.reason]++;
         }

@@ -54,8 +54,8 @@ enum H264Frame {
             if header.packetType == .other(0xFF) || header.packetType == .metadata { return .ignored }
             throw .notH264(header.codec.name)
         }
-        let body = frame.payload.getSlice(at: frame.payload.readerIndex + header.headerSize,
-                                          length: frame.payload.readableBytes - header.headerSize) ?? ByteBuffer()
+        let body = frame.payload.getSlice(at: frame.payload.readerIndex + min(header.headerSize, frame.payload.readableBytes),
+                                          length: max(0, frame.payload.readableBytes - header.headerSize)) ?? ByteBuffer()
         switch header.packetType {
         case .sequenceStart:
             let record: H264.AVCDecoderConfigurationRecord

@@ -135,10 +135,11 @@ final class HubVideoSender: @unchecked Sendable {
                 frame = first
             }
             guard frame.kind == .video else { continue }
-            if let due = dueTime(frame), due > now() {
+            let t = now()
+            if let due = dueTime(frame), due > t {
                 lock.withLock {
                     state.pending = frame
-                    state.wakeUp = eventLoop.scheduleTask(in: .nanoseconds(Int64(due - now()))) { [weak self] in
+                    state.wakeUp = eventLoop.scheduleTask(in: .nanoseconds(Int64(due - t))) { [weak self] in
                         guard let self else { return }
                         lock.withLock { state.wakeUp = nil }
                         drain()
