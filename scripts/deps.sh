@@ -54,3 +54,21 @@ build_release() {
 machine_line() {
     echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 }
+
+# For the WebRTC benchmarks: ROUNDS rounds over the viewer counts VIEWERS, each run on a fresh release server pinned
+# to core 0 (HTTP 18080, RTMP 11935, STUN 13478, media 18000) with `liveswarm-bench ARGS... --pid P --viewers N`
+# pinned to core 1; a run that fails prints a row saying so.
+bench_rounds() {
+    local rounds=$1 viewers=$2 round n server
+    shift 2
+    for round in $(seq 1 "$rounds"); do
+        for n in $viewers; do
+            taskset -c 0 .build/release/liveswarm serve --listen 127.0.0.1 --http-port 18080 --rtmp-port 11935 --stun-port 13478 \
+                --rtc-port 18000 --log-level warning &
+            server=$!
+            sleep 1
+            taskset -c 1 .build/release/liveswarm-bench "$@" --pid "$server" --viewers "$n" || echo "| $n | run failed |"
+            kill "$server"; wait "$server" 2>/dev/null || true
+        done
+    done
+}
