@@ -227,6 +227,10 @@ class Browser:
         return [f'console {e.get("level")} {e.get("source", "")}: {e.get("message")}' for e in entries]
 
     def close(self):
+        # A SIGTERM now (a test runner ending a page whose run just finished, or a second signal) must not cut the
+        # cleanup short: the browser would outlive this process (seen in CI as an orphaned chromedriver).
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         pid = None
         if self.service is not None and getattr(self.service, 'process', None) is not None:
             pid = self.service.process.pid

@@ -215,6 +215,30 @@ import TestSupport
         #expect(viewer.units[3].nalUnits.prefix(2) == [other, Self.pps])
     }
 
+    /// A publisher that does not come back within the republish grace: the hub ends the stream, and with it the
+    /// WHEP session (the viewer gets DTLS close_notify; the session is gone from the API).
+    @Test func theSessionEndsWithTheStream() async throws {
+        let server = try await TestServer.start { $0.hub.republishGrace = .milliseconds(500) }
+        defer { Task { await server.stop() } }
+        let pub = try await Self.publisher(server, "gone")
+        try await Self.video(pub, 0, Self.config())
+        try await Self.video(pub, 0, Self.frame(key: true, [Self.slice(0, key: true)]))
+        try await server.waitForStream(.init(app: "live", stream: "gone")!)
+        let viewer = try await Self.viewer(server, "live/gone")
+        defer { viewer.close() }
+        try await viewer.read(until: 1)
+        await pub.tcp.close()
+        var alert = false
+        let deadline = ContinuousClock.now + .seconds(5)
+        while !alert, ContinuousClock.now < deadline, let p = await viewer.peer.socket.receive(timeout: .seconds(1)) {
+            alert = p.first == 21  // a DTLS alert record (close_notify)
+        }
+        #expect(alert, "the viewer is told the session ended")
+        try await server.waitUntil("the bridged session gone", timeout: .seconds(5)) {
+            (try? await HTTPGet.fetch(port: server.ports.http, "/api/v1/webrtc/streams"))?.text.contains("\"bridged\":[]") == true
+        }
+    }
+
     /// A viewer's NACK is answered from its own history, on the RTX stream it negotiated (the original sequence
     /// number first).
     @Test func nackIsAnsweredOnRTX() async throws {

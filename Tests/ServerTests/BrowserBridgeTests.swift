@@ -192,7 +192,7 @@ import TestSupport
             #expect(stats.player?.codec?.contains("H264") == true)
             Self.expectIntact(stats)
             let (_, median, _) = Self.settle(stats)
-            let starved = busy >= 0.9 && Double(c.framesSeen) / 20 < 25
+            let starved = CPUSampler.starved(busy: busy, presentedFPS: Double(c.framesSeen) / 20)
             if starved && attempt == 1 { continue }
             if starved {
                 withKnownIssue("machine starved twice (CPUs \(Int(busy * 100)) % busy): glass-to-glass not judged", isIntermittent: true) {
@@ -239,7 +239,7 @@ import TestSupport
             #expect(behind > 1000, "the viewer joined mid-GOP")
             let first = stats.player?.firstFrameMs ?? .infinity
             let (live, _, _) = Self.settle(stats)
-            let starved = busy >= 0.9 && Double(c.framesSeen) / 15 < 25
+            let starved = CPUSampler.starved(busy: busy, presentedFPS: Double(c.framesSeen) / 15)
             if starved && attempt == 1 && (first >= 500 || (live ?? .infinity) >= 3000) { continue }
             if starved && (first >= 500 || (live ?? .infinity) >= 3000) {
                 withKnownIssue("machine starved twice: start and catch-up not judged", isIntermittent: true) {
