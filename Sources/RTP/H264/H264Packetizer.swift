@@ -69,9 +69,4 @@ public enum H264RTP {
             first = false
         }
     }
-
-    /// The NAL unit headers an access unit starts a picture a decoder can begin with: an IDR slice.
-    public static func containsIDR<S: Collection<UInt8>>(_ nalUnits: [S]) -> Bool {
-        nalUnits.contains { $0.first.map { $0 & 0x1F == 5 } ?? false }
-    }
 }
