@@ -207,10 +207,25 @@ import TestSupport
         }
     }
 
-    /// 4 s GOPs without B-frames; the viewer joins 2-3 s into a GOP. Its first picture is the cached keyframe (not
-    /// the encoder's next one, seconds later), and the cached pictures are played faster until the delay is the live
-    /// one.
+    /// 4 s GOPs without B-frames; the viewer joins 2.5 s into a GOP. Its first picture is the cached keyframe (not
+    /// the encoder's next one, 1.5 s later), and the cached pictures are played faster until the delay is the live
+    /// one. The page itself waits for a GOP to start (the hub's GOP cache shrinks) and then 2.5 s before it plays,
+    /// so Chromium's start-up time does not move the join.
     @Test func viewerJoiningMidGOPStartsAtOnceAndCatchesUp() async throws {
+        let joinMidGOP = """
+            (async () => {
+              let last = 0;
+              for (;;) {
+                const s = (await (await fetch('/api/v1/streams')).json()).streams.find((x) => x.stream === 'gop4');
+                const n = s ? s.gopCacheFrames : 0;
+                if (n < last) break;
+                last = n;
+                await new Promise((r) => setTimeout(r, 40));
+              }
+              setTimeout(play, 2500);
+            })();
+            return 'waiting for a GOP'
+            """
         for attempt in 1...2 {
             let server = try await TestServer.start()
             defer { Task { await server.stop() } }
@@ -218,32 +233,30 @@ import TestSupport
             let publisher = try Self.publish(server, "gop4", seconds: 50, gop: 120)
             defer { publisher.kill(SIGTERM) }
             try await server.waitForStream(.init(app: "live", stream: "gop4")!)
-            // A keyframe empties the GOP cache: wait for the second one, then start the page so that it joins about
-            // 2.5 s later (Chromium takes about a second to start and connect).
-            var cached = 0
-            try await server.waitUntil("a new GOP", timeout: .seconds(15)) {
-                let now = server.swarm.hub.snapshot().first { $0.stream == "gop4" }?.gopCacheFrames ?? 0
-                defer { cached = now }
-                return now < cached
-            }
-            try await Task.sleep(for: .milliseconds(1500))
-            let stats = try await Self.play(server, "gop4", seconds: 15).jsonResult(Stats.self, timeout: .seconds(100))
+            let page = try Tool.drive(url: "\(server.httpURL)/live/?stream=live/gop4&clock=1&autoplay=0", seconds: 18,
+                                      statsJS: "return window.liveStats(true)", scripts: ["0:\(joinMidGOP)"])
+            let stats = try await page.jsonResult(Stats.self, timeout: .seconds(100))
             let busy = cpu.busyFraction()
             let api = try? await Self.api(server)
-            print(Self.report("RTMP (4 s GOP) to WebRTC, joining mid-GOP, attempt \(attempt)", stats, seconds: 15, busy: busy, api: api))
+            // Seconds of playing: from the first frame presented to the last.
+            let playing = max(1, ((stats.samples.last?.displayMs ?? 0) - (stats.samples.first?.displayMs ?? 0)) / 1000)
+            print(Self.report("RTMP (4 s GOP) to WebRTC, joining mid-GOP, attempt \(attempt)", stats, seconds: Int(playing.rounded()),
+                              busy: busy, api: api))
             let behind = api?.bridged.first?.firstPictureBehindMs.first ?? 0
             print("  server: first picture (the cached keyframe) \(behind) ms behind the live edge; caught up " +
                   "\(api?.bridged.first?.caughtUpAfterMs.map { "\(Int($0)) ms" } ?? []) after DTLS")
             let c = try #require(stats.clock)
             Self.expectIntact(stats)
-            #expect(behind > 1000, "the viewer joined mid-GOP")
             let first = stats.player?.firstFrameMs ?? .infinity
             let (live, _, _) = Self.settle(stats)
-            let starved = CPUSampler.starved(busy: busy, presentedFPS: Double(c.framesSeen) / 15)
-            if starved && attempt == 1 && (first >= 500 || (live ?? .infinity) >= 3000) { continue }
-            if starved && (first >= 500 || (live ?? .infinity) >= 3000) {
+            let starved = CPUSampler.starved(busy: busy, presentedFPS: Double(c.framesSeen) / playing)
+            let missed = first >= 500 || (live ?? .infinity) >= 3000
+            // A join that did not land mid-GOP (the page's timer late on a loaded machine) proves nothing: once more.
+            if attempt == 1 && (behind <= 1000 || (starved && missed)) { continue }
+            #expect(behind > 1000, "the viewer joined mid-GOP")
+            if starved && missed {
                 withKnownIssue("machine starved twice: start and catch-up not judged", isIntermittent: true) {
-                    #expect(first < 500 && (live ?? .infinity) < 3000)
+                    #expect(!missed)
                 }
                 return
             }
