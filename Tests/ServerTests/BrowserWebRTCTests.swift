@@ -73,7 +73,12 @@ import TestSupport
             let end = s.framesDecoded ?? 0, mid = midway ?? 0
             #expect(mid >= 50 && end >= mid + 50, "frames decoded: \(mid) at 10 s, \(end) at 20 s")
         }
+        // The publishers' 45 s are nearly over: each ends on its own (drive.py quits its browser); only one still
+        // running after 30 s gets a signal. Ending them by SIGTERM as their run finished left an orphaned Chromium
+        // in CI twice.
         for p in publishers {
+            let deadline = ContinuousClock.now + .seconds(30)
+            while p.process.isRunning && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
             p.kill(SIGTERM)
             await p.wait(timeout: .seconds(15))
         }
