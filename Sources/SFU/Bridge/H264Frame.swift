@@ -10,8 +10,6 @@ enum H264Frame {
     struct Configuration: Equatable {
         var nalLengthSize: Int
         var parameterSets: [[UInt8]]
-        var profile: UInt8
-        var description: String
     }
 
     enum Parsed {
@@ -64,8 +62,7 @@ enum H264Frame {
             guard !record.sequenceParameterSets.allSatisfy(\.isEmpty), !record.pictureParameterSets.allSatisfy(\.isEmpty) else {
                 throw .badConfiguration("empty SPS or PPS")
             }
-            return .configuration(Configuration(nalLengthSize: record.nalLengthSize, parameterSets: sets,
-                                                profile: record.profileIndication, description: record.codecString))
+            return .configuration(Configuration(nalLengthSize: record.nalLengthSize, parameterSets: sets))
         case .codedFrames:
             return .picture(compositionTime: header.compositionTime, body: body)
         default:
@@ -74,12 +71,11 @@ enum H264Frame {
     }
 
     /// The RTP payloads of a picture (without parameter sets), made once per frame and shared by every WebRTC
-    /// viewer: 2-byte big-endian length, then the payload, for each packet.
+    /// viewer: 2-byte big-endian length, then the payload, for each packet. NAL units that do not parse leave the
+    /// encoding empty; only then are they parsed again, to name the fault (an empty picture is not one).
     static func payloads(_ frame: MediaFrame, body: ByteBuffer, nalLengthSize: Int, maxPayload: Int) throws(Failure) -> ByteBuffer {
-        // Checked outside the cache: a frame whose NAL units do not parse caches an empty encoding.
-        let units: [ByteBuffer]
-        do { units = try H264.nalUnits(avcc: body, nalLengthSize: nalLengthSize) } catch { throw .badNALUnits("\(error)") }
-        return frame.encodings.encoding(.init(format: 3, a: UInt32(maxPayload), b: UInt32(nalLengthSize))) {
+        let encoded = frame.encodings.encoding(.init(format: 3, a: UInt32(maxPayload), b: UInt32(nalLengthSize))) {
+            guard let units = try? H264.nalUnits(avcc: body, nalLengthSize: nalLengthSize) else { return ByteBuffer() }
             let payloads = H264RTP.packetize(units.map { $0.readableBytesView }, maxPayload: maxPayload)
             var out = ByteBuffer()
             out.reserveCapacity(payloads.reduce(0) { $0 + 2 + $1.count })
@@ -89,6 +85,10 @@ enum H264Frame {
             }
             return out
         }
+        if encoded.readableBytes == 0 {
+            do { _ = try H264.nalUnits(avcc: body, nalLengthSize: nalLengthSize) } catch { throw .badNALUnits("\(error)") }
+        }
+        return encoded
     }
 
     /// Whether no slice of an access unit is a reference (`nal_ref_idc` 0 on every slice, RFC 6184 5.3: NRI): no other
