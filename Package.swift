@@ -8,7 +8,7 @@
 //   SFU                            WebRTC transports, WHIP/WHEP routing, the RTMP-to-WebRTC bridge
 //   ICE                            STUN server (UDP/TCP 3478), ICE-lite media port
 //   StreamHub, HLS                 sources, GOP cache, timestamp correction, viewer queues; HLS segmenter
-//   DTLS, SRTP                     OpenSSL DTLS and libsrtp2 behind small Swift types
+//   DTLS, SRTP, Audio              OpenSSL DTLS, libsrtp2, libavcodec+libopus (AAC to Opus) behind small Swift types
 //   RTMP, FLV, MPEGTS, MP4, STUN, SDP, RTP, Codecs, AMF0  pure wire codecs: no sockets, clocks or globals
 import PackageDescription
 
@@ -47,8 +47,14 @@ let package = Package(
         .systemLibrary(name: "CSRTP", pkgConfig: "libsrtp2", providers: [.apt(["libsrtp2-dev"])]),
         .target(name: "DTLS", dependencies: ["CDTLS"]),
         .target(name: "SRTP", dependencies: ["CSRTP", "DTLS"]),
+        // libavcodec's AAC decoder, libswresample and libopus behind a small C API (FFmpeg's error macros and
+        // libopus's variadic ctl calls are not callable from Swift), and the AAC-to-Opus transcoder on them.
+        .target(name: "CAudio", linkerSettings: [
+            .linkedLibrary("avcodec"), .linkedLibrary("swresample"), .linkedLibrary("avutil"), .linkedLibrary("opus"),
+        ]),
+        .target(name: "Audio", dependencies: ["CAudio"]),
         .target(name: "SFU", dependencies: [
-            "ICE", "DTLS", "SRTP", "SDP", "RTP", "StreamHub", "FLV", "Codecs",
+            "ICE", "DTLS", "SRTP", "SDP", "RTP", "StreamHub", "FLV", "Codecs", "Audio",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
@@ -130,6 +136,8 @@ let package = Package(
         .testTarget(name: "SFUTests", dependencies: [
             "SFU", "SDP", "DTLS", "ICE", "RTP", "StreamHub", "Codecs", "TestSupport", .product(name: "NIOCore", package: "swift-nio"),
         ], resources: [.copy("Fixtures")]),
+        .testTarget(name: "AudioTests", dependencies: ["Audio", "FLV", "Codecs", "TestSupport", .product(name: "NIOCore", package: "swift-nio")],
+                    resources: [.copy("Fixtures")]),
         .testTarget(name: "DTLSTests", dependencies: ["DTLS", "TestSupport"]),
         .testTarget(name: "SRTPTests", dependencies: ["SRTP", "DTLS", "TestSupport"]),
         .testTarget(name: "ICETests", dependencies: ["ICE", "STUN", "TestSupport", .product(name: "NIOCore", package: "swift-nio")]),

@@ -2,9 +2,10 @@
 # Installs what LiveSwarm needs from Debian, only what is missing (idempotent). Sourced by run.sh and test.sh.
 set -euo pipefail
 
-# The Swift toolchain, and the C libraries the build links: OpenSSL (DTLS) and libsrtp2 (SRTP).
+# The Swift toolchain, and the C libraries the build links: OpenSSL (DTLS), libsrtp2 (SRTP), libavcodec,
+# libswresample and libopus (AAC to Opus for WebRTC viewers of RTMP streams).
 need_swift() {
-    apt_install pkg-config libssl-dev libsrtp2-dev
+    apt_install pkg-config libssl-dev libsrtp2-dev libavcodec-dev libswresample-dev libavutil-dev libopus-dev
     if ! command -v swift >/dev/null 2>&1; then
         if [ -x /opt/swift/usr/bin/swift ]; then
             export PATH="/opt/swift/usr/bin:$PATH"
