@@ -146,7 +146,7 @@ let package = Package(
         .testTarget(name: "RTMPBridgeTests", dependencies: ["RTMPBridge", "RTMP", "AMF0", "StreamHub", "TestSupport"]),
         .testTarget(name: "StreamHubTests", dependencies: ["StreamHub", "FLV"]),
         .testTarget(name: "ServerTests", dependencies: [
-            "Server", "RTMPBridge", "RTMP", "AMF0", "FLV", "STUN", "DTLS", "SRTP", "TestSupport",
+            "Server", "RTMPBridge", "RTMP", "AMF0", "FLV", "STUN", "DTLS", "SRTP", "Audio", "TestSupport",
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),

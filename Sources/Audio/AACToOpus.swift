@@ -18,15 +18,19 @@ public final class AACToOpus {
         /// filled or the access unit dropped: above FLV's rounding to whole milliseconds, below one AAC frame
         /// (21.3 ms at 48 kHz), so that a single lost frame is filled.
         public var tolerance: Int64 = 15
-        /// The longest gap (ms) filled with silence; a longer one restarts the clock.
-        public var maxFill: Int64 = 1000
+        /// The longest gap (ms) filled with silence; a longer one restarts the clock. The silence goes out at
+        /// once, when the audio resumes, so a long fill would reach the browser as a burst of late packets, which
+        /// its jitter buffer takes for network jitter and answers with delay. A few lost frames are filled; an
+        /// outage is a jump in RTP time, which the browser handles as a new talkspurt.
+        public var maxFill: Int64 = 200
         public init() {}
     }
 
-    /// A 20 ms Opus packet. `timestamp` is the stream time (48 kHz) of its first decoded sample: the encoder's
-    /// look-ahead is taken off, so a decoder's output lines up with the video.
+    /// A 20 ms Opus packet. `timestamp` is the stream time of its first decoded sample in 48 kHz ticks
+    /// (milliseconds × 48, not wrapped): the encoder's look-ahead is taken off, so a decoder's output lines up
+    /// with the video.
     public struct Packet: Sendable, Equatable {
-        public var timestamp: UInt32
+        public var timestamp: Int64
         public var payload: [UInt8]
     }
 
@@ -127,7 +131,7 @@ public final class AACToOpus {
             let start = end! - Int64((pending.count - used) / 2)
             let payload = try encoder.encode(pending[used..<(used + 2 * Self.frame)])
             used += 2 * Self.frame
-            packets.append(Packet(timestamp: UInt32(truncatingIfNeeded: start - lookahead), payload: payload))
+            packets.append(Packet(timestamp: start - lookahead, payload: payload))
             stats.packets += 1
             stats.bytes += payload.count
         }

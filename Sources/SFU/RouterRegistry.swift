@@ -58,6 +58,8 @@ public final class RouterRegistry: @unchecked Sendable {
         public var nack = true
         /// RTMP streams to WebRTC viewers: how fast a new viewer is brought from the cached GOP to the live edge.
         public var catchUpSpeed = 4.0
+        /// RTMP streams to WebRTC viewers: the Opus bitrate their AAC is transcoded to (see ``AACToOpus/Options``).
+        public var opusBitrate = 96_000
         public init() {}
     }
 
@@ -71,7 +73,9 @@ public final class RouterRegistry: @unchecked Sendable {
     var sessions: [String: (role: Role, stream: String, transport: WebRTCTransport)] = [:]
     /// The stream hub, whose (RTMP-published) streams WHEP viewers can play through the bridge.
     let hub: StreamHub?
-    var senders: [String: HubVideoSender] = [:]
+    /// WHEP sessions of RTMP streams, and each such stream's AAC-to-Opus transcoder while it has audio viewers.
+    var bridged: [String: BridgedViewer] = [:]
+    var feeds: [StreamKey: OpusFeed] = [:]
     /// Server-added video delay of the RTMP-to-WebRTC bridge.
     public let bridgeMeter = BridgeMeter()
     let bridgeWarnings = BridgeWarnings()
@@ -224,10 +228,11 @@ public final class RouterRegistry: @unchecked Sendable {
             logger.info("WHEP play ended", metadata: ["stream": "\(entry.stream)", "session": "\(id)", "reason": "\(reason)"])
             router?.removeViewer(entry.transport)
         case .bridgeViewer:
-            let sender = lock.withLock { senders.removeValue(forKey: id) }
+            let bridged = lock.withLock { self.bridged.removeValue(forKey: id) }
             logger.info("WHEP play ended", metadata: ["stream": "\(entry.stream)", "session": "\(id)", "reason": "\(reason)",
-                                                      "stats": "\(sender.map { "\($0.stats)" } ?? "-")"])
-            sender?.stop()
+                                                      "video": "\(bridged?.video.map { "\($0.stats)" } ?? "-")",
+                                                      "audio": "\(bridged?.audio.map { "\($0.sender.stats)" } ?? "-")"])
+            if let bridged { stop(bridged) }
         }
     }
 

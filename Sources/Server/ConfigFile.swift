@@ -41,6 +41,7 @@ public struct ConfigFile: Decodable, Sendable {
         var certificate_file: String?
         var key_file: String?
         var catch_up_speed: Double?
+        var opus_kbps: Int?
     }
     public struct Auth: Decodable, Sendable {
         var publish_keys: [String]?
@@ -67,7 +68,7 @@ public struct ConfigFile: Decodable, Sendable {
         "hls": ["target_duration_seconds", "minimum_segment_seconds", "part_target_seconds", "window_segments",
                 "retained_after_window"],
         "stun": ["port"],
-        "rtc": ["port", "host", "tcp", "consent_timeout_seconds", "certificate_file", "key_file", "catch_up_speed"],
+        "rtc": ["port", "host", "tcp", "consent_timeout_seconds", "certificate_file", "key_file", "catch_up_speed", "opus_kbps"],
         "auth": ["publish_keys", "stream_keys"],
     ]
 
@@ -120,6 +121,11 @@ public struct ConfigFile: Decodable, Sendable {
             if let v = r.catch_up_speed {
                 guard v >= 1, v <= 16 else { throw Invalid(description: "rtc.catch_up_speed must be between 1 and 16, got \(v)") }
                 c.webRTC.catchUpSpeed = v
+            }
+            if let v = r.opus_kbps {
+                // libopus takes 6-510 kbit/s; under 16, stereo music falls apart.
+                guard v >= 16, v <= 510 else { throw Invalid(description: "rtc.opus_kbps must be between 16 and 510, got \(v)") }
+                c.webRTC.opusBitrate = v * 1000
             }
         }
         if let v = http?.port { c.httpPort = try Self.port(v, "http.port") }

@@ -63,7 +63,8 @@ struct WebRTCRoutes: Sendable {
             }
         }
         router.get("/api/v1/webrtc/streams") { _, _ in
-            WebRTCStreams(streams: registry.snapshot(), bridged: registry.bridgeSnapshot(), bridgeVideoDelay: registry.bridgeMeter.summary)
+            WebRTCStreams(streams: registry.snapshot(), bridged: registry.bridgeSnapshot(), bridgeVideoDelay: registry.bridgeMeter.summary,
+                          audioTranscoders: registry.audioTranscoders)
         }
     }
 
@@ -87,4 +88,6 @@ struct WebRTCStreams: ResponseEncodable {
     var bridged: [RouterRegistry.BridgeSnapshot]
     /// Server-added video delay of those: a frame complete in the hub to its first SRTP packet sent.
     var bridgeVideoDelay: BridgeMeter.Summary
+    /// AAC-to-Opus transcoders running: one per RTMP stream with WebRTC viewers taking its audio.
+    var audioTranscoders: Int
 }

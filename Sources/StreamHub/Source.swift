@@ -111,6 +111,9 @@ public final class Source: Sendable {
                         "sampleRate": "\(s.info.sampleRate.map(String.init) ?? "?")",
                         "channels": "\(s.info.channels.map(String.init) ?? "?")",
                     ])
+                } else if s.info.audioCodec == nil {
+                    // Codecs without a sequence header (MP3, Speex...) are named by their first frame.
+                    s.info.update(audioFormat: frame)
                 }
             case .metadata:
                 s.metadata = frame

@@ -47,6 +47,12 @@ public struct StreamInfo: Sendable, Codable, Equatable {
         channels = Int(asc.channelConfiguration)
     }
 
+    /// The audio codec's name from a coded frame's header.
+    mutating func update(audioFormat frame: MediaFrame) {
+        guard let h = try? AudioTagHeader(parsing: frame.payload) else { return }
+        audioCodec = h.format.name
+    }
+
     /// Fills gaps from `onMetaData` (width, height, framerate, encoder); sequence headers win where both exist.
     mutating func update(metadata frame: MediaFrame) {
         guard let values = try? AMF0Value.parseAll(frame.payload), values.count >= 2,

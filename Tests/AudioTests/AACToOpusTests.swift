@@ -59,8 +59,8 @@ import TestSupport
         #expect(t.stats.bitrate == 96_000)
         #expect(packets.count >= 48 && packets.count <= 53, "\(packets.count) packets for 1 s")
         // The first sample is the first access unit's time; the encoder's look-ahead (312) is taken off.
-        #expect(packets.first?.timestamp == UInt32((10_000 + stream.accessUnits[0].timestamp) * 48 - 312))
-        #expect(zip(packets, packets.dropFirst()).allSatisfy { $1.timestamp &- $0.timestamp == 960 })
+        #expect(packets.first?.timestamp == (10_000 + stream.accessUnits[0].timestamp) * 48 - 312)
+        #expect(zip(packets, packets.dropFirst()).allSatisfy { $1.timestamp - $0.timestamp == 960 })
         #expect(t.stats.silenceMs == 0 && t.stats.droppedMs == 0 && t.stats.restarts == 0)
         let tone = ToneAnalysis(try Self.hear(packets), expected: 1000, amplitude: Self.stereoLevel)
         #expect(abs(tone.frequency - 1000) < 2, "\(tone.frequency) Hz")
@@ -75,9 +75,9 @@ import TestSupport
         let packets = try Self.transcodeAll(stream, into: t, skip: [20])
         #expect(abs(t.stats.silenceMs - 1024.0 / 44.1) < 2, "\(t.stats.silenceMs) ms of silence")
         #expect(ToneAnalysis(try Self.hear(packets), expected: 1000, amplitude: Self.stereoLevel).gaps == 1)
-        #expect(zip(packets, packets.dropFirst()).allSatisfy { $1.timestamp &- $0.timestamp == 960 })
+        #expect(zip(packets, packets.dropFirst()).allSatisfy { $1.timestamp - $0.timestamp == 960 })
         let last = stream.accessUnits.last!.timestamp * 48
-        #expect(abs(Int64(packets.last!.timestamp) + 960 + 312 - last) < 2400, "the clock kept pace with the timestamps")
+        #expect(abs(packets.last!.timestamp + 960 + 312 - last) < 2400, "the clock kept pace with the timestamps")
     }
 
     @Test func aRepublishAtAnotherRateGoesOnWithoutAGap() throws {
@@ -90,7 +90,7 @@ import TestSupport
         packets += try Self.transcodeAll(second, into: t, offset: end)
         #expect(t.stats.configurations == 2 && t.stats.restarts == 0)
         #expect(t.stats.inputRate == 22050 && t.stats.inputChannels == 1)
-        #expect(zip(packets, packets.dropFirst()).allSatisfy { $1.timestamp &- $0.timestamp == 960 }, "one continuous clock")
+        #expect(zip(packets, packets.dropFirst()).allSatisfy { $1.timestamp - $0.timestamp == 960 }, "one continuous clock")
         let pcm = try Self.hear(packets)
         #expect(abs(ToneAnalysis(pcm[..<(2 * 960 * (split - 2))], expected: 1000, amplitude: Self.stereoLevel).frequency - 1000) < 2)
         #expect(abs(ToneAnalysis(pcm[(2 * 960 * (split + 10))...], expected: 440).frequency - 440) < 2)
@@ -103,7 +103,7 @@ import TestSupport
         let before = packets.count
         packets += try Self.transcodeAll(stream, into: t, offset: 6000)
         #expect(t.stats.restarts == 1 && t.stats.silenceMs == 0)
-        #expect(packets[before].timestamp == UInt32((6000 + stream.accessUnits[0].timestamp) * 48 - 312))
+        #expect(packets[before].timestamp == (6000 + stream.accessUnits[0].timestamp) * 48 - 312)
     }
 
     /// A publisher whose timestamps run 10 % slow: audio is left out rather than drifting ahead of the video.
@@ -115,7 +115,7 @@ import TestSupport
         for au in stream.accessUnits { packets += try t.transcode(au.bytes, timestamp: au.timestamp * 9 / 10) }
         #expect(t.stats.droppedMs > 50)
         let lastAU = stream.accessUnits.last!.timestamp * 9 / 10 * 48
-        #expect(Int64(packets.last!.timestamp) - lastAU < 40 * 48, "packets stay within a frame and the tolerance of the timestamps")
+        #expect(packets.last!.timestamp - lastAU < 40 * 48, "packets stay within a frame and the tolerance of the timestamps")
     }
 
     @Test(arguments: [
@@ -165,7 +165,7 @@ import TestSupport
             }
         }
         #expect(failed >= 2 && t.stats.decodeErrors == failed)
-        #expect(zip(packets, packets.dropFirst()).allSatisfy { $1.timestamp &- $0.timestamp == 960 })
+        #expect(zip(packets, packets.dropFirst()).allSatisfy { $1.timestamp - $0.timestamp == 960 })
         let pcm = try Self.hear(packets)
         let after = ToneAnalysis(pcm[(2 * 960 * 20)...], expected: 1000, amplitude: Self.stereoLevel)
         #expect(abs(after.frequency - 1000) < 2 && after.clicks == 0 && after.gaps == 0, "\(after)")
@@ -177,14 +177,14 @@ import TestSupport
         let stream = try AACStream.load("sine-1000hz-44100-stereo.flv")
         var rng = SplitMix64(state: 0xA0D10)
         let t = try AACToOpus()
-        var last: UInt32?
+        var last: Int64?
         for round in 0..<3000 {
             if round % 100 == 0 { _ = try? t.configure(round % 300 == 0 ? rng.mutate(stream.config, count: 2) : stream.config) }
             let au = stream.accessUnits[round % stream.accessUnits.count]
             let bytes = round % 3 == 0 ? rng.mutate(au.bytes, count: 1 + round % 8) : au.bytes
             guard let packets = try? t.transcode(bytes, timestamp: Int64(round) * 23) else { continue }
             for p in packets {
-                if let last { #expect(p.timestamp &- last < 1 << 31 && p.timestamp != last) }
+                if let last { #expect(p.timestamp > last) }
                 last = p.timestamp
             }
         }

@@ -39,6 +39,7 @@ import Testing
           certificate_file: /etc/liveswarm/dtls-cert.pem
           key_file: /etc/liveswarm/dtls-key.pem
           catch_up_speed: 2.5
+          opus_kbps: 128
         auth:
           publish_keys: [secret1]
           stream_keys:
@@ -60,7 +61,7 @@ import Testing
         #expect(c.hls.targetDuration == 4 && c.hls.minimumDuration == 1000 && c.hls.partTarget == 250)
         #expect(c.hls.windowSegments == 5 && c.hls.retainedAfterWindow == 8)
         #expect(c.rtmp.maxConnections == 42)
-        #expect(c.webRTC.catchUpSpeed == 2.5)
+        #expect(c.webRTC.catchUpSpeed == 2.5 && c.webRTC.opusBitrate == 128_000)
         #expect(c.rtmp.authentication.allows(stream: "live/x", query: "key=secret1"))
         #expect(c.rtmp.authentication.allows(stream: "live/studio", query: "key=secret2"))
         #expect(!c.rtmp.authentication.allows(stream: "live/x", query: "key=secret2"))
@@ -92,6 +93,7 @@ import Testing
         ("http: [\n", "not valid YAML"),
         ("http:\n  port: eighty\n", "config:"),
         ("rtc:\n  catch_up_speed: 0.5\n", "rtc.catch_up_speed must be between 1 and 16"),
+        ("rtc:\n  opus_kbps: 8\n", "rtc.opus_kbps must be between 16 and 510"),
     ])
     func rejectsBadFiles(yaml: String, message: String) {
         do {

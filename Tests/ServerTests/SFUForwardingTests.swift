@@ -18,6 +18,8 @@ import TestSupport
         let unprotect: SRTPContext
         let answer: String
         let port: Int
+        /// The WHIP/WHEP resource (DELETE ends the session).
+        var location: String? = nil
 
         func send(_ packet: [UInt8], rtcp: Bool = false) async throws {
             var p = packet
@@ -73,7 +75,7 @@ import TestSupport
         guard case .connected(let keys) = dtls.state else { throw TestFailure("DTLS: \(dtls.state)") }
         return Peer(socket: socket, protect: try SRTPContext(profile: keys.profile, masterKey: keys.local, direction: .outbound),
                     unprotect: try SRTPContext(profile: keys.profile, masterKey: keys.remote, direction: .inbound),
-                    answer: r.text, port: server.ports.rtcUDP)
+                    answer: r.text, port: server.ports.rtcUDP, location: r.headers["location"])
     }
 
     static let videoSSRC: UInt32 = 4_035_889_978  // from the publish offer fixture

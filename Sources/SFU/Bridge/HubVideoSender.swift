@@ -55,6 +55,8 @@ final class HubVideoSender: @unchecked Sendable {
         var pending: MediaFrame?
         var wakeUp: Scheduled<Void>?
         var history: [(sequence: UInt16, timestamp: UInt32, marker: Bool, payload: ByteBuffer)?]
+        /// The last picture sent at normal speed: its RTP time and presentation time (ms), for sender reports.
+        var lastLive: (rtp: UInt32, ptsMs: Int64)?
         var stats = Stats()
         var closed = false
     }
@@ -231,6 +233,9 @@ final class HubVideoSender: @unchecked Sendable {
                                                                         "afterMs": "\(state.stats.caughtUpAfterMs!)"])
             case nil: break
             }
+            // Sender reports relate RTP time to stream time; while catching up, time is compressed, so only
+            // pictures sent at normal speed say how.
+            if state.clock.anchor != nil && !state.clock.isCatchingUp { state.lastLive = (ts, Int64(frame.timestamp) + Int64(cts)) }
             return .success(ts)
         }
         let timestamp: UInt32
@@ -284,6 +289,17 @@ final class HubVideoSender: @unchecked Sendable {
         if let o = originalSequence { out += [UInt8(o >> 8), UInt8(o & 0xFF)] }
         out += payload
         return out
+    }
+
+    /// An SR relating the last live picture's RTP time to `ntp` of its presentation time (ms); nil while the
+    /// viewer is still catching up.
+    func senderReport(ntp: (Double) -> UInt64) -> SenderReport? {
+        lock.withLock {
+            guard let last = state.lastLive else { return nil }
+            return SenderReport(ssrc: ssrc, ntpTimestamp: ntp(Double(last.ptsMs)), rtpTimestamp: last.rtp,
+                                packetCount: UInt32(truncatingIfNeeded: state.stats.packetsSent),
+                                octetCount: UInt32(truncatingIfNeeded: state.stats.bytesSent))
+        }
     }
 
     /// A viewer's NACK: the packets still kept go again, on the RTX stream when negotiated (RFC 4588).
