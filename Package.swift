@@ -115,7 +115,7 @@ let package = Package(
         ]),
         // Load generator for BENCHMARKS.md.
         .executableTarget(name: "liveswarm-bench", dependencies: [
-            "RTMP", "AMF0", "FLV", "SRTP", "DTLS", "RTP", "STUN",
+            "RTMP", "AMF0", "FLV", "SRTP", "DTLS", "RTP", "STUN", "Audio",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -54,7 +54,8 @@ public final class AACToOpus {
 
     public let options: Options
     let encoder: OpusEncoder
-    let lookahead: Int64
+    /// The encoder's look-ahead in 48 kHz samples (312 for libopus 1.3).
+    public let lookahead: Int64
     var decoder: AACDecoder?
     var config: [UInt8]?
     var configFailure: AudioError?

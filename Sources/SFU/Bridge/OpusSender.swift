@@ -26,9 +26,7 @@ final class OpusSender: @unchecked Sendable {
     let eventLoop: any EventLoop
     let lock = NIOLock()
     var sequence = UInt16.random(in: 0...UInt16.max)
-    var offset = UInt32.random(in: 0...UInt32.max)
-    /// The last packet sent: its RTP time and its stream time (48 kHz ticks).
-    var last: (rtp: UInt32, stream: Int64)?
+    var clock = OpusRTPClock(offset: .random(in: 0...UInt32.max))
     var counts = Stats()
     var lastSentAt: UInt64?
     var endedHandler: (@Sendable () -> Void)?
@@ -72,18 +70,7 @@ final class OpusSender: @unchecked Sendable {
 
     /// Called with the lock held.
     func packet(_ p: AACToOpus.Packet) -> [UInt8] {
-        var timestamp = UInt32(truncatingIfNeeded: p.timestamp) &+ offset
-        // The first packet, and the first after a gap, start a talkspurt (RFC 3551 section 4.1).
-        var marker = true
-        if let last {
-            marker = p.timestamp - last.stream != Int64(OpusEncoder.frameSamples)
-            let step = timestamp &- last.rtp
-            if step == 0 || step >= 1 << 31 {
-                offset = last.rtp &+ UInt32(OpusEncoder.frameSamples) &- UInt32(truncatingIfNeeded: p.timestamp)
-                timestamp = last.rtp &+ UInt32(OpusEncoder.frameSamples)
-            }
-        }
-        last = (timestamp, p.timestamp)
+        let (timestamp, marker) = clock.stamp(p.timestamp)
         let seq = sequence
         sequence &+= 1
         counts.packetsSent += 1
@@ -95,9 +82,37 @@ final class OpusSender: @unchecked Sendable {
     /// An SR relating the last packet's RTP time to `ntp` of its stream time (ms), nil before any packet.
     func senderReport(ntp: (Double) -> UInt64) -> SenderReport? {
         lock.withLock {
-            guard let last else { return nil }
+            guard let last = clock.last else { return nil }
             return SenderReport(ssrc: ssrc, ntpTimestamp: ntp(Double(last.stream) / 48), rtpTimestamp: last.rtp,
                                 packetCount: UInt32(truncatingIfNeeded: counts.packetsSent), octetCount: UInt32(truncatingIfNeeded: counts.bytesSent))
         }
+    }
+}
+
+/// A viewer's RTP time for the feed's packets: the stream time (48 kHz ticks) plus the viewer's offset, never
+/// going backwards. The first packet, and the first after a gap, start a talkspurt (the marker bit, RFC 3551
+/// section 4.1).
+struct OpusRTPClock: Sendable {
+    var offset: UInt32
+    /// The last packet stamped: its RTP time and its stream time.
+    var last: (rtp: UInt32, stream: Int64)?
+
+    static let frame = UInt32(OpusEncoder.frameSamples)
+
+    mutating func stamp(_ stream: Int64) -> (timestamp: UInt32, marker: Bool) {
+        var timestamp = UInt32(truncatingIfNeeded: stream) &+ offset
+        var marker = true
+        if let last {
+            marker = stream - last.stream != Int64(Self.frame)
+            // Should the feed's clock restart earlier (or at the same time), the offset moves so that this packet
+            // comes a packet after the last.
+            let step = timestamp &- last.rtp
+            if step == 0 || step >= 1 << 31 {
+                offset = last.rtp &+ Self.frame &- UInt32(truncatingIfNeeded: stream)
+                timestamp = last.rtp &+ Self.frame
+            }
+        }
+        last = (timestamp, stream)
+        return (timestamp, marker)
     }
 }
