@@ -52,6 +52,30 @@ import TestSupport
         #expect(abs(tone.rms - 0.125 / 2.squareRoot()) < 0.005, "rms \(tone.rms): a mono source must not lose 3 dB")
     }
 
+    /// HE-AAC (explicit SBR signalling, ISO/IEC 14496-3 1.6.2.1): object type 5, a 22.05 kHz core, 44.1 kHz output.
+    /// There is no HE-AAC encoder on this machine, so the access units are the 22.05 kHz LC fixture's: the decoder
+    /// runs the SBR stage without envelope data, which doubles the rate (2048 samples per access unit) and keeps the
+    /// tone where it was.
+    @Test func heAACDecodesAtTheDoubledRate() throws {
+        let low = try AACStream.load("sine-440hz-22050-mono.flv")
+        // 00101 (SBR) 0111 (22050) 0001 (mono) 0100 (44100) 00010 (AAC LC core) 000 (GASpecificConfig), padded.
+        let config: [UInt8] = [0x2B, 0x8A, 0x08, 0x00]
+        let decoder = try AACDecoder(config: config)
+        var pcm: [Float] = []
+        for au in low.accessUnits { pcm += try decoder.decode(au.bytes) }
+        // A mono HE-AAC stream may carry parametric stereo (HE-AAC v2), so libavcodec decodes it to two channels;
+        // without PS data they are the same.
+        #expect(decoder.inputRate == 44100 && decoder.inputSamples == 2048 && decoder.inputChannels == 2,
+                "\(decoder.inputRate) Hz, \(decoder.inputSamples) samples, \(decoder.inputChannels) channels")
+        let tone = ToneAnalysis(pcm, expected: 440)
+        #expect(abs(tone.frequency - 440) < 2 && tone.gaps == 0 && !tone.channelsDiffer, "\(tone)")
+        // Through the transcoder: 46.4 ms access units, 20 ms packets, one clock.
+        let t = try AACToOpus()
+        let packets = try Self.transcodeAll(AACStream(config: config, accessUnits: low.accessUnits), into: t)
+        #expect(t.stats.inputRate == 44100 && t.stats.silenceMs == 0 && t.stats.droppedMs == 0)
+        #expect(zip(packets, packets.dropFirst()).allSatisfy { $1.timestamp - $0.timestamp == 960 })
+    }
+
     @Test func twentyMillisecondPacketsOnTheStreamsClock() throws {
         let stream = try AACStream.load("sine-1000hz-44100-stereo.flv")
         let t = try AACToOpus()

@@ -38,6 +38,17 @@ import TestSupport
         }
     }
 
+    /// A publisher of `live/NAME` that has sent the video's sequence header, `audio` (an FLV audio body: an AAC
+    /// sequence header, or another codec's frame) and a first keyframe at time 0; the stream is live when it returns.
+    static func publisher(_ server: TestServer, _ name: String, audio: [UInt8]) async throws -> RTMPTestClient {
+        let pub = try await BridgeTests.publisher(server, name)
+        try await BridgeTests.video(pub, 0, BridgeTests.config())
+        try await Self.audio(pub, 0, audio)
+        try await BridgeTests.video(pub, 0, BridgeTests.frame(key: true, [BridgeTests.slice(0, key: true)]))
+        try await server.waitForStream(.init(app: "live", stream: name)!)
+        return pub
+    }
+
     static func frames(_ s: AACStream, offset: Int64 = 0) -> [(Int64, [UInt8])] {
         s.accessUnits.map { ($0.timestamp + offset, Self.aacFrame($0.bytes)) }
     }
@@ -150,11 +161,7 @@ import TestSupport
         let tone = try AACStream.fixture("sine-1000hz-44100-stereo.flv")
         let server = try await TestServer.start()
         defer { Task { await server.stop() } }
-        let pub = try await BridgeTests.publisher(server, "tone")
-        try await BridgeTests.video(pub, 0, BridgeTests.config())
-        try await Self.audio(pub, 0, Self.aacConfig(tone.config))
-        try await BridgeTests.video(pub, 0, BridgeTests.frame(key: true, [BridgeTests.slice(0, key: true)]))
-        try await server.waitForStream(.init(app: "live", stream: "tone")!)
+        let pub = try await Self.publisher(server, "tone", audio: Self.aacConfig(tone.config))
         let a = try await AVViewer.connect(server, "live/tone"), b = try await AVViewer.connect(server, "live/tone")
         defer { a.close(); b.close() }
         #expect(a.peer.answerAttribute("a=rtpmap:", in: "audio")?.hasSuffix(" opus/48000/2") == true)
@@ -203,11 +210,7 @@ import TestSupport
 
         let server = try await TestServer.start()
         defer { Task { await server.stop() } }
-        let pub = try await BridgeTests.publisher(server, "sync")
-        try await BridgeTests.video(pub, 0, BridgeTests.config())
-        try await Self.audio(pub, 0, Self.aacConfig(beep.config))
-        try await BridgeTests.video(pub, 0, BridgeTests.frame(key: true, [BridgeTests.slice(0, key: true)]))
-        try await server.waitForStream(.init(app: "live", stream: "sync")!)
+        let pub = try await Self.publisher(server, "sync", audio: Self.aacConfig(beep.config))
         let v = try await AVViewer.connect(server, "live/sync")
         defer { v.close() }
         try await Self.publish(pub, audio: Self.frames(beep), videoUntil: 2400, firstPicture: 1)
@@ -279,11 +282,7 @@ import TestSupport
     @Test func audioOtherThanAACIsNamedAndTheVideoPlays() async throws {
         let server = try await TestServer.start()
         defer { Task { await server.stop() } }
-        let pub = try await BridgeTests.publisher(server, "mp3")
-        try await BridgeTests.video(pub, 0, BridgeTests.config())
-        try await Self.audio(pub, 0, [0x2F, 0xFF, 0xFB, 0x90, 0x64])  // SoundFormat 2: MP3
-        try await BridgeTests.video(pub, 0, BridgeTests.frame(key: true, [BridgeTests.slice(0, key: true)]))
-        try await server.waitForStream(.init(app: "live", stream: "mp3")!)
+        let pub = try await Self.publisher(server, "mp3", audio: [0x2F, 0xFF, 0xFB, 0x90, 0x64])  // SoundFormat 2: MP3
         let v = try await AVViewer.connect(server, "live/mp3")
         defer { v.close() }
         #expect(v.peer.answer.contains("m=audio 0 "))
@@ -303,11 +302,7 @@ import TestSupport
         let low = try AACStream.fixture("sine-440hz-22050-mono.flv")
         let server = try await TestServer.start()
         defer { Task { await server.stop() } }
-        let pub = try await BridgeTests.publisher(server, "bad")
-        try await BridgeTests.video(pub, 0, BridgeTests.config())
-        try await Self.audio(pub, 0, Self.aacConfig(tone.config))
-        try await BridgeTests.video(pub, 0, BridgeTests.frame(key: true, [BridgeTests.slice(0, key: true)]))
-        try await server.waitForStream(.init(app: "live", stream: "bad")!)
+        let pub = try await Self.publisher(server, "bad", audio: Self.aacConfig(tone.config))
         let v = try await AVViewer.connect(server, "live/bad")
         defer { v.close() }
 
@@ -350,11 +345,7 @@ import TestSupport
         let tone = try AACStream.fixture("sine-1000hz-44100-stereo.flv")
         let server = try await TestServer.start()
         defer { Task { await server.stop() } }
-        let first = try await BridgeTests.publisher(server, "again")
-        try await BridgeTests.video(first, 0, BridgeTests.config())
-        try await Self.audio(first, 0, Self.aacConfig(tone.config))
-        try await BridgeTests.video(first, 0, BridgeTests.frame(key: true, [BridgeTests.slice(0, key: true)]))
-        try await server.waitForStream(.init(app: "live", stream: "again")!)
+        let first = try await Self.publisher(server, "again", audio: Self.aacConfig(tone.config))
         let v = try await AVViewer.connect(server, "live/again")
         defer { v.close() }
         try await Self.publish(first, audio: Array(Self.frames(tone).prefix(22)), videoUntil: 500, firstPicture: 1)

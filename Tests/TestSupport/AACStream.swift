@@ -6,6 +6,10 @@ public struct AACStream: Sendable {
     public var config: [UInt8]
     public var accessUnits: [(timestamp: Int64, bytes: [UInt8])]
 
+    public init(config: [UInt8], accessUnits: [(timestamp: Int64, bytes: [UInt8])]) {
+        (self.config, self.accessUnits) = (config, accessUnits)
+    }
+
     public init(flv: [UInt8]) throws {
         config = []
         accessUnits = []
