@@ -97,12 +97,14 @@ def drive(url, seconds, stats_js, script_at=()):
     return json.loads(out.stdout), round(time.time() - t0, 2)
 
 
-def expect_timing(condition, message):
-    """A check of frame rate or delay steadiness: judged only when the machine had CPU to spare during the
-    page run. On a saturated machine (two cores shared by ffmpeg, Chromium and whatever else runs) the page
-    cannot keep real time and the figure says nothing about the tool; it is reported, not judged."""
-    if LAST_BUSY[0] >= 0.9 and not condition:
-        log(f'not judged (machine CPUs {LAST_BUSY[0]:.0%} busy): {message}')
+def expect_timing(condition, message, fps):
+    """A check of frame rate, frame count or delay: judged unless the machine was starved during the page run,
+    by the house rule of the Swift browser tests (CPUSampler.starved): the page presented under 25 fps while the
+    machine's CPUs were 70 % busy or more (two cores shared by ffmpeg, Chromium and whatever else runs, on a VM
+    whose CPU is sometimes stolen). Then the page cannot keep real time and the figure says nothing about the
+    tool; it is reported, not judged. Corruption and decoded times are always judged."""
+    if LAST_BUSY[0] >= 0.7 and (fps or 0) < 25 and not condition:
+        log(f'not judged (machine CPUs {LAST_BUSY[0]:.0%} busy, {fps} fps presented): {message}')
         return
     expect(condition, message)
 
@@ -166,11 +168,13 @@ def main():
         summary['file']['overall'] = st['overall']
         summary['file']['drive_wall_s'] = drive_s
         expect(st['framesCorrupt'] == 0, f'no corrupt frames ({st["framesCorrupt"]})')
-        expect(st['framesDecoded'] >= 0.97 * st['framesSeen'] and st['framesSeen'] >= 200,
-               f'decoded {st["framesDecoded"]} of {st["framesSeen"]} callbacks')
+        fps = st['window']['fps']
+        expect(st['framesDecoded'] >= 0.97 * st['framesSeen'], f'decoded {st["framesDecoded"]} of {st["framesSeen"]} callbacks')
+        expect_timing(st['framesSeen'] >= 200, f'{st["framesSeen"]} frames presented in 8 s of playing', fps)
         # Headless Chromium on two shared cores presents 27-30 of the 30 fps even when idle (measured 27.8 with the
         # machine 47 % busy); below 25 the page is losing frames, above 31 it counts some twice.
-        expect_timing(25 <= (st['window']['fps'] or 0) <= 31, f'window fps {st["window"]["fps"]}')
+        expect(fps is None or fps <= 31, f'window fps {fps} (above 31: frames counted twice)')
+        expect_timing(25 <= (fps or 0), f'window fps {fps}', fps)
         mismatched = sum(1 for s in samples if s['ok'] and times[round(s['mediaTime'] * FPS)] != s['encodedMs'])
         summary['file']['frame_mismatches'] = mismatched
         expect(mismatched <= 0.02 * len(samples),
@@ -193,7 +197,7 @@ def main():
                < 100 + max(abs(x) for x in lag),
                'median delay = age of the recording when playback started (+ capture lag)')
         growth = summary['file']['median_delay_after_pause_ms'] - summary['file']['median_delay_before_pause_ms']
-        expect(abs(growth - 2000) < 300, f'delay grew by {growth:.0f} ms over a 2 s pause')
+        expect_timing(abs(growth - 2000) < 300, f'delay grew by {growth:.0f} ms over a 2 s pause', fps)
 
         # 3. No pattern: nothing may decode.
         plain = os.path.join(media, 'plain.mp4')
@@ -225,9 +229,12 @@ def main():
             summary['live_hls'] = {k: st[k] for k in ('framesSeen', 'framesDecoded', 'framesCorrupt', 'fps')}
             summary['live_hls']['window'] = st['window']
             summary['live_hls']['overall'] = st['overall']
-            expect(st['framesCorrupt'] == 0 and st['framesDecoded'] > 150, f'live: {st["framesDecoded"]} decoded, {st["framesCorrupt"]} corrupt')
+            live_fps = st['window']['fps']
+            expect(st['framesCorrupt'] == 0, f'live: {st["framesCorrupt"]} corrupt')
+            expect_timing(st['framesDecoded'] > 150, f'live: {st["framesDecoded"]} decoded in 8 s', live_fps)
             spread = st['window']['medianMs'] - st['overall']['medianMs']
-            expect_timing(abs(spread) < 200, f'live delay steady: window median {st["window"]["medianMs"]} vs overall {st["overall"]["medianMs"]}')
+            expect_timing(abs(spread) < 200, f'live delay steady: window median {st["window"]["medianMs"]} vs overall {st["overall"]["medianMs"]}',
+                          live_fps)
     finally:
         server.shutdown()
         if not args.keep:
