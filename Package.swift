@@ -7,7 +7,8 @@
 //   RTMPBridge                     RTMP listener (NIOPosix), RTMP sessions, HTTP-FLV viewers
 //   SFU                            WebRTC transports, WHIP/WHEP routing, the RTMP-to-WebRTC bridge
 //   ICE                            STUN server (UDP/TCP 3478), ICE-lite media port
-//   StreamHub, HLS                 sources, GOP cache, timestamp correction, viewer queues; HLS segmenter
+//   StreamHub, HLS, P2PTracker     sources, GOP cache, timestamp correction, viewer queues; HLS segmenter;
+//                                  the P2P tracker's swarms (WebTorrent protocol, no sockets)
 //   DTLS, SRTP, Audio              OpenSSL DTLS, libsrtp2, libavcodec+libopus (AAC to Opus) behind small Swift types
 //   RTMP, FLV, MPEGTS, MP4, STUN, SDP, RTP, Codecs, AMF0  pure wire codecs: no sockets, clocks or globals
 import PackageDescription
@@ -31,6 +32,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.1"),
+        // WebSocket clients for the tracker's tests and benchmark.
+        .package(url: "https://github.com/hummingbird-project/swift-websocket", from: "1.6.2"),
     ],
     targets: [
         // Pure codecs.
@@ -71,6 +75,11 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // The WebTorrent-protocol tracker's swarms: a state machine, no sockets (the WebSocket is in Server).
+        .target(name: "P2PTracker", dependencies: [
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "DequeModule", package: "swift-collections"),
+        ]),
         .target(name: "HLS", dependencies: [
             "StreamHub", "MPEGTS", "MP4", "FLV", "Codecs",
             .product(name: "NIOCore", package: "swift-nio"),
@@ -97,8 +106,10 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .target(name: "Server", dependencies: [
-            "RTMPBridge", "StreamHub", "FLV", "HLS", "ICE", "SDP", "SFU", "DTLS",
+            "RTMPBridge", "StreamHub", "FLV", "HLS", "ICE", "SDP", "SFU", "DTLS", "P2PTracker",
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+            .product(name: "NIOWebSocket", package: "swift-nio"),
             .product(name: "HummingbirdCore", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -145,9 +156,12 @@ let package = Package(
         .testTarget(name: "RTMPTests", dependencies: ["RTMP", "AMF0", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "RTMPBridgeTests", dependencies: ["RTMPBridge", "RTMP", "AMF0", "StreamHub", "TestSupport"]),
         .testTarget(name: "StreamHubTests", dependencies: ["StreamHub", "FLV"]),
+        .testTarget(name: "P2PTrackerTests", dependencies: ["P2PTracker", "TestSupport"]),
         .testTarget(name: "ServerTests", dependencies: [
-            "Server", "RTMPBridge", "RTMP", "AMF0", "FLV", "STUN", "DTLS", "SRTP", "Audio", "TestSupport",
+            "Server", "RTMPBridge", "RTMP", "AMF0", "FLV", "STUN", "DTLS", "SRTP", "Audio", "P2PTracker", "TestSupport",
             .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "WSClient", package: "swift-websocket"),
+            .product(name: "NIOWebSocket", package: "swift-nio"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
     ]

@@ -44,6 +44,8 @@ public final class HLSOrigin: Sendable {
 
     struct Rendition {
         var segmenter: Segmenter
+        /// When this rendition started (wall-clock ms): names its P2P swarm, whose chunk ids restart with it.
+        var epoch: Int64
         var viewer: Viewer?
         var session = 0
         var ended = false
@@ -73,7 +75,7 @@ public final class HLSOrigin: Sendable {
     func attach(_ key: StreamKey) {
         let needed = renditions.withLock { r -> Bool in
             if let existing = r[key], existing.viewer != nil, !existing.ended { return false }
-            var fresh = Rendition(segmenter: Segmenter(name: key.stream, configuration: configuration))
+            var fresh = Rendition(segmenter: Segmenter(name: key.stream, configuration: configuration), epoch: wallClock())
             // Requests already blocked on this stream keep waiting (their timeout still ends them).
             fresh.waiters = r[key]?.waiters ?? []
             r[key] = fresh
@@ -179,6 +181,12 @@ public final class HLSOrigin: Sendable {
             let open = s.open?.parts ?? []
             return (s.initSections, Array(s.segments), open)
         }
+    }
+
+    /// The start (wall-clock ms) of each rendition that is still live: with the stream's name, it names the
+    /// stream's P2P swarm.
+    public func epochs() -> [StreamKey: Int64] {
+        renditions.withLock { r in r.filter { !$0.value.ended }.mapValues(\.epoch) }
     }
 
     // MARK: - Blocking requests

@@ -11,11 +11,15 @@ public struct MediaPlaylist: Sendable, Equatable {
         public var duration: Double
         public var uri: String
         public var independent: Bool
+        /// The part's SHA-256, written as `X-SHA256="BASE64"` so that a P2P viewer can check a copy it got from
+        /// another viewer (docs/P2P.md). Clients ignore attributes they do not know.
+        public var sha256: [UInt8]?
 
-        public init(duration: Double, uri: String, independent: Bool) {
+        public init(duration: Double, uri: String, independent: Bool, sha256: [UInt8]? = nil) {
             self.duration = duration
             self.uri = uri
             self.independent = independent
+            self.sha256 = sha256
         }
     }
 
@@ -104,7 +108,8 @@ public struct MediaPlaylist: Sendable, Equatable {
             }
             if let pdt = e.programDateTime, pdt > 0 { lines.append("#EXT-X-PROGRAM-DATE-TIME:\(Self.iso8601(pdt))") }
             for p in e.parts {
-                lines.append("#EXT-X-PART:DURATION=\(Self.format(p.duration)),URI=\"\(p.uri)\"" + (p.independent ? ",INDEPENDENT=YES" : ""))
+                lines.append("#EXT-X-PART:DURATION=\(Self.format(p.duration)),URI=\"\(p.uri)\"" + (p.independent ? ",INDEPENDENT=YES" : "")
+                             + (p.sha256.map { ",X-SHA256=\"\(Self.base64($0))\"" } ?? ""))
             }
             if let d = e.duration, let uri = e.uri {
                 lines.append("#EXTINF:\(Self.format(d)),")
@@ -147,5 +152,24 @@ public struct MediaPlaylist: Sendable, Equatable {
         }
         return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(inDay / 3_600_000, 2)):"
             + "\(pad(inDay / 60000 % 60, 2)):\(pad(inDay / 1000 % 60, 2)).\(pad(inDay % 1000, 3))Z"
+    }
+
+    /// RFC 4648 base64 (the HLS module has no Foundation).
+    static func base64(_ bytes: [UInt8]) -> String {
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity((bytes.count + 2) / 3 * 4)
+        var i = 0
+        while i < bytes.count {
+            let n = bytes.count - i
+            let b0 = UInt32(bytes[i]), b1 = n > 1 ? UInt32(bytes[i + 1]) : 0, b2 = n > 2 ? UInt32(bytes[i + 2]) : 0
+            let v = b0 << 16 | b1 << 8 | b2
+            out.append(alphabet[Int(v >> 18 & 63)])
+            out.append(alphabet[Int(v >> 12 & 63)])
+            out.append(n > 1 ? alphabet[Int(v >> 6 & 63)] : UInt8(ascii: "="))
+            out.append(n > 2 ? alphabet[Int(v & 63)] : UInt8(ascii: "="))
+            i += 3
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 }

@@ -56,6 +56,9 @@ extension Segmenter {
     }
 
     static func partEntries(_ parts: [Part]) -> [MediaPlaylist.PartEntry] {
-        parts.map { .init(duration: $0.duration, uri: partURI(segment: $0.segment, index: $0.index), independent: $0.independent) }
+        parts.map {
+            .init(duration: $0.duration, uri: partURI(segment: $0.segment, index: $0.index), independent: $0.independent,
+                  sha256: $0.sha256)
+        }
     }
 }

@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdCore
 import NIOCore
+import P2PTracker
 import StreamHub
 
 /// The HLS surface: the MPEG-TS playlist and segments at `/APP/STREAM.m3u8` and `/APP/STREAM-N.ts`, and the
@@ -19,9 +20,9 @@ extension HTTPRoutes {
             let file = try context.parameters.require("name")
             return try await cmaf(request: request, key: key, file: file)
         }
-        router.get("/api/v1/streams/:app/:stream/chunks") { _, context in
+        router.get("/api/v1/streams/:app/:stream/chunks") { request, context in
             let key = try streamKey(context.parameters.require("app"), context.parameters.require("stream"))
-            return try chunkList(key)
+            return try chunkList(key, host: request.head.authority)
         }
     }
 
@@ -36,7 +37,7 @@ extension HTTPRoutes {
         guard let playlist = hls.renderedPlaylist(key, lowLatency: false) else {
             throw HTTPError(.notFound, message: "no HLS segment of \(key) yet (is it live?)")
         }
-        return Self.playlistResponse(playlist)
+        return playlistResponse(playlist, key)
     }
 
     /// `GET /app/stream-N.ts`: one segment.
@@ -49,7 +50,7 @@ extension HTTPRoutes {
         guard let segment = hls.segment(key, sequence: sequence) else {
             throw HTTPError(.notFound, message: "segment \(sequence) of \(key) is not (or no longer) available")
         }
-        return Self.immutable(contentType: "video/mp2t", [segment.data])
+        return immutable(contentType: "video/mp2t", [segment.data], key)
     }
 
     /// The CMAF rendition's files.
@@ -59,19 +60,19 @@ extension HTTPRoutes {
             guard let playlist = hls.renderedPlaylist(key, lowLatency: true) else {
                 throw HTTPError(.notFound, message: "no CMAF part of \(key) yet (is it live?)")
             }
-            return Self.playlistResponse(playlist)
+            return playlistResponse(playlist, key)
         }
         if let id = Self.numbers(file, prefix: "init-", suffix: ".mp4", count: 1) {
             guard let section = hls.initSection(key, id: id[0]) else {
                 throw HTTPError(.notFound, message: "init section \(id[0]) of \(key) is not (or no longer) available")
             }
-            return Self.immutable(contentType: "video/mp4", [section.data])
+            return immutable(contentType: "video/mp4", [section.data], key)
         }
         if let n = Self.numbers(file, prefix: "seg-", suffix: ".m4s", count: 1) {
             guard let segment = hls.segment(key, sequence: n[0]) else {
                 throw HTTPError(.notFound, message: "segment \(n[0]) of \(key) is not (or no longer) available")
             }
-            return Self.immutable(contentType: "video/mp4", segment.parts.map(\.data))
+            return immutable(contentType: "video/mp4", segment.parts.map(\.data), key)
         }
         if let n = Self.numbers(file, prefix: "part-", suffix: ".m4s", count: 2) {
             return try await part(key, segment: n[0], index: n[1])
@@ -87,7 +88,7 @@ extension HTTPRoutes {
         guard let part = hls.part(key, segment: segment, index: index) else {
             throw HTTPError(.notFound, message: "part \(segment).\(index) of \(key) is not (or no longer) available")
         }
-        var response = Self.immutable(contentType: "video/mp4", [part.data])
+        var response = immutable(contentType: "video/mp4", [part.data], key)
         // RFC 9530: lets a viewer that got this chunk from a peer compare it with the origin's.
         response.headers[HTTPField.Name("Repr-Digest")!] = "sha-256=:\(Data(part.sha256).base64EncodedString()):"
         return response
@@ -139,33 +140,53 @@ extension HTTPRoutes {
         return values.map { $0! }
     }
 
-    static func playlistResponse(_ text: ByteBuffer) -> Response {
+    /// Bodies are counted per stream as they are written (`OriginCounter`, for `/api/v1/p2p`).
+    func playlistResponse(_ text: ByteBuffer, _ key: StreamKey) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = "application/vnd.apple.mpegurl"
         headers[.cacheControl] = "no-cache"
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: text))
+        return Response(status: .ok, headers: headers, body: origin.body([text], for: key, playlist: true))
     }
 
-    static func immutable(contentType: String, _ buffers: [ByteBuffer]) -> Response {
+    func immutable(contentType: String, _ buffers: [ByteBuffer], _ key: StreamKey) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = contentType
         headers[.cacheControl] = "public, max-age=3600, immutable"
-        return Response(status: .ok, headers: headers, body: .init(contentsOf: buffers))
+        return Response(status: .ok, headers: headers, body: origin.body(buffers, for: key, playlist: false))
     }
 
     /// `GET /api/v1/streams/APP/STREAM/chunks`: the CMAF chunks in the window with their ids and SHA-256, the
     /// list a P2P viewer checks received chunks against.
-    func chunkList(_ key: StreamKey) throws -> ChunkList {
+    func chunkList(_ key: StreamKey, host authority: String?) throws -> ChunkList {
         guard let c = hls.chunks(key) else { throw HTTPError(.notFound, message: "no HLS rendition of \(key)") }
         func entry(_ p: Part) -> ChunkList.Chunk {
             ChunkList.Chunk(id: p.id, uri: Segmenter.partURI(segment: p.segment, index: p.index), segment: p.segment,
                             part: p.index, duration: p.duration, independent: p.independent, bytes: p.data.readableBytes,
                             sha256: p.sha256.map { String(format: "%02x", $0) }.joined())
         }
+        // Peers find their addresses with LiveSwarm's STUN server only: a TURN relay would carry the bytes P2P is
+        // meant to keep off the servers.
+        var iceServers: [ChunkList.ICEServer] = []
+        if let port = webRTC?.stunPort(), let authority, let host = Self.host(ofAuthority: authority) {
+            iceServers.append(.init(urls: "stun:\(host):\(port)"))
+        }
+        let swarm = hls.epochs()[key].map { epoch in
+            ChunkList.Swarm(infoHash: InfoHash.liveSwarm(stream: "\(key)", epoch: epoch).hex, tracker: "/tracker",
+                            iceServers: iceServers)
+        }
         return ChunkList(
             stream: "\(key)",
+            swarm: swarm,
             initSections: c.initSections.map { .init(id: $0.id, uri: Segmenter.initURI($0.id), codecs: $0.codecs, bytes: $0.data.readableBytes) },
             chunks: c.segments.flatMap { $0.parts.map(entry) } + c.open.map(entry))
+    }
+}
+
+extension HTTPRoutes {
+    /// `example.com:8080` to `example.com`, `[::1]:8080` to `[::1]`.
+    static func host(ofAuthority authority: String) -> Substring? {
+        if authority.hasPrefix("["), let end = authority.firstIndex(of: "]") { return authority[...end] }
+        return authority.split(separator: ":").first
     }
 }
 
@@ -181,7 +202,12 @@ struct ChunkList: ResponseEncodable {
         var bytes: Int
         var sha256: String
     }
+    /// The stream's P2P swarm: its info hash (hex; the tracker wants it as a 20-character binary string) and the
+    /// tracker's path. Nil once the stream has ended.
+    struct Swarm: Codable { var infoHash: String; var tracker: String; var iceServers: [ICEServer] }
+    struct ICEServer: Codable { var urls: String }
     var stream: String
+    var swarm: Swarm?
     var initSections: [InitEntry]
     var chunks: [Chunk]
 }

@@ -31,9 +31,13 @@ struct HTTPRoutes: Sendable {
     let logger: Logger
     let probes: RTCProbes?
     let webRTC: WebRTCRoutes?
+    let tracker: TrackerEndpoint
+    let origin = OriginCounter()
+    let reports = P2PReports()
 
     init(hub: StreamHub, hls: HLSOrigin, registry: PrometheusCollectorRegistry, metricsFactory: any MetricsFactory, logger: Logger,
-         probes: RTCProbes? = nil, webRTC: WebRTCRoutes? = nil) {
+         tracker: TrackerEndpoint, probes: RTCProbes? = nil, webRTC: WebRTCRoutes? = nil) {
+        self.tracker = tracker
         self.probes = probes
         self.webRTC = webRTC
         self.hub = hub
@@ -68,6 +72,29 @@ struct HTTPRoutes: Sendable {
             metricsResponse()
         }
         addHLSRoutes(to: router)
+        router.get("/api/v1/p2p") { _, _ in
+            P2PSummary(origin: origin, reports: reports, tracker: tracker)
+        }
+        router.post("/api/v1/p2p/reports") { request, _ -> HTTPResponse.Status in
+            let body = try await request.body.collect(upTo: 4096)
+            let report: P2PReports.Report
+            do {
+                report = try JSONDecoder().decode(P2PReports.Report.self, from: Data(buffer: body))
+            } catch {
+                throw HTTPError(.badRequest, message: "not a viewer report: \(error)")
+            }
+            let parts = report.stream.split(separator: "/", omittingEmptySubsequences: false)
+            guard parts.count == 2 else { throw HTTPError(.badRequest, message: "stream must be APP/STREAM") }
+            let key = try streamKey(String(parts[0]), String(parts[1]))
+            do throws(P2PReports.Refusal) {
+                try reports.add(report, key: key)
+            } catch .invalid(let why) {
+                throw HTTPError(.badRequest, message: why)
+            } catch .tooMany {
+                throw HTTPError(.serviceUnavailable, message: "too many viewers reporting on \(key)")
+            }
+            return .noContent
+        }
         probes?.add(to: router)
         webRTC?.add(to: router)
         router.get("/:app/:file") { request, context in

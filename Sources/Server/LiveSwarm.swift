@@ -3,6 +3,7 @@ import HLS
 import ICE
 import SFU
 import Hummingbird
+import HummingbirdWebSocket
 import Logging
 import Metrics
 import NIOCore
@@ -67,6 +68,7 @@ public final class LiveSwarm: Sendable {
         let mediaPort = MediaPort(configuration: configuration.rtc, metricsFactory: metricsFactory, logger: logger,
                                   onBound: { bound in report { $0.rtc = bound } })
         let routes = HTTPRoutes(hub: hub, hls: hls, registry: registry, metricsFactory: metricsFactory, logger: logger,
+                                tracker: TrackerEndpoint(configuration: configuration.tracker, hls: hls, logger: logger),
                                 probes: RTCProbes(port: mediaPort, certificate: certificate, logger: logger),
                                 webRTC: WebRTCRoutes(
                                     registry: RouterRegistry(port: mediaPort, certificate: certificate, options: configuration.webRTC, hub: hub,
@@ -81,11 +83,23 @@ public final class LiveSwarm: Sendable {
             logger.warning("web demo pages not found: run from the checkout or pass --web-root")
         }
         let router = routes.router(webRoot: webRoot)
+        let tracker = routes.tracker
         let http = Application(
             router: router,
             // HTTP-FLV viewers of live streams are served by HTTPFLVHandler on the connection's event loop;
             // the router answers everything else, including FLV requests for streams that are not live.
-            server: .http1(configuration: .init(additionalChannelHandlers: [HTTPFLVHandler(hub: hub, metrics: flvMetrics, logger: logger)])),
+            // `/tracker` is upgraded to a WebSocket (the P2P tracker); a frame over the tracker's message limit
+            // closes the connection with 1009.
+            server: .http1WebSocketUpgrade(
+                configuration: .init(
+                    http1: .init(additionalChannelHandlers: [HTTPFLVHandler(hub: hub, metrics: flvMetrics, logger: logger)]),
+                    ws: .init(maxFrameSize: tracker.configuration.maxMessageBytes)),
+                shouldUpgrade: { request, channel, _ in
+                    guard request.path?.split(separator: "?", maxSplits: 1).first == "/tracker" else { return .dontUpgrade }
+                    return .upgrade([:]) { inbound, outbound, context in
+                        await tracker.serve(inbound: inbound, outbound: outbound, channel: channel, logger: context.logger)
+                    }
+                }),
             configuration: .init(address: .hostname(configuration.listenHost, port: configuration.httpPort),
                                  serverName: "LiveSwarm"),
             onServerRunning: { [logger] channel in
@@ -102,6 +116,7 @@ public final class LiveSwarm: Sendable {
                 .init(service: Labelled("the WebRTC media port (UDP\(configuration.rtc.tcp ? " and TCP" : "") "
                                         + "\(configuration.rtc.host):\(configuration.rtc.port))", mediaPort)),
                 .init(service: sweeper),
+                .init(service: TrackerShutdown(endpoint: tracker)),
             ],
             gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
             logger: logger))

@@ -2,6 +2,7 @@ import DTLS
 import Foundation
 import HLS
 import ICE
+import P2PTracker
 import RTMPBridge
 import SFU
 import StreamHub
@@ -18,6 +19,8 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var stun = STUNServer.Configuration()
     /// The media port (ICE-lite, UDP and TCP 8000).
     public var rtc = MediaPort.Configuration()
+    /// The P2P tracker's limits (`/tracker`, docs/P2P.md).
+    public var tracker = Tracker.Configuration()
     /// WHIP/WHEP forwarding options.
     public var webRTC = RouterRegistry.Options()
     /// The DTLS certificate and its private key (PEM files, ECDSA P-256), so the fingerprint stays the same across

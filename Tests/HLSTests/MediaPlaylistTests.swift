@@ -23,6 +23,13 @@ import Testing
             """)
     }
 
+    /// RFC 4648 section 10's vectors.
+    @Test(arguments: [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE="),
+                      ("foobar", "Zm9vYmFy")])
+    func base64(text: String, expected: String) {
+        #expect(MediaPlaylist.base64(Array(text.utf8)) == expected)
+    }
+
     @Test func endedPlaylistsSayso() {
         var p = MediaPlaylist(targetDuration: 4, entries: [.init(sequence: 0, duration: 4, discontinuity: false, uri: "a-0.ts")])
         #expect(!p.render().contains("ENDLIST"))
@@ -43,7 +50,7 @@ import Testing
             .init(sequence: 3, duration: 1.0, discontinuity: false, uri: "seg-3.m4s", map: "init-0.mp4",
                   programDateTime: 1_795_327_340_202,
                   parts: [.init(duration: 0.5, uri: "part-3.0.m4s", independent: true),
-                          .init(duration: 0.5, uri: "part-3.1.m4s", independent: false)]),
+                          .init(duration: 0.5, uri: "part-3.1.m4s", independent: false, sha256: [0xfb, 0xff, 0x00, 0x01])]),
             .init(sequence: 4, duration: nil, discontinuity: true, uri: nil, map: "init-1.mp4",
                   programDateTime: 1_795_327_345_000,
                   parts: [.init(duration: 0.467, uri: "part-4.0.m4s", independent: true)]),
@@ -59,7 +66,7 @@ import Testing
             #EXT-X-MAP:URI="init-0.mp4"
             #EXT-X-PROGRAM-DATE-TIME:2026-11-22T06:02:20.202Z
             #EXT-X-PART:DURATION=0.500,URI="part-3.0.m4s",INDEPENDENT=YES
-            #EXT-X-PART:DURATION=0.500,URI="part-3.1.m4s"
+            #EXT-X-PART:DURATION=0.500,URI="part-3.1.m4s",X-SHA256="+/8AAQ=="
             #EXTINF:1.000,
             seg-3.m4s
             #EXT-X-DISCONTINUITY

@@ -1,0 +1,137 @@
+/// Messages from the tracker to a peer, written as JSON text. Hand-written rather than through `JSONEncoder`:
+/// the tracker relays every offer and answer, and their SDP is most of its output.
+public enum TrackerResponse: Equatable, Sendable {
+    /// The reply to an announce. `complete`/`incomplete` count peers that reported `left: 0` and the others.
+    /// `x_liveswarm` is this tracker's extension (documented in docs/P2P.md): the stream's name, the swarm's
+    /// size and limit.
+    case announced(infoHash: InfoHash, interval: Int, complete: Int, incomplete: Int, stream: String, peerLimit: Int)
+    /// An offer relayed from `from`.
+    case offer(infoHash: InfoHash, from: PeerID, offerID: String, sdp: String)
+    /// An answer relayed from `from`.
+    case answer(infoHash: InfoHash, from: PeerID, offerID: String, sdp: String)
+    case scrape([(InfoHash, complete: Int, incomplete: Int)])
+    /// The protocol's error; `action` and `info_hash` are echoed when known, as bittorrent-tracker does.
+    case failure(reason: String, action: String?, infoHash: InfoHash?)
+
+    public static func == (a: TrackerResponse, b: TrackerResponse) -> Bool { a.json == b.json }
+
+    public var json: String {
+        var out = JSONWriter()
+        switch self {
+        case let .announced(hash, interval, complete, incomplete, stream, limit):
+            out.open()
+            out.field("action", "announce")
+            out.field("interval", interval)
+            out.field("info_hash", hash.binaryString)
+            out.field("complete", complete)
+            out.field("incomplete", incomplete)
+            out.key("x_liveswarm")
+            out.open()
+            out.field("stream", stream)
+            out.field("peers", complete + incomplete)
+            out.field("peer_limit", limit)
+            out.close()
+            out.close()
+        case let .offer(hash, from, id, sdp), let .answer(hash, from, id, sdp):
+            let isOffer = if case .offer = self { true } else { false }
+            out.open()
+            out.field("action", "announce")
+            out.key(isOffer ? "offer" : "answer")
+            out.open()
+            out.field("type", isOffer ? "offer" : "answer")
+            out.field("sdp", sdp)
+            out.close()
+            out.field("offer_id", id)
+            out.field("peer_id", from.binaryString)
+            out.field("info_hash", hash.binaryString)
+            out.close()
+        case let .scrape(entries):
+            out.open()
+            out.field("action", "scrape")
+            out.key("files")
+            out.open()
+            for (hash, complete, incomplete) in entries {
+                out.key(hash.binaryString)
+                out.open()
+                out.field("complete", complete)
+                out.field("incomplete", incomplete)
+                out.field("downloaded", 0)
+                out.close()
+            }
+            out.close()
+            out.close()
+        case let .failure(reason, action, hash):
+            out.open()
+            out.field("failure reason", reason)
+            if let action { out.field("action", action) }
+            if let hash { out.field("info_hash", hash.binaryString) }
+            out.close()
+        }
+        return out.text
+    }
+}
+
+/// Just enough of a JSON writer for the tracker's replies: objects, strings and integers.
+struct JSONWriter {
+    var text = ""
+    var needsComma = false
+
+    mutating func open() {
+        if needsComma { text += "," }
+        text += "{"
+        needsComma = false
+    }
+
+    mutating func close() {
+        text += "}"
+        needsComma = true
+    }
+
+    mutating func key(_ k: String) {
+        if needsComma { text += "," }
+        Self.quote(k, into: &text)
+        text += ":"
+        needsComma = false
+    }
+
+    mutating func field(_ k: String, _ v: String) {
+        key(k)
+        Self.quote(v, into: &text)
+        needsComma = true
+    }
+
+    mutating func field(_ k: String, _ v: Int) {
+        key(k)
+        text += String(v)
+        needsComma = true
+    }
+
+    /// RFC 8259 section 7: quotation mark, reverse solidus and control characters are escaped; everything else,
+    /// binary-string characters U+0080...U+00FF included, goes as UTF-8.
+    static func quote(_ s: String, into out: inout String) {
+        out += "\""
+        var plainStart = s.unicodeScalars.startIndex
+        var i = plainStart
+        let scalars = s.unicodeScalars
+        while i < scalars.endIndex {
+            let c = scalars[i]
+            if c == "\"" || c == "\\" || c.value < 0x20 {
+                out.unicodeScalars.append(contentsOf: scalars[plainStart..<i])
+                switch c {
+                case "\"": out += "\\\""
+                case "\\": out += "\\\\"
+                case "\n": out += "\\n"
+                case "\r": out += "\\r"
+                case "\t": out += "\\t"
+                default:
+                    let hex = String(c.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                }
+                plainStart = scalars.index(after: i)
+            }
+            i = scalars.index(after: i)
+        }
+        out.unicodeScalars.append(contentsOf: scalars[plainStart..<scalars.endIndex])
+        out += "\""
+    }
+}

@@ -1,0 +1,186 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import P2PTracker
+import StreamHub
+import Synchronization
+
+/// What the origin served over HTTP, per stream, counted as the bytes are written to the socket: the P2P share
+/// is judged from this, not from what viewers say.
+final class OriginCounter: Sendable {
+    struct Bytes: Codable, Sendable, Equatable {
+        /// Init sections, CMAF parts and segments, MPEG-TS segments.
+        var media = 0
+        var playlists = 0
+        var mediaResponses = 0
+    }
+
+    let counts = Mutex<[StreamKey: Bytes]>([:])
+
+    func add(_ key: StreamKey, media: Int = 0, playlists: Int = 0, responses: Int = 0) {
+        counts.withLock { c in
+            c[key, default: Bytes()].media += media
+            c[key, default: Bytes()].playlists += playlists
+            c[key, default: Bytes()].mediaResponses += responses
+        }
+    }
+
+    func snapshot() -> [StreamKey: Bytes] { counts.withLock { $0 } }
+
+    /// A response body of `buffers` whose bytes are counted for `key` as each is written.
+    func body(_ buffers: [ByteBuffer], for key: StreamKey, playlist: Bool) -> ResponseBody {
+        let total = buffers.reduce(0) { $0 + $1.readableBytes }
+        return ResponseBody(contentLength: total) { [self] writer in
+            for b in buffers {
+                try await writer.write(b)
+                add(key, media: playlist ? 0 : b.readableBytes, playlists: playlist ? b.readableBytes : 0)
+            }
+            if !playlist { add(key, responses: 1) }
+            try await writer.finish(nil)
+        }
+    }
+}
+
+/// What P2P viewers report every few seconds (`POST /api/v1/p2p/reports`), kept per stream and viewer. A viewer
+/// not heard from for `expiry` seconds has left: its last counters move to the stream's totals of departed viewers.
+final class P2PReports: Sendable {
+    struct Report: Codable, Sendable, Equatable {
+        var stream: String
+        /// Chosen by the page (its tracker peer id in hex, or any id for a viewer with P2P off).
+        var viewer: String
+        var p2p: Bool
+        /// Seconds behind the origin's clock; nil before the first frame.
+        var delay: Double?
+        var stalls: Int
+        var stalledMs: Double
+        var firstFrameMs: Double?
+        /// Cumulative, since the page started playing.
+        var originBytes: Double
+        var peerBytes: Double
+        var uploadedBytes: Double
+        var neighbours: Int?
+        /// Chunks that failed their hash check, and peers dropped for it.
+        var badChunks: Int?
+        var droppedPeers: Int?
+    }
+
+    struct Entry: Sendable {
+        var report: Report
+        var at: Double
+    }
+
+    struct Departed: Sendable {
+        var viewers = 0
+        var originBytes = 0.0
+        var peerBytes = 0.0
+        var stalls = 0
+        var stalledMs = 0.0
+    }
+
+    struct State: Sendable {
+        var viewers: [StreamKey: [String: Entry]] = [:]
+        var departed: [StreamKey: Departed] = [:]
+    }
+
+    static let expiry = 10.0
+    /// Viewers per stream the figures keep; reports beyond it are refused (a flood of made-up viewer ids).
+    static let maxViewersPerStream = 20_000
+
+    let state = Mutex(State())
+    let clock: @Sendable () -> Double
+
+    init(clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) { self.clock = clock }
+
+    enum Refusal: Error { case invalid(String), tooMany }
+
+    func add(_ r: Report, key: StreamKey) throws(Refusal) {
+        let numbers = [r.delay ?? 0, r.stalledMs, r.firstFrameMs ?? 0, r.originBytes, r.peerBytes, r.uploadedBytes]
+        guard numbers.allSatisfy({ $0.isFinite && $0 >= 0 }), r.stalls >= 0, (r.neighbours ?? 0) >= 0 else {
+            throw .invalid("numbers must be finite and not negative")
+        }
+        guard !r.viewer.isEmpty, r.viewer.utf8.count <= 64 else { throw .invalid("viewer must be 1 to 64 bytes") }
+        let now = clock()
+        try state.withLock { (s: inout State) throws(Refusal) in
+            expire(&s, now: now)
+            if s.viewers[key]?[r.viewer] == nil, (s.viewers[key]?.count ?? 0) >= Self.maxViewersPerStream { throw .tooMany }
+            s.viewers[key, default: [:]][r.viewer] = Entry(report: r, at: now)
+        }
+    }
+
+    func expire(_ s: inout State, now: Double) {
+        for (key, viewers) in s.viewers {
+            for (id, e) in viewers where now - e.at > Self.expiry {
+                s.viewers[key]?.removeValue(forKey: id)
+                var d = s.departed[key, default: Departed()]
+                d.viewers += 1
+                d.originBytes += e.report.originBytes
+                d.peerBytes += e.report.peerBytes
+                d.stalls += e.report.stalls
+                d.stalledMs += e.report.stalledMs
+                s.departed[key] = d
+            }
+            if s.viewers[key]?.isEmpty == true { s.viewers[key] = nil }
+        }
+    }
+
+    func snapshot() -> (viewers: [StreamKey: [Report]], departed: [StreamKey: Departed]) {
+        let now = clock()
+        return state.withLock { s in
+            expire(&s, now: now)
+            return (s.viewers.mapValues { $0.values.map(\.report) }, s.departed)
+        }
+    }
+}
+
+/// `GET /api/v1/p2p`: per stream, the origin's own byte counts beside what its viewers report.
+struct P2PSummary: ResponseEncodable {
+    struct Stream: Codable {
+        var stream: String
+        /// Viewers that reported in the last 10 s, and how many of them have P2P on.
+        var viewers: Int
+        var p2pViewers: Int
+        /// Counted by the origin as it wrote them.
+        var originBytes: OriginCounter.Bytes
+        /// Reported by viewers (live and departed): bytes they received from peers and from the origin.
+        var peerBytes: Double
+        var reportedOriginBytes: Double
+        /// peerBytes / (peerBytes + the origin's media bytes): the share of media that came from peers.
+        var p2pShare: Double?
+        var medianDelay: Double?
+        var stalls: Int
+        var stalledMs: Double
+        var departedViewers: Int
+        /// The tracker's swarm of the stream: peers connected to it now.
+        var swarmPeers: Int?
+    }
+
+    var streams: [Stream]
+    /// The tracker's counters (connections, swarms, peers, offers and answers relayed, refusals, closes).
+    var tracker: Tracker.Statistics
+
+    init(origin: OriginCounter, reports: P2PReports, tracker: TrackerEndpoint) {
+        let served = origin.snapshot()
+        let (viewers, departed) = reports.snapshot()
+        let (swarms, stats) = tracker.snapshot()
+        var swarmPeers: [String: Int] = [:]
+        for s in swarms { swarmPeers[s.stream, default: 0] += s.peers }
+        let keys = Set(served.keys).union(viewers.keys).union(departed.keys)
+        streams = keys.sorted { "\($0)" < "\($1)" }.map { key in
+            let live = viewers[key] ?? []
+            let gone = departed[key] ?? .init()
+            let bytes = served[key] ?? .init()
+            let peer = live.reduce(0) { $0 + $1.peerBytes } + gone.peerBytes
+            let delays = live.compactMap(\.delay).sorted()
+            let median: Double? = delays.isEmpty ? nil
+                : delays.count % 2 == 1 ? delays[delays.count / 2] : (delays[delays.count / 2 - 1] + delays[delays.count / 2]) / 2
+            let total = peer + Double(bytes.media)
+            return Stream(stream: "\(key)", viewers: live.count, p2pViewers: live.filter(\.p2p).count, originBytes: bytes,
+                          peerBytes: peer, reportedOriginBytes: live.reduce(0) { $0 + $1.originBytes } + gone.originBytes,
+                          p2pShare: total > 0 ? peer / total : nil, medianDelay: median,
+                          stalls: live.reduce(0) { $0 + $1.stalls } + gone.stalls,
+                          stalledMs: live.reduce(0) { $0 + $1.stalledMs } + gone.stalledMs,
+                          departedViewers: gone.viewers, swarmPeers: swarmPeers["\(key)"])
+        }
+        self.tracker = stats
+    }
+}

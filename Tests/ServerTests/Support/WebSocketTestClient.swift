@@ -1,0 +1,107 @@
+import Logging
+import NIOWebSocket
+import Synchronization
+import TestSupport
+import WSClient
+
+/// A WebSocket client for tests: send text, receive text or the close, each with a deadline.
+final class WebSocketTestClient: Sendable {
+    enum Event: Sendable, Equatable {
+        case text(String)
+        /// The connection ended; the server's close code, if it sent one.
+        case closed(UInt16?)
+    }
+
+    let received = Mutex<[Event]>([])
+    let connected = Mutex<Bool?>(nil)
+    let outbox: AsyncStream<String>.Continuation
+    let outgoing: AsyncStream<String>
+    let task = Mutex<Task<Void, Never>?>(nil)
+
+    private init() {
+        (outgoing, outbox) = AsyncStream<String>.makeStream()
+    }
+
+    /// Connects and returns once the upgrade has been answered (or throws if it was refused).
+    static func connect(port: Int, path: String = "/tracker") async throws -> WebSocketTestClient {
+        let client = WebSocketTestClient()
+        client.task.withLock { $0 = Task { await client.run(url: "ws://127.0.0.1:\(port)\(path)") } }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline {
+            switch client.connected.withLock({ $0 }) {
+            case true?: return client
+            case false?: throw TestFailure("WebSocket connection to \(path) refused")
+            case nil: try await Task.sleep(for: .milliseconds(5))
+            }
+        }
+        client.close()
+        throw TestFailure("WebSocket connection to \(path): no answer within 10 s")
+    }
+
+    private func run(url: String) async {
+        var logger = Logger(label: "ws-test")
+        logger.logLevel = .critical
+        let outgoing = self.outgoing
+        do {
+            let close = try await WebSocketClient.connect(url: url, configuration: .init(maxFrameSize: 1 << 20),
+                                                          logger: logger) { inbound, outbound, _ in
+                self.connected.withLock { $0 = true }
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        for await text in outgoing { try await outbound.write(.text(text)) }
+                    }
+                    for try await message in inbound.messages(maxSize: 1 << 20) {
+                        if case .text(let t) = message { self.received.withLock { $0.append(.text(t)) } }
+                    }
+                    group.cancelAll()
+                }
+            }
+            received.withLock { $0.append(.closed(close.map { UInt16(webSocketErrorCode: $0.closeCode) })) }
+        } catch {
+            received.withLock { $0.append(.closed(nil)) }
+        }
+        connected.withLock { if $0 == nil { $0 = false } }
+    }
+
+    func send(_ text: String) { outbox.yield(text) }
+
+    /// The next event, or nil if none within `timeout`.
+    func next(timeout: Duration = .seconds(5)) async -> Event? {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let e = received.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) { return e }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        return nil
+    }
+
+    /// The next text message, failing on a close or a timeout.
+    func text(timeout: Duration = .seconds(5)) async throws -> String {
+        switch await next(timeout: timeout) {
+        case .text(let t): return t
+        case let other: throw TestFailure("expected a message, got \(String(describing: other))")
+        }
+    }
+
+    func close() {
+        outbox.finish()
+        task.withLock { $0?.cancel() }
+    }
+}
+
+extension UInt16 {
+    init(webSocketErrorCode code: WebSocketErrorCode) {
+        switch code {
+        case .normalClosure: self = 1000
+        case .goingAway: self = 1001
+        case .protocolError: self = 1002
+        case .unacceptableData: self = 1003
+        case .dataInconsistentWithMessage: self = 1007
+        case .policyViolation: self = 1008
+        case .messageTooLarge: self = 1009
+        case .missingExtension: self = 1010
+        case .unexpectedServerError: self = 1011
+        case .unknown(let n): self = n
+        }
+    }
+}
