@@ -20,9 +20,10 @@ if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
     echo "scripts/test.sh: the test run was stopped after 40 minutes; the test that hung is the last one 'started' above" >&2
 fi
 [ "$status" -eq 0 ] || exit "$status"
-# The glass-to-glass tool on its own: codec unit tests (node), then publisher, reader and driver end to end
+# The pages' JavaScript units (node: the glass clock codec, the SHA-256 fallback), then the glass-to-glass tool
+# end to end: publisher, reader and driver
 # (a file with a pause, a video without the pattern, ffmpeg's own live HLS).
 if [ $# -eq 0 ]; then
-    node --test Tests/Browser/glass-clock-codec.test.mjs
+    node --test Tests/Browser/glass-clock-codec.test.mjs Tests/Browser/sha256.test.mjs
     "$LIVESWARM_PYTHON" Tests/Browser/glass_clock_check.py
 fi

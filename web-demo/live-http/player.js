@@ -28,6 +28,7 @@
     jumpBehind: 3.0,      // seconds beyond the target after which the player jumps instead of speeding up
     keepBehind: 30,       // seconds of played media kept in the SourceBuffer
     origin: '',           // '' = same origin as the page
+    loader: null,         // gets parts instead of fetch (a P2PEngine): loader.get({id, uri, hash}) -> {status, data}
   };
 
   // --- playlist parsing (only what this player needs) ---------------------------------------------
@@ -61,7 +62,8 @@
       else if (l.startsWith('#EXT-X-PART:')) {
         const a = attrs(l.slice(12));
         const c = open();
-        c.parts.push({ uri: a.URI, duration: parseFloat(a.DURATION), independent: a.INDEPENDENT === 'YES' });
+        // X-SHA256: LiveSwarm's hash of the part (docs/P2P.md), for a P2P loader to check copies from peers.
+        c.parts.push({ uri: a.URI, duration: parseFloat(a.DURATION), independent: a.INDEPENDENT === 'YES', hash: a['X-SHA256'] || null });
       } else if (l.startsWith('#EXTINF:')) open().duration = parseFloat(l.slice(8));
       else if (l.startsWith('#EXT-X-PRELOAD-HINT:')) pl.hint = attrs(l.slice(20)).URI;
       else if (l === '#EXT-X-ENDLIST') pl.ended = true;
@@ -152,6 +154,8 @@
       this.errors = [];
       this.rate = 1;
       this.history = [];        // [now, delay, kbps] for the chart
+      this.originMediaBytes = 0; // what this page fetched from the origin: init sections and parts
+      this.originPlaylistBytes = 0;
     }
 
     log(msg) { this.errors.push(`${new Date().toISOString()} ${msg}`); if (this.errors.length > 20) this.errors.shift(); }
@@ -161,13 +165,27 @@
       if (!r.ok) return { status: r.status, data: null };
       const data = new Uint8Array(await r.arrayBuffer());
       this.bytes.push([performance.now(), data.length]);
+      this.originMediaBytes += data.length;
       return { status: r.status, data };
+    }
+
+    /** A part, from the loader (P2P) when there is one, else from the origin. */
+    async loadPart(cursor, info) {
+      const uri = `part-${cursor.sequence}.${cursor.index}.m4s`;
+      if (!this.o.loader) return this.fetchBytes(this.base + uri, this.abort.signal);
+      const r = await this.o.loader.get({ id: `${cursor.sequence}.${cursor.index}`, uri, hash: info ? info.hash : null });
+      if (r.data) this.bytes.push([performance.now(), r.data.length]);
+      return r;
     }
 
     async playlist(query = '') {
       for (;;) {
         const r = await fetch(this.base + 'index.m3u8' + query, { signal: this.abort.signal, cache: 'no-store' });
-        if (r.ok) return parsePlaylist(await r.text());
+        if (r.ok) {
+          const text = await r.text();
+          this.originPlaylistBytes += text.length;
+          return parsePlaylist(text);
+        }
         if (r.status === 400 && query) { query = ''; continue; }
         this.log(`playlist: HTTP ${r.status}`);
         await new Promise((res) => setTimeout(res, 1000)); // not live yet: poll
@@ -180,7 +198,7 @@
       for (const s of pl.segments) {
         let t = s.pdt;
         s.parts.forEach((p, i) => {
-          out.push({ sequence: s.sequence, index: i, wall: t, independent: p.independent, map: s.map, uri: p.uri });
+          out.push({ sequence: s.sequence, index: i, wall: t, independent: p.independent, map: s.map, uri: p.uri, hash: p.hash });
           if (t != null) t += p.duration * 1000;
         });
       }
@@ -305,7 +323,8 @@
         const info = clock.find((p) => p.sequence === cursor.sequence && p.index === cursor.index);
         if (info && info.map) await this.useInit(info.map);
         else if (!this.currentInit) await this.useInit(pl.segments[pl.segments.length - 1].map);
-        const r = await this.fetchBytes(this.base + `part-${cursor.sequence}.${cursor.index}.m4s`, this.abort.signal);
+        const r = await this.loadPart(cursor, info);
+        if (!this.running) return;
         if (r.data) {
           this.partsFetched += 1;
           const media = fragmentTime(r.data);
@@ -438,6 +457,8 @@
         jumps: this.jumps,
         skips: this.skips,
         partsFetched: this.partsFetched,
+        originMediaBytes: this.originMediaBytes,
+        originPlaylistBytes: this.originPlaylistBytes,
         bitrateKbps: Math.round(this.kbps()),
         paused: this.video.paused,
         errors: this.errors.slice(-5),
