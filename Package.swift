@@ -126,10 +126,12 @@ let package = Package(
         ]),
         // Load generator for BENCHMARKS.md.
         .executableTarget(name: "liveswarm-bench", dependencies: [
-            "RTMP", "AMF0", "FLV", "SRTP", "DTLS", "RTP", "STUN", "Audio",
+            "RTMP", "AMF0", "FLV", "SRTP", "DTLS", "RTP", "STUN", "Audio", "P2PTracker",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "WSClient", package: "swift-websocket"),
+            .product(name: "Logging", package: "swift-log"),
         ], path: "Sources/bench"),
 
         // Helpers shared by the test targets (a deterministic generator for mutation tests).

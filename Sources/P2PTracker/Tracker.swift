@@ -183,17 +183,25 @@ public struct Tracker: Sendable {
             }
             return [.send(id, announced(a.infoHash, name: name))]
         }
-        var swarm = swarms[a.infoHash] ?? Swarm(name: name)
-        if let existing = swarm.peers[a.peerID] {
-            guard existing.connection == id else { throw .peerIDInUse }
+        // Refusals first, reading the swarm in place. It is then taken out of the dictionary while it changes: a
+        // copy left behind would make every change copy the whole swarm (copy-on-write).
+        let joining = swarms[a.infoHash]?.peers[a.peerID] == nil
+        if !joining {
+            guard swarms[a.infoHash]?.peers[a.peerID]?.connection == id else { throw .peerIDInUse }
         } else {
-            guard swarm.count < configuration.maxPeersPerSwarm else { throw .swarmFull(limit: configuration.maxPeersPerSwarm) }
+            guard (swarms[a.infoHash]?.count ?? 0) < configuration.maxPeersPerSwarm else {
+                throw .swarmFull(limit: configuration.maxPeersPerSwarm)
+            }
+            if connection.swarms[a.infoHash] == nil, connection.swarms.count >= configuration.maxSwarmsPerConnection {
+                throw .tooManySwarms(limit: configuration.maxSwarmsPerConnection)
+            }
+        }
+        var swarm = swarms.removeValue(forKey: a.infoHash) ?? Swarm(name: name)
+        if joining {
             if let previous = connection.swarms[a.infoHash] {
                 // The same connection under a new peer id: the old one leaves.
                 swarm.remove(previous)
                 statistics.peers -= 1
-            } else if connection.swarms.count >= configuration.maxSwarmsPerConnection {
-                throw .tooManySwarms(limit: configuration.maxSwarmsPerConnection)
             }
             swarm.add(a.peerID, connection: id)
             statistics.peers += 1
@@ -253,17 +261,17 @@ public struct Tracker: Sendable {
     }
 
     mutating func leave(_ hash: InfoHash, _ peer: PeerID) {
-        guard var s = swarms[hash], s.peers[peer] != nil else { return }
-        s.remove(peer)
+        guard swarms[hash]?.peers[peer] != nil else { return }
+        swarms[hash]?.remove(peer)  // in place
         statistics.peers -= 1
-        swarms[hash] = s.count == 0 ? nil : s
+        if swarms[hash]?.count == 0 { swarms[hash] = nil }
         statistics.swarms = swarms.count
     }
 
     mutating func releasePending(_ key: PendingKey, _ p: Pending) {
-        guard var s = swarms[key.infoHash] else { return }
-        releasePending(key, p, in: &s)
-        swarms[key.infoHash] = s
+        if let peer = swarms[key.infoHash]?.peers[key.to], peer.connection == p.toConnection, peer.pendingOffers > 0 {
+            swarms[key.infoHash]?.peers[key.to]?.pendingOffers -= 1  // in place
+        }
     }
 
     func releasePending(_ key: PendingKey, _ p: Pending, in s: inout Swarm) {

@@ -14,7 +14,8 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "liveswarm-bench",
         abstract: "Load generators for LiveSwarm benchmarks.",
-        subcommands: [Fanout.self, HLSLoad.self, STUNLoad.self, SRTPThroughput.self, SFULoad.self, BridgeLoad.self, TranscodeThroughput.self])
+        subcommands: [Fanout.self, HLSLoad.self, STUNLoad.self, SRTPThroughput.self, SFULoad.self, BridgeLoad.self, TranscodeThroughput.self,
+                      TrackerSwarmBench.self, TrackerLoadBench.self])
 }
 
 /// Publishes one synthetic RTMP stream and opens N HTTP-FLV or RTMP viewers of it, then reports the server's
