@@ -23,6 +23,7 @@ import TestSupport
                     var errors: [String]
                 }
                 struct Engine: Decodable {
+                    var droppedPeers: [[String]]
                     var neighbours: Int
                     var originBytes: Double
                     var peerBytes: Double
@@ -84,6 +85,8 @@ import TestSupport
         var originMedia: Double
         var originPlaylists: Double
         var busy: Double
+        var viewers: Int
+        var seconds: Int
         /// Bytes the pages appended: the demand the origin would have served alone.
         var demand: Double { run.pages.reduce(0) { $0 + $1.appended.bytes } }
         var share: Double { 1 - originMedia / demand }
@@ -100,7 +103,8 @@ import TestSupport
         var starved: Bool { CPUSampler.starved(busy: busy, presentedFPS: presentedFPS) }
     }
 
-    static func run(p2p: Bool, stream: String, scripts: [String] = []) async throws -> Outcome {
+    static func run(p2p: Bool, stream: String, viewers: Int = viewers, seconds: Int = seconds, scripts: [String] = [],
+                    beside: (@Sendable (TestServer) throws -> Tool)? = nil) async throws -> (Outcome, Tool?) {
         let server = try await TestServer.start()
         defer { Task { await server.stop() } }
         let publisher = try Tool.publisher(url: "\(server.rtmpURL)/live/\(stream)", seconds: Double(seconds + 60), size: "426x240",
@@ -110,6 +114,8 @@ import TestSupport
             (try? await HTTPGet.fetch(port: server.ports.http, "/live/\(stream)/index.m3u8"))?.text.components(separatedBy: "#EXTINF").count ?? 0 >= 3
         }
         let before = try await served(server, stream)
+        // Runs beside the pages; the caller waits for it (it ends by itself).
+        let other = try beside?(server)
         let cpu = CPUSampler()
         let args = [Tool.checkout.appendingPathComponent("Tests/Browser/swarm.py").path,
                     "--url", "\(server.httpURL)/p2p/?stream=live/\(stream)&p2p=\(p2p ? 1 : 0)&target=\(target)",
@@ -122,22 +128,22 @@ import TestSupport
         let run = try await Tool.python(args).jsonResult(Run.self, timeout: .seconds(Int64(seconds + viewers * 5 + 120)))
         let busy = cpu.busyFraction()
         let after = try await served(server, stream)
-        return Outcome(run: run, originMedia: Double(after.media - before.media), originPlaylists: Double(after.playlists - before.playlists),
-                       busy: busy)
+        return (Outcome(run: run, originMedia: Double(after.media - before.media), originPlaylists: Double(after.playlists - before.playlists),
+                        busy: busy, viewers: viewers, seconds: seconds), other)
     }
 
     static func describe(_ o: Outcome, _ title: String) -> String {
         let mb = { (b: Double) in String(format: "%.1f MB", b / 1e6) }
         let d = o.delays
         let median = d.isEmpty ? .nan : d[d.count / 2]
-        let playTime = Double(viewers * seconds) * 1000
+        let playTime = Double(o.viewers * o.seconds) * 1000
         var lines = [
-            "\(title): \(viewers) viewers, \(seconds) s, CPUs \(Int(o.busy * 100)) % busy, "
+            "\(title): \(o.viewers) viewers, \(o.seconds) s, CPUs \(Int(o.busy * 100)) % busy, "
                 + String(format: "%.1f frames presented a second per page", o.presentedFPS) + (o.starved ? " (starved)" : ""),
             "  appended by the pages \(mb(o.demand)); the origin served \(mb(o.originMedia)) of media and \(mb(o.originPlaylists)) of playlists",
             String(format: "  P2P share of media (origin's count) %.1f %%; with playlists %.1f %%; ceiling (N-1)/N %.1f %%",
                    o.share * 100, (1 - (o.originMedia + o.originPlaylists) / (o.demand + o.originPlaylists)) * 100,
-                   Double(viewers - 1) / Double(viewers) * 100),
+                   Double(o.viewers - 1) / Double(o.viewers) * 100),
             String(format: "  delay median %.2f s (min %.2f, max %.2f); stalled %.0f ms in all, %.2f %% of play time; stalls %d",
                    median, d.first ?? .nan, d.last ?? .nan, o.stalledMs, o.stalledMs / playTime * 100,
                    o.run.pages.reduce(0) { $0 + $1.stats.player.stalls }),
@@ -157,7 +163,7 @@ import TestSupport
 
     /// The checks that hold on any machine: nothing forged or unknown appended, and each viewer's DataChannel byte
     /// counts equal what Chromium's getStats() counted on the same channels.
-    static func checkIntegrity(_ o: Outcome) {
+    static func checkIntegrity(_ o: Outcome, badChunksExpected: Bool = false) {
         for p in o.run.pages {
             #expect(p.appended.count > 20, "page \(p.index) appended \(p.appended.count) buffers")
             #expect(p.appended.unmatchedCount == 0, "page \(p.index) appended \(p.appended.unmatchedCount) buffers the origin never published")
@@ -170,7 +176,7 @@ import TestSupport
                 // Reported peer bytes are verified chunk bytes: all of them came over DataChannels.
                 #expect(p.stats.peerBytes == e.peerBytes && e.peerBytes <= e.wireBytesIn,
                         "page \(p.index): \(e.peerBytes) peer bytes reported, \(e.wireBytesIn) received on DataChannels")
-                #expect(e.badChunks == 0)
+                if !badChunksExpected { #expect(e.badChunks == 0) }
             }
         }
     }
@@ -178,7 +184,7 @@ import TestSupport
     @Test func tenViewersShareChunksNearTheLiveEdge() async throws {
         // Page 3 is paused at 20 s for 15 s; its figures are read at the pause, the resume and 10 s later.
         let stats = "return window.p2pStats()"
-        let o = try await Self.run(p2p: true, stream: "swarm", scripts: [
+        let (o, _) = try await Self.run(p2p: true, stream: "swarm", scripts: [
             "3:20:document.querySelector('video').pause(); \(stats)",
             "3:35:document.querySelector('video').play(); \(stats)",
             "3:45:\(stats)",
@@ -220,12 +226,40 @@ import TestSupport
     }
 
     @Test func withP2POffTheOriginSendsEveryByte() async throws {
-        let o = try await Self.run(p2p: false, stream: "nop2p")
+        let (o, _) = try await Self.run(p2p: false, stream: "nop2p")
         print(Self.describe(o, "P2P off"))
         Self.checkIntegrity(o)
         for p in o.run.pages { #expect(p.stats.peerBytes == 0 && p.stats.engine == nil) }
         // Everything appended came from the origin, and the origin counted at least that much.
         #expect(o.originMedia >= o.demand, "origin \(o.originMedia) bytes for \(o.demand) appended")
         #expect(o.share <= 0.001)
+    }
+
+    /// A peer of the test's own (`Tests/Browser/bad_peer.py`, aiortc, written apart from the engine) claims every
+    /// chunk first and sends each with forged bytes. Viewers find out by the hash, take the chunk from the origin,
+    /// drop that peer for good and play on; the hashes of what they appended prove nothing forged was played.
+    @Test func aPeerThatForgesChunksIsDroppedAndNothingForgedIsPlayed() async throws {
+        struct BadPeer: Decodable { var peerId: String; var forged: Int; var channelsOpened: Int }
+        let (o, tool) = try await Self.run(p2p: true, stream: "forged", viewers: 4, seconds: 30) { server in
+            try Tool.python([Tool.checkout.appendingPathComponent("Tests/Browser/bad_peer.py").path,
+                             "--origin", server.httpURL, "--stream", "live/forged", "--seconds", "40"])
+        }
+        print(Self.describe(o, "P2P on, with a peer that forges chunks"))
+        Self.checkIntegrity(o, badChunksExpected: true)
+        let bad = try await #require(tool).jsonResult(BadPeer.self, timeout: .seconds(60))
+        print("the forging peer: \(bad.forged) forged chunks sent over \(bad.channelsOpened) channels")
+        #expect(bad.forged >= 1 && bad.channelsOpened >= 1, "the forging peer was asked for nothing")
+        var caught = 0
+        for p in o.run.pages {
+            let e = try #require(p.stats.engine)
+            let drops = e.droppedPeers.filter { $0.first == bad.peerId && ($0.last ?? "").contains("failed its hash check") }
+            caught += e.badChunks
+            // Dropped at the first forged chunk, and never taken back.
+            #expect(drops.count == min(e.badChunks, 1), "page \(p.index): \(e.badChunks) bad chunks, dropped for it \(drops.count) times")
+            #expect(e.badChunks <= 1, "page \(p.index) took \(e.badChunks) forged chunks: it was not dropped for good")
+            #expect((p.stats.player.delay ?? .infinity) < Self.target + 1.5, "page \(p.index) plays on")
+        }
+        #expect(caught >= 1, "no viewer received a forged chunk")
+        #expect(caught == bad.forged, "every forged chunk sent was caught: \(caught) of \(bad.forged)")
     }
 }

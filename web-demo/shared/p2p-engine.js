@@ -156,6 +156,7 @@
       this.uploadedBytes = 0;       // chunk bytes sent to peers
       this.badChunks = 0;
       this.droppedPeers = [];       // [peer hex, reason]
+      this.banned = new Set();      // peer ids that sent a bad chunk: never connected to again
       this.httpChunks = 0;
       this.peerChunks = 0;
       this.seeded = 0;
@@ -254,7 +255,7 @@
     }
 
     async answerOffer(m) {
-      if (m.peer_id === this.peerId) return;
+      if (m.peer_id === this.peerId || this.banned.has(m.peer_id)) return;
       if (!this.peers.has(m.peer_id) && this.peers.size >= this.o.maxNeighbours) return;
       if (!this.keepNew(m.peer_id, m.peer_id)) return;
       const pc = new RTCPeerConnection({ iceServers: this.o.iceServers });
@@ -278,7 +279,7 @@
       const offer = this.offers.get(m.offer_id);
       if (!offer) return;
       this.offers.delete(m.offer_id);
-      if (m.peer_id === this.peerId || !this.keepNew(m.peer_id, this.peerId)) { offer.pc.close(); return; }
+      if (m.peer_id === this.peerId || this.banned.has(m.peer_id) || !this.keepNew(m.peer_id, this.peerId)) { offer.pc.close(); return; }
       const peer = new Peer(this, m.peer_id, offer.pc, m.offer_id);
       peer.offerer = this.peerId;
       this.peers.set(m.peer_id, peer);
@@ -488,6 +489,7 @@
       const digest = bytesToBase64(await sha256(inc.buf));
       if (digest !== c.hash) {
         this.badChunks += 1;
+        this.banned.add(peer.id);
         this.dropPeer(peer, `chunk ${inc.id} failed its hash check`);
         this.fetchHTTP(c);
         return;
