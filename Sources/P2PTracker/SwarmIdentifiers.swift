@@ -44,6 +44,14 @@ public struct Bytes20: Hashable, Sendable, CustomStringConvertible {
         String(String.UnicodeScalarView(bytes.map { Unicode.Scalar($0) }))
     }
 
+    /// The wire form as a JSON string literal, quotes included (for clients and load generators that write their own
+    /// messages).
+    public var jsonString: String {
+        var out = ""
+        JSONWriter.quote(binaryString, into: &out)
+        return out
+    }
+
     /// Lower-case hex, for logs and the API.
     public var hex: String {
         bytes.map { b in String(b, radix: 16).count == 1 ? "0" + String(b, radix: 16) : String(b, radix: 16) }.joined()

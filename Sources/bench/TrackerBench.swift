@@ -43,19 +43,6 @@ struct TrackerSwarmBench: ParsableCommand {
         return Double(u.ru_utime.tv_sec) + Double(u.ru_utime.tv_usec) / 1e6 + Double(u.ru_stime.tv_sec) + Double(u.ru_stime.tv_usec) / 1e6
     }
 
-    static func js(_ b: Bytes20) -> String {
-        var out = "\""
-        for byte in b.bytes {
-            switch byte {
-            case 0x22: out += "\\\""
-            case 0x5C: out += "\\\\"
-            case 0..<0x20: out += String(format: "\\u%04x", byte)
-            default: out.unicodeScalars.append(Unicode.Scalar(byte))
-            }
-        }
-        return out + "\""
-    }
-
     func run() throws {
         let hash = InfoHash.liveSwarm(stream: "live/bench", epoch: 1)
         let sdpJSON = String(decoding: try JSONEncoder().encode(benchOfferSDP), as: UTF8.self)
@@ -66,7 +53,7 @@ struct TrackerSwarmBench: ParsableCommand {
             var c = Tracker.Configuration()
             c.maxPeersPerSwarm = n
             var tracker = Tracker(configuration: c, namespace: { $0 == hash ? "live/bench" : nil })
-            let hashJSON = Self.js(hash)
+            let hashJSON = hash.jsonString
             func peer(_ i: Int) -> PeerID {
                 PeerID(Array("-BENCH1-".utf8) + (0..<12).map { UInt8(truncatingIfNeeded: i >> (($0 % 4) * 8)) &+ UInt8($0) })!
             }
@@ -79,15 +66,15 @@ struct TrackerSwarmBench: ParsableCommand {
                 let now = Double(i) / 1000
                 tracker.connected(i, now: now)
                 let offerList = (0..<offers).map { k in "{\"offer_id\":\"\(i)-\(k)\",\"offer\":{\"type\":\"offer\",\"sdp\":\(sdpJSON)}}" }
-                let text = "{\"action\":\"announce\",\"info_hash\":\(hashJSON),\"peer_id\":\(Self.js(peer(i))),\"numwant\":\(offers),"
+                let text = "{\"action\":\"announce\",\"info_hash\":\(hashJSON),\"peer_id\":\(peer(i).jsonString),\"numwant\":\(offers),"
                     + "\"uploaded\":0,\"downloaded\":0,\"left\":0,\"event\":\"started\",\"offers\":[\(offerList.joined(separator: ","))]}"
                 let a0 = ContinuousClock.now
                 let actions = tracker.received(text, from: i, now: now)
                 announce += (ContinuousClock.now - a0).seconds
                 for case .send(let to, .offer(_, let from, let offerID, _)) in actions {
                     relayedCount += 1
-                    let reply = "{\"action\":\"announce\",\"info_hash\":\(hashJSON),\"peer_id\":\(Self.js(peer(to))),"
-                        + "\"to_peer_id\":\(Self.js(from)),\"offer_id\":\"\(offerID)\",\"answer\":{\"type\":\"answer\",\"sdp\":\(sdpJSON)}}"
+                    let reply = "{\"action\":\"announce\",\"info_hash\":\(hashJSON),\"peer_id\":\(peer(to).jsonString),"
+                        + "\"to_peer_id\":\(from.jsonString),\"offer_id\":\"\(offerID)\",\"answer\":{\"type\":\"answer\",\"sdp\":\(sdpJSON)}}"
                     let b0 = ContinuousClock.now
                     for case .send(_, .answer) in tracker.received(reply, from: to, now: now + 0.1) { answers += 1 }
                     answer += (ContinuousClock.now - b0).seconds
@@ -139,7 +126,7 @@ struct TrackerLoadBench: AsyncParsableCommand {
         let shared = Shared()
         let (url, offers, interval) = (self.url, self.offers, self.interval)
         let sdpJSON = String(decoding: try JSONEncoder().encode(benchOfferSDP), as: UTF8.self)
-        let hashJSON = TrackerSwarmBench.js(hash)
+        let hashJSON = hash.jsonString
         let logger = { var l = Logger(label: "bench"); l.logLevel = .critical; return l }()
         let deadline = ContinuousClock.now + .seconds(Double(peers) / rate + seconds)
         let start = ContinuousClock.now
@@ -158,7 +145,7 @@ struct TrackerLoadBench: AsyncParsableCommand {
                 try? await Task.sleep(until: start + .seconds(Double(i) / rate))
                 group.addTask {
                     let me = PeerID(Array("-WSBENCH".utf8) + (0..<12).map { UInt8(truncatingIfNeeded: i >> (($0 % 4) * 8)) &+ UInt8($0) })!
-                    let meJSON = TrackerSwarmBench.js(me)
+                    let meJSON = me.jsonString
                     do {
                         try await WebSocketClient.connect(url: url, configuration: .init(maxFrameSize: 1 << 16), logger: logger) { inbound, outbound, _ in
                             shared.counters.withLock { $0.connected += 1 }
@@ -191,7 +178,7 @@ struct TrackerLoadBench: AsyncParsableCommand {
                                               let id = o["offer_id"] as? String, let from = o["peer_id"] as? String,
                                               let fromID = PeerID(binaryString: from) else { continue }
                                         try await outbound.write(.text("{\"action\":\"announce\",\"info_hash\":\(hashJSON),\"peer_id\":\(meJSON),"
-                                            + "\"to_peer_id\":\(TrackerSwarmBench.js(fromID)),\"offer_id\":\"\(id)\",\"answer\":{\"type\":\"answer\",\"sdp\":\(sdpJSON)}}"))
+                                            + "\"to_peer_id\":\(fromID.jsonString),\"offer_id\":\"\(id)\",\"answer\":{\"type\":\"answer\",\"sdp\":\(sdpJSON)}}"))
                                     } else if text.contains("\"answer\":{") {
                                         shared.counters.withLock { $0.answersIn += 1 }
                                     } else {

@@ -8,6 +8,7 @@ import Testing
     static let peer = PeerID(Array("-LS0001-abcdefghijkl".utf8))!
 
     /// JSON as a browser's `JSON.stringify` writes a binary string: control characters escaped, U+0080 and up raw.
+    /// Written here apart from `Bytes20.jsonString`, so that the parser is tested against a second writer.
     static func js(_ b: Bytes20) -> String {
         var out = ""
         for byte in b.bytes {
