@@ -29,6 +29,7 @@ import TestSupport
                     var peerBytes: Double
                     var uploadedBytes: Double
                     var wireBytesIn: Double
+                    var wireBytesOut: Double
                     var httpChunks: Int
                     var peerChunks: Int
                     var urgent: Int
@@ -47,6 +48,7 @@ import TestSupport
                 var bytesOut: Double
                 var getStatsIn: Double?
                 var getStatsOut: Double?
+                var buffered: Double
                 var chunkBytesIn: Double
             }
             struct Appended: Decodable {
@@ -103,7 +105,7 @@ import TestSupport
         var starved: Bool { CPUSampler.starved(busy: busy, presentedFPS: presentedFPS) }
     }
 
-    static func run(p2p: Bool, stream: String, viewers: Int = viewers, seconds: Int = seconds, scripts: [String] = [],
+    static func run(p2p: Bool, stream: String, viewers: Int = viewers, seconds: Int = seconds, query: String = "", scripts: [String] = [],
                     beside: (@Sendable (TestServer) throws -> Tool)? = nil) async throws -> (Outcome, Tool?) {
         let server = try await TestServer.start()
         defer { Task { await server.stop() } }
@@ -118,7 +120,7 @@ import TestSupport
         let other = try beside?(server)
         let cpu = CPUSampler()
         let args = [Tool.checkout.appendingPathComponent("Tests/Browser/swarm.py").path,
-                    "--url", "\(server.httpURL)/p2p/?stream=live/\(stream)&p2p=\(p2p ? 1 : 0)&target=\(target)",
+                    "--url", "\(server.httpURL)/p2p/?stream=live/\(stream)&p2p=\(p2p ? 1 : 0)&target=\(target)\(query)",
                     "--pages", String(viewers), "--seconds", String(seconds),
                     "--stats-js", "return window.p2pStats()", "--check-js", "return window.p2pCheck()",
                     "--hash-appends", "--chunks-url", "\(server.httpURL)/api/v1/streams/live/\(stream)/chunks",
@@ -168,10 +170,16 @@ import TestSupport
             #expect(p.appended.count > 20, "page \(p.index) appended \(p.appended.count) buffers")
             #expect(p.appended.unmatchedCount == 0, "page \(p.index) appended \(p.appended.unmatchedCount) buffers the origin never published")
             #expect(p.stats.player.errors.isEmpty, "page \(p.index): \(p.stats.player.errors)")
+            // The page stops trading before it reads getStats, but its neighbours go on announcing chunks to it: a
+            // control message or two (well under 2 KB) may be counted by one side and not yet by the other.
             for c in p.check ?? [] {
-                #expect(c.getStatsIn == c.bytesIn && c.getStatsOut == c.bytesOut,
-                        "page \(p.index), peer \(c.peer): engine \(c.bytesIn)/\(c.bytesOut) bytes, getStats \(String(describing: c.getStatsIn))/\(String(describing: c.getStatsOut))")
+                let inbound = (c.getStatsIn ?? -1e9) - c.bytesIn, outbound = c.bytesOut - (c.getStatsOut ?? -1e9) - c.buffered
+                #expect(abs(inbound) <= 2048 && abs(outbound) <= 2048,
+                        "page \(p.index), peer \(c.peer): engine \(c.bytesIn) in, \(c.bytesOut) out (\(c.buffered) buffered); getStats \(String(describing: c.getStatsIn)) in, \(String(describing: c.getStatsOut)) out")
             }
+            let differences = (p.check ?? []).map { max(abs(($0.getStatsIn ?? 0) - $0.bytesIn), abs($0.bytesOut - $0.buffered - ($0.getStatsOut ?? 0))) }
+            print(String(format: "page %d: DataChannel bytes, engine against getStats, on %d channels: largest difference %.0f B of %.0f B received",
+                         p.index, differences.count, differences.max() ?? 0, (p.check ?? []).reduce(0) { $0 + $1.bytesIn }))
             if let e = p.stats.engine {
                 // Reported peer bytes are verified chunk bytes: all of them came over DataChannels.
                 #expect(p.stats.peerBytes == e.peerBytes && e.peerBytes <= e.wireBytesIn,
@@ -184,11 +192,19 @@ import TestSupport
     @Test func tenViewersShareChunksNearTheLiveEdge() async throws {
         // Page 3 is paused at 20 s for 15 s; its figures are read at the pause, the resume and 10 s later.
         let stats = "return window.p2pStats()"
-        let (o, _) = try await Self.run(p2p: true, stream: "swarm", scripts: [
-            "3:20:document.querySelector('video').pause(); \(stats)",
-            "3:35:document.querySelector('video').play(); \(stats)",
-            "3:45:\(stats)",
-        ])
+        // The house rule: a starved run (CPUs 70 % busy and under 25 frames a second presented) is repeated once, and
+        // a starved repeat is reported, its timing not judged.
+        var o: Outcome
+        var attempt = 1
+        repeat {
+            (o, _) = try await Self.run(p2p: true, stream: "swarm\(attempt)", scripts: [
+                "3:20:document.querySelector('video').pause(); \(stats)",
+                "3:35:document.querySelector('video').play(); \(stats)",
+                "3:45:\(stats)",
+            ])
+            if o.starved && attempt == 1 { print(Self.describe(o, "P2P on (starved: run again)")) }
+            attempt += 1
+        } while o.starved && attempt == 2
         print(Self.describe(o, "P2P on"))
         Self.checkIntegrity(o)
         for p in o.run.pages {
@@ -202,8 +218,9 @@ import TestSupport
                      + "share %.1f %% (%.0f %% of the ceiling), median delay %.2f s, stalled %.2f %%",
                      ceiling * 90, o.share * 100, o.share / ceiling * 100, median, stalledShare * 100))
         if o.starved {
-            withKnownIssue("starved: CPUs \(Int(o.busy * 100)) % busy and \(o.presentedFPS) frames presented a second: not judged") {
-                #expect(o.share > 0.5 && median < 4)
+            withKnownIssue("starved: CPUs \(Int(o.busy * 100)) % busy and \(o.presentedFPS) frames presented a second: not judged",
+                           isIntermittent: true) {
+                #expect(o.share > 0.6 && median < 4 && stalledShare < 0.03)
             }
         } else {
             // Floors that catch a broken engine on a loaded machine; the goal is printed above.
@@ -226,7 +243,8 @@ import TestSupport
     }
 
     @Test func withP2POffTheOriginSendsEveryByte() async throws {
-        let (o, _) = try await Self.run(p2p: false, stream: "nop2p")
+        // 30 s is enough to show it, and keeps the test run short.
+        let (o, _) = try await Self.run(p2p: false, stream: "nop2p", seconds: 30)
         print(Self.describe(o, "P2P off"))
         Self.checkIntegrity(o)
         for p in o.run.pages { #expect(p.stats.peerBytes == 0 && p.stats.engine == nil) }
@@ -240,7 +258,9 @@ import TestSupport
     /// drop that peer for good and play on; the hashes of what they appended prove nothing forged was played.
     @Test func aPeerThatForgesChunksIsDroppedAndNothingForgedIsPlayed() async throws {
         struct BadPeer: Decodable { var peerId: String; var forged: Int; var channelsOpened: Int }
-        let (o, tool) = try await Self.run(p2p: true, stream: "forged", viewers: 4, seconds: 30) { server in
+        // The viewers also run with an upload limit of 200 kbit/s (a quarter of the stream's rate), checked below.
+        let uploadKbps = 200.0
+        let (o, tool) = try await Self.run(p2p: true, stream: "forged", viewers: 4, seconds: 30, query: "&uploadKbps=\(Int(uploadKbps))") { server in
             try Tool.python([Tool.checkout.appendingPathComponent("Tests/Browser/bad_peer.py").path,
                              "--origin", server.httpURL, "--stream", "live/forged", "--seconds", "40"])
         }
@@ -258,6 +278,15 @@ import TestSupport
             #expect(drops.count == min(e.badChunks, 1), "page \(p.index): \(e.badChunks) bad chunks, dropped for it \(drops.count) times")
             #expect(e.badChunks <= 1, "page \(p.index) took \(e.badChunks) forged chunks: it was not dropped for good")
             #expect((p.stats.player.delay ?? .infinity) < Self.target + 1.5, "page \(p.index) plays on")
+            // The upload limit: at most its rate over the page's life (the first frame comes within a second or two
+            // of the engine's start; 5 s of margin), plus the bucket's one second.
+            let life = (p.stats.playingSeconds ?? 0) + (p.stats.player.firstFrameMs ?? 0) / 1000 + 5
+            let allowed = uploadKbps * 125 * (life + 1)
+            // Every byte sent on its DataChannels counts, chunks cut short by a cancel included; control messages are
+            // not limited (20 kB of margin for them).
+            print(String(format: "page %d sent %.0f kB on DataChannels in about %.0f s; the limit allows %.0f kB", p.index,
+                         e.wireBytesOut / 1000, life, allowed / 1000))
+            #expect(e.wireBytesOut <= allowed + 20_000, "page \(p.index) sent \(e.wireBytesOut) bytes, over its upload limit (\(allowed))")
         }
         #expect(caught >= 1, "no viewer received a forged chunk")
         #expect(caught == bad.forged, "every forged chunk sent was caught: \(caught) of \(bad.forged)")

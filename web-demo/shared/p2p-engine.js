@@ -19,6 +19,7 @@
 //
 // Wire protocol on a DataChannel (label "liveswarm", ordered, reliable): JSON text messages
 //   {t:'hello', have:[ids]}  {t:'have', id}  {t:'req', id}  {t:'none', id}  {t:'data', id, size}  {t:'cancel', id}
+//   {t:'soon', id} (fetching it from the origin now: wait for my 'have')
 // and after each 'data' header, the chunk's bytes in binary messages of at most `pieceBytes`.
 (function (global) {
   'use strict';
@@ -29,6 +30,7 @@
     maxNeighbours: 8,
     offersPerAnnounce: 4,
     seedStepMs: 100,         // how long each rank of the seeding lottery waits for a chunk to arrive from peers
+    soonMs: 600,             // how long a neighbour's 'soon' (it is fetching the chunk from the origin) holds off seeding
     urgentSeconds: 0.7,      // a chunk due within this much buffered media comes from the origin
     peerTimeoutMs: 1500,     // a peer transfer slower than this is given up
     pieceBytes: 16 * 1024,   // Chromium's and Firefox's common DataChannel message limit is 256 KiB; 16 KiB interoperates everywhere
@@ -353,9 +355,23 @@
     seedDue(c) {
       const open = [...this.peers.values()].filter((p) => p.open).length;
       if (!open) return true;
+      const now = performance.now();
+      // A neighbour said it is fetching this chunk from the origin: wait for its `have` (or for urgency).
+      if (c.soonAt != null && now - c.soonAt < this.o.soonMs) {
+        this.wake(c, c.soonAt + this.o.soonMs - now);
+        return false;
+      }
       const size = Math.max(open + 1, this.swarmPeers || 0);
       const wait = fnv(this.peerId + c.id) / 4294967296 * size * this.o.seedStepMs;
-      return performance.now() - c.wantedAt >= wait;
+      const left = c.wantedAt + wait - now;
+      if (left > 0) { this.wake(c, left); return false; }
+      return true;
+    }
+
+    /** Runs the scheduler again when a chunk's wait ends (the 100 ms tick alone would be late by up to a tick). */
+    wake(c, ms) {
+      if (c.timer) return;
+      c.timer = setTimeout(() => { c.timer = null; this.schedule(); }, Math.max(0, ms) + 1);
     }
 
     tick() {
@@ -391,8 +407,10 @@
           peer.request = { id: c.id, started: performance.now() };
           peer.json({ t: 'req', id: c.id });
         } else if (this.seedDue(c)) {
-          // Nobody around has it, and it is this viewer's turn to take it from the origin.
+          // Nobody around has it, and it is this viewer's turn to take it from the origin. Neighbours are told, so
+          // that they wait for this copy instead of fetching their own.
           this.seeded += 1;
+          for (const p of this.peers.values()) { if (p.open) p.json({ t: 'soon', id: c.id }); }
           this.fetchHTTP(c);
         }
       }
@@ -421,6 +439,7 @@
 
     accept(c, data, source) {
       if (c.bytes) return;
+      if (c.timer) { clearTimeout(c.timer); c.timer = null; }
       c.bytes = data;
       c.source = source;
       for (const p of this.peers.values()) { if (p.open) p.json({ t: 'have', id: c.id }); }
@@ -448,8 +467,14 @@
         case 'req':
           this.onRequest(peer, m.id);
           break;
+        case 'soon': {
+          const c = typeof m.id === 'string' ? this.chunks.get(m.id) : null;
+          if (c && !c.bytes) c.soonAt = performance.now();
+          break;
+        }
         case 'cancel':
           peer.uploads = peer.uploads.filter((id) => id !== m.id);
+          if (peer.uploadingId === m.id) peer.abortUpload = true;   // stop mid-chunk: the rest would be thrown away
           break;
         case 'none':
           if (peer.request && peer.request.id === m.id) { peer.request = null; peer.have.delete(m.id); this.schedule(); }
@@ -518,12 +543,15 @@
       const c = this.chunks.get(id);
       if (!c || !c.bytes) { peer.json({ t: 'none', id }); this.pump(peer); return; }
       peer.uploading = true;
+      peer.uploadingId = id;
+      peer.abortUpload = false;
       this.uploadsNow += 1;
       try {
         const data = c.bytes;
         peer.json({ t: 'data', id, size: data.length });
         for (let off = 0; off < data.length; off += this.o.pieceBytes) {
           if (!peer.open) return;
+          if (peer.abortUpload || this.frozen) { peer.abortUpload = true; break; }
           const waitFrom = performance.now();
           while (peer.open && peer.dc.bufferedAmount > this.o.highWater) {
             if (performance.now() - waitFrom > 5000) { this.dropPeer(peer, 'not reading what it asked for'); return; }
@@ -533,9 +561,12 @@
           if (!peer.open) return;
           peer.send(data.subarray(off, off + this.o.pieceBytes));
         }
-        peer.chunkBytesOut += data.length;
-        this.uploadedBytes += data.length;
+        if (!peer.abortUpload) {
+          peer.chunkBytesOut += data.length;
+          this.uploadedBytes += data.length;
+        }
       } finally {
+        peer.uploadingId = null;
         if (peer.uploading) { peer.uploading = false; this.uploadsNow -= 1; }
       }
       this.pump(peer);
@@ -571,6 +602,7 @@
         let dcIn = null, dcOut = null;
         s.forEach((r) => { if (r.type === 'data-channel' && r.label === 'liveswarm') { dcIn = r.bytesReceived; dcOut = r.bytesSent; } });
         out.push({ peer: p.hex, bytesIn: p.bytesIn, bytesOut: p.bytesOut, getStatsIn: dcIn, getStatsOut: dcOut,
+                   buffered: p.dc ? p.dc.bufferedAmount : 0,
                    chunkBytesIn: p.chunkBytesIn, chunkBytesOut: p.chunkBytesOut });
       }
       return out;
