@@ -119,7 +119,24 @@ import TestSupport
     }
 
     @Test func nackRecoversFivePercentLossAndTheControlRunFreezesMore() async throws {
-        let with = try await Self.run(nack: true)
+        // The house rule (CPUSampler.starved): a NACK run that could not decode 25 frames a second on a machine 70 %
+        // busy is repeated once; if the repeat is starved too, its freezes are reported, not judged.
+        func isStarved(_ r: Run, _ busy: Double) -> Bool {
+            CPUSampler.starved(busy: busy, presentedFPS: Double(r.framesDecoded) / max(1, r.seconds))
+        }
+        var with: Run
+        var busy = 0.0
+        var attempt = 1
+        repeat {
+            let cpu = CPUSampler()
+            with = try await Self.run(nack: true)
+            busy = cpu.busyFraction()
+            if attempt == 1 && isStarved(with, busy) {
+                print("NACK run starved (CPUs \(Int(busy * 100)) % busy, \(with.framesDecoded) frames decoded in \(Int(with.seconds)) s): run again")
+            }
+            attempt += 1
+        } while attempt == 2 && isStarved(with, busy)
+        let starved = isStarved(with, busy)
         let without = try await Self.run(nack: false)
         for (name, r) in [("NACK on", with), ("NACK off", without)] {
             print("""
@@ -131,9 +148,17 @@ import TestSupport
         #expect(with.dropped > 50, "the path lost packets")
         #expect(with.nackCount > 0 && with.retransmitted > 0)
         #expect(with.rtxReceived > with.retransmitted / 2, "Chromium took the retransmissions on the RTX stream it negotiated")
-        #expect(with.freezeShare < 0.15, "frozen \(with.freezeShare * 100) % of the time with NACK")
         #expect(without.retransmitted == 0)
-        #expect(without.freezeSeconds > with.freezeSeconds + 1 || Double(without.framesDecoded) < 0.8 * Double(with.framesDecoded),
-                "without NACK: frozen \(without.freezeSeconds) s, \(without.framesDecoded) frames; with: \(with.freezeSeconds) s, \(with.framesDecoded) frames")
+        let judged = {
+            #expect(with.freezeShare < 0.15, "frozen \(with.freezeShare * 100) % of the time with NACK")
+            #expect(without.freezeSeconds > with.freezeSeconds + 1 || Double(without.framesDecoded) < 0.8 * Double(with.framesDecoded),
+                    "without NACK: frozen \(without.freezeSeconds) s, \(without.framesDecoded) frames; with: \(with.freezeSeconds) s, \(with.framesDecoded) frames")
+        }
+        if starved {
+            withKnownIssue("starved twice: CPUs \(Int(busy * 100)) % busy, \(with.framesDecoded) frames decoded in \(Int(with.seconds)) s",
+                           isIntermittent: true) { judged() }
+        } else {
+            judged()
+        }
     }
 }
