@@ -40,6 +40,14 @@ struct Swarm: Sendable {
         }
     }
 
+    /// An offer relayed to `to` was answered or expired. Counted only if `to` is still the peer on `connection`
+    /// (a peer that left and came back under the same id starts from nothing).
+    mutating func releaseOffer(to: PeerID, connection: Tracker.ConnectionID) {
+        if let peer = peers[to], peer.connection == connection, peer.pendingOffers > 0 {
+            peers[to]!.pendingOffers -= 1
+        }
+    }
+
     mutating func report(_ id: PeerID, uploaded: Double?, left: Double?, now: Double) {
         guard var p = peers[id] else { return }
         if let left {

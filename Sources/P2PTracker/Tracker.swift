@@ -152,7 +152,7 @@ public struct Tracker: Sendable {
             expiries.removeFirst()
             guard let p = pending[first.key], p.expires <= now else { continue }
             pending.removeValue(forKey: first.key)
-            releasePending(first.key, p)
+            swarms[first.key.infoHash]?.releaseOffer(to: first.key.to, connection: p.toConnection)  // in place
         }
         statistics.pendingOffers = pending.count
     }
@@ -215,7 +215,7 @@ public struct Tracker: Sendable {
         for (offer, target) in zip(a.offers, targets) {
             let key = PendingKey(infoHash: a.infoHash, to: target, offerID: offer.id)
             let to = swarm.peers[target]!.connection
-            if let old = pending.removeValue(forKey: key) { releasePending(key, old, in: &swarm) }
+            if let old = pending.removeValue(forKey: key) { swarm.releaseOffer(to: target, connection: old.toConnection) }
             let expires = now + configuration.offerTimeout
             pending[key] = Pending(from: a.peerID, fromConnection: id, toConnection: to, expires: expires)
             expiries.append((expires, key))
@@ -234,7 +234,7 @@ public struct Tracker: Sendable {
         let key = PendingKey(infoHash: a.infoHash, to: a.peerID, offerID: a.offerID)
         guard let p = pending[key], p.from == a.toPeerID, p.toConnection == id else { throw .noSuchOffer }
         pending.removeValue(forKey: key)
-        releasePending(key, p)
+        swarms[a.infoHash]?.releaseOffer(to: a.peerID, connection: p.toConnection)  // in place
         statistics.pendingOffers = pending.count
         // The offerer may have left since; its connection is then gone and the answer has nowhere to go.
         guard swarms[a.infoHash]?.peers[p.from]?.connection == p.fromConnection else { throw .noSuchOffer }
@@ -266,18 +266,6 @@ public struct Tracker: Sendable {
         statistics.peers -= 1
         if swarms[hash]?.count == 0 { swarms[hash] = nil }
         statistics.swarms = swarms.count
-    }
-
-    mutating func releasePending(_ key: PendingKey, _ p: Pending) {
-        if let peer = swarms[key.infoHash]?.peers[key.to], peer.connection == p.toConnection, peer.pendingOffers > 0 {
-            swarms[key.infoHash]?.peers[key.to]?.pendingOffers -= 1  // in place
-        }
-    }
-
-    func releasePending(_ key: PendingKey, _ p: Pending, in s: inout Swarm) {
-        if let peer = s.peers[key.to], peer.connection == p.toConnection, peer.pendingOffers > 0 {
-            s.peers[key.to]!.pendingOffers -= 1
-        }
     }
 
     mutating func takeToken(_ id: ConnectionID, now: Double) -> Bool {
