@@ -13,29 +13,37 @@ final class OriginCounter: Sendable {
         var media = 0
         var playlists = 0
         var mediaResponses = 0
+
+        mutating func add(_ bytes: Int, playlist: Bool, complete: Bool) {
+            if playlist {
+                playlists += bytes
+            } else {
+                media += bytes
+                if complete { mediaResponses += 1 }
+            }
+        }
     }
 
     let counts = Mutex<[StreamKey: Bytes]>([:])
 
-    func add(_ key: StreamKey, media: Int = 0, playlists: Int = 0, responses: Int = 0) {
-        counts.withLock { c in
-            c[key, default: Bytes()].media += media
-            c[key, default: Bytes()].playlists += playlists
-            c[key, default: Bytes()].mediaResponses += responses
-        }
-    }
-
     func snapshot() -> [StreamKey: Bytes] { counts.withLock { $0 } }
 
-    /// A response body of `buffers` whose bytes are counted for `key` as each is written.
+    /// A response body of `buffers` whose bytes are counted for `key` as each is written: the buffers written
+    /// count even if the client goes before the end, and a media response counts as one once all are written. One
+    /// lock per response, taken when the body ends.
     func body(_ buffers: [ByteBuffer], for key: StreamKey, playlist: Bool) -> ResponseBody {
         let total = buffers.reduce(0) { $0 + $1.readableBytes }
         return ResponseBody(contentLength: total) { [self] writer in
+            var written = 0
+            defer {
+                counts.withLock { c in
+                    c[key, default: Bytes()].add(written, playlist: playlist, complete: written == total)
+                }
+            }
             for b in buffers {
                 try await writer.write(b)
-                add(key, media: playlist ? 0 : b.readableBytes, playlists: playlist ? b.readableBytes : 0)
+                written += b.readableBytes
             }
-            if !playlist { add(key, responses: 1) }
             try await writer.finish(nil)
         }
     }
