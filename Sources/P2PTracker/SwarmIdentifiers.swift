@@ -54,7 +54,7 @@ public struct Bytes20: Hashable, Sendable, CustomStringConvertible {
 
     /// Lower-case hex, for logs and the API.
     public var hex: String {
-        bytes.map { b in String(b, radix: 16).count == 1 ? "0" + String(b, radix: 16) : String(b, radix: 16) }.joined()
+        bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
     }
 
     public init?(hex: String) {

@@ -50,10 +50,7 @@ final class TrackerEndpoint: Sendable {
         state = Mutex(State(tracker: tracker))
     }
 
-    var now: Double {
-        let d = ContinuousClock.now - started
-        return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
-    }
+    var now: Double { (ContinuousClock.now - started) / .seconds(1) }
 
     /// Serves one upgraded connection until either side closes it.
     func serve(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, channel: any Channel, logger: Logger) async {

@@ -6,10 +6,6 @@ import P2PTracker
 import Synchronization
 import WSClient
 
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
-}
-
 /// A DataChannel-only offer as Chromium 156 writes it (one host candidate), the size of what the tracker relays.
 let benchOfferSDP = """
     v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\na=extmap-allow-mixed\r\n\
@@ -70,14 +66,14 @@ struct TrackerSwarmBench: ParsableCommand {
                     + "\"uploaded\":0,\"downloaded\":0,\"left\":0,\"event\":\"started\",\"offers\":[\(offerList.joined(separator: ","))]}"
                 let a0 = ContinuousClock.now
                 let actions = tracker.received(text, from: i, now: now)
-                announce += (ContinuousClock.now - a0).seconds
+                announce += (ContinuousClock.now - a0) / .seconds(1)
                 for case .send(let to, .offer(_, let from, let offerID, _)) in actions {
                     relayedCount += 1
                     let reply = "{\"action\":\"announce\",\"info_hash\":\(hashJSON),\"peer_id\":\(peer(to).jsonString),"
                         + "\"to_peer_id\":\(from.jsonString),\"offer_id\":\"\(offerID)\",\"answer\":{\"type\":\"answer\",\"sdp\":\(sdpJSON)}}"
                     let b0 = ContinuousClock.now
                     for case .send(_, .answer) in tracker.received(reply, from: to, now: now + 0.1) { answers += 1 }
-                    answer += (ContinuousClock.now - b0).seconds
+                    answer += (ContinuousClock.now - b0) / .seconds(1)
                 }
             }
             let wall = Date().timeIntervalSince(t0), cpu = Self.cpuSeconds() - c0
