@@ -33,8 +33,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.1"),
-        // WebSocket clients for the tracker's tests and benchmark.
-        .package(url: "https://github.com/hummingbird-project/swift-websocket", from: "1.6.2"),
     ],
     targets: [
         // Pure codecs.
@@ -130,10 +128,16 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            .product(name: "WSClient", package: "swift-websocket"),
-            .product(name: "Logging", package: "swift-log"),
+            "LoopbackWebSocket",
         ], path: "Sources/bench"),
 
+        // A plain ws:// client on swift-nio's WebSocket codec for the tracker's tests and benchmark (no TLS library).
+        .target(name: "LoopbackWebSocket", dependencies: [
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOWebSocket", package: "swift-nio"),
+        ]),
         // Helpers shared by the test targets (a deterministic generator for mutation tests).
         .target(name: "TestSupport", dependencies: [.product(name: "NIOCore", package: "swift-nio")], path: "Tests/TestSupport"),
         .testTarget(name: "AMF0Tests", dependencies: ["AMF0", "TestSupport"]),
@@ -162,8 +166,7 @@ let package = Package(
         .testTarget(name: "ServerTests", dependencies: [
             "Server", "RTMPBridge", "RTMP", "AMF0", "FLV", "STUN", "DTLS", "SRTP", "Audio", "P2PTracker", "TestSupport",
             .product(name: "NIOPosix", package: "swift-nio"),
-            .product(name: "WSClient", package: "swift-websocket"),
-            .product(name: "NIOWebSocket", package: "swift-nio"),
+            "LoopbackWebSocket",
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
     ]

@@ -1,10 +1,9 @@
 import ArgumentParser
 import Foundation
-import Logging
+import LoopbackWebSocket
 import NIOCore
 import P2PTracker
 import Synchronization
-import WSClient
 
 /// A DataChannel-only offer as Chromium 156 writes it (one host candidate), the size of what the tracker relays.
 let benchOfferSDP = """
@@ -117,13 +116,23 @@ struct TrackerLoadBench: AsyncParsableCommand {
         let counters = Mutex(Counters())
     }
 
+    /// `ws://HOST:PORT/PATH` into its parts.
+    static func split(_ url: String) -> (String, Int, String)? {
+        guard url.hasPrefix("ws://") else { return nil }
+        let rest = url.dropFirst(5)
+        let slash = rest.firstIndex(of: "/") ?? rest.endIndex
+        let authority = rest[..<slash]
+        guard let colon = authority.lastIndex(of: ":"), let port = Int(authority[authority.index(after: colon)...]) else { return nil }
+        return (String(authority[..<colon]), port, slash == rest.endIndex ? "/" : String(rest[slash...]))
+    }
+
     func run() async throws {
         guard let hash = InfoHash(hex: infoHash) else { throw ValidationError("--info-hash: 40 hex digits") }
         let shared = Shared()
         let (url, offers, interval) = (self.url, self.offers, self.interval)
         let sdpJSON = String(decoding: try JSONEncoder().encode(benchOfferSDP), as: UTF8.self)
         let hashJSON = hash.jsonString
-        let logger = { var l = Logger(label: "bench"); l.logLevel = .critical; return l }()
+        guard let (host, port, path) = Self.split(url) else { throw ValidationError("--url: ws://HOST:PORT/PATH") }
         let deadline = ContinuousClock.now + .seconds(Double(peers) / rate + seconds)
         let start = ContinuousClock.now
         let idle = pid.map { ProcStats.read(pid: $0) }
@@ -143,7 +152,7 @@ struct TrackerLoadBench: AsyncParsableCommand {
                     let me = PeerID(Array("-WSBENCH".utf8) + (0..<12).map { UInt8(truncatingIfNeeded: i >> (($0 % 4) * 8)) &+ UInt8($0) })!
                     let meJSON = me.jsonString
                     do {
-                        try await WebSocketClient.connect(url: url, configuration: .init(maxFrameSize: 1 << 16), logger: logger) { inbound, outbound, _ in
+                        try await LoopbackWebSocket.connect(host: host, port: port, path: path, maxMessageSize: 1 << 16) { inbound, outbound in
                             shared.counters.withLock { $0.connected += 1 }
                             try await withThrowingTaskGroup(of: Void.self) { inner in
                                 inner.addTask {
@@ -151,8 +160,8 @@ struct TrackerLoadBench: AsyncParsableCommand {
                                     func announce() async throws {
                                         round += 1
                                         let list = (0..<offers).map { k in "{\"offer_id\":\"\(i)-\(round)-\(k)\",\"offer\":{\"type\":\"offer\",\"sdp\":\(sdpJSON)}}" }
-                                        try await outbound.write(.text("{\"action\":\"announce\",\"info_hash\":\(hashJSON),\"peer_id\":\(meJSON),"
-                                            + "\"numwant\":\(offers),\"uploaded\":\(round * 1000),\"offers\":[\(list.joined(separator: ","))]}"))
+                                        try await outbound.send("{\"action\":\"announce\",\"info_hash\":\(hashJSON),\"peer_id\":\(meJSON),"
+                                            + "\"numwant\":\(offers),\"uploaded\":\(round * 1000),\"offers\":[\(list.joined(separator: ","))]}")
                                         shared.counters.withLock { $0.announces += 1 }
                                     }
                                     try await announce()
@@ -161,9 +170,9 @@ struct TrackerLoadBench: AsyncParsableCommand {
                                         try await announce()
                                     }
                                     try await Task.sleep(until: deadline)
-                                    try await outbound.close(.normalClosure, reason: nil)
+                                    try await outbound.close()
                                 }
-                                for try await message in inbound.messages(maxSize: 1 << 16) {
+                                for try await message in inbound {
                                     guard case .text(let text) = message else { continue }
                                     if text.contains("\"failure reason\"") {
                                         shared.counters.withLock { $0.failures += 1 }
@@ -173,8 +182,8 @@ struct TrackerLoadBench: AsyncParsableCommand {
                                         guard let o = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
                                               let id = o["offer_id"] as? String, let from = o["peer_id"] as? String,
                                               let fromID = PeerID(binaryString: from) else { continue }
-                                        try await outbound.write(.text("{\"action\":\"announce\",\"info_hash\":\(hashJSON),\"peer_id\":\(meJSON),"
-                                            + "\"to_peer_id\":\(fromID.jsonString),\"offer_id\":\"\(id)\",\"answer\":{\"type\":\"answer\",\"sdp\":\(sdpJSON)}}"))
+                                        try await outbound.send("{\"action\":\"announce\",\"info_hash\":\(hashJSON),\"peer_id\":\(meJSON),"
+                                            + "\"to_peer_id\":\(fromID.jsonString),\"offer_id\":\"\(id)\",\"answer\":{\"type\":\"answer\",\"sdp\":\(sdpJSON)}}")
                                     } else if text.contains("\"answer\":{") {
                                         shared.counters.withLock { $0.answersIn += 1 }
                                     } else {

@@ -1,8 +1,6 @@
-import Logging
-import NIOWebSocket
+import LoopbackWebSocket
 import Synchronization
 import TestSupport
-import WSClient
 
 /// A WebSocket client for tests: send text, receive text or the close, each with a deadline.
 final class WebSocketTestClient: Sendable {
@@ -25,7 +23,7 @@ final class WebSocketTestClient: Sendable {
     /// Connects and returns once the upgrade has been answered (or throws if it was refused).
     static func connect(port: Int, path: String = "/tracker") async throws -> WebSocketTestClient {
         let client = WebSocketTestClient()
-        client.task.withLock { $0 = Task { await client.run(url: "ws://127.0.0.1:\(port)\(path)") } }
+        client.task.withLock { $0 = Task { await client.run(port: port, path: path) } }
         let deadline = ContinuousClock.now + .seconds(10)
         while ContinuousClock.now < deadline {
             switch client.connected.withLock({ $0 }) {
@@ -38,25 +36,22 @@ final class WebSocketTestClient: Sendable {
         throw TestFailure("WebSocket connection to \(path): no answer within 10 s")
     }
 
-    private func run(url: String) async {
-        var logger = Logger(label: "ws-test")
-        logger.logLevel = .critical
+    private func run(port: Int, path: String) async {
         let outgoing = self.outgoing
         do {
-            let close = try await WebSocketClient.connect(url: url, configuration: .init(maxFrameSize: 1 << 20),
-                                                          logger: logger) { inbound, outbound, _ in
+            let code = try await LoopbackWebSocket.connect(port: port, path: path) { inbound, outbound in
                 self.connected.withLock { $0 = true }
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask {
-                        for await text in outgoing { try await outbound.write(.text(text)) }
+                        for await text in outgoing { try await outbound.send(text) }
                     }
-                    for try await message in inbound.messages(maxSize: 1 << 20) {
+                    for try await message in inbound {
                         if case .text(let t) = message { self.received.withLock { $0.append(.text(t)) } }
                     }
                     group.cancelAll()
                 }
             }
-            received.withLock { $0.append(.closed(close.map { UInt16(webSocketErrorCode: $0.closeCode) })) }
+            received.withLock { $0.append(.closed(code)) }
         } catch {
             received.withLock { $0.append(.closed(nil)) }
         }
@@ -86,22 +81,5 @@ final class WebSocketTestClient: Sendable {
     func close() {
         outbox.finish()
         task.withLock { $0?.cancel() }
-    }
-}
-
-extension UInt16 {
-    init(webSocketErrorCode code: WebSocketErrorCode) {
-        switch code {
-        case .normalClosure: self = 1000
-        case .goingAway: self = 1001
-        case .protocolError: self = 1002
-        case .unacceptableData: self = 1003
-        case .dataInconsistentWithMessage: self = 1007
-        case .policyViolation: self = 1008
-        case .messageTooLarge: self = 1009
-        case .missingExtension: self = 1010
-        case .unexpectedServerError: self = 1011
-        case .unknown(let n): self = n
-        }
     }
 }
