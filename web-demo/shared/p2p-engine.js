@@ -82,12 +82,11 @@
 
   /** One neighbour: its connection, channel, what it has, and the transfers in progress. */
   class Peer {
-    constructor(engine, id, pc, offerId) {
+    constructor(engine, id, pc) {
       this.engine = engine;
       this.id = id;              // binary string (tracker peer_id)
       this.hex = binaryToHex(id);
       this.pc = pc;
-      this.offerId = offerId;
       this.dc = null;
       this.open = false;
       this.have = new Set();
@@ -99,15 +98,13 @@
       this.bytesOut = 0;
       this.chunkBytesIn = 0;     // bytes of verified chunks received
       this.chunkBytesOut = 0;
-      this.messagesIn = 0;
-      this.connectedAt = null;
     }
 
     attach(dc) {
       this.dc = dc;
       dc.binaryType = 'arraybuffer';
       dc.bufferedAmountLowThreshold = this.engine.o.lowWater;
-      dc.onopen = () => { this.open = true; this.connectedAt = performance.now(); this.engine.onPeerOpen(this); };
+      dc.onopen = () => { this.open = true; this.engine.onPeerOpen(this); };
       dc.onclose = () => this.engine.dropPeer(this, 'channel closed');
       dc.onerror = () => this.engine.dropPeer(this, 'channel error');
       dc.onmessage = (e) => this.onMessage(e.data);
@@ -124,7 +121,6 @@
     json(obj) { return this.send(JSON.stringify(obj)); }
 
     onMessage(data) {
-      this.messagesIn += 1;
       if (typeof data === 'string') {
         this.bytesIn += new TextEncoder().encode(data).length;
         let m;
@@ -151,7 +147,7 @@
       this.peerId = '-LS0001-' + randomHex(6);   // 8 + 12 characters, as WebTorrent clients make them
       this.peers = new Map();       // peer id -> Peer (connected or connecting)
       this.offers = new Map();      // offer id -> {pc, dc, created}
-      this.chunks = new Map();      // chunk id -> {id, uri, hash, bytes, waiters, http, source}
+      this.chunks = new Map();      // chunk id -> {id, uri, hash, bytes, waiters, http}
       this.order = [];              // chunk ids in the order first seen, for forgetting the oldest
       this.originBytes = 0;         // chunk bytes from the origin
       this.peerBytes = 0;           // verified chunk bytes from peers
@@ -251,7 +247,7 @@
     keepNew(peerId, newOfferer) {
       const existing = this.peers.get(peerId);
       if (!existing) return true;
-      if (existing.offerer === newOfferer || newOfferer >= existing.offerer) return false;
+      if (newOfferer >= existing.offerer) return false;
       this.dropPeer(existing, 'a second connection to the same peer');
       return true;
     }
@@ -261,7 +257,7 @@
       if (!this.peers.has(m.peer_id) && this.peers.size >= this.o.maxNeighbours) return;
       if (!this.keepNew(m.peer_id, m.peer_id)) return;
       const pc = new RTCPeerConnection({ iceServers: this.o.iceServers });
-      const peer = new Peer(this, m.peer_id, pc, m.offer_id);
+      const peer = new Peer(this, m.peer_id, pc);
       peer.offerer = m.peer_id;
       this.peers.set(m.peer_id, peer);
       pc.ondatachannel = (e) => peer.attach(e.channel);
@@ -282,7 +278,7 @@
       if (!offer) return;
       this.offers.delete(m.offer_id);
       if (m.peer_id === this.peerId || this.banned.has(m.peer_id) || !this.keepNew(m.peer_id, this.peerId)) { offer.pc.close(); return; }
-      const peer = new Peer(this, m.peer_id, offer.pc, m.offer_id);
+      const peer = new Peer(this, m.peer_id, offer.pc);
       peer.offerer = this.peerId;
       this.peers.set(m.peer_id, peer);
       peer.attach(offer.dc);
@@ -322,7 +318,7 @@
     chunk(info) {
       let c = this.chunks.get(info.id);
       if (!c) {
-        c = { id: info.id, uri: info.uri, hash: info.hash, bytes: null, waiters: [], http: false, source: null, wantedAt: null };
+        c = { id: info.id, uri: info.uri, hash: info.hash, bytes: null, waiters: [], http: false, wantedAt: null };
         this.chunks.set(info.id, c);
         this.order.push(info.id);
         while (this.order.length > this.o.keepChunks) {
@@ -383,8 +379,7 @@
         if (p.request && now - p.request.started > this.o.peerTimeoutMs) {
           this.note(`peer ${p.hex.slice(16)} too slow for ${p.request.id}`);
           p.json({ t: 'cancel', id: p.request.id });
-          p.request = null;
-          if (p.incoming) p.incoming.buf = null;   // the rest of it is skipped
+          p.request = null;   // if the rest of it comes anyway, it is still checked and, if still needed, used
         }
       }
       this.schedule();
@@ -428,7 +423,7 @@
         if (c.hash && bytesToBase64(await sha256(data)) !== c.hash) {
           this.note(`origin chunk ${c.id} does not match its hash`);
         }
-        this.accept(c, data, 'http');
+        this.accept(c, data);
       } catch (e) {
         this.note(`fetch ${c.id}: ${e.message}`);
         this.resolve(c, { status: 0, data: null });
@@ -437,11 +432,10 @@
       }
     }
 
-    accept(c, data, source) {
+    accept(c, data) {
       if (c.bytes) return;
       if (c.timer) { clearTimeout(c.timer); c.timer = null; }
       c.bytes = data;
-      c.source = source;
       for (const p of this.peers.values()) { if (p.open) p.json({ t: 'have', id: c.id }); }
       this.resolve(c, { status: 200, data });
     }
@@ -485,9 +479,10 @@
             this.dropPeer(peer, `impossible data header for ${m.id}`);
             return;
           }
-          // A chunk we no longer want (we cancelled, or timed out) still arrives: its bytes are skipped.
-          const wanted = peer.request && peer.request.id === m.id;
-          peer.incoming = { id: m.id, size, buf: wanted ? new Uint8Array(size) : null, got: 0 };
+          // A chunk we cancelled may still come whole (the peer had sent it before our cancel reached it, or it
+          // ignores cancels): it is hash-checked all the same, so a forger is caught whether or not it was in time.
+          // Only chunks of the stream's list are taken in; the bytes of any other are skipped.
+          peer.incoming = { id: m.id, size, buf: this.chunks.has(m.id) ? new Uint8Array(size) : null, got: 0 };
           break;
         }
         default:
@@ -497,32 +492,29 @@
 
     async onPiece(peer, piece) {
       const inc = peer.incoming;
-      if (!inc) {
-        // Pieces after a cancel are expected; pieces never asked for are not.
-        if (!peer.request) peer.stray = (peer.stray || 0) + piece.length;
-        return;
-      }
+      if (!inc) return;   // no data header: nothing to add it to
       if (inc.got + piece.length > inc.size) { this.dropPeer(peer, `more bytes than announced for ${inc.id}`); return; }
       if (inc.buf) inc.buf.set(piece, inc.got);
       inc.got += piece.length;
       if (inc.got < inc.size) return;
       peer.incoming = null;
       if (!inc.buf) return;
-      peer.request = null;
+      if (peer.request && peer.request.id === inc.id) peer.request = null;
       const c = this.chunks.get(inc.id);
-      if (!c || c.bytes) { this.schedule(); return; }
+      if (!c) { this.schedule(); return; }
       const digest = bytesToBase64(await sha256(inc.buf));
       if (digest !== c.hash) {
         this.badChunks += 1;
         this.banned.add(peer.id);
         this.dropPeer(peer, `chunk ${inc.id} failed its hash check`);
-        this.fetchHTTP(c);
+        if (!c.bytes && !c.http) this.fetchHTTP(c);
         return;
       }
+      if (c.bytes) { this.schedule(); return; }   // came from elsewhere first
       peer.chunkBytesIn += inc.size;
       this.peerBytes += inc.size;
       this.peerChunks += 1;
-      this.accept(c, inc.buf, 'peer');
+      this.accept(c, inc.buf);
       this.schedule();
     }
 
