@@ -34,8 +34,16 @@ import TestSupport
             var fps: Double?
             var overall: Summary
         }
+        /// The browser's `getVideoPlaybackQuality()`: frames decoded, and those it dropped for want of time.
+        struct Frames: Decodable {
+            var total: Int
+            var dropped: Int
+        }
         var player: Player
         var clock: Clock
+        var frames: Frames?
+        /// The share of decoded frames Chromium dropped (0 if it did not say).
+        var droppedShare: Double { frames.map { $0.total > 0 ? Double($0.dropped) / Double($0.total) : 0 } ?? 0 }
         /// [wall-clock ms, player delay s] every 250 ms.
         var history: [[Double?]]?
         var resumedAt: Double?
@@ -70,12 +78,13 @@ import TestSupport
             let busy = cpu.busyFraction()
             let c = stats.clock, p = stats.player
             let presentedFPS = Double(c.framesSeen) / 60
-            let starved = CPUSampler.starved(busy: busy, presentedFPS: presentedFPS)
+            let starved = CPUSampler.starved(busy: busy, presentedFPS: presentedFPS, droppedShare: stats.droppedShare)
             func s(_ ms: Double?) -> String { ms.map { String(format: "%.2f s", $0 / 1000) } ?? "-" }
             print("""
                 live-http in Chromium, 60 s, 1 s GOPs, target delay 2 s (attempt \(attempt)):
                   glass-to-glass median \(s(c.overall.medianMs)), p95 \(s(c.overall.p95Ms)), min \(s(c.overall.minMs)), max \(s(c.overall.maxMs))
                   frames presented \(c.framesSeen) (\(String(format: "%.1f", presentedFPS)) fps), decoded \(c.framesDecoded), corrupt \(c.framesCorrupt), \(c.fps ?? 0) fps at the end
+                  the browser's count: \(stats.frames.map { "\($0.total) frames decoded, \($0.dropped) dropped" } ?? "-")
                   first frame \(p.firstFrameMs.map { "\(Int($0)) ms" } ?? "-"), stalls \(p.stalls) (\(Int(p.stalledMs)) ms), jumps \(p.jumps), skips \(p.skips)
                   parts fetched \(p.partsFetched), bitrate \(Int(p.bitrateKbps)) kbit/s, player errors \(p.errors)
                   machine CPUs \(Int(busy * 100)) % busy during the run\(starved ? ": starved, the delay is not a measure of the player" : "")
@@ -101,16 +110,19 @@ import TestSupport
     }
 
     /// Paused for 15 s, then resumed: the player jumps or speeds up until it is within a second of its target
-    /// delay, and must get there within 10 s of resuming. Like the glass-to-glass test, the "stays there" part
-    /// is judged only on a machine that kept up: a starved run (CPUs >= 90 % busy) that misses it is repeated
-    /// once, and a starved repeat is reported as a known issue.
+    /// delay, and must get there within 10 s of resuming and hold there for 5 s (holding it for the rest of a run is
+    /// `sixtySecondsNearTheLiveEdge`'s to judge). Like the glass-to-glass test, the timing is judged only on a
+    /// machine that kept up (`CPUSampler.starved`): a starved run that misses it is repeated once, and a starved
+    /// repeat is reported as a known issue.
     @Test func viewerHeldBehindCatchesUp() async throws {
         for attempt in 1...2 {
             let cpu = CPUSampler()
             let result = try await Self.holdBehindAndResume(stream: "behind\(attempt)")
             let busy = cpu.busyFraction()
-            print("  machine CPUs \(Int(busy * 100)) % busy during the run (attempt \(attempt))")
-            let starved = busy >= 0.9
+            let starved = CPUSampler.starved(busy: busy, presentedFPS: result.presentedFPS, droppedShare: result.droppedShare)
+            print(String(format: "  machine CPUs %d %% busy during the run (attempt %d); %.1f frames presented a second while playing, "
+                         + "%.1f %% dropped by Chromium%@", Int(busy * 100), attempt, result.presentedFPS, result.droppedShare * 100,
+                         starved ? ": starved" : ""))
             #expect(result.before > 10, "the pause put the viewer behind")
             #expect(result.jumpsOrSkips >= 1)
             if let took = result.took, took <= 10 { return }
@@ -126,7 +138,9 @@ import TestSupport
         }
     }
 
-    static func holdBehindAndResume(stream: String) async throws -> (before: Double, took: Double?, jumpsOrSkips: Int) {
+    static func holdBehindAndResume(stream: String) async throws
+        -> (before: Double, took: Double?, jumpsOrSkips: Int, presentedFPS: Double, droppedShare: Double)
+    {
         let pause = "document.querySelector('video').pause()"
         let resume = "window.__resumedAt = Date.now(); return document.querySelector('video').play().then(() => 'playing')"
         let stats = try await Self.run(stream: stream, seconds: 40, scripts: ["8:\(pause)", "23:\(resume)"],
@@ -138,15 +152,19 @@ import TestSupport
         }
         let before = history.last { $0.0 < resumedAt }?.1 ?? 0
         let after = history.filter { $0.0 >= resumedAt }
-        // The first moment from which the delay stays within a second of the 2 s target.
-        let settled = after.indices.first { i in after[i...].allSatisfy { abs($0.1 - 2) <= 1 } }.map { after[$0].0 }
+        // The first moment from which the delay stays within a second of the 2 s target for 5 s (to the end of the
+        // run if that comes first).
+        let settled = after.indices.first { i in
+            after[i...].prefix { $0.0 <= after[i].0 + 5000 }.allSatisfy { abs($0.1 - 2) <= 1 }
+        }.map { after[$0].0 }
         let took = settled.map { ($0 - resumedAt) / 1000 }
         print("""
-            paused 15 s: delay \(String(format: "%.1f", before)) s when resumed; back within 1 s of the 2 s target after \
+            paused 15 s: delay \(String(format: "%.1f", before)) s when resumed; back within 1 s of the 2 s target (for 5 s) after \
             \(took.map { String(format: "%.2f s", $0) } ?? "never"); jumps \(stats.player.jumps), skips \(stats.player.skips)
-            delay after resuming (s): \(after.prefix(48).map { String(format: "%.1f", $0.1) }.joined(separator: " "))
+            delay after resuming, every 250 ms (s): \(after.map { String(format: "%.1f", $0.1) }.joined(separator: " "))
             """)
-        return (before, took, stats.player.jumps + stats.player.skips)
+        // Played 40 s less the 15 s pause.
+        return (before, took, stats.player.jumps + stats.player.skips, Double(stats.clock.framesSeen) / 25, stats.droppedShare)
     }
 
     /// The page's switch to the browser's own HLS player, on both playlists: it plays them (no corrupt frame) and
@@ -184,9 +202,15 @@ struct CPUSampler {
 
     /// The house rule for timing judged in a browser on this shared 2-core machine: a run is starved when the page
     /// could not even present the frames in real time (under 25 fps) while the machine's CPUs were 70 % busy or more
-    /// (Chromium's decoder and compositor take about one core of the two, ffmpeg and the server most of the rest).
-    /// A starved run is repeated once, and a starved repeat is reported as a known issue.
-    static func starved(busy: Double, presentedFPS: Double) -> Bool { busy >= 0.7 && presentedFPS < 25 }
+    /// (Chromium's decoder and compositor take about one core of the two, ffmpeg and the server most of the rest),
+    /// or while Chromium itself said it lacked the time: it dropped 5 % or more of the frames it decoded
+    /// (`getVideoPlaybackQuality`; 1-1.5 % on an idle machine, 7 % with one core taken by a busy loop). The CPUs'
+    /// average over a run hides a renderer thread that had no core for seconds at a time: one CI run presented
+    /// 22.9 fps with the CPUs 67 % busy. A starved run is repeated once, and a starved repeat is reported as a known
+    /// issue.
+    static func starved(busy: Double, presentedFPS: Double, droppedShare: Double = 0) -> Bool {
+        presentedFPS < 25 && (busy >= 0.7 || droppedShare >= 0.05)
+    }
 
     func busyFraction() -> Double {
         guard let a = start, let b = Self.read(), b.total > a.total else { return 0 }
