@@ -9,7 +9,8 @@
 //   ICE                            STUN server (UDP/TCP 3478), ICE-lite media port
 //   StreamHub, HLS, P2PTracker     sources, GOP cache, timestamp correction, viewer queues; HLS segmenter;
 //                                  the P2P tracker's swarms (WebTorrent protocol, no sockets)
-//   DTLS, SRTP, Audio              OpenSSL DTLS, libsrtp2, libavcodec+libopus (AAC to Opus) behind small Swift types
+//   DTLS, SRTP, Audio, Digest      OpenSSL DTLS, libsrtp2, libavcodec+libopus (AAC to Opus), libcrypto's digests
+//                                  behind small Swift types
 //   RTMP, FLV, MPEGTS, MP4, STUN, SDP, RTP, Codecs, AMF0  pure wire codecs: no sockets, clocks or globals
 import PackageDescription
 
@@ -28,7 +29,6 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
-        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
@@ -41,7 +41,10 @@ let package = Package(
         .target(name: "FLV", dependencies: ["AMF0", "Codecs", .product(name: "NIOCore", package: "swift-nio")]),
         .target(name: "MPEGTS", dependencies: ["Codecs", .product(name: "NIOCore", package: "swift-nio")]),
         .target(name: "MP4", dependencies: ["Codecs", .product(name: "NIOCore", package: "swift-nio")]),
-        .target(name: "STUN", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+        // MD5, SHA-1, SHA-256 and HMAC from OpenSSL's libcrypto, which DTLS links anyway.
+        .target(name: "CDigest", linkerSettings: [.linkedLibrary("crypto")]),
+        .target(name: "Digest", dependencies: ["CDigest"]),
+        .target(name: "STUN", dependencies: ["Digest"]),
         .target(name: "SDP"),
         .target(name: "RTP"),
         // OpenSSL's DTLS behind a small C API (macros, variadics and a datagram BIO are easier in C).
@@ -62,9 +65,8 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "RTMP", dependencies: [
-            "AMF0",
+            "AMF0", "Digest",
             .product(name: "NIOCore", package: "swift-nio"),
-            .product(name: "Crypto", package: "swift-crypto"),
         ]),
         // Engines.
         .target(name: "StreamHub", dependencies: [
@@ -75,14 +77,13 @@ let package = Package(
         ]),
         // The WebTorrent-protocol tracker's swarms: a state machine, no sockets (the WebSocket is in Server).
         .target(name: "P2PTracker", dependencies: [
-            .product(name: "Crypto", package: "swift-crypto"),
+            "Digest",
             .product(name: "DequeModule", package: "swift-collections"),
         ]),
         .target(name: "HLS", dependencies: [
-            "StreamHub", "MPEGTS", "MP4", "FLV", "Codecs",
+            "StreamHub", "MPEGTS", "MP4", "FLV", "Codecs", "Digest",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
-            .product(name: "Crypto", package: "swift-crypto"),
         ]),
         // Services.
         .target(name: "RTMPBridge", dependencies: [
@@ -145,8 +146,9 @@ let package = Package(
         .testTarget(name: "FLVTests", dependencies: ["FLV", "Codecs", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "MPEGTSTests", dependencies: ["MPEGTS", "Codecs", "TestSupport", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "HLSTests", dependencies: [
-            "HLS", "StreamHub", "MPEGTS", "Codecs", "FLV", "TestSupport", .product(name: "Crypto", package: "swift-crypto"),
+            "HLS", "StreamHub", "MPEGTS", "Codecs", "FLV", "TestSupport",
         ]),
+        .testTarget(name: "DigestTests", dependencies: ["Digest", "TestSupport"]),
         .testTarget(name: "STUNTests", dependencies: ["STUN", "TestSupport"]),
         .testTarget(name: "SDPTests", dependencies: ["SDP"]),
         .testTarget(name: "RTPTests", dependencies: ["RTP", "TestSupport"]),
@@ -167,7 +169,6 @@ let package = Package(
             "Server", "RTMPBridge", "RTMP", "AMF0", "FLV", "STUN", "DTLS", "SRTP", "Audio", "P2PTracker", "TestSupport",
             .product(name: "NIOPosix", package: "swift-nio"),
             "LoopbackWebSocket",
-            .product(name: "Crypto", package: "swift-crypto"),
         ]),
     ]
 )

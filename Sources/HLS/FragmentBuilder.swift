@@ -1,5 +1,5 @@
 import Codecs
-import Crypto
+import Digest
 import MP4
 import NIOCore
 
@@ -73,8 +73,6 @@ struct FragmentBuilder: Sendable {
         var data = ByteBuffer()
         Fragment.write(sequenceNumber: sequenceNumber, runs: runs, to: &data)
         sequenceNumber &+= 1
-        var hasher = SHA256()
-        data.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
-        return (data, Array(hasher.finalize()), dropped)
+        return (data, data.withUnsafeReadableBytes { Digest.sha256($0) }, dropped)
     }
 }

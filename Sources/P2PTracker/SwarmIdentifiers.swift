@@ -1,4 +1,4 @@
-import Crypto
+import Digest
 
 /// Twenty bytes, the size of BitTorrent's info hashes and peer ids, stored inline (no allocation per peer).
 ///
@@ -84,7 +84,6 @@ public typealias PeerID = Bytes20
 extension Bytes20 {
     /// The info hash of a LiveSwarm stream's swarm (see ``InfoHash``).
     public static func liveSwarm(stream: String, epoch: Int64) -> InfoHash {
-        let digest = Insecure.SHA1.hash(data: Array("liveswarm:v1:\(stream):\(epoch)".utf8))
-        return Bytes20(Array(digest))!
+        Bytes20(Digest.sha1(Array("liveswarm:v1:\(stream):\(epoch)".utf8)))!
     }
 }

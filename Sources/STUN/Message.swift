@@ -1,4 +1,4 @@
-import Crypto
+import Digest
 
 /// A STUN message (RFC 8489 section 5, compatible with RFC 5389 clients):
 ///
@@ -199,7 +199,7 @@ public struct Message: Sendable, Equatable {
     /// MD5(username ":" realm ":" password), the long-term credential key (RFC 8489 9.2.2). The password is
     /// used as given (no SASLprep).
     public static func longTermKey(username: String, realm: String, password: String) -> [UInt8] {
-        Array(Insecure.MD5.hash(data: Array("\(username):\(realm):\(password)".utf8)))
+        Digest.md5(Array("\(username):\(realm):\(password)".utf8))
     }
 
     // MARK: - Writing
@@ -248,11 +248,11 @@ public struct Message: Sendable, Equatable {
     static func fingerprint(_ bytes: [UInt8]) -> UInt32 { CRC32.checksum(bytes) ^ fingerprintXOR }
 
     static func hmacSHA1(key: [UInt8], _ data: [UInt8]) -> [UInt8] {
-        Array(HMAC<Insecure.SHA1>.authenticationCode(for: data, using: SymmetricKey(data: key)))
+        Digest.hmacSHA1(key: key, data)
     }
 
     static func hmacSHA256(key: [UInt8], _ data: [UInt8]) -> [UInt8] {
-        Array(HMAC<SHA256>.authenticationCode(for: data, using: SymmetricKey(data: key)))
+        Digest.hmacSHA256(key: key, data)
     }
 
     static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {

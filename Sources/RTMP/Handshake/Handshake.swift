@@ -1,4 +1,4 @@
-import Crypto
+import Digest
 import NIOCore
 
 /// The RTMP handshake (RTMP 1.0 section 5.2), plain and with the digest ("complex") scheme.
@@ -34,9 +34,7 @@ public enum Handshake {
     }
 
     static func hmac(_ key: [UInt8], _ parts: ArraySlice<UInt8>...) -> [UInt8] {
-        var h = HMAC<SHA256>(key: SymmetricKey(data: key))
-        for p in parts { h.update(data: p) }
-        return Array(h.finalize())
+        Digest.hmacSHA256(key: key, parts.flatMap { $0 })
     }
 
     /// The digest of `packet` with the 32 digest bytes at `offset` left out.
