@@ -10,7 +10,7 @@
    6 s (--script-at). Checks: nearly every frame decoded, none corrupt, 25-31 fps, each
    frame's decoded time equal to the offline decode of the frame at its mediaTime, and
    delay = (wall time the page showed media time 0) - (recording start) + capture jitter,
-   which grows by the 2 s pause.
+   which grows by the pause (about 2 s, timed by the page).
 3. Plays a file without the pattern: every frame must count as corrupt, none decoded.
 4. Unless --no-live: publishes live HLS (1 s segments) and plays it for 8 s: the delay must
    be steady (window median moves by < 200 ms) and no frame corrupt.
@@ -156,11 +156,13 @@ def main():
         summary['capture_interval_ms'] = {'min': min(gaps), 'max': max(gaps), 'mean': round(sum(gaps) / len(gaps), 2)}
 
         # 2. Play it, with a 2 s pause.
-        stats_js = 'return {stats: window.glassClockStats(), samples: window.glassClock.samples()}'
+        stats_js = ('return {stats: window.glassClockStats(), samples: window.glassClock.samples(), '
+                    'pause: [window.__pausedAt, window.__playedAt]}')
         log('playing the recording for 10 s, paused from 4 s to 6 s')
         result, drive_s = drive(f'{base}/web-demo/glass-clock/index.html?src=/media/clock.mp4', 10, stats_js,
-                                ['4:document.getElementById("video").pause()',
-                                 '6:return document.getElementById("video").play().then(() => "playing")'])
+                                ['4:window.__pausedAt = Date.now(); document.getElementById("video").pause()',
+                                 '6:return document.getElementById("video").play()'
+                                 '.then(() => { window.__playedAt = Date.now(); return "playing"; })'])
         st, samples = result['stats'], result['samples']
         summary['file'] = {k: st[k] for k in ('framesSeen', 'framesDecoded', 'framesCorrupt', 'framesMissed',
                                               'repeats', 'backwards', 'weakFrames', 'fps')}
@@ -197,7 +199,12 @@ def main():
                < 100 + max(abs(x) for x in lag),
                'median delay = age of the recording when playback started (+ capture lag)')
         growth = summary['file']['median_delay_after_pause_ms'] - summary['file']['median_delay_before_pause_ms']
-        expect_timing(abs(growth - 2000) < 300, f'delay grew by {growth:.0f} ms over a 2 s pause', fps)
+        # The pause as the page's clock saw it, from pause() to play() resolving: the driver runs each script when
+        # it gets to it, and on a busy machine the second one has come 300 ms late.
+        paused_at, played_at = result['pause']
+        pause_ms = played_at - paused_at
+        summary['file']['pause_ms'] = pause_ms
+        expect_timing(abs(growth - pause_ms) < 300, f'delay grew by {growth:.0f} ms over a pause of {pause_ms:.0f} ms', fps)
 
         # 3. No pattern: nothing may decode.
         plain = os.path.join(media, 'plain.mp4')
