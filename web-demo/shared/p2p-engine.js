@@ -93,7 +93,7 @@
       this.incoming = null;      // {id, size, buf, got, started}
       this.request = null;       // our request to it: {id, started}
       this.uploads = [];         // ids it asked us for, in order
-      this.uploading = false;
+      this.uploadingId = null;   // the chunk being uploaded to it, if any
       this.bytesIn = 0;          // every DataChannel message byte received (text as UTF-8, binary)
       this.bytesOut = 0;
       this.chunkBytesIn = 0;     // bytes of verified chunks received
@@ -307,7 +307,7 @@
       this.closedPeerBytes.out += peer.bytesOut;
       if (reason !== 'stopped') this.droppedPeers.push([peer.hex, reason]);
       if (this.droppedPeers.length > 50) this.droppedPeers.shift();
-      if (peer.uploading) { this.uploadsNow -= 1; peer.uploading = false; }
+      if (peer.uploadingId != null) { this.uploadsNow -= 1; peer.uploadingId = null; }
       peer.close();
       this.note(`peer ${peer.hex.slice(16)} dropped: ${reason}`);
       this.schedule();
@@ -529,12 +529,11 @@
     /** Sends a neighbour the chunks it asked for, one at a time, within the upload limits and the channel's
      *  buffer (bufferedAmount): a slow neighbour fills its own buffer, not the viewer's memory. */
     async pump(peer) {
-      if (peer.uploading || this.uploadsNow >= this.o.maxUploads || this.frozen) return;
+      if (peer.uploadingId != null || this.uploadsNow >= this.o.maxUploads || this.frozen) return;
       const id = peer.uploads.shift();
       if (id === undefined) return;
       const c = this.chunks.get(id);
       if (!c || !c.bytes) { peer.json({ t: 'none', id }); this.pump(peer); return; }
-      peer.uploading = true;
       peer.uploadingId = id;
       peer.abortUpload = false;
       this.uploadsNow += 1;
@@ -558,11 +557,10 @@
           this.uploadedBytes += data.length;
         }
       } finally {
-        peer.uploadingId = null;
-        if (peer.uploading) { peer.uploading = false; this.uploadsNow -= 1; }
+        if (peer.uploadingId != null) { peer.uploadingId = null; this.uploadsNow -= 1; }
       }
       this.pump(peer);
-      for (const p of this.peers.values()) if (p !== peer && p.uploads.length && !p.uploading) this.pump(p);
+      for (const p of this.peers.values()) if (p !== peer && p.uploads.length && p.uploadingId == null) this.pump(p);
     }
 
     async throttle(bytes) {
@@ -584,7 +582,7 @@
      *  that the two counts are of the same bytes; it does not trade again (this is for the end of a test). */
     async channelCheck() {
       this.frozen = true;
-      const quiet = () => [...this.peers.values()].every((p) => !p.open || (p.dc.bufferedAmount === 0 && !p.incoming && !p.uploading));
+      const quiet = () => [...this.peers.values()].every((p) => !p.open || (p.dc.bufferedAmount === 0 && !p.incoming && p.uploadingId == null));
       for (let i = 0; i < 40 && !quiet(); i++) await new Promise((r) => setTimeout(r, 50));
       await new Promise((r) => setTimeout(r, 300));   // what the other side had in flight arrives
       const out = [];
