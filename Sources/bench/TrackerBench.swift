@@ -116,23 +116,16 @@ struct TrackerLoadBench: AsyncParsableCommand {
         let counters = Mutex(Counters())
     }
 
-    /// `ws://HOST:PORT/PATH` into its parts.
-    static func split(_ url: String) -> (String, Int, String)? {
-        guard url.hasPrefix("ws://") else { return nil }
-        let rest = url.dropFirst(5)
-        let slash = rest.firstIndex(of: "/") ?? rest.endIndex
-        let authority = rest[..<slash]
-        guard let colon = authority.lastIndex(of: ":"), let port = Int(authority[authority.index(after: colon)...]) else { return nil }
-        return (String(authority[..<colon]), port, slash == rest.endIndex ? "/" : String(rest[slash...]))
-    }
-
     func run() async throws {
         guard let hash = InfoHash(hex: infoHash) else { throw ValidationError("--info-hash: 40 hex digits") }
         let shared = Shared()
         let (url, offers, interval) = (self.url, self.offers, self.interval)
         let sdpJSON = String(decoding: try JSONEncoder().encode(benchOfferSDP), as: UTF8.self)
         let hashJSON = hash.jsonString
-        guard let (host, port, path) = Self.split(url) else { throw ValidationError("--url: ws://HOST:PORT/PATH") }
+        guard let parts = URL(string: url), parts.scheme == "ws", let host = parts.host, let port = parts.port else {
+            throw ValidationError("--url: ws://HOST:PORT/PATH")
+        }
+        let path = parts.path.isEmpty ? "/" : parts.path
         let deadline = ContinuousClock.now + .seconds(Double(peers) / rate + seconds)
         let start = ContinuousClock.now
         let idle = pid.map { ProcStats.read(pid: $0) }
