@@ -121,22 +121,17 @@ import TestSupport
     @Test func nackRecoversFivePercentLossAndTheControlRunFreezesMore() async throws {
         // The house rule (CPUSampler.starved): a NACK run that could not decode 25 frames a second on a machine 70 %
         // busy is repeated once; if the repeat is starved too, its freezes are reported, not judged.
-        func isStarved(_ r: Run, _ busy: Double) -> Bool {
-            CPUSampler.starved(busy: busy, presentedFPS: Double(r.framesDecoded) / max(1, r.seconds))
+        func isStarved(_ r: (run: Run, busy: Double)) -> Bool {
+            CPUSampler.starved(busy: r.busy, presentedFPS: Double(r.run.framesDecoded) / max(1, r.run.seconds))
         }
-        var with: Run
-        var busy = 0.0
-        var attempt = 1
-        repeat {
+        let (with, busy) = try await CPUSampler.againIfStarved({ _ in
             let cpu = CPUSampler()
-            with = try await Self.run(nack: true)
-            busy = cpu.busyFraction()
-            if attempt == 1 && isStarved(with, busy) {
-                print("NACK run starved (CPUs \(Int(busy * 100)) % busy, \(with.framesDecoded) frames decoded in \(Int(with.seconds)) s): run again")
-            }
-            attempt += 1
-        } while attempt == 2 && isStarved(with, busy)
-        let starved = isStarved(with, busy)
+            let run = try await Self.run(nack: true)
+            return (run: run, busy: cpu.busyFraction())
+        }, isStarved: isStarved) { r in
+            print("NACK run starved (CPUs \(Int(r.busy * 100)) % busy, \(r.run.framesDecoded) frames decoded in \(Int(r.run.seconds)) s): run again")
+        }
+        let starved = isStarved((with, busy))
         let without = try await Self.run(nack: false)
         for (name, r) in [("NACK on", with), ("NACK off", without)] {
             print("""
@@ -149,16 +144,10 @@ import TestSupport
         #expect(with.nackCount > 0 && with.retransmitted > 0)
         #expect(with.rtxReceived > with.retransmitted / 2, "Chromium took the retransmissions on the RTX stream it negotiated")
         #expect(without.retransmitted == 0)
-        let judged = {
+        CPUSampler.judgeTiming(starved: starved, "starved twice: CPUs \(Int(busy * 100)) % busy, \(with.framesDecoded) frames decoded in \(Int(with.seconds)) s") {
             #expect(with.freezeShare < 0.15, "frozen \(with.freezeShare * 100) % of the time with NACK")
             #expect(without.freezeSeconds > with.freezeSeconds + 1 || Double(without.framesDecoded) < 0.8 * Double(with.framesDecoded),
                     "without NACK: frozen \(without.freezeSeconds) s, \(without.framesDecoded) frames; with: \(with.freezeSeconds) s, \(with.framesDecoded) frames")
-        }
-        if starved {
-            withKnownIssue("starved twice: CPUs \(Int(busy * 100)) % busy, \(with.framesDecoded) frames decoded in \(Int(with.seconds)) s",
-                           isIntermittent: true) { judged() }
-        } else {
-            judged()
         }
     }
 }
