@@ -97,10 +97,13 @@ public enum LoopbackWebSocket {
         }
 
         /// Sends a close frame (once; later calls do nothing). The server then ends the connection.
-        public func close(code: UInt16 = 1000) async throws {
+        public func close(code: UInt16 = 1000) async throws { try await sendClose(code) }
+
+        /// A close frame with `code` (none: an empty one), unless one was sent already.
+        func sendClose(_ code: UInt16?) async throws {
             guard await state.markSent() else { return }
             var payload = ByteBuffer()
-            payload.writeInteger(code)
+            if let code { payload.writeInteger(code) }
             try await write(.connectionClose, payload)
         }
 
@@ -131,11 +134,7 @@ public enum LoopbackWebSocket {
                         var data = frame.unmaskedData
                         let code = data.readInteger(as: UInt16.self)
                         await outbound.state.received(code)
-                        if await outbound.state.markSent() {
-                            var payload = ByteBuffer()
-                            if let code { payload.writeInteger(code) }
-                            try? await outbound.write(.connectionClose, payload)
-                        }
+                        try? await outbound.sendClose(code)
                         ended = true
                     default: continue
                     }
