@@ -4,6 +4,7 @@
 // Layers (dependencies point down only):
 //   liveswarm (executable)         CLI, config file, signal handling
 //   Server                         HTTP routes (Hummingbird), metrics, service group
+//   Signaling                      how sessions are set up: WHIP/WHEP routes
 //   RTMPBridge                     RTMP listener (NIOPosix), RTMP sessions, HTTP-FLV viewers
 //   SFU                            WebRTC transports, WHIP/WHEP routing, the RTMP-to-WebRTC bridge
 //   ICE                            STUN server (UDP/TCP 3478), ICE-lite media port
@@ -104,8 +105,15 @@ let package = Package(
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
+        // Every way a session is set up: WHIP/WHEP over HTTP (and, next, the rooms' WebSocket protocol at /ws).
+        .target(name: "Signaling", dependencies: [
+            "SFU", "StreamHub", "RTMPBridge",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "NIOCore", package: "swift-nio"),
+        ]),
         .target(name: "Server", dependencies: [
-            "RTMPBridge", "StreamHub", "FLV", "HLS", "ICE", "SDP", "SFU", "DTLS", "P2PTracker",
+            "Signaling", "RTMPBridge", "StreamHub", "FLV", "HLS", "ICE", "SDP", "SFU", "DTLS", "P2PTracker",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
             .product(name: "NIOWebSocket", package: "swift-nio"),

@@ -7,6 +7,7 @@ import NIOCore
 import Prometheus
 import RTMPBridge
 import SFU
+import Signaling
 import StreamHub
 
 /// A request context that knows the client's address (Hummingbird's tracing reads it).

@@ -2,6 +2,7 @@ import DTLS
 import HLS
 import ICE
 import SFU
+import Signaling
 import Hummingbird
 import HummingbirdWebSocket
 import Logging

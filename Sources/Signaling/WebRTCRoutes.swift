@@ -12,12 +12,17 @@ import StreamHub
 ///
 /// Publishing needs the same keys as RTMP when some are configured (`--publish-key`), presented as
 /// `Authorization: Bearer KEY` (RFC 9725 4.5); playing is open, like RTMP and HTTP-FLV playback.
-struct WebRTCRoutes: Sendable {
-    let registry: RouterRegistry
+public struct WebRTCRoutes: Sendable {
+    public let registry: RouterRegistry
     let authentication: PublishAuthentication
-    let stunPort: @Sendable () -> Int?
+    public let stunPort: @Sendable () -> Int?
 
-    func add(to router: Hummingbird.Router<HTTPContext>) {
+    /// `stunPort` is read per request: the STUN server may bind after the routes are made.
+    public init(registry: RouterRegistry, authentication: PublishAuthentication, stunPort: @escaping @Sendable () -> Int?) {
+        (self.registry, self.authentication, self.stunPort) = (registry, authentication, stunPort)
+    }
+
+    public func add<Context: RequestContext>(to router: Hummingbird.Router<Context>) {
         for (path, publishing) in [("whip", true), ("whep", false)] {
             router.post("/\(path)/:app/:stream") { request, context in
                 let key = try Self.key(context)
@@ -73,7 +78,7 @@ struct WebRTCRoutes: Sendable {
         return try registry.play(stream: stream, offer: offer)
     }
 
-    static func key(_ context: HTTPContext) throws -> StreamKey {
+    static func key<Context: RequestContext>(_ context: Context) throws -> StreamKey {
         let app = try context.parameters.require("app"), stream = try context.parameters.require("stream")
         guard let key = StreamKey(app: app, stream: stream) else {
             throw HTTPError(.badRequest, message: "invalid stream name: use letters, digits, '-', '_' and '.'")
@@ -82,7 +87,7 @@ struct WebRTCRoutes: Sendable {
     }
 }
 
-struct WebRTCStreams: ResponseEncodable {
+public struct WebRTCStreams: ResponseEncodable {
     var streams: [RouterRegistry.Snapshot]
     /// RTMP streams played over WebRTC.
     var bridged: [RouterRegistry.BridgeSnapshot]
