@@ -4,7 +4,7 @@
 // Layers (dependencies point down only):
 //   liveswarm (executable)         CLI, config file, signal handling
 //   Server                         HTTP routes (Hummingbird), metrics, service group
-//   Signaling                      how sessions are set up: WHIP/WHEP routes
+//   Signaling                      WHIP/WHEP routes; the rooms' protocol (state machine) and its /ws endpoint
 //   RTMPBridge                     RTMP listener (NIOPosix), RTMP sessions, HTTP-FLV viewers
 //   SFU                            WebRTC transports, WHIP/WHEP routing, the RTMP-to-WebRTC bridge
 //   ICE                            STUN server (UDP/TCP 3478), ICE-lite media port
@@ -105,12 +105,18 @@ let package = Package(
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
-        // Every way a session is set up: WHIP/WHEP over HTTP (and, next, the rooms' WebSocket protocol at /ws).
+        // Every way a session is set up: WHIP/WHEP over HTTP, and the rooms' WebSocket protocol at /ws.
         .target(name: "Signaling", dependencies: [
-            "SFU", "StreamHub", "RTMPBridge",
+            "SFU", "StreamHub", "RTMPBridge", "SDP", "Digest",
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+            .product(name: "NIOWebSocket", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "Server", dependencies: [
             "Signaling", "RTMPBridge", "StreamHub", "FLV", "HLS", "ICE", "SDP", "SFU", "DTLS", "P2PTracker",
@@ -127,7 +133,7 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),
         ]),
         .executableTarget(name: "liveswarm", dependencies: [
-            "Server",
+            "Server", "Signaling",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -172,6 +178,7 @@ let package = Package(
         .testTarget(name: "RTMPTests", dependencies: ["RTMP", "AMF0", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "RTMPBridgeTests", dependencies: ["RTMPBridge", "RTMP", "AMF0", "StreamHub", "TestSupport"]),
         .testTarget(name: "StreamHubTests", dependencies: ["StreamHub", "FLV"]),
+        .testTarget(name: "SignalingTests", dependencies: ["Signaling", "Digest", "TestSupport"]),
         .testTarget(name: "P2PTrackerTests", dependencies: ["P2PTracker", "TestSupport"]),
         .testTarget(name: "ServerTests", dependencies: [
             "Server", "RTMPBridge", "RTMP", "AMF0", "FLV", "STUN", "DTLS", "SRTP", "Audio", "P2PTracker", "TestSupport",

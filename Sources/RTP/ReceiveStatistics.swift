@@ -63,6 +63,12 @@ public struct ReceiveStatistics: Sendable {
         lastTransit = transit
     }
 
+    /// Packets expected and not received so far (RFC 3550 A.3; negative when duplicates outnumber losses).
+    public var cumulativeLost: Int64 {
+        guard started else { return 0 }
+        return Int64(cycles &+ UInt32(maxSequence) &- baseSequence &+ 1) - Int64(received)
+    }
+
     /// A sender report for this stream arrived at `arrival`.
     public mutating func senderReport(ntpTimestamp: UInt64, arrival: Double) {
         lastSR = (UInt32(truncatingIfNeeded: ntpTimestamp >> 16), arrival)

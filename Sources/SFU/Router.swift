@@ -15,6 +15,9 @@ public final class Producer: @unchecked Sendable {
     var consumers: [Consumer] = []
     var lastKeyframeRequest: ContinuousClock.Instant?
     public private(set) var packets = 0
+    /// Payload and header bytes received, in total and over the last seconds (for the rooms' API).
+    public private(set) var bytes = 0
+    var rate = RateMeter()
     /// The last packets received, by sequence number modulo the size, for retransmission on a viewer's NACK.
     /// One buffer per producer, shared by its consumers. 512 packets is about 1.5 s of 2 Mbit/s video, more
     /// than a NACK round trip.
@@ -60,6 +63,8 @@ public final class Producer: @unchecked Sendable {
             let arrived = nacks?.received(seq, at: arrival)
             if retransmission ? arrived != .filledGap : arrived == .duplicate { return ([], false) }
             packets += 1
+            bytes += packet.count
+            rate.add(packet.count, at: arrival)
             statistics.record(sequence: seq, timestamp: ts, arrival: arrival)
             if !history.isEmpty {
                 history[Int(seq) % Self.historySize] = (seq, packet)
@@ -155,6 +160,42 @@ public final class Producer: @unchecked Sendable {
     }
 
     public var consumerCount: Int { lock.withLock { consumers.count } }
+
+    /// Received so far: packets, packets lost on the way (before retransmission), and bits per second over the last
+    /// few seconds.
+    public var receiveFigures: (packets: Int, lost: Int64, bitrate: Int) {
+        let now = elapsed()
+        return lock.withLock { (packets, statistics.cumulativeLost, rate.bitsPerSecond(at: now)) }
+    }
+}
+
+/// Bytes per whole second over the last few seconds: a bitrate that follows changes (a mute) within seconds.
+struct RateMeter: Sendable {
+    static let seconds = 4
+    var buckets = [Int](repeating: 0, count: RateMeter.seconds + 1)
+    var current = -1
+
+    mutating func add(_ bytes: Int, at time: Double) {
+        advance(to: Int(time))
+        buckets[current % buckets.count] += bytes
+    }
+
+    mutating func advance(to second: Int) {
+        guard second > current else { return }
+        for s in max(current + 1, second - buckets.count + 1)...second { buckets[s % buckets.count] = 0 }
+        current = second
+    }
+
+    /// Over the last complete seconds (the one under way is left out).
+    func bitsPerSecond(at time: Double) -> Int {
+        let now = Int(time)
+        guard current >= 0, now - current <= Self.seconds else { return 0 }
+        var total = 0
+        for s in (now - Self.seconds)..<now where s >= 0 && s <= current && s > current - buckets.count {
+            total += buckets[s % buckets.count]
+        }
+        return total * 8 / Self.seconds
+    }
 }
 
 /// One outgoing track to one viewer (mediasoup's Consumer). Each viewer's transport has its own numbering:

@@ -90,34 +90,10 @@ public final class RouterRegistry: @unchecked Sendable {
     /// WHIP: the offer's audio and video become the producers of `stream`.
     public func publish(stream: String, offer text: String) throws(WebRTCError) -> Session {
         let offer = try Self.parse(text)
-        var accepted: [AnswerSection] = []
-        var tracks: [(RemoteOffer.Section, RTPCodec)] = []
-        var transportCCID: UInt8?
-        for s in offer.sections {
-            guard s.direction.sends else { throw .negotiation(.wrongDirection(mid: s.mid, expected: "sendonly or sendrecv", got: s.direction.rawValue)) }
-            guard let codec = CodecPolicy.publishCodec(for: s) else {
-                throw .negotiation(.noCommonCodec(mid: s.mid, kind: s.kind.rawValue, offered: s.codecs.map(\.rtpmap),
-                                                  supported: CodecPolicy.supported(s.kind)))
-            }
-            guard s.ssrc != nil else { throw .negotiation(.missingSSRC(mid: s.mid)) }
-            var section = AnswerSection(mid: s.mid, kind: s.kind, codec: codec, direction: .recvonly, rtcpRsize: s.rtcpRsize)
-            // Transport-wide congestion control: the publisher numbers its packets, LiveSwarm reports their
-            // arrival, and the publisher's bitrate can grow beyond its cautious start.
-            if let id = s.extensions[CodecPolicy.transportCCExtension], codec.feedback.contains("transport-cc") {
-                section.extensions = [(CodecPolicy.transportCCExtension, id)]
-                section.feedback.insert("transport-cc")
-                transportCCID = id
-            }
-            accepted.append(section)
-            tracks.append((s, codec))
-        }
+        let (accepted, tracks, transportCCID) = try publishPlan(offer)
         if lock.withLock({ routers[stream] != nil }) { throw .alreadyPublished(stream) }
         let (transport, session) = try open(offer)
-        let producers = tracks.map { s, codec in
-            Producer(kind: s.kind, codec: codec, ssrc: s.ssrc!, rtxSSRC: s.rtxSSRC, publisher: transport,
-                     keepHistory: options.nack && s.kind == .video,
-                     requestRetransmissions: options.nack && s.kind == .video && codec.feedback.contains("nack"))
-        }
+        let producers = makeProducers(tracks, publisher: transport)
         let router = Router(name: stream, publisher: transport, producers: producers, transportCCID: transportCCID,
                             eventLoop: eventLoops.next())
         let taken = lock.withLock { () -> Bool in
@@ -137,6 +113,43 @@ public final class RouterRegistry: @unchecked Sendable {
                                                "tracks": "\(producers.map { "\($0.kind) \($0.codec.rtpmap)" })"])
         return Session(id: id, answer: offer.answer(accepted, credentials: session.credentials, fingerprint: certificate.fingerprint,
                                                     candidates: port.candidates).text)
+    }
+
+    /// What a publisher's offer becomes: the answer's sections (recvonly), a producer's worth for each sending
+    /// section, and the transport-wide congestion control extension id. `videoCodec` ("VP8", "H264") limits video
+    /// to one codec (rooms); nil takes ``CodecPolicy/publishCodec(for:)``'s choice.
+    func publishPlan(_ offer: RemoteOffer, videoCodec: String? = nil) throws(WebRTCError)
+        -> (accepted: [AnswerSection], tracks: [(RemoteOffer.Section, RTPCodec)], transportCCID: UInt8?) {
+        var accepted: [AnswerSection] = []
+        var tracks: [(RemoteOffer.Section, RTPCodec)] = []
+        var transportCCID: UInt8?
+        for s in offer.sections {
+            guard s.direction.sends else { throw .negotiation(.wrongDirection(mid: s.mid, expected: "sendonly or sendrecv", got: s.direction.rawValue)) }
+            guard let codec = CodecPolicy.publishCodec(for: s, only: s.kind == .video ? videoCodec : nil) else {
+                throw .negotiation(.noCommonCodec(mid: s.mid, kind: s.kind.rawValue, offered: s.codecs.map(\.rtpmap),
+                                                  supported: s.kind == .video && videoCodec != nil ? ["\(videoCodec!)/90000"] : CodecPolicy.supported(s.kind)))
+            }
+            guard s.ssrc != nil else { throw .negotiation(.missingSSRC(mid: s.mid)) }
+            var section = AnswerSection(mid: s.mid, kind: s.kind, codec: codec, direction: .recvonly, rtcpRsize: s.rtcpRsize)
+            // Transport-wide congestion control: the publisher numbers its packets, LiveSwarm reports their
+            // arrival, and the publisher's bitrate can grow beyond its cautious start.
+            if let id = s.extensions[CodecPolicy.transportCCExtension], codec.feedback.contains("transport-cc") {
+                section.extensions = [(CodecPolicy.transportCCExtension, id)]
+                section.feedback.insert("transport-cc")
+                transportCCID = id
+            }
+            accepted.append(section)
+            tracks.append((s, codec))
+        }
+        return (accepted, tracks, transportCCID)
+    }
+
+    func makeProducers(_ tracks: [(RemoteOffer.Section, RTPCodec)], publisher transport: WebRTCTransport) -> [Producer] {
+        tracks.map { s, codec in
+            Producer(kind: s.kind, codec: codec, ssrc: s.ssrc!, rtxSSRC: s.rtxSSRC, publisher: transport,
+                     keepHistory: options.nack && s.kind == .video,
+                     requestRetransmissions: options.nack && s.kind == .video && codec.feedback.contains("nack"))
+        }
     }
 
     /// WHEP: a consumer for each producer of `stream` the offer can receive; sections with nothing to send

@@ -43,9 +43,19 @@ public struct ConfigFile: Decodable, Sendable {
         var catch_up_speed: Double?
         var opus_kbps: Int?
     }
+    public struct Rooms: Decodable, Sendable {
+        var max_rooms: Int?
+        var max_participants: Int?
+        var max_tracks_per_participant: Int?
+        var max_message_bytes: Int?
+        var max_messages_per_second: Int?
+        var video_codec: String?
+        var secret: String?
+    }
     public struct Auth: Decodable, Sendable {
         var publish_keys: [String]?
         var stream_keys: [String: String]?
+        var api_token: String?
     }
 
     var listen: String?
@@ -56,10 +66,11 @@ public struct ConfigFile: Decodable, Sendable {
     var stun: STUN?
     var rtc: RTC?
     var auth: Auth?
+    var rooms: Rooms?
     var log_level: String?
 
     static let knownKeys: [String: Set<String>] = [
-        "": ["listen", "http", "rtmp", "hub", "hls", "stun", "rtc", "auth", "log_level"],
+        "": ["listen", "http", "rtmp", "hub", "hls", "stun", "rtc", "auth", "rooms", "log_level"],
         "http": ["port", "web_root"],
         "rtmp": ["port", "max_message_bytes", "max_buffered_bytes", "handshake_timeout_seconds", "publish_idle_timeout_seconds",
                  "max_connections"],
@@ -69,7 +80,9 @@ public struct ConfigFile: Decodable, Sendable {
                 "retained_after_window"],
         "stun": ["port"],
         "rtc": ["port", "host", "tcp", "consent_timeout_seconds", "certificate_file", "key_file", "catch_up_speed", "opus_kbps"],
-        "auth": ["publish_keys", "stream_keys"],
+        "auth": ["publish_keys", "stream_keys", "api_token"],
+        "rooms": ["max_rooms", "max_participants", "max_tracks_per_participant", "max_message_bytes", "max_messages_per_second",
+                  "video_codec", "secret"],
     ]
 
     public struct Invalid: Error, CustomStringConvertible {
@@ -161,6 +174,28 @@ public struct ConfigFile: Decodable, Sendable {
         if let a = auth {
             c.rtmp.authentication.keys.formUnion(a.publish_keys ?? [])
             for (k, v) in a.stream_keys ?? [:] { c.rtmp.authentication.streamKeys[k] = v }
+            if let v = a.api_token {
+                guard !v.isEmpty else { throw Invalid(description: "auth.api_token must not be empty") }
+                c.apiToken = v
+            }
+        }
+        if let r = rooms {
+            if let v = r.max_rooms { c.rooms.maxRooms = try Self.positive(v, "rooms.max_rooms") }
+            if let v = r.max_participants { c.rooms.maxParticipants = try Self.positive(v, "rooms.max_participants") }
+            if let v = r.max_tracks_per_participant { c.rooms.maxTracksPerParticipant = try Self.positive(v, "rooms.max_tracks_per_participant") }
+            if let v = r.max_message_bytes {
+                guard v >= 4096, v <= 4 << 20 else { throw Invalid(description: "rooms.max_message_bytes must be 4096-4194304, got \(v)") }
+                c.rooms.maxMessageBytes = v
+            }
+            if let v = r.max_messages_per_second { c.rooms.maxMessagesPerSecond = try Self.positive(v, "rooms.max_messages_per_second") }
+            if let v = r.video_codec {
+                guard ["vp8", "h264"].contains(v.lowercased()) else { throw Invalid(description: "rooms.video_codec must be vp8 or h264, got \(v)") }
+                c.rooms.videoCodec = v.uppercased()
+            }
+            if let v = r.secret {
+                guard !v.isEmpty else { throw Invalid(description: "rooms.secret must not be empty") }
+                c.rooms.secret = v
+            }
         }
         return c
     }

@@ -33,12 +33,14 @@ struct HTTPRoutes: Sendable {
     let probes: RTCProbes?
     let webRTC: WebRTCRoutes?
     let tracker: TrackerEndpoint
+    let rooms: RoomRoutes?
     let origin = OriginCounter()
     let reports = P2PReports()
 
     init(hub: StreamHub, hls: HLSOrigin, registry: PrometheusCollectorRegistry, metricsFactory: any MetricsFactory, logger: Logger,
-         tracker: TrackerEndpoint, probes: RTCProbes? = nil, webRTC: WebRTCRoutes? = nil) {
+         tracker: TrackerEndpoint, probes: RTCProbes? = nil, webRTC: WebRTCRoutes? = nil, rooms: RoomRoutes? = nil) {
         self.tracker = tracker
+        self.rooms = rooms
         self.probes = probes
         self.webRTC = webRTC
         self.hub = hub
@@ -98,6 +100,7 @@ struct HTTPRoutes: Sendable {
         }
         probes?.add(to: router)
         webRTC?.add(to: router)
+        rooms?.add(to: router)
         router.get("/:app/:file") { request, context in
             let file = try context.parameters.require("file")
             if file.hasSuffix(".m3u8") { return try await hlsPlaylist(request: request, context: context, file: file) }
@@ -132,6 +135,7 @@ struct HTTPRoutes: Sendable {
         }
         Metrics.Gauge(label: "liveswarm_hls_bytes", factory: metricsFactory).record(hls.memoryBytes)
         Metrics.Gauge(label: "liveswarm_hls_blocked_requests", factory: metricsFactory).record(hls.waitingRequests)
+        rooms?.recordMetrics(factory: metricsFactory)
         var buffer = ByteBuffer()
         buffer.writeBytes(registry.emitToBuffer())
         var headers = HTTPFields()

@@ -68,14 +68,17 @@ public final class LiveSwarm: Sendable {
                                                    "from": "\(configuration.dtlsCertificate?.certificate ?? "generated at start")"])
         let mediaPort = MediaPort(configuration: configuration.rtc, metricsFactory: metricsFactory, logger: logger,
                                   onBound: { bound in report { $0.rtc = bound } })
+        let sfu = RouterRegistry(port: mediaPort, certificate: certificate, options: configuration.webRTC, hub: hub,
+                                 eventLoops: MultiThreadedEventLoopGroup.singleton, logger: logger)
+        let rooms = RoomEndpoint(configuration: configuration.rooms, registry: sfu, logger: logger)
         let routes = HTTPRoutes(hub: hub, hls: hls, registry: registry, metricsFactory: metricsFactory, logger: logger,
                                 tracker: TrackerEndpoint(configuration: configuration.tracker, hls: hls, logger: logger),
                                 probes: RTCProbes(port: mediaPort, certificate: certificate, logger: logger),
-                                webRTC: WebRTCRoutes(
-                                    registry: RouterRegistry(port: mediaPort, certificate: certificate, options: configuration.webRTC, hub: hub,
-                                                             eventLoops: MultiThreadedEventLoopGroup.singleton, logger: logger),
-                                    authentication: configuration.rtmp.authentication,
-                                    stunPort: { ports.withLock { $0.stun?.udp } }))
+                                webRTC: WebRTCRoutes(registry: sfu, authentication: configuration.rtmp.authentication,
+                                                     stunPort: { ports.withLock { $0.stun?.udp } }),
+                                rooms: RoomRoutes(endpoint: rooms, operators: OperatorAuthentication(token: configuration.apiToken)))
+        // Both WebSockets share the port's frame limit: the larger of the two, each refusing more than its own.
+        let frameLimit = max(configuration.tracker.maxMessageBytes, configuration.rooms.maxMessageBytes)
         let (hub, flvMetrics, logger) = (self.hub, routes.flvMetrics, self.logger)
         let webRoot = configuration.webRoot ?? WebDemo.find()
         if let webRoot {
@@ -89,16 +92,32 @@ public final class LiveSwarm: Sendable {
             router: router,
             // HTTP-FLV viewers of live streams are served by HTTPFLVHandler on the connection's event loop;
             // the router answers everything else, including FLV requests for streams that are not live.
-            // `/tracker` is upgraded to a WebSocket (the P2P tracker); a frame over the tracker's message limit
-            // closes the connection with 1009.
+            // `/tracker` (the P2P tracker) and `/ws` (meeting rooms) are upgraded to WebSockets; a message over
+            // the endpoint's limit closes the connection with 1009.
             server: .http1WebSocketUpgrade(
                 configuration: .init(
                     http1: .init(additionalChannelHandlers: [HTTPFLVHandler(hub: hub, metrics: flvMetrics, logger: logger)]),
-                    ws: .init(maxFrameSize: tracker.configuration.maxMessageBytes)),
+                    ws: .init(maxFrameSize: frameLimit)),
                 shouldUpgrade: { request, channel, _ in
-                    guard request.path?.split(separator: "?", maxSplits: 1).first == "/tracker" else { return .dontUpgrade }
-                    return .upgrade([:]) { inbound, outbound, context in
-                        await tracker.serve(inbound: inbound, outbound: outbound, channel: channel, logger: context.logger)
+                    switch request.path?.split(separator: "?", maxSplits: 1).first {
+                    case "/tracker":
+                        return .upgrade([:]) { inbound, outbound, context in
+                            await tracker.serve(inbound: inbound, outbound: outbound, channel: channel, frameLimit: frameLimit,
+                                                logger: context.logger)
+                        }
+                    case "/ws":
+                        // The STUN server on the host the page used (what a browser behind NAT can reach).
+                        var iceServers: [String] = []
+                        if let authority = request.authority, let host = HTTPRoutes.host(ofAuthority: authority),
+                           let stun = ports.withLock({ $0.stun?.udp }) {
+                            iceServers.append("stun:\(host):\(stun)")
+                        }
+                        return .upgrade([:]) { [iceServers] inbound, outbound, context in
+                            await rooms.serve(inbound: inbound, outbound: outbound, channel: channel, iceServers: iceServers,
+                                              frameLimit: frameLimit, logger: context.logger)
+                        }
+                    default:
+                        return .dontUpgrade
                     }
                 }),
             configuration: .init(address: .hostname(configuration.listenHost, port: configuration.httpPort),
@@ -118,6 +137,7 @@ public final class LiveSwarm: Sendable {
                                         + "\(configuration.rtc.host):\(configuration.rtc.port))", mediaPort)),
                 .init(service: sweeper),
                 .init(service: TrackerShutdown(endpoint: tracker)),
+                .init(service: RoomShutdown(endpoint: rooms)),
             ],
             gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
             logger: logger))

@@ -5,6 +5,7 @@ import ICE
 import P2PTracker
 import RTMPBridge
 import SFU
+import Signaling
 import StreamHub
 
 /// Everything `liveswarm serve` can be told. The defaults are the ones in the product brief: one process,
@@ -23,6 +24,10 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var tracker = Tracker.Configuration()
     /// WHIP/WHEP forwarding options.
     public var webRTC = RouterRegistry.Options()
+    /// Meeting rooms (`/ws`, docs/ROOMS.md): limits, video codec, and the secret that makes joins need a token.
+    public var rooms = RoomService.Configuration()
+    /// The bearer token operator routes that change state need (`--api-token`). Nil: those routes are refused.
+    public var apiToken: String?
     /// The DTLS certificate and its private key (PEM files, ECDSA P-256), so the fingerprint stays the same across
     /// restarts. Nil: a fresh certificate at each start.
     public var dtlsCertificate: DTLSCertificateFiles?

@@ -53,7 +53,10 @@ final class TrackerEndpoint: Sendable {
     var now: Double { (ContinuousClock.now - started) / .seconds(1) }
 
     /// Serves one upgraded connection until either side closes it.
-    func serve(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, channel: any Channel, logger: Logger) async {
+    /// Messages are read up to `frameLimit`, the port's WebSocket frame limit (which the rooms may have raised): the
+    /// tracker refuses those over its own limit with 1009.
+    func serve(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, channel: any Channel, frameLimit: Int,
+               logger: Logger) async {
         let (outbox, continuation) = AsyncStream<Outgoing>.makeStream(bufferingPolicy: .bufferingOldest(Self.outboxLimit))
         let id = state.withLock { s in
             let id = s.nextID
@@ -82,7 +85,7 @@ final class TrackerEndpoint: Sendable {
             // Reads messages; ends when the peer closes, the socket fails, or a message is over the limit.
             group.addTask { [self] in
                 do {
-                    for try await message in inbound.messages(maxSize: configuration.maxMessageBytes) {
+                    for try await message in inbound.messages(maxSize: max(frameLimit, configuration.maxMessageBytes)) {
                         let text = switch message {
                         case .text(let t): t
                         case .binary(let b): String(buffer: b)  // browsers send text; binary JSON reads the same

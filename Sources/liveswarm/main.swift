@@ -2,13 +2,14 @@ import ArgumentParser
 import Foundation
 import Logging
 import Server
+import Signaling
 
 @main
 struct LiveSwarmCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "liveswarm",
-        abstract: "Live video delivery server: RTMP ingest; RTMP, HTTP-FLV and HLS (with low-latency CMAF) playback.",
-        subcommands: [Serve.self],
+        abstract: "Live video delivery server: RTMP ingest; RTMP, HTTP-FLV and HLS (with low-latency CMAF) playback; WebRTC and meeting rooms.",
+        subcommands: [Serve.self, Token.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -44,6 +45,12 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String?
+
+    @Option(help: "Meeting rooms need a token signed with this secret (liveswarm token). Default: rooms are open.")
+    var roomSecret: String?
+
+    @Option(help: "Bearer token for the operator API routes that change state (removing a room participant). Default: those routes are refused.")
+    var apiToken: String?
 
     @Option(help: "Folder of the web demo pages served at / (default: web-demo of the checkout).")
     var webRoot: String?
@@ -89,6 +96,14 @@ struct Serve: AsyncParsableCommand {
                 configuration.rtmp.authentication.keys.insert(k)
             }
         }
+        if let roomSecret {
+            guard !roomSecret.isEmpty else { throw ValidationError("--room-secret must not be empty") }
+            configuration.rooms.secret = roomSecret
+        }
+        if let apiToken {
+            guard !apiToken.isEmpty else { throw ValidationError("--api-token must not be empty") }
+            configuration.apiToken = apiToken
+        }
         if let webRoot {
             guard FileManager.default.fileExists(atPath: webRoot) else { throw ValidationError("--web-root \(webRoot) does not exist") }
             configuration.webRoot = webRoot
@@ -115,7 +130,56 @@ struct Serve: AsyncParsableCommand {
                 "stun": "stun:127.0.0.1:\(ports.stunUDP) (udp), \(ports.stunTCP) (tcp)",
                 "media": "udp \(ports.rtcUDP), tcp \(ports.rtcTCP.map(String.init) ?? "off") (ICE-lite)",
                 "net-check": "http://127.0.0.1:\(ports.http)/net-check/",
+                "meeting": "http://127.0.0.1:\(ports.http)/meeting/?room=ROOM&name=NAME",
             ])
+        }
+    }
+}
+
+/// Mints a room token, as LiveKit's `lk token` does: an HS256 JWT for one room and identity.
+struct Token: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print a token that admits one participant to one meeting room (docs/ROOMS.md, Tokens).")
+
+    @Option(help: "The room it admits to.")
+    var room: String
+
+    @Option(help: "The participant's identity (the display name defaults to it).")
+    var identity: String
+
+    @Option(help: "How long it is valid: 90s, 30m, 1h, 7d.")
+    var ttl: String = "1h"
+
+    @Flag(help: "The holder may join and receive, but not publish.")
+    var noPublish = false
+
+    @Option(help: "The server's room secret (--room-secret). Or give --config with rooms.secret.")
+    var secret: String?
+
+    @Option(help: "A config file whose rooms.secret to sign with.")
+    var config: String?
+
+    func run() throws {
+        var key = secret
+        if key == nil, let config {
+            key = try ConfigFile.load(path: config).apply(to: ServerConfiguration()).rooms.secret
+        }
+        guard let key, !key.isEmpty else { throw ValidationError("give --secret SECRET (the server's --room-secret) or --config FILE with rooms.secret") }
+        guard RoomService.isValidRoomName(room) else { throw ValidationError("--room: 1-64 letters, digits, '-', '_' and '.'") }
+        guard !identity.isEmpty else { throw ValidationError("--identity must not be empty") }
+        guard let seconds = Self.seconds(ttl) else { throw ValidationError("--ttl: a number and a unit, as 90s, 30m, 1h or 7d") }
+        let now = Int(Date().timeIntervalSince1970)
+        print(RoomToken(room: room, identity: identity, expires: now + seconds, notBefore: now, canPublish: !noPublish).signed(secret: key))
+    }
+
+    static func seconds(_ text: String) -> Int? {
+        guard let unit = text.last, let n = Int(text.dropLast()), n > 0 else { return nil }
+        switch unit {
+        case "s": return n
+        case "m": return n * 60
+        case "h": return n * 3600
+        case "d": return n * 86400
+        default: return nil
         }
     }
 }

@@ -6,12 +6,14 @@ import SDP
 public enum CodecPolicy {
     /// Publishing: Opus for audio; VP8, then H.264 with packetization-mode=1 (Constrained Baseline or Baseline
     /// first: what Chromium decodes, see docs/WEBRTC.md) for video.
-    public static func publishCodec(for section: RemoteOffer.Section) -> RTPCodec? {
+    /// `only` ("VP8" or "H264") takes that video codec or none (a room's codec).
+    public static func publishCodec(for section: RemoteOffer.Section, only: String? = nil) -> RTPCodec? {
         switch section.kind {
         case .audio:
             return section.codecs.first { $0.name.lowercased() == "opus" && $0.clockRate == 48000 }
         case .video:
-            if let vp8 = section.codecs.first(where: { $0.name.uppercased() == "VP8" }) { return vp8 }
+            if only == nil || only?.uppercased() == "VP8", let vp8 = section.codecs.first(where: { $0.name.uppercased() == "VP8" }) { return vp8 }
+            if let only, only.uppercased() != "H264" { return nil }
             let h264 = section.codecs.filter(\.isH264PacketizationMode1)
             return h264.first { $0.h264Profile?.idc == 0x42 && $0.h264Profile?.iop == 0xE0 }
                 ?? h264.first { $0.h264Profile?.idc == 0x42 } ?? h264.first

@@ -1,0 +1,285 @@
+import ICE
+import NIOConcurrencyHelpers
+import SDP
+
+/// Why a room participant's offer is not taken.
+public enum RoomMediaError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// Not SDP, or SDP the media port cannot answer (no BUNDLE, no fingerprint...).
+    case badOffer(String)
+    /// The publisher's offer lacks the room's video codec (or Opus).
+    case codec(String)
+    case tooManyTracks(offered: Int, limit: Int)
+    /// Something this version does not do yet (adding tracks to a publish PeerConnection, an ICE restart).
+    case unsupported(String)
+    /// The media port is not running, or DTLS could not be set up.
+    case unavailable(String)
+
+    public var description: String {
+        switch self {
+        case .badOffer(let why), .codec(let why), .unsupported(let why), .unavailable(let why): why
+        case .tooManyTracks(let offered, let limit): "the offer sends \(offered) tracks; a participant may publish \(limit)"
+        }
+    }
+}
+
+/// The media of every room: each participant's publish transport (a ``Router`` whose producers are its tracks)
+/// and its ``Subscriber``, which gets a ``Consumer`` of everyone else's tracks. The room's membership is the
+/// signaling's business; this only forwards, keyed by room and participant id.
+public final class RoomForwarder: @unchecked Sendable {
+    struct Member {
+        var publisher: Router?
+        var publishSession: MediaSession?
+        var publishUfrag: String?
+        /// The publish answer, given again for an unchanged re-offer.
+        var publishAnswer: [AnswerSection] = []
+        /// Track id (`PARTICIPANT-MID`) to its producer.
+        var tracks: [(id: String, mid: String, producer: Producer)] = []
+        var subscriber: Subscriber?
+    }
+
+    public struct PublishedTrack: Sendable, Equatable {
+        public var id: String
+        public var kind: MediaKind
+        public var mid: String
+    }
+
+    let registry: RouterRegistry
+    /// "VP8" or "H264".
+    public let videoCodec: String
+    let lock = NIOLock()
+    var rooms: [String: [String: Member]] = [:]
+    let publisherClosed: @Sendable (_ room: String, _ participant: String) -> Void
+
+    /// `publisherClosed` is called when a publish transport ends by itself (ICE consent expired, DTLS failed).
+    public init(registry: RouterRegistry, videoCodec: String, publisherClosed: @escaping @Sendable (String, String) -> Void) {
+        (self.registry, self.videoCodec, self.publisherClosed) = (registry, videoCodec, publisherClosed)
+    }
+
+    /// The publish PeerConnection's offer: each sending section becomes a track of the participant.
+    public func publish(room: String, participant pid: String, offer text: String, maxTracks: Int) throws(RoomMediaError)
+        -> (answer: String, tracks: [PublishedTrack]) {
+        let offer: RemoteOffer
+        do { offer = try RemoteOffer(parsing: text) } catch { throw .badOffer(error.description) }
+        let existing = lock.withLock { rooms[room]?[pid] }
+        if let existing, existing.publisher != nil, let session = existing.publishSession {
+            // A re-offer: the same transport and tracks are answered again; new tracks come in a later version.
+            guard offer.ufrag == existing.publishUfrag else { throw .unsupported("an ICE restart of the publish PeerConnection is not supported yet") }
+            guard Set(offer.sections.filter(\.direction.sends).map(\.mid)) == Set(existing.tracks.map(\.mid)) else {
+                throw .unsupported("adding or removing tracks of a publish PeerConnection is not supported yet: publish them all at once")
+            }
+            return (offer.answer(existing.publishAnswer, credentials: session.credentials, fingerprint: registry.certificate.fingerprint,
+                                 candidates: registry.port.candidates).text, existing.tracks.map { PublishedTrack(id: $0.id, kind: $0.producer.kind, mid: $0.mid) })
+        }
+        let sending = offer.sections.filter(\.direction.sends).count
+        guard sending <= maxTracks else { throw .tooManyTracks(offered: sending, limit: maxTracks) }
+        let plan: (accepted: [AnswerSection], tracks: [(RemoteOffer.Section, RTPCodec)], transportCCID: UInt8?)
+        do throws(WebRTCError) {
+            plan = try registry.publishPlan(offer, videoCodec: videoCodec)
+        } catch {
+            if case .negotiation(.noCommonCodec) = error { throw .codec("\(error.description); this room's video codec is \(videoCodec)") }
+            throw .badOffer(error.description)
+        }
+        let (transport, session): (WebRTCTransport, MediaSession)
+        do throws(WebRTCError) { (transport, session) = try registry.open(offer) } catch { throw .unavailable(error.description) }
+        let producers = registry.makeProducers(plan.tracks, publisher: transport)
+        let router = Router(name: "\(room)/\(pid)", publisher: transport, producers: producers, transportCCID: plan.transportCCID,
+                            eventLoop: registry.eventLoops.next())
+        let tracks = zip(plan.tracks, producers).map { (t, p) in (id: "\(pid)-\(t.0.mid)", mid: t.0.mid, producer: p) }
+        let stored = lock.withLock { () -> Bool in
+            // Gone meanwhile (left), or published twice at once: the first one stands.
+            guard rooms[room]?[pid]?.publisher == nil else { return false }
+            var m = rooms[room]?[pid] ?? Member()
+            (m.publisher, m.publishSession, m.publishUfrag, m.publishAnswer, m.tracks) = (router, session, offer.ufrag, plan.accepted, tracks)
+            rooms[room, default: [:]][pid] = m
+            return true
+        }
+        guard stored else {
+            router.close()
+            transport.close()
+            throw .unsupported("publish again only after the first answer")
+        }
+        transport.onPacket { [weak router] packet, isRTCP in router?.publisherPacket(packet, isRTCP: isRTCP) }
+        transport.onClose { [weak self] reason in self?.publishTransportClosed(room: room, participant: pid, router: router, reason: reason) }
+        registry.logger.info("room publish", metadata: ["room": "\(room)", "participant": "\(pid)",
+                                                        "tracks": "\(producers.map { "\($0.kind) \($0.codec.rtpmap)" })"])
+        return (offer.answer(plan.accepted, credentials: session.credentials, fingerprint: registry.certificate.fingerprint,
+                             candidates: registry.port.candidates).text,
+                tracks.map { PublishedTrack(id: $0.id, kind: $0.producer.kind, mid: $0.mid) })
+    }
+
+    /// The subscribe PeerConnection's offer and the track each mid is for. Sections for a live track of someone
+    /// else are answered `sendonly` with that track; the rest `inactive`. Returns the tracks refused for want of
+    /// their codec in the offer.
+    public func subscribe(room: String, participant pid: String, offer text: String, tracks wanted: [String: String]) throws(RoomMediaError)
+        -> (answer: String, refused: [String]) {
+        let offer: RemoteOffer
+        do { offer = try RemoteOffer(parsing: text) } catch { throw .badOffer(error.description) }
+        let (current, producers) = lock.withLock { () -> (Subscriber?, [String: (owner: String, producer: Producer)]) in
+            var all: [String: (String, Producer)] = [:]
+            for (owner, m) in rooms[room] ?? [:] where owner != pid {
+                for t in m.tracks { all[t.id] = (owner, t.producer) }
+            }
+            return (rooms[room]?[pid]?.subscriber, all)
+        }
+        let subscriber: Subscriber
+        var opened: WebRTCTransport?
+        if let current {
+            guard offer.ufrag == current.remoteUfrag else { throw .unsupported("an ICE restart of the subscribe PeerConnection is not supported yet") }
+            subscriber = current
+        } else {
+            let (transport, session): (WebRTCTransport, MediaSession)
+            do throws(WebRTCError) { (transport, session) = try registry.open(offer) } catch { throw .unavailable(error.description) }
+            subscriber = Subscriber(transport: transport, session: session, remoteUfrag: offer.ufrag)
+            opened = transport
+        }
+        var accepted: [AnswerSection] = []
+        var refused: [String] = []
+        var plan: [(mid: String, slot: Subscriber.Slot?)] = []
+        for s in offer.sections {
+            let track = wanted[s.mid]
+            let old = subscriber.slot(s.mid)
+            if s.direction.receives, let track, let (owner, producer) = producers[track] {
+                if let old, old.track == track, old.consumer.producer === producer {
+                    accepted.append(sendingSection(s, codec: old.codec, consumer: old.consumer, owner: owner, track: track))
+                    continue
+                }
+                if var codec = CodecPolicy.playCodec(matching: producer.codec, in: s) {
+                    if !registry.options.nack { codec.feedback.removeAll { $0 == "nack" } }
+                    let ssrc = UInt32.random(in: 2...UInt32.max)
+                    var rtx: (payloadType: UInt8, ssrc: UInt32)?
+                    if let pt = codec.rtxPayloadType, codec.feedback.contains("nack") {
+                        var r: UInt32
+                        repeat { r = UInt32.random(in: 2...UInt32.max) } while r == ssrc
+                        rtx = (pt, r)
+                    }
+                    let consumer = Consumer(producer: producer, payloadType: codec.payloadType, ssrc: ssrc, rtx: rtx,
+                                            transport: subscriber.transport)
+                    accepted.append(sendingSection(s, codec: codec, consumer: consumer, owner: owner, track: track))
+                    plan.append((s.mid, Subscriber.Slot(track: track, consumer: consumer, codec: codec)))
+                    continue
+                }
+                refused.append(track)
+            }
+            if let codec = s.codecs.first {
+                var inactive = AnswerSection(mid: s.mid, kind: s.kind, codec: codec, direction: .inactive, rtcpRsize: s.rtcpRsize)
+                inactive.feedback = []
+                accepted.append(inactive)
+            }
+            if old != nil { plan.append((s.mid, nil)) }
+        }
+        let offered = Set(offer.sections.map(\.mid))
+        for (mid, _) in subscriber.allSlots where !offered.contains(mid) { plan.append((mid, nil)) }
+        let answer = offer.answer(accepted, credentials: subscriber.session.credentials, fingerprint: registry.certificate.fingerprint,
+                                  candidates: registry.port.candidates).text
+        if let transport = opened {
+            let stored = lock.withLock { () -> Bool in
+                guard rooms[room]?[pid]?.subscriber == nil else { return false }
+                rooms[room, default: [:]][pid, default: Member()].subscriber = subscriber
+                return true
+            }
+            guard stored else {
+                transport.close()
+                throw .unsupported("subscribe again only after the first answer")
+            }
+            transport.onConnected { [weak subscriber] in subscriber?.connect() }
+            transport.onPacket { [weak subscriber] packet, isRTCP in if isRTCP { subscriber?.rtcp(packet) } }
+            transport.onClose { [weak self, weak subscriber] _ in
+                guard let subscriber else { return }
+                subscriber.detachAll()
+                self?.lock.withLock {
+                    if self?.rooms[room]?[pid]?.subscriber === subscriber { self?.rooms[room]?[pid]?.subscriber = nil }
+                }
+            }
+        }
+        for (mid, slot) in plan { subscriber.set(mid, slot) }
+        return (answer, refused)
+    }
+
+    func sendingSection(_ s: RemoteOffer.Section, codec: RTPCodec, consumer: Consumer, owner: String, track: String) -> AnswerSection {
+        AnswerSection(mid: s.mid, kind: s.kind, codec: codec, direction: .sendonly,
+                      sending: (ssrc: consumer.ssrc, rtxSSRC: consumer.rtx?.ssrc, cname: owner, stream: owner, track: track),
+                      rtcpRsize: s.rtcpRsize)
+    }
+
+    /// `subscription`: forwarding of one track to one participant on or off.
+    public func setSubscription(room: String, participant pid: String, track: String, enabled: Bool, size: (Int, Int)? = nil) -> Bool {
+        guard let subscriber = lock.withLock({ rooms[room]?[pid]?.subscriber }) else { return false }
+        return subscriber.setEnabled(track: track, enabled, size: size)
+    }
+
+    /// The participant left: its tracks leave every subscriber, its transports close.
+    public func remove(room: String, participant pid: String) {
+        let (member, others) = lock.withLock { () -> (Member?, [Subscriber]) in
+            let m = rooms[room]?.removeValue(forKey: pid)
+            if rooms[room]?.isEmpty == true { rooms[room] = nil }
+            return (m, rooms[room]?.values.compactMap(\.subscriber) ?? [])
+        }
+        guard let member else { return }
+        let producers = member.tracks.map(\.producer)
+        for s in others { s.drop(producers: producers) }
+        member.subscriber?.detachAll()
+        member.subscriber?.transport.close()
+        member.publisher?.close()
+        member.publisher?.publisher.close()
+    }
+
+    func publishTransportClosed(room: String, participant pid: String, router: Router, reason: String) {
+        let (tracks, others) = lock.withLock { () -> ([Producer], [Subscriber]) in
+            guard let m = rooms[room]?[pid], m.publisher === router else { return ([], []) }
+            rooms[room]?[pid]?.publisher = nil
+            rooms[room]?[pid]?.publishSession = nil
+            rooms[room]?[pid]?.tracks = []
+            return (m.tracks.map(\.producer), rooms[room]?.values.compactMap(\.subscriber) ?? [])
+        }
+        router.close()
+        guard !tracks.isEmpty else { return }
+        registry.logger.info("room publisher gone", metadata: ["room": "\(room)", "participant": "\(pid)", "reason": "\(reason)"])
+        for s in others { s.drop(producers: tracks) }
+        publisherClosed(room, pid)
+    }
+
+    // MARK: - Figures
+
+    public struct TrackFigures: Sendable, Codable, Equatable {
+        public var id: String
+        public var kind: String
+        public var codec: String
+        public var packetsReceived: Int
+        public var packetsLost: Int64
+        public var bitrate: Int
+        public var subscribers: Int
+    }
+
+    public struct SubscriptionFigures: Sendable, Codable, Equatable {
+        public var track: String
+        public var mid: String
+        public var enabled: Bool
+        public var packetsSent: Int
+        public var retransmitted: Int
+    }
+
+    public struct ParticipantFigures: Sendable, Codable, Equatable {
+        public var publishing: [TrackFigures]
+        public var receiving: [SubscriptionFigures]
+    }
+
+    /// Per participant of `room`: what it sends us and what we send it.
+    public func figures(room: String) -> [String: ParticipantFigures] {
+        let members = lock.withLock { rooms[room] ?? [:] }
+        return members.mapValues { m in
+            ParticipantFigures(
+                publishing: m.tracks.map { t in
+                    let f = t.producer.receiveFigures
+                    return TrackFigures(id: t.id, kind: t.producer.kind.rawValue, codec: t.producer.codec.rtpmap, packetsReceived: f.packets,
+                                        packetsLost: f.lost, bitrate: f.bitrate, subscribers: t.producer.consumerCount)
+                },
+                receiving: (m.subscriber?.allSlots ?? []).map { mid, s in
+                    SubscriptionFigures(track: s.track, mid: mid, enabled: s.enabled, packetsSent: s.consumer.sent,
+                                        retransmitted: s.consumer.retransmitted)
+                }.sorted { $0.track < $1.track })
+        }
+    }
+
+    /// Tracks published in every room (for the metrics).
+    public var trackCount: Int { lock.withLock { rooms.values.reduce(0) { $0 + $1.values.reduce(0) { $0 + $1.tracks.count } } } }
+}

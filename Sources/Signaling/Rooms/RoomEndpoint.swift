@@ -1,0 +1,187 @@
+import HummingbirdWebSocket
+import Logging
+import NIOCore
+import NIOWebSocket
+import SFU
+import ServiceLifecycle
+import Synchronization
+
+/// The rooms' WebSocket at `/ws`: plumbing around the ``RoomService`` state machine and the SFU's
+/// ``RoomForwarder``.
+///
+/// Each connection gets an id and an outbox. Messages are handed to the service under one lock; the actions it
+/// returns go into the outboxes of the connections they are for, and each connection's own task writes its
+/// outbox to its socket. A connection that does not read (its outbox overflows) is closed, so one stuck client
+/// never holds up a room.
+public final class RoomEndpoint: Sendable {
+    enum Outgoing: Sendable {
+        case text(String)
+        case close(WebSocketErrorCode, String)
+    }
+
+    struct State: Sendable {
+        var service: RoomService
+        var outboxes: [RoomService.ConnectionID: AsyncStream<Outgoing>.Continuation] = [:]
+        var channels: [RoomService.ConnectionID: any Channel] = [:]
+        var nextID = 1
+    }
+
+    /// Messages waiting to be written to one connection; past this the client is not reading and is closed.
+    static let outboxLimit = 1024
+
+    let state: Mutex<State>
+    public let configuration: RoomService.Configuration
+    public let forwarder: RoomForwarder
+    let started = ContinuousClock.now
+    let logger: Logger
+
+    public init(configuration: RoomService.Configuration, registry: RouterRegistry, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+        // The forwarder reports a publish transport that ended by itself; the endpoint is made after it.
+        let relay = Relay()
+        forwarder = RoomForwarder(registry: registry, videoCodec: configuration.videoCodec) { room, participant in
+            relay.endpoint?.publisherGone(room: room, participant: participant)
+        }
+        state = Mutex(State(service: RoomService(configuration: configuration, media: SFURoomMedia(forwarder: forwarder))))
+        relay.set(self)
+    }
+
+    final class Relay: Sendable {
+        let box = Mutex<RoomEndpoint?>(nil)
+        var endpoint: RoomEndpoint? { box.withLock { $0 } }
+        func set(_ e: RoomEndpoint) { box.withLock { $0 = e } }
+    }
+
+    var now: Double { (ContinuousClock.now - started) / .seconds(1) }
+
+    /// Serves one upgraded connection until either side closes it. `iceServers` go into its `joined`.
+    /// `frameLimit` is the WebSocket's own frame limit (the port's, shared with the tracker): messages are read up to
+    /// it and the service refuses those over the rooms' limit with 1009.
+    public func serve(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, channel: any Channel,
+                      iceServers: [String], frameLimit: Int, logger: Logger) async {
+        let (outbox, continuation) = AsyncStream<Outgoing>.makeStream(bufferingPolicy: .bufferingOldest(Self.outboxLimit))
+        let id = state.withLock { s in
+            let id = s.nextID
+            s.nextID += 1
+            s.outboxes[id] = continuation
+            s.channels[id] = channel
+            s.service.connected(id, iceServers: iceServers, now: now)
+            return id
+        }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for await message in outbox {
+                    do {
+                        switch message {
+                        case .text(let text): try await outbound.write(.text(text))
+                        case .close(let code, let reason):
+                            try await outbound.close(code, reason: reason)
+                            return
+                        }
+                    } catch {
+                        return
+                    }
+                }
+            }
+            group.addTask { [self] in
+                do {
+                    for try await message in inbound.messages(maxSize: max(frameLimit, configuration.maxMessageBytes)) {
+                        let text = switch message {
+                        case .text(let t): t
+                        case .binary(let b): String(buffer: b)
+                        }
+                        let actions = state.withLock { $0.service.received(text, from: id, now: now) }
+                        deliver(actions)
+                        if actions.contains(where: { if case .close(id, _, _) = $0 { true } else { false } }) { break }
+                    }
+                } catch {
+                    logger.debug("room connection ended", metadata: ["error": "\(error)"])
+                }
+            }
+            // Whichever ends first ends the connection: the participant leaves now. After a close sent by the
+            // server, the reader goes on (its messages are ignored) until the client answers, for up to 5 s.
+            await group.next()
+            forget(id)
+            group.addTask { try? await Task.sleep(for: .seconds(5)) }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    /// Puts each message in its connection's outbox; closes what the actions close and connections whose outbox
+    /// is full.
+    func deliver(_ actions: [RoomService.Action]) {
+        var overflowed: [RoomService.ConnectionID] = []
+        var closed: [(RoomService.ConnectionID, String)] = []
+        state.withLock { s in
+            for action in actions {
+                switch action {
+                case .send(let to, let message):
+                    guard let outbox = s.outboxes[to] else { continue }
+                    if case .dropped = outbox.yield(.text(message.json)) { overflowed.append(to) }
+                case .close(let to, let code, let reason):
+                    guard let outbox = s.outboxes.removeValue(forKey: to) else { continue }
+                    outbox.yield(.close(WebSocketErrorCode(codeNumber: Int(code)), reason))
+                    outbox.finish()
+                    closed.append((to, reason))
+                }
+            }
+        }
+        for (id, reason) in closed where reason != "left" {
+            logger.info("room connection closed", metadata: ["connection": "\(id)", "reason": "\(reason)"])
+        }
+        for id in overflowed {
+            logger.info("room client closed: it does not read its messages", metadata: ["connection": "\(id)"])
+            let channel = state.withLock { $0.channels[id] }
+            forget(id)
+            channel?.close(promise: nil)
+        }
+    }
+
+    /// The connection is gone: its participant leaves.
+    func forget(_ id: RoomService.ConnectionID) {
+        let (outbox, actions) = state.withLock { s in
+            let actions = s.service.disconnected(id)
+            s.channels.removeValue(forKey: id)
+            return (s.outboxes.removeValue(forKey: id), actions)
+        }
+        outbox?.finish()
+        deliver(actions)
+    }
+
+    /// An operator removes a participant. False when there is no such participant in that room.
+    public func remove(room: String, participant: String) -> Bool {
+        guard let actions = state.withLock({ $0.service.remove(room: room, participant: participant) }) else { return false }
+        logger.info("room participant removed by the operator", metadata: ["room": "\(room)", "participant": "\(participant)"])
+        deliver(actions)
+        return true
+    }
+
+    /// Called by the forwarder, possibly from inside a transport's close: handled on a task of its own.
+    func publisherGone(room: String, participant: String) {
+        Task { deliver(state.withLock { $0.service.publisherGone(room: room, participant: participant) }) }
+    }
+
+    /// Closes every connection with 1001 (going away): at shutdown, so the HTTP server need not wait for them.
+    public func closeAll() {
+        let ids = state.withLock { Array($0.outboxes.keys) }
+        deliver(ids.map { .close($0, code: 1001, reason: "server shutting down") })
+    }
+
+    public var summaries: [RoomService.RoomSummary] { state.withLock { $0.service.summaries } }
+
+    public func members(of room: String) -> [RoomService.ParticipantSummary]? { state.withLock { $0.service.members(of: room) } }
+}
+
+/// Runs beside the HTTP server and closes the rooms' WebSockets when shutdown begins.
+public struct RoomShutdown: Service {
+    let endpoint: RoomEndpoint
+
+    public init(endpoint: RoomEndpoint) { self.endpoint = endpoint }
+
+    public func run() async throws {
+        try? await gracefulShutdown()
+        endpoint.closeAll()
+    }
+}

@@ -1,0 +1,108 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Metrics
+import SFU
+
+/// The rooms' operator API: `GET /api/v1/rooms`, `GET /api/v1/rooms/NAME`, and
+/// `DELETE /api/v1/rooms/NAME/participants/ID`, which needs the operator token (``OperatorAuthentication``).
+public struct RoomRoutes: Sendable {
+    let endpoint: RoomEndpoint
+    let operators: OperatorAuthentication
+
+    public init(endpoint: RoomEndpoint, operators: OperatorAuthentication) {
+        (self.endpoint, self.operators) = (endpoint, operators)
+    }
+
+    public func add<Context: RequestContext>(to router: Hummingbird.Router<Context>) {
+        router.get("/api/v1/rooms") { _, _ in
+            RoomList(rooms: endpoint.summaries)
+        }
+        router.get("/api/v1/rooms/:room") { _, context in
+            let room = try context.parameters.require("room")
+            guard let members = endpoint.members(of: room) else { throw HTTPError(.notFound, message: "no room \(room)") }
+            let figures = endpoint.forwarder.figures(room: room)
+            return RoomDetail(name: room, videoCodec: endpoint.configuration.videoCodec, participants: members.map { p in
+                let f = figures[p.id]
+                return RoomDetail.Participant(
+                    id: p.id, name: p.name, identity: p.identity, canPublish: p.canPublish,
+                    tracks: p.tracks.map { t in
+                        let m = f?.publishing.first { $0.id == t.id }
+                        return RoomDetail.Track(id: t.id, kind: t.kind, muted: t.muted, codec: m?.codec, packetsReceived: m?.packetsReceived ?? 0,
+                                                packetsLost: m?.packetsLost ?? 0, bitrate: m?.bitrate ?? 0, subscribers: m?.subscribers ?? 0)
+                    },
+                    receiving: f?.receiving ?? [])
+            })
+        }
+        router.delete("/api/v1/rooms/:room/participants/:participant") { request, context -> HTTPResponse.Status in
+            try operators.check(request)
+            let room = try context.parameters.require("room"), participant = try context.parameters.require("participant")
+            guard endpoint.remove(room: room, participant: participant) else {
+                throw HTTPError(.notFound, message: "no participant \(participant) in room \(room)")
+            }
+            return .noContent
+        }
+    }
+
+    /// Totals for `/metrics`, with no per-room or per-participant labels (they would grow without bound).
+    public func recordMetrics(factory: any MetricsFactory) {
+        let rooms = endpoint.summaries
+        Gauge(label: "liveswarm_rooms", factory: factory).record(rooms.count)
+        Gauge(label: "liveswarm_room_participants", factory: factory).record(rooms.reduce(0) { $0 + $1.participants })
+        Gauge(label: "liveswarm_room_tracks", factory: factory).record(endpoint.forwarder.trackCount)
+    }
+}
+
+/// Who may use the operator routes that change state: `Authorization: Bearer TOKEN` with the server's
+/// `--api-token`. Without a configured token those routes are refused outright (403): an operator API open to
+/// anyone by default is how servers get taken over.
+public struct OperatorAuthentication: Sendable {
+    let token: String?
+
+    public init(token: String?) { self.token = token }
+
+    public func check(_ request: Request) throws {
+        guard let token, !token.isEmpty else {
+            throw HTTPError(.forbidden, message: "operator routes are off: start the server with --api-token TOKEN")
+        }
+        let header = request.headers[.authorization] ?? ""
+        let given = header.lowercased().hasPrefix("bearer ") ? String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces) : ""
+        guard RoomToken.constantTimeEqual(Array(given.utf8), Array(token.utf8)) else {
+            var headers = HTTPFields()
+            headers[.wwwAuthenticate] = "Bearer"
+            throw HTTPError(.unauthorized, headers: headers,
+                            message: given.isEmpty ? "this route needs Authorization: Bearer API_TOKEN" : "wrong API token")
+        }
+    }
+}
+
+struct RoomList: ResponseEncodable {
+    var rooms: [RoomService.RoomSummary]
+}
+
+struct RoomDetail: ResponseEncodable {
+    struct Track: Codable {
+        var id: String
+        var kind: String
+        var muted: Bool
+        var codec: String?
+        var packetsReceived: Int
+        var packetsLost: Int64
+        /// Bits per second over the last 4 s.
+        var bitrate: Int
+        var subscribers: Int
+    }
+
+    struct Participant: Codable {
+        var id: String
+        var name: String
+        var identity: String
+        var canPublish: Bool
+        var tracks: [Track]
+        var receiving: [RoomForwarder.SubscriptionFigures]
+    }
+
+    var name: String
+    var videoCodec: String
+    var participants: [Participant]
+}

@@ -1,0 +1,933 @@
+// Meeting room: joins a LiveSwarm room over the WebSocket protocol of docs/ROOMS.md, publishes the camera and
+// microphone (or a test pattern) on one PeerConnection and receives everyone else on another, where the page
+// always offers and m-lines are never recycled. window.meetingStats() and window.meeting are for people at the
+// console and for test drivers (README.md).
+'use strict';
+
+const q = new URLSearchParams(location.search);
+const $ = (id) => document.getElementById(id);
+/** Milliseconds since navigation start: the time base of every `t` and `...Ms` the page reports. */
+const now = () => Math.round(performance.now());
+
+const opts = {
+  room: q.get('room') || '',
+  name: q.get('name') || '',
+  token: q.get('token') || null,
+  source: q.get('source') === 'test' ? 'test' : 'camera',
+  color: /^[0-9a-f]{6}$/i.test(q.get('color') || '') ? q.get('color').toLowerCase()
+    : Math.floor(Math.random() * 0x1000000).toString(16).padStart(6, '0'),
+  tone: Number(q.get('tone')) > 0 ? Number(q.get('tone')) : 440,
+  clock: q.get('clock') === '1' && !!window.GlassClock,
+  audioProcessing: q.get('audioProcessing') !== '0',
+};
+
+const S = {
+  state: 'idle', you: null, joinMs: null, joinedAt: null, joinedMs: null, codecs: null, canPublish: null,
+  pingMs: null, errors: [], events: [],
+};
+const remotes = new Map();   // participant id -> remote participant (its tile, tracks, figures)
+const receivers = [];        // every remote track ever asked for, in order: its transceiver lives as long as the PC
+const recByTrack = new Map(); // track id -> receiver record, live tracks only
+const local = { media: null, audio: null, video: null, muted: { audio: false, video: false } };
+const pub = { pc: null, stats: {} };
+// `wanted` counts changes asked for, `done` the changes the last applied answer covers: one offer in flight.
+const sub = { pc: null, scheduled: false, busy: false, wanted: 0, done: 0, failures: 0, retry: null, midToRec: new Map() };
+const pending = {};          // 'publish' | 'subscribe' -> the answer awaited
+let ws = null;
+let iceServers = [];
+let joinTargets = null;      // participants present at join with their video on
+let pingTimer = null;
+let statsTimer = null;
+let audioCtx = null;
+let localMedia = null;
+
+// ---------------------------------------------------------------------------------------------------- reporting
+
+function log(type, fields) {
+  S.events.push(Object.assign({ t: now(), type }, fields));
+  if (S.events.length > 2000) S.events.splice(0, S.events.length - 2000);
+}
+
+function noteError(code, message, request) {
+  S.errors.push({ t: now(), code, message, request: request || null });
+  if (S.errors.length > 200) S.errors.shift();
+  $('errors').textContent = S.errors.slice(-4).map((e) => `${e.code}: ${e.message}`).join('\n');
+}
+
+function setState(state) {
+  S.state = state;
+  log('state', { dir: 'local', state });
+  renderStatus();
+}
+
+function fmtS(ms) { return ms == null ? '–' : `${(ms / 1000).toFixed(2)} s`; }
+
+function renderStatus() {
+  const el = $('status');
+  const others = remotes.size;
+  const texts = {
+    idle: 'Choose a room and a name.',
+    connecting: 'Connecting…',
+    joining: `Joining ${opts.room}…`,
+    joined: `In ${opts.room} as ${opts.name}, ${others} other${others === 1 ? '' : 's'}` +
+      (S.codecs ? `, ${S.codecs.video}` : '') +
+      (S.joinMs != null ? `, everyone seen ${fmtS(S.joinMs)} after opening the page` : ', waiting for video…') +
+      (S.pingMs != null ? `, signalling ${S.pingMs} ms` : '') + (S.canPublish === false ? ' (receive only)' : ''),
+    failed: `Could not join: ${S.errors.length ? S.errors[S.errors.length - 1].message : 'refused'}`,
+    left: 'You left the room.',
+    closed: `Disconnected: ${S.errors.length ? S.errors[S.errors.length - 1].message : ''}`,
+  };
+  el.textContent = texts[S.state] || S.state;
+  el.classList.toggle('bad', S.state === 'failed' || S.state === 'closed');
+  const inRoom = S.state === 'joined';
+  $('leave').disabled = !inRoom;
+  for (const [button, kind, off, on] of [['cam', 'video', 'Stop camera', 'Start camera'], ['mic', 'audio', 'Mute microphone', 'Unmute microphone']]) {
+    const b = $(button);
+    b.disabled = !inRoom || !local[kind];
+    b.textContent = local.muted[kind] ? on : off;
+    b.setAttribute('aria-pressed', String(local.muted[kind]));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------- signalling
+
+function send(msg) {
+  if (!ws || ws.readyState !== WebSocket.OPEN) return false;
+  ws.send(JSON.stringify(msg));
+  if (msg.type !== 'ping') log(msg.type, Object.assign({ dir: 'out' }, loggable(msg)));
+  return true;
+}
+
+/** A message as the event log keeps it: no SDP (its size only), no credentials. */
+function loggable(msg) {
+  const o = Object.assign({}, msg);
+  delete o.type;
+  delete o.token;
+  delete o.resumeToken;
+  delete o.iceServers;
+  if (typeof o.sdp === 'string') o.sdp = `${o.sdp.length} bytes`;
+  return o;
+}
+
+function connect() {
+  setState('connecting');
+  ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`);
+  ws.onopen = () => {
+    if (S.state === 'left') { ws.close(1000); return; }
+    setState('joining');
+    const join = { type: 'join', version: 1, room: opts.room, name: opts.name };
+    if (opts.token) join.token = opts.token;
+    send(join);
+    pingTimer = setInterval(() => send({ type: 'ping', sent: performance.now() }), 5000);
+  };
+  ws.onmessage = (e) => {
+    let msg;
+    try { msg = JSON.parse(e.data); } catch { return; }
+    if (!msg || typeof msg !== 'object' || typeof msg.type !== 'string') return;
+    if (msg.type !== 'pong') log(msg.type, Object.assign({ dir: 'in' }, loggable(msg)));
+    try { handle(msg); } catch (err) { console.error(err); noteError('page', `${msg.type}: ${err.message}`); }
+  };
+  ws.onclose = (e) => {
+    log('wsClose', { dir: 'local', code: e.code, reason: e.reason });
+    clearInterval(pingTimer);
+    for (const request of Object.keys(pending)) pending[request].fail('the connection closed');
+    if (S.state === 'left' || S.state === 'failed') return;
+    const why = { 4001: 'removed from the room', 1008: 'closed by the server (too many messages)', 1009: 'closed by the server (message too large)' };
+    noteError('closed', why[e.code] || `connection closed (${e.code}${e.reason ? ' ' + e.reason : ''})`);
+    setState('closed');
+    cleanup();
+  };
+}
+
+function handle(msg) {
+  switch (msg.type) {
+    case 'joined': onJoined(msg); break;
+    case 'publishAnswer': if (pending.publish) pending.publish.resolve(msg); break;
+    case 'subscribeAnswer': if (pending.subscribe) pending.subscribe.resolve(msg); break;
+    case 'participantJoined': if (msg.participant) addRemote(msg.participant); break;
+    case 'participantLeft': removeRemote(msg.participant); break;
+    case 'trackPublished': if (msg.track) addTrack(msg.participant, msg.track); break;
+    case 'trackUnpublished': endTrack(msg.track); break;
+    case 'trackMuted': onTrackMuted(msg.track, !!msg.muted); break;
+    case 'pong': if (typeof msg.sent === 'number') { S.pingMs = Math.round(performance.now() - msg.sent); renderStatus(); } break;
+    case 'error': onError(msg); break;
+    default: break;
+  }
+}
+
+function onError(msg) {
+  noteError(msg.code || 'error', msg.message || msg.code || 'error', msg.request);
+  if (S.state === 'joining') {
+    // Not in the room (bad token, full room...): the connection stays open but is of no more use.
+    setState('failed');
+    ws.close(1000);
+    cleanup();
+    showForm();
+    return;
+  }
+  const p = msg.request && pending[msg.request];
+  if (!p) return;
+  // A track in a codec the offer lacks is answered `inactive`: the answer still comes. Any other error is instead
+  // of the answer.
+  if (msg.request === 'subscribe' && msg.code === 'codecUnsupported') return;
+  p.fail(`${msg.code}: ${msg.message}`);
+}
+
+/** The answer to the offer just sent: resolves with the server's message, or fails on an error for that request. */
+function expectAnswer(request) {
+  return new Promise((resolve, reject) => {
+    const entry = {};
+    const done = () => { clearTimeout(entry.timer); if (pending[request] === entry) delete pending[request]; };
+    entry.resolve = (m) => { done(); resolve(m); };
+    entry.fail = (why) => { done(); reject(new Error(why)); };
+    entry.timer = setTimeout(() => entry.fail(`no answer to ${request} in 15 s`), 15000);
+    pending[request] = entry;
+  });
+}
+
+function onJoined(msg) {
+  S.you = msg.you || {};
+  S.joinedAt = Date.now();
+  S.joinedMs = now();
+  S.codecs = msg.codecs || null;
+  S.canPublish = S.you.canPublish !== false;
+  iceServers = Array.isArray(msg.iceServers) ? msg.iceServers : [];
+  sub.pc = new RTCPeerConnection(pcConfig());
+  sub.pc.ontrack = (e) => {
+    const r = sub.midToRec.get(e.transceiver.mid);
+    if (r && !r.ended) attach(r, e.track);
+  };
+  watchPC(sub.pc, 'subscribe');
+  setState('joined');
+  for (const p of msg.participants || []) addRemote(p);
+  // The page has joined when everyone whose camera was on at join has shown a frame.
+  joinTargets = new Set([...remotes.values()].filter((p) => { const v = videoRec(p); return v && !v.muted; }).map((p) => p.id));
+  checkJoin();
+  statsTimer = setInterval(tick, 1000);
+  if (S.canPublish) publish().catch((e) => { console.error(e); noteError('publish', e.message, 'publish'); });
+  else if (localMedia) localMedia.then((m) => m && m.getTracks().forEach((t) => t.stop()), () => {});
+  changeSubscriptions();
+}
+
+function pcConfig() { return { iceServers, bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' }; }
+
+function watchPC(pc, label) {
+  pc.onconnectionstatechange = () => {
+    log('connectionState', { dir: 'local', pc: label, state: pc.connectionState });
+    if (pc.connectionState === 'failed') noteError('media', `the ${label} connection failed`);
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------- publishing
+
+/** Camera and microphone, or with ?source=test a coloured canvas and a tone. Starts before the join, to save time. */
+async function getLocalMedia() {
+  if (opts.source === 'test') return testPattern();
+  const ap = opts.audioProcessing;
+  const audio = { echoCancellation: ap, noiseSuppression: ap, autoGainControl: ap };
+  const video = { width: { ideal: 640 }, height: { ideal: 360 }, frameRate: { ideal: 30 } };
+  try {
+    return await navigator.mediaDevices.getUserMedia({ audio, video });
+  } catch (e) {
+    // One of the two may be missing or refused: publish what there is.
+    for (const c of [{ audio }, { video }]) {
+      try {
+        const m = await navigator.mediaDevices.getUserMedia(c);
+        noteError('media', `${e.name}: ${e.message}; publishing the ${c.audio ? 'microphone' : 'camera'} only`);
+        return m;
+      } catch { /* try the other */ }
+    }
+    throw e;
+  }
+}
+
+function testPattern() {
+  const canvas = document.createElement('canvas');
+  canvas.width = 320;
+  canvas.height = 240;
+  const g = canvas.getContext('2d');
+  const [r, gr, b] = [0, 2, 4].map((i) => parseInt(opts.color.slice(i, i + 2), 16));
+  const ink = 0.299 * r + 0.587 * gr + 0.114 * b > 140 ? '#000' : '#fff';
+  let n = 0;
+  const draw = () => {
+    g.fillStyle = `#${opts.color}`;
+    g.fillRect(0, 0, canvas.width, canvas.height);
+    // The counter moves along the bottom, away from the centre whose colour receivers measure.
+    g.fillStyle = ink;
+    g.font = 'bold 18px monospace';
+    g.fillText(String(n), (n * 3) % (canvas.width - 70) + 4, canvas.height - 10);
+    n++;
+    if (opts.clock) drawClock(g, canvas.width);
+  };
+  draw();
+  setInterval(draw, 1000 / 15);
+  const media = canvas.captureStream(15);
+  const ctx = audioContext();
+  const osc = ctx.createOscillator();
+  osc.frequency.value = opts.tone;
+  const dest = ctx.createMediaStreamDestination();
+  osc.connect(dest);
+  osc.start();
+  media.addTrack(dest.stream.getAudioTracks()[0]);
+  return media;
+}
+
+/** The glass clock strip (tools/glass-clock/README.md): 2 rows of 32 cells across the top, white = 1. */
+function drawClock(g, width) {
+  const cols = GlassClock.COLS;
+  const cell = width / cols;
+  const bits = GlassClock.encodeBits(Date.now());
+  for (let k = 0; k < bits.length; k++) {
+    g.fillStyle = bits[k] ? '#fff' : '#000';
+    g.fillRect((k % cols) * cell, Math.floor(k / cols) * cell, cell, cell);
+  }
+}
+
+async function publish() {
+  const media = await localMedia.catch(() => null);
+  if (!media || S.state !== 'joined') return;
+  const pc = new RTCPeerConnection(pcConfig());
+  pub.pc = pc;
+  watchPC(pc, 'publish');
+  for (const kind of ['audio', 'video']) {
+    const track = media.getTracks().find((t) => t.kind === kind);
+    if (!track) continue;
+    const transceiver = pc.addTransceiver(track, { direction: 'sendonly', streams: [media] });
+    local[kind] = { kind, track, transceiver, sender: transceiver.sender, id: null };
+    if (local.muted[kind]) await transceiver.sender.replaceTrack(null);
+  }
+  renderStatus();
+  await pc.setLocalDescription(await pc.createOffer());
+  const answered = expectAnswer('publish');
+  send({ type: 'publish', sdp: pc.localDescription.sdp });
+  const answer = await answered;
+  if (pc !== pub.pc) return;
+  await pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp });
+  for (const t of answer.tracks || []) {
+    const own = ['audio', 'video'].map((k) => local[k]).find((o) => o && o.transceiver.mid === String(t.mid));
+    if (!own) continue;
+    own.id = t.id;
+    // Muted before the server knew the track's id: tell it now.
+    if (local.muted[own.kind]) send({ type: 'mute', track: own.id, muted: true });
+  }
+  renderSelf();
+}
+
+/** Muting stops the packets (replaceTrack(null)); `track.enabled = false` would keep sending black and silence. */
+async function mute(kind, muted) {
+  if (kind !== 'audio' && kind !== 'video') throw new Error(`kind is 'audio' or 'video', not ${kind}`);
+  muted = !!muted;
+  local.muted[kind] = muted;
+  const own = local[kind];
+  if (own) {
+    // Muting: the others show the placeholder before the last frame arrives; unmuting: after the first new one is sent.
+    if (muted && own.id) send({ type: 'mute', track: own.id, muted });
+    await own.sender.replaceTrack(muted ? null : own.track);
+    if (!muted && own.id) send({ type: 'mute', track: own.id, muted });
+  }
+  log('localMute', { dir: 'local', kind, muted });
+  renderSelf();
+  renderStatus();
+  return { kind, muted, track: own ? own.id : null };
+}
+
+// ---------------------------------------------------------------------------------------------------- subscribing
+
+function addRemote(info) {
+  if (!info || !info.id || (S.you && info.id === S.you.id)) return;
+  let p = remotes.get(info.id);
+  if (!p) {
+    p = newRemote(info.id, info.name || info.id);
+    remotes.set(p.id, p);
+    renderStatus();
+  } else if (info.name) {
+    p.name = info.name;
+  }
+  for (const t of info.tracks || []) addTrack(p.id, t);
+  renderTile(p);
+}
+
+function addTrack(participant, t) {
+  if (!t || !t.id || (S.you && participant === S.you.id)) return;
+  if (!remotes.has(participant)) addRemote({ id: participant, name: participant, tracks: [] });
+  const p = remotes.get(participant);
+  const known = recByTrack.get(t.id);
+  if (known) { known.muted = !!t.muted; renderTile(p); return; }
+  const r = { id: t.id, kind: t.kind === 'audio' ? 'audio' : 'video', participant, muted: !!t.muted, subscribed: true,
+    ended: false, transceiver: null, track: null, audioEl: null, analyser: null, source: null, bins: null, wave: null,
+    waveSum: null };
+  receivers.push(r);
+  recByTrack.set(r.id, r);
+  p.tracks.set(r.id, r);
+  renderTile(p);
+  sub.wanted++;
+  changeSubscriptions();
+}
+
+function endTrack(trackId) {
+  const r = recByTrack.get(trackId);
+  if (!r) return;
+  retire(r);
+  const p = remotes.get(r.participant);
+  if (p) { p.tracks.delete(r.id); renderTile(p); checkJoin(); }
+  changeSubscriptions();
+}
+
+/** A track has ended: stop playing it; its transceiver goes `inactive` in the next offer and is never used again. */
+function retire(r) {
+  r.ended = true;
+  recByTrack.delete(r.id);
+  if (r.audioEl) { r.audioEl.srcObject = null; r.audioEl.remove(); r.audioEl = null; }
+  if (r.source) { r.source.disconnect(); r.source = null; r.analyser = null; }
+  sub.wanted++;
+}
+
+function removeRemote(id) {
+  const p = remotes.get(id);
+  if (!p) return;
+  for (const r of p.tracks.values()) retire(r);
+  if (p.clock) p.clock.stop();
+  p.el.video.srcObject = null;
+  p.el.tile.remove();
+  remotes.delete(id);
+  if (joinTargets) joinTargets.delete(id);
+  checkJoin();
+  renderStatus();
+  changeSubscriptions();
+}
+
+function onTrackMuted(trackId, muted) {
+  const r = recByTrack.get(trackId);
+  if (!r) return;
+  r.muted = muted;
+  const p = remotes.get(r.participant);
+  if (!p) return;
+  // Unmuted: the placeholder stays until a new frame arrives, so the frozen last one is never shown.
+  if (r.kind === 'video' && !muted && videoRec(p) === r) p.awaitingFrame = true;
+  renderTile(p);
+  checkJoin();
+}
+
+/** Asks for an offer on the subscribe PC; the changes made in the same task (a whole `joined`) share one. */
+function changeSubscriptions() {
+  if (sub.scheduled) return;
+  sub.scheduled = true;
+  queueMicrotask(() => {
+    sub.scheduled = false;
+    if (!sub.pc || S.state !== 'joined' || sub.busy || sub.done >= sub.wanted) return;
+    negotiateSubscribe().catch((e) => { console.error(e); sub.busy = false; });
+  });
+}
+
+async function negotiateSubscribe() {
+  sub.busy = true;
+  const pc = sub.pc;
+  const target = sub.wanted;
+  try {
+    for (const r of receivers) {
+      if (!r.ended && !r.transceiver) r.transceiver = pc.addTransceiver(r.kind, { direction: 'recvonly' });
+      else if (r.ended && r.transceiver && r.transceiver.direction !== 'inactive') r.transceiver.direction = 'inactive';
+    }
+    if (!receivers.some((r) => r.transceiver)) { sub.done = target; return; }
+    await pc.setLocalDescription(await pc.createOffer());
+    const tracks = {};
+    sub.midToRec.clear();
+    for (const r of receivers) {
+      if (r.ended || !r.transceiver) continue;
+      if (r.transceiver.mid == null) throw new Error('a transceiver got no mid');
+      tracks[r.transceiver.mid] = r.id;
+      sub.midToRec.set(r.transceiver.mid, r);
+    }
+    const answered = expectAnswer('subscribe');
+    send({ type: 'subscribe', sdp: pc.localDescription.sdp, tracks });
+    const answer = await answered;
+    if (pc.signalingState === 'closed') return;
+    await pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp });
+    // ontrack has attached the tracks now sent; this catches any it did not report.
+    for (const r of sub.midToRec.values()) {
+      if (!r.ended && !r.track && r.transceiver.currentDirection === 'recvonly') attach(r, r.transceiver.receiver.track);
+    }
+    sub.done = target;
+    sub.failures = 0;
+  } catch (e) {
+    if (pc.signalingState === 'closed') return;
+    console.error(e);
+    noteError('subscribe', e.message, 'subscribe');
+    if (pc.signalingState === 'have-local-offer') await pc.setLocalDescription({ type: 'rollback' }).catch(() => {});
+    // The transceivers stay; the next offer carries them again. Back off, and stop after a few failures in a row.
+    sub.failures++;
+    if (sub.failures < 5) { clearTimeout(sub.retry); sub.retry = setTimeout(changeSubscriptions, 1000 * sub.failures); }
+    return;
+  } finally {
+    sub.busy = false;
+  }
+  changeSubscriptions();
+}
+
+function attach(r, track) {
+  if (r.track === track) return;
+  r.track = track;
+  const p = remotes.get(r.participant);
+  if (!p) return;
+  if (r.kind === 'audio') {
+    // One playing element per remote audio track: it is what you hear, and Chromium's Web Audio needs it to get
+    // samples of a remote track at all.
+    r.audioEl = document.createElement('audio');
+    r.audioEl.autoplay = true;
+    r.audioEl.srcObject = new MediaStream([track]);
+    p.el.tile.appendChild(r.audioEl);
+    playOrAsk(r.audioEl);
+    const ctx = audioContext();
+    r.source = ctx.createMediaStreamSource(new MediaStream([track]));
+    r.analyser = ctx.createAnalyser();
+    r.analyser.fftSize = 8192;
+    r.source.connect(r.analyser);
+    r.bins = new Float32Array(r.analyser.frequencyBinCount);
+    r.wave = new Float32Array(r.analyser.fftSize);
+  }
+  renderTile(p);
+}
+
+function playOrAsk(el) {
+  el.play().catch(() => { $('sound').hidden = false; });
+}
+
+function audioContext() {
+  if (!audioCtx) audioCtx = new AudioContext();
+  // Without a gesture Chromium keeps it suspended unless launched with --autoplay-policy=no-user-gesture-required.
+  audioCtx.resume().catch(() => {});
+  return audioCtx;
+}
+
+// ---------------------------------------------------------------------------------------------------- tiles
+
+function makeTile(label) {
+  const tile = document.createElement('div');
+  tile.className = 'tile';
+  tile.innerHTML = '<video autoplay playsinline muted></video><div class="ph"><b></b><span></span></div>' +
+    '<div class="ov"></div><div class="label"><b></b><span class="badge cam" hidden>camera off</span>' +
+    '<span class="badge mic" hidden>mic off</span></div>';
+  const el = {
+    tile, video: tile.querySelector('video'), ph: tile.querySelector('.ph'), phName: tile.querySelector('.ph b'),
+    phWhy: tile.querySelector('.ph span'), ov: tile.querySelector('.ov'), label: tile.querySelector('.label b'),
+    cam: tile.querySelector('.badge.cam'), mic: tile.querySelector('.badge.mic'), spark: document.createElement('canvas'),
+  };
+  el.video.muted = true; // remote sound plays through one <audio> per track
+  el.spark.width = 70;
+  el.spark.height = 16;
+  el.label.textContent = label;
+  el.phName.textContent = label;
+  $('tiles').appendChild(tile);
+  return el;
+}
+
+function newRemote(id, name) {
+  const p = {
+    id, name, tracks: new Map(), el: makeTile(name), shown: null, awaitingFrame: true, firstFrameMs: null,
+    history: [], historyFor: null, lastJb: null, clock: null,
+    stats: { framesDecoded: null, fps: null, fps1s: null, freezeCount: null, totalFreezesDuration: null, delayMs: null,
+      jitterBufferMs: null, packetsReceived: null, audioPacketsReceived: null, seenColor: null, heardHz: null },
+  };
+  const video = p.el.video;
+  if (typeof video.requestVideoFrameCallback === 'function') {
+    const onFrame = (t, md) => {
+      video.requestVideoFrameCallback(onFrame);
+      if (!p.shown) return;
+      if (p.firstFrameMs == null) {
+        p.firstFrameMs = Math.round(md && typeof md.expectedDisplayTime === 'number' ? md.expectedDisplayTime : t);
+        log('firstFrame', { dir: 'local', participant: p.id, ms: p.firstFrameMs });
+        checkJoin();
+      }
+      if (p.awaitingFrame) { p.awaitingFrame = false; renderTile(p); }
+    };
+    video.requestVideoFrameCallback(onFrame);
+  } else {
+    video.addEventListener('loadeddata', () => {
+      if (p.firstFrameMs == null) { p.firstFrameMs = now(); checkJoin(); }
+      p.awaitingFrame = false;
+      renderTile(p);
+    });
+  }
+  if (opts.clock) p.clock = GlassClock.attach(video, { windowSeconds: 5 });
+  return p;
+}
+
+/** The video a tile shows: the participant's first live video track (the audio: its first audio track). */
+function videoRec(p) { for (const r of p.tracks.values()) if (r.kind === 'video' && !r.ended) return r; return null; }
+function audioRec(p) { for (const r of p.tracks.values()) if (r.kind === 'audio' && !r.ended) return r; return null; }
+
+function renderTile(p) {
+  const v = videoRec(p);
+  const a = audioRec(p);
+  const track = v && v.track ? v.track : null;
+  if (p.shown !== track) {
+    p.shown = track;
+    p.awaitingFrame = true;
+    p.history = [];
+    p.lastJb = null;
+    if (p.clock) p.clock.reset();
+    p.el.video.srcObject = track ? new MediaStream([track]) : null;
+    if (track) p.el.video.play().catch(() => {});
+  }
+  let why = null;
+  if (!v) why = 'no camera';
+  else if (v.muted) why = 'camera off';
+  else if (!v.subscribed) why = 'video paused';
+  else if (!track || p.awaitingFrame) why = 'connecting…';
+  p.el.ph.hidden = why === null;
+  p.el.phWhy.textContent = why || '';
+  p.el.phName.textContent = p.name;
+  p.el.label.textContent = p.name;
+  p.el.cam.hidden = !(v && v.muted);
+  p.el.mic.hidden = !(a && a.muted);
+  if (why !== null) p.stats.seenColor = null;
+}
+
+/** Live means the tile shows frames that are arriving now (not a placeholder, not the last frame before a mute). */
+function isLive(p) { const v = videoRec(p); return !!(v && !v.muted && v.subscribed && p.shown && !p.awaitingFrame); }
+
+function checkJoin() {
+  if (S.joinMs != null || !joinTargets) return;
+  let last = S.joinedMs;
+  for (const id of joinTargets) {
+    const p = remotes.get(id);
+    const v = p ? videoRec(p) : null;
+    if (!v || v.muted) { joinTargets.delete(id); continue; } // left, or turned the camera off: nothing to wait for
+    if (p.firstFrameMs == null) return;
+    last = Math.max(last, p.firstFrameMs);
+  }
+  S.joinMs = last;
+  log('joinComplete', { dir: 'local', ms: last });
+  renderStatus();
+  renderSelf();
+}
+
+let mine = null; // your own tile
+
+function renderSelf() {
+  if (!mine) return;
+  const hasVideo = local.media && local.media.getVideoTracks().length;
+  let why = null;
+  if (S.state === 'left' || S.state === 'closed' || S.state === 'failed') why = 'not in the room';
+  else if (S.canPublish === false) why = 'receive only';
+  else if (!hasVideo) why = local.media ? 'no camera' : 'starting the camera…';
+  else if (local.muted.video) why = 'camera off';
+  mine.ph.hidden = why === null;
+  mine.phWhy.textContent = why || '';
+  mine.cam.hidden = !local.muted.video;
+  mine.mic.hidden = !local.muted.audio;
+  const s = pub.stats;
+  const lines = [];
+  if (S.state === 'joined') {
+    if (s.fps != null && !local.muted.video) lines.push(`sending ${Math.round(s.fps)} fps, ${s.kbps ?? '–'} kbit/s`);
+    lines.push(`everyone seen after ${fmtS(S.joinMs)}`);
+  }
+  mine.ov.hidden = !lines.length;
+  mine.ov.textContent = '';
+  for (const l of lines) mine.ov.appendChild(Object.assign(document.createElement('div'), { textContent: l }));
+}
+
+function renderOverlay(p) {
+  const s = p.stats;
+  const ov = p.el.ov;
+  ov.textContent = '';
+  const line = (text, cls) => ov.appendChild(Object.assign(document.createElement('div'), { textContent: text, className: cls || '' }));
+  line(s.fps1s == null ? '– fps' : `${Math.round(s.fps1s)} fps`);
+  if (p.clock && p.clock.stats().window.medianMs != null) line(`glass to glass ${Math.round(p.clock.stats().window.medianMs)} ms`);
+  if (s.delayMs != null) line(`≈ ${s.delayMs} ms delay (estimate)`, 'est');
+  if (s.freezeCount != null) line(`${s.freezeCount} freeze${s.freezeCount === 1 ? '' : 's'}${s.freezeCount ? ` (${s.totalFreezesDuration.toFixed(1)} s)` : ''}`);
+  line(`first frame ${fmtS(p.firstFrameMs)}`);
+  drawSpark(p);
+  ov.appendChild(p.el.spark);
+}
+
+/** Frames decoded in each of the last 10 seconds, one bar each (red under 10 fps). */
+function drawSpark(p) {
+  const c = p.el.spark;
+  const g = c.getContext('2d');
+  g.clearRect(0, 0, c.width, c.height);
+  const h = p.history;
+  const bars = [];
+  for (let i = 1; i < h.length; i++) bars.push((h[i].frames - h[i - 1].frames) * 1000 / Math.max(1, h[i].t - h[i - 1].t));
+  const top = Math.max(30, ...bars);
+  const w = c.width / 10;
+  bars.slice(-10).forEach((fps, i) => {
+    g.fillStyle = fps < 10 ? '#e55' : '#6c6';
+    const bh = Math.max(1, fps / top * c.height);
+    g.fillRect(i * w, c.height - bh, w - 1, bh);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------- figures
+
+const probe = document.createElement('canvas');
+probe.width = 16;
+probe.height = 16;
+const probeCtx = probe.getContext('2d', { willReadFrequently: true });
+
+/** Average colour of the centre 40% (in each direction) of the picture the video element shows. */
+function centreColour(video) {
+  const w = video.videoWidth;
+  const h = video.videoHeight;
+  if (!w || !h) return null;
+  probeCtx.drawImage(video, w * 0.3, h * 0.3, w * 0.4, h * 0.4, 0, 0, probe.width, probe.height);
+  const d = probeCtx.getImageData(0, 0, probe.width, probe.height).data;
+  const sum = [0, 0, 0];
+  for (let i = 0; i < d.length; i += 4) { sum[0] += d[i]; sum[1] += d[i + 1]; sum[2] += d[i + 2]; }
+  return sum.map((x) => Math.round(x / (d.length / 4)));
+}
+
+/** The strongest frequency of one remote audio track, or null when even that is under -80 dB. */
+function dominantHz(r) {
+  if (!r || !r.analyser) return null;
+  // When a track stops delivering audio (muted at the sender: no packets), Chromium stops feeding the analyser
+  // rather than feeding it silence, and it keeps reporting its last window: the same samples twice mean silence.
+  r.analyser.getFloatTimeDomainData(r.wave);
+  let sum = 0;
+  for (let i = 0; i < r.wave.length; i++) sum += r.wave[i] * (i + 1);
+  const stale = sum === r.waveSum;
+  r.waveSum = sum;
+  if (stale) return null;
+  r.analyser.getFloatFrequencyData(r.bins);
+  let best = 1;
+  for (let i = 2; i < r.bins.length; i++) if (r.bins[i] > r.bins[best]) best = i;
+  if (!(r.bins[best] > -80)) return null;
+  return Math.round(best * r.analyser.context.sampleRate / r.analyser.fftSize);
+}
+
+function inboundFor(r, byMid, byTrack) {
+  if (!r || !r.transceiver) return null;
+  return byMid.get(r.transceiver.mid) || byTrack.get(r.transceiver.receiver.track.id) || null;
+}
+
+async function tick() {
+  if (S.state !== 'joined') return;
+  try {
+    await readSubscribeStats();
+    await readPublishStats();
+  } catch (e) {
+    console.error(e);
+  }
+  try { measureTiles(); } catch (e) { console.error(e); }
+}
+
+function measureTiles() {
+  for (const p of remotes.values()) {
+    if (isLive(p)) {
+      try { p.stats.seenColor = centreColour(p.el.video); } catch { p.stats.seenColor = null; }
+    } else {
+      p.stats.seenColor = null;
+    }
+    p.stats.heardHz = dominantHz(audioRec(p));
+    renderOverlay(p);
+  }
+  renderSelf();
+}
+
+async function readSubscribeStats() {
+  if (!sub.pc || sub.pc.signalingState === 'closed') return;
+  const report = await sub.pc.getStats();
+  const byMid = new Map();
+  const byTrack = new Map();
+  let pair = null;
+  report.forEach((s) => {
+    if (s.type === 'inbound-rtp') {
+      if (s.mid != null) byMid.set(String(s.mid), s);
+      if (s.trackIdentifier) byTrack.set(s.trackIdentifier, s);
+    }
+    if (s.type === 'transport' && s.selectedCandidatePairId) pair = report.get(s.selectedCandidatePairId) || pair;
+  });
+  if (!pair) report.forEach((s) => { if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded') pair = s; });
+  const rttMs = pair && typeof pair.currentRoundTripTime === 'number' ? pair.currentRoundTripTime * 1000 : null;
+  for (const p of remotes.values()) {
+    const vr = videoRec(p);
+    const v = inboundFor(vr, byMid, byTrack);
+    const a = inboundFor(audioRec(p), byMid, byTrack);
+    const s = p.stats;
+    s.audioPacketsReceived = a ? a.packetsReceived : null;
+    if (!v) {
+      Object.assign(s, { framesDecoded: null, fps: null, fps1s: null, freezeCount: null, totalFreezesDuration: null,
+        delayMs: null, jitterBufferMs: null, packetsReceived: null });
+      continue;
+    }
+    if (p.historyFor !== vr) { p.historyFor = vr; p.history = []; p.lastJb = null; }
+    Object.assign(s, { framesDecoded: v.framesDecoded ?? 0, packetsReceived: v.packetsReceived ?? 0,
+      freezeCount: v.freezeCount ?? 0, totalFreezesDuration: v.totalFreezesDuration ?? 0 });
+    // Jitter buffer delay over the last second (all time until there are two readings).
+    const count = v.jitterBufferEmittedCount || 0;
+    const delay = v.jitterBufferDelay || 0;
+    let jb = null;
+    if (p.lastJb && count > p.lastJb.count) jb = (delay - p.lastJb.delay) / (count - p.lastJb.count) * 1000;
+    else if (count) jb = delay / count * 1000;
+    p.lastJb = { count, delay };
+    s.jitterBufferMs = jb == null ? null : Math.round(jb);
+    s.delayMs = jb == null ? null : Math.round(jb + (rttMs == null ? 0 : rttMs / 2));
+    const h = p.history;
+    h.push({ t: v.timestamp, frames: s.framesDecoded });
+    while (h.length > 2 && h[h.length - 1].t - h[1].t >= 10000) h.shift();
+    const first = h[0];
+    const last = h[h.length - 1];
+    const prev = h[h.length - 2];
+    s.fps = h.length > 1 ? round1((last.frames - first.frames) * 1000 / (last.t - first.t)) : null;
+    s.fps1s = h.length > 1 ? round1((last.frames - prev.frames) * 1000 / (last.t - prev.t)) : null;
+  }
+}
+
+async function readPublishStats() {
+  if (!pub.pc || pub.pc.signalingState === 'closed') return;
+  const report = await pub.pc.getStats();
+  const s = pub.stats;
+  report.forEach((r) => {
+    if (r.type !== 'outbound-rtp') return;
+    if (r.kind === 'audio') s.audioPacketsSent = r.packetsSent;
+    if (r.kind !== 'video') return;
+    if (s.videoAt && r.timestamp > s.videoAt) {
+      s.kbps = Math.round((r.bytesSent - s.videoBytes) * 8 / (r.timestamp - s.videoAt));
+      s.fps = round1((r.framesEncoded - s.framesEncoded) * 1000 / (r.timestamp - s.videoAt));
+    }
+    Object.assign(s, { videoAt: r.timestamp, videoBytes: r.bytesSent, framesEncoded: r.framesEncoded, packetsSent: r.packetsSent });
+  });
+}
+
+function round1(x) { return Number.isFinite(x) ? Math.round(x * 10) / 10 : null; }
+
+// ---------------------------------------------------------------------------------------------------- leaving
+
+function cleanup() {
+  clearInterval(pingTimer);
+  clearInterval(statsTimer);
+  clearTimeout(sub.retry);
+  for (const id of [...remotes.keys()]) removeRemote(id);
+  for (const pc of [pub.pc, sub.pc]) if (pc) pc.close();
+  if (local.media) local.media.getTracks().forEach((t) => t.stop());
+  renderSelf();
+}
+
+function leave() {
+  if (S.state === 'joined' || S.state === 'joining' || S.state === 'connecting') {
+    const wasJoined = S.state === 'joined';
+    send({ type: 'leave' });
+    setState('left');
+    cleanup();
+    // The server closes the WebSocket after `leave`; before the join there is nobody to tell.
+    if (!wasJoined) ws.close(1000);
+    else setTimeout(() => { if (ws.readyState !== WebSocket.CLOSED) ws.close(1000); }, 3000);
+  }
+  return { state: S.state };
+}
+
+// ---------------------------------------------------------------------------------------------------- test hooks
+
+function tileStats(p) {
+  const v = videoRec(p);
+  const a = audioRec(p);
+  const s = p.stats;
+  return {
+    participant: p.id, name: p.name, videoTrack: v ? v.id : null, audioTrack: a ? a.id : null,
+    videoMuted: v ? v.muted : null, audioMuted: a ? a.muted : null,
+    videoSubscribed: v ? v.subscribed : null, audioSubscribed: a ? a.subscribed : null, placeholder: !p.el.ph.hidden,
+    framesDecoded: s.framesDecoded, fps: s.fps, fps1s: s.fps1s, firstFrameMs: p.firstFrameMs,
+    seenColor: s.seenColor, heardHz: s.heardHz, freezeCount: s.freezeCount, totalFreezesDuration: s.totalFreezesDuration,
+    delayMs: s.delayMs, jitterBufferMs: s.jitterBufferMs, packetsReceived: s.packetsReceived,
+    audioPacketsReceived: s.audioPacketsReceived,
+    glassMs: p.clock ? p.clock.stats().window.medianMs : null,
+  };
+}
+
+window.meetingStats = () => ({
+  state: S.state, room: opts.room, name: opts.name, you: S.you ? S.you.id || null : null,
+  joinMs: S.joinMs, joinedAt: S.joinedAt, joinedMs: S.joinedMs, codecs: S.codecs, canPublish: S.canPublish, pingMs: S.pingMs,
+  errors: S.errors.map((e) => Object.assign({}, e)),
+  events: S.events.map((e) => JSON.parse(JSON.stringify(e))),
+  self: {
+    source: opts.source, color: opts.source === 'test' ? opts.color : null, tone: opts.source === 'test' ? opts.tone : null,
+    audioTrack: local.audio ? local.audio.id : null, videoTrack: local.video ? local.video.id : null,
+    audioMuted: local.muted.audio, videoMuted: local.muted.video,
+    framesEncoded: pub.stats.framesEncoded ?? null, fps: pub.stats.fps ?? null, kbps: pub.stats.kbps ?? null,
+    packetsSent: pub.stats.packetsSent ?? null, audioPacketsSent: pub.stats.audioPacketsSent ?? null,
+  },
+  tiles: [...remotes.values()].map(tileStats),
+});
+
+window.meeting = {
+  mute,
+  leave,
+  /** Stops (false) or restarts (true, with a keyframe) the forwarding of one remote track to this page. */
+  setSubscription(trackId, enabled) {
+    enabled = !!enabled;
+    const r = recByTrack.get(trackId);
+    const msg = { type: 'subscription', track: trackId, enabled };
+    const p = r ? remotes.get(r.participant) : null;
+    if (p && r.kind === 'video' && p.el.video.clientWidth) {
+      msg.width = p.el.video.clientWidth;
+      msg.height = p.el.video.clientHeight;
+    }
+    const sent = send(msg);
+    if (r) {
+      r.subscribed = enabled;
+      if (p) {
+        if (enabled && r.kind === 'video' && videoRec(p) === r) p.awaitingFrame = true;
+        renderTile(p);
+      }
+    }
+    return { track: trackId, enabled, sent };
+  },
+  participants() {
+    return [...remotes.values()].map((p) => ({
+      id: p.id, name: p.name,
+      tracks: [...p.tracks.values()].map((r) => ({ id: r.id, kind: r.kind, muted: r.muted, subscribed: r.subscribed,
+        mid: r.transceiver ? r.transceiver.mid : null })),
+    }));
+  },
+};
+
+// ---------------------------------------------------------------------------------------------------- start
+
+function showForm() {
+  const form = $('form');
+  form.hidden = false;
+  const field = (name) => form.elements.namedItem(name);
+  field('room').value = opts.room;
+  field('name').value = opts.name;
+  field('token').value = opts.token || '';
+  field('source').checked = opts.source === 'test';
+  // Keep the other parameters (color, tone, clock, audioProcessing) across the form.
+  for (const [k, v] of q) {
+    if (['room', 'name', 'token', 'source'].includes(k) || form.querySelector(`input[type=hidden][name="${k}"]`)) continue;
+    form.appendChild(Object.assign(document.createElement('input'), { type: 'hidden', name: k, value: v }));
+  }
+}
+
+$('cam').onclick = () => { mute('video', !local.muted.video).catch((e) => noteError('page', e.message)); };
+$('mic').onclick = () => { mute('audio', !local.muted.audio).catch((e) => noteError('page', e.message)); };
+$('leave').onclick = () => leave();
+$('sound').onclick = () => {
+  audioContext();
+  for (const r of receivers) if (r.audioEl) r.audioEl.play().catch(() => {});
+  $('sound').hidden = true;
+};
+document.addEventListener('click', () => { if (audioCtx) audioCtx.resume().catch(() => {}); });
+window.addEventListener('pagehide', () => { if (ws && S.state === 'joined') { send({ type: 'leave' }); ws.close(1000); } });
+
+$('room').textContent = opts.room;
+if (!opts.room || !opts.name) {
+  showForm();
+  renderStatus();
+} else {
+  document.title = `${opts.room}: LiveSwarm meeting`;
+  mine = makeTile(`${opts.name} (you)`);
+  localMedia = getLocalMedia();
+  localMedia.then((media) => {
+    local.media = media;
+    mine.video.srcObject = new MediaStream(media.getVideoTracks());
+    mine.video.play().catch(() => {});
+    renderSelf();
+    renderStatus();
+  }, (e) => {
+    noteError('media', `no camera or microphone: ${e.name || ''} ${e.message || e}`);
+    local.media = new MediaStream();
+    renderSelf();
+  });
+  renderSelf();
+  connect();
+}
