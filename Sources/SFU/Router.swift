@@ -14,7 +14,9 @@ public final class Producer: @unchecked Sendable {
     let lock = NIOLock()
     var consumers: [Consumer] = []
     var lastKeyframeRequest: ContinuousClock.Instant?
+    /// Media packets received (padding-only packets are not counted here).
     public private(set) var packets = 0
+    public private(set) var paddingPackets = 0
     /// Payload and header bytes received, in total and over the last seconds (for the rooms' API).
     public private(set) var bytes = 0
     var rate = RateMeter()
@@ -62,7 +64,9 @@ public final class Producer: @unchecked Sendable {
             // Without NACKs there is no gap to fill: a retransmission is never wanted.
             let arrived = nacks?.received(seq, at: arrival)
             if retransmission ? arrived != .filledGap : arrived == .duplicate { return ([], false) }
-            packets += 1
+            // Padding alone (a sender probing for bandwidth, as libwebrtc does on a muted track's SSRC) is not
+            // media: counted apart, but still forwarded so that subscribers' sequence numbers stay continuous.
+            if Self.isPaddingOnly(packet) { paddingPackets += 1 } else { packets += 1 }
             bytes += packet.count
             rate.add(packet.count, at: arrival)
             statistics.record(sequence: seq, timestamp: ts, arrival: arrival)
@@ -73,6 +77,12 @@ public final class Producer: @unchecked Sendable {
         }
         for c in targets { c.forward(packet) }
         if gap { requestMissing() }
+    }
+
+    /// An RTP packet whose payload is all padding (RFC 3550 5.1: P bit, the last byte counts the padding).
+    static func isPaddingOnly(_ p: [UInt8]) -> Bool {
+        guard p.count > 12, p[0] & 0x20 != 0, let headerEnd = RTPPacket.headerLength(p) else { return false }
+        return headerEnd + Int(p[p.count - 1]) >= p.count
     }
 
     /// A packet on this producer's RTX SSRC (RFC 4588): the original sequence number from the first two bytes of
@@ -163,9 +173,9 @@ public final class Producer: @unchecked Sendable {
 
     /// Received so far: packets, packets lost on the way (before retransmission), and bits per second over the last
     /// few seconds.
-    public var receiveFigures: (packets: Int, lost: Int64, bitrate: Int) {
+    public var receiveFigures: (packets: Int, padding: Int, lost: Int64, bitrate: Int) {
         let now = elapsed()
-        return lock.withLock { (packets, statistics.cumulativeLost, rate.bitsPerSecond(at: now)) }
+        return lock.withLock { (packets, paddingPackets, statistics.cumulativeLost, rate.bitsPerSecond(at: now)) }
     }
 }
 

@@ -244,7 +244,9 @@ public final class RoomForwarder: @unchecked Sendable {
         public var id: String
         public var kind: String
         public var codec: String
+        /// Media packets; padding-only packets (bandwidth probes) apart.
         public var packetsReceived: Int
+        public var paddingReceived: Int
         public var packetsLost: Int64
         public var bitrate: Int
         public var subscribers: Int
@@ -271,7 +273,7 @@ public final class RoomForwarder: @unchecked Sendable {
                 publishing: m.tracks.map { t in
                     let f = t.producer.receiveFigures
                     return TrackFigures(id: t.id, kind: t.producer.kind.rawValue, codec: t.producer.codec.rtpmap, packetsReceived: f.packets,
-                                        packetsLost: f.lost, bitrate: f.bitrate, subscribers: t.producer.consumerCount)
+                                        paddingReceived: f.padding, packetsLost: f.lost, bitrate: f.bitrate, subscribers: t.producer.consumerCount)
                 },
                 receiving: (m.subscriber?.allSlots ?? []).map { mid, s in
                     SubscriptionFigures(track: s.track, mid: mid, enabled: s.enabled, packetsSent: s.consumer.sent,

@@ -29,7 +29,7 @@ public struct RoomRoutes: Sendable {
                     tracks: p.tracks.map { t in
                         let m = f?.publishing.first { $0.id == t.id }
                         return RoomDetail.Track(id: t.id, kind: t.kind, muted: t.muted, codec: m?.codec, packetsReceived: m?.packetsReceived ?? 0,
-                                                packetsLost: m?.packetsLost ?? 0, bitrate: m?.bitrate ?? 0, subscribers: m?.subscribers ?? 0)
+                                                paddingReceived: m?.paddingReceived ?? 0, packetsLost: m?.packetsLost ?? 0, bitrate: m?.bitrate ?? 0, subscribers: m?.subscribers ?? 0)
                     },
                     receiving: f?.receiving ?? [])
             })
@@ -86,7 +86,9 @@ struct RoomDetail: ResponseEncodable {
         var kind: String
         var muted: Bool
         var codec: String?
+        /// Media packets; padding-only ones (bandwidth probes, sent even while muted) are counted apart.
         var packetsReceived: Int
+        var paddingReceived: Int
         var packetsLost: Int64
         /// Bits per second over the last 4 s.
         var bitrate: Int
