@@ -15,6 +15,11 @@
 //   RTMP, FLV, MPEGTS, MP4, STUN, SDP, RTP, Codecs, AMF0  pure wire codecs: no sockets, clocks or globals
 import PackageDescription
 
+// The media path (every packet of every WebRTC session goes through these) is optimized even in debug builds: the
+// test suite runs its servers in-process from the debug build, and an unoptimized SFU forwarding for five browsers
+// fell seconds behind on two cores, so the browser tests measured the build mode rather than the server.
+let mediaPath: [SwiftSetting] = [.unsafeFlags(["-O"], .when(configuration: .debug))]
+
 let package = Package(
     name: "LiveSwarm",
     platforms: [.macOS(.v14)],
@@ -45,14 +50,14 @@ let package = Package(
         // MD5, SHA-1, SHA-256 and HMAC from OpenSSL's libcrypto, which DTLS links anyway.
         .target(name: "CDigest", linkerSettings: [.linkedLibrary("crypto")]),
         .target(name: "Digest", dependencies: ["CDigest"]),
-        .target(name: "STUN", dependencies: ["Digest"]),
+        .target(name: "STUN", dependencies: ["Digest"], swiftSettings: mediaPath),
         .target(name: "SDP"),
-        .target(name: "RTP"),
+        .target(name: "RTP", swiftSettings: mediaPath),
         // OpenSSL's DTLS behind a small C API (macros, variadics and a datagram BIO are easier in C).
         .target(name: "CDTLS", linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]),
         .systemLibrary(name: "CSRTP", pkgConfig: "libsrtp2", providers: [.apt(["libsrtp2-dev"])]),
-        .target(name: "DTLS", dependencies: ["CDTLS"]),
-        .target(name: "SRTP", dependencies: ["CSRTP", "DTLS"]),
+        .target(name: "DTLS", dependencies: ["CDTLS"], swiftSettings: mediaPath),
+        .target(name: "SRTP", dependencies: ["CSRTP", "DTLS"], swiftSettings: mediaPath),
         // libavcodec's AAC decoder, libswresample and libopus behind a small C API (FFmpeg's error macros and
         // libopus's variadic ctl calls are not callable from Swift), and the AAC-to-Opus transcoder on them.
         .target(name: "CAudio", linkerSettings: [
@@ -64,7 +69,7 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
-        ]),
+        ], swiftSettings: mediaPath),
         .target(name: "RTMP", dependencies: [
             "AMF0", "Digest",
             .product(name: "NIOCore", package: "swift-nio"),
@@ -104,7 +109,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        ]),
+        ], swiftSettings: mediaPath),
         // Every way a session is set up: WHIP/WHEP over HTTP, and the rooms' WebSocket protocol at /ws.
         .target(name: "Signaling", dependencies: [
             "SFU", "StreamHub", "RTMPBridge", "SDP", "Digest",
