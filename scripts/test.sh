@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 need_swift
 apt_install ffmpeg chromium chromium-driver nodejs coturn nftables iproute2 openssl
 # Selenium drives headless Chromium (Tests/Browser/drive.py); aiortc is a second WebRTC peer (aiortc_peer.py).
-LIVESWARM_PYTHON=$(python_venv .build/venv selenium aiortc)
+LIVESWARM_PYTHON=$(python_venv .build/venv selenium aiortc websockets)
 export LIVESWARM_PYTHON
 swift build --build-tests
 # Every server test has a time limit (Swift Testing's timeLimit trait names the test that overran); a hang that

@@ -184,7 +184,7 @@ def compact(value):
 
 
 class Browser:
-    def __init__(self, extra_flags, page_load_timeout):
+    def __init__(self, extra_flags, page_load_timeout, niceness=0):
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
 
@@ -196,7 +196,12 @@ class Browser:
         options.set_capability('goog:loggingPrefs', {'browser': 'ALL'})
         # Own process group: on a hang, the whole chromedriver + Chromium tree is killed
         # with one signal, without touching any other Chromium on the machine.
-        self.service = Service(CHROMEDRIVER, popen_kw={'start_new_session': True})
+        # `niceness` lowers the browser's CPU priority (meeting.py: the participants already in a room, so that a
+        # late joiner's page and the server are measured rather than the other browsers' contention).
+        popen_kw = {'start_new_session': True}
+        if niceness:
+            popen_kw['preexec_fn'] = lambda: os.nice(niceness)
+        self.service = Service(CHROMEDRIVER, popen_kw=popen_kw)
         self.driver = None
         try:
             self._start(options, page_load_timeout)

@@ -1,0 +1,187 @@
+import Foundation
+import Server
+import Testing
+import TestSupport
+
+/// A meeting room with real browsers (`Tests/Browser/meeting.py` on `web-demo/meeting`): four participants, each a
+/// headless Chromium process of its own with a fake camera of its own colour and a fake microphone of its own tone,
+/// then a late joiner, a mute, a stopped subscription and a leave. Misrouting shows as a wrong colour or tone.
+@Suite(.serialized, .timeLimit(.minutes(6))) struct BrowserRoomTests {
+    struct Run: Decodable {
+        struct Person: Decodable { var name: String; var colour: [Int]; var tone: Int }
+        struct Tile: Decodable {
+            var viewer: String
+            var tile: String
+            var fps10s: Double
+            var seenColor: [Int]?
+            var heardHz: Int?
+            var freezeCount: Int?
+        }
+        struct LateJoin: Decodable { var joinMs: Int; var busy: Double; var tiles: Int; var timeline: String }
+        struct Mute: Decodable {
+            var who: String
+            var packetsBefore: Int?
+            var packetsAfter: Int?
+            var browserSentBefore: Int?
+            var browserSentAfter: Int?
+            var settleSeconds: Double?
+            var serverMuted: Bool?
+            var placeholders: [String: Bool?]
+        }
+        struct Unsubscribe: Decodable {
+            var sentBefore: Int?
+            var sentAfter: Int?
+            var enabled: Bool?
+            var othersSentBefore: Int?
+            var othersSentAfter: Int?
+        }
+        struct Leave: Decodable { var who: String; var tileGoneMs: [String: Int] }
+
+        var error: String?
+        var participants: [Person]
+        var steady: [Tile]?
+        var steadyBusy: Double?
+        var lateJoins: [LateJoin]?
+        var mute: Mute?
+        var unsubscribe: Unsubscribe?
+        var leave: Leave?
+    }
+
+    /// The participant whose colour is nearest to `rgb`.
+    static func nearest(_ rgb: [Int]?, in people: [Run.Person]) -> String? {
+        guard let rgb, rgb.count == 3 else { return nil }
+        return people.min { a, b in
+            zip(a.colour, rgb).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) } < zip(b.colour, rgb).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }
+        }?.name
+    }
+
+    @Test func fourParticipantsSeeAndHearTheRightPeopleThenOneJoinsLateOneMutesAndOneLeaves() async throws {
+        let server = try await TestServer.start { $0.apiToken = "room-test" }
+        defer { Task { await server.stop() } }
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("liveswarm-meeting-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        // meeting.py runs the browsers at a lower CPU priority than this process, which holds the server: on two
+        // cores, five Chromiums would otherwise take the CPU the server needs to forward in time.
+        let tool = try Tool.python([Tool.checkout.appendingPathComponent("Tests/Browser/meeting.py").path,
+                                    "--base", server.httpURL, "--room", "standup", "--api-token", "room-test", "--workdir", work])
+        let run = try await tool.jsonResult(Run.self, timeout: .seconds(300))
+        print(tool.errorOutput.split(separator: "\n").filter { $0.hasPrefix("meeting:") }.joined(separator: "\n"))
+        #expect(run.error == nil, "\(run.error ?? "")")
+        let people = run.participants
+
+        // Everyone sees and hears the right people, never themselves.
+        let steady = run.steady ?? []
+        #expect(steady.count == 12, "four pages with three tiles each: \(steady.map { "\($0.viewer)>\($0.tile)" })")
+        let starved = (run.steadyBusy ?? 0) >= 0.7 && steady.contains { $0.fps10s < 10 }
+        for t in steady {
+            let tone = people.first { $0.name == t.tile }?.tone ?? 0
+            let own = people.first { $0.name == t.viewer }?.tone ?? 0
+            print("\(t.viewer) sees \(t.tile): \(t.fps10s) fps, colour \(t.seenColor ?? []), tone \(t.heardHz ?? 0) Hz, freezes \(t.freezeCount ?? 0)")
+            #expect(Self.nearest(t.seenColor, in: people) == t.tile, "\(t.viewer)'s tile for \(t.tile) shows \(t.seenColor ?? [])")
+            #expect(abs((t.heardHz ?? 0) - tone) <= 15, "\(t.viewer) hears \(t.heardHz ?? 0) Hz from \(t.tile) (\(tone) Hz)")
+            #expect(abs((t.heardHz ?? 0) - own) > 15 || t.tile == t.viewer, "\(t.viewer) hears itself")
+            CPUSampler.judgeTiming(starved: starved, "CPUs \(Int((run.steadyBusy ?? 0) * 100)) % busy") {
+                #expect(t.fps10s >= 10, "\(t.viewer) decodes \(t.tile) at \(t.fps10s) fps")
+            }
+        }
+
+        // The late joiner sees everyone within a second of opening the page (median of its joins).
+        let joins = run.lateJoins ?? []
+        #expect(joins.count >= 3 && joins.allSatisfy { $0.tiles == 4 }, "\(joins.map(\.tiles))")
+        let median = joins.map(\.joinMs).sorted()[joins.count / 2]
+        let busy = joins.map(\.busy).sorted()[joins.count / 2]
+        print("late joiner: everyone seen after \(joins.map(\.joinMs)) ms (median \(median) ms), CPUs \(joins.map { Int($0.busy * 100) }) % busy")
+        for j in joins where j.joinMs >= 1000 { print("  slow join (\(j.joinMs) ms): \(j.timeline)") }
+        CPUSampler.judgeTiming(starved: busy >= 0.7, "late joins with the CPUs \(Int(busy * 100)) % busy") {
+            #expect(median < 1000, "median join time \(median) ms")
+        }
+
+        // A mute reaches the others, who show a placeholder, and the track's packets stop at the server.
+        let mute = try #require(run.mute)
+        print("mute: settled after \(mute.settleSeconds ?? -1) s; server packets \(mute.packetsBefore ?? -1) -> \(mute.packetsAfter ?? -1) in 3 s; browser sent \(mute.browserSentBefore ?? -1) -> \(mute.browserSentAfter ?? -1)")
+        #expect(mute.serverMuted == true)
+        #expect(mute.placeholders.count == 4 && mute.placeholders.values.allSatisfy { $0 == true }, "\(mute.placeholders)")
+        #expect(mute.packetsBefore != nil && mute.packetsAfter == mute.packetsBefore)
+        #expect(mute.browserSentBefore != nil && mute.browserSentAfter == mute.browserSentBefore, "the page stops sending")
+
+        // A stopped subscription stops that forwarding only.
+        let unsubscribe = try #require(run.unsubscribe)
+        #expect(unsubscribe.enabled == false && unsubscribe.sentBefore != nil && unsubscribe.sentAfter == unsubscribe.sentBefore)
+        #expect((unsubscribe.othersSentAfter ?? 0) > (unsubscribe.othersSentBefore ?? 0), "others still receive it")
+
+        // A participant leaves: the others' tile for it goes within a second.
+        let leave = try #require(run.leave)
+        print("leave: \(leave.who)'s tile gone after \(leave.tileGoneMs) ms")
+        #expect(leave.tileGoneMs.count == 4 && leave.tileGoneMs.values.allSatisfy { $0 < 1000 }, "\(leave.tileGoneMs)")
+    }
+
+    struct AiortcRun: Decodable {
+        struct Received: Decodable { var name: String; var videoFrames: Int; var audioFrames: Int; var colour: [Int]?; var toneHz: Int? }
+        struct Failure: Decodable { var code: String?; var message: String? }
+        var joined: Bool
+        var errors: [Failure]
+        var received: [String: Received]?
+    }
+
+    /// BT.601 limited-range Y'CbCr to RGB, as a decoder shows it.
+    static func rgb(_ ycbcr: [Int]) -> [Int] {
+        let y = 1.164 * Double(ycbcr[0] - 16), cb = Double(ycbcr[1] - 128), cr = Double(ycbcr[2] - 128)
+        return [y + 1.596 * cr, y - 0.392 * cb - 0.813 * cr, y + 2.017 * cb].map { max(0, min(255, Int($0.rounded()))) }
+    }
+
+    /// A participant that is not a browser: `Tests/Browser/room_client.py`, written from docs/ROOMS.md alone on aiortc,
+    /// in a network namespace (aiortc offers no loopback candidates), with two Chromium participants. Each side must
+    /// see the other's colour and hear its tone.
+    @Test func aiortcClientWrittenFromTheProtocolDocMeetsTwoBrowsers() async throws {
+        try await NetworkNamespace.with { ns in
+            let server = try await TestServer.start(reachableFrom: ns) { $0.apiToken = "room-test" }
+            defer { Task { await server.stop() } }
+            let host = "\(ns.hostAddress):\(server.ports.http)"
+            let work = FileManager.default.temporaryDirectory.appendingPathComponent("liveswarm-meeting-aiortc-\(getpid())").path
+            defer { try? FileManager.default.removeItem(atPath: work) }
+            // Y'CbCr 77/197/108 is the blue of meeting.py's third participant (40, 60, 210), whom this run has not.
+            // The pages load from 127.0.0.1 (getUserMedia needs a secure context, which a plain-HTTP 10.x origin is not);
+            // their media goes to the address the server advertises, the namespace link's, as aiortc's does.
+            let aiortc = try ns.python([Tool.checkout.appendingPathComponent("Tests/Browser/room_client.py").path,
+                                        "--url", "ws://\(host)/ws", "--room", "mixed", "--name", "aiortc", "--seconds", "120",
+                                        "--luma", "77", "--cb", "197", "--cr", "108", "--tone", "550",
+                                        "--leave-when-alone"])
+            defer { aiortc.kill(SIGKILL) }
+            let browsers = try Tool.python([Tool.checkout.appendingPathComponent("Tests/Browser/meeting.py").path,
+                                            "--base", server.httpURL, "--room", "mixed", "--api-token", "room-test",
+                                            "--workdir", work, "--participants", "2", "--extra", "aiortc", "--steady-only"])
+            let run = try await browsers.jsonResult(Run.self, timeout: .seconds(150))
+            print(browsers.errorOutput.split(separator: "\n").filter { $0.hasPrefix("meeting:") }.joined(separator: "\n"))
+            // The browsers have left: aiortc, alone, leaves too and reports.
+            let client = try await aiortc.jsonResult(AiortcRun.self, timeout: .seconds(30))
+            print(aiortc.errorOutput.split(separator: "\n").filter { $0.hasPrefix("room_client:") }.suffix(12).joined(separator: "\n"))
+            #expect(run.error == nil, "\(run.error ?? "")")
+            #expect(client.joined && client.errors.isEmpty, "\(client.errors.map { "\($0.code ?? ""): \($0.message ?? "")" })")
+
+            let people = Array(run.participants.prefix(2)) + [Run.Person(name: "aiortc", colour: Self.rgb([77, 197, 108]), tone: 550)]
+            // The browsers see and hear aiortc (and each other).
+            let steady = run.steady ?? []
+            #expect(steady.count == 4, "two pages with two tiles each: \(steady.map { "\($0.viewer)>\($0.tile)" })")
+            let starved = (run.steadyBusy ?? 0) >= 0.7 && steady.contains { $0.fps10s < 10 }
+            for t in steady {
+                let tone = people.first { $0.name == t.tile }?.tone ?? 0
+                print("\(t.viewer) sees \(t.tile): \(t.fps10s) fps, colour \(t.seenColor ?? []), tone \(t.heardHz ?? 0) Hz")
+                #expect(Self.nearest(t.seenColor, in: people) == t.tile, "\(t.viewer)'s tile for \(t.tile) shows \(t.seenColor ?? [])")
+                #expect(abs((t.heardHz ?? 0) - tone) <= 15, "\(t.viewer) hears \(t.heardHz ?? 0) Hz from \(t.tile) (\(tone) Hz)")
+                CPUSampler.judgeTiming(starved: starved, "CPUs \(Int((run.steadyBusy ?? 0) * 100)) % busy") {
+                    #expect(t.fps10s >= 10, "\(t.viewer) decodes \(t.tile) at \(t.fps10s) fps")
+                }
+            }
+            // aiortc receives both browsers: their pictures (Y'CbCr, compared in RGB) and tones.
+            let received = Array((client.received ?? [:]).values)
+            #expect(Set(received.map(\.name)) == ["p0", "p1"], "aiortc received from \(received.map(\.name))")
+            for r in received {
+                let tone = people.first { $0.name == r.name }?.tone ?? 0
+                print("aiortc receives \(r.name): \(r.videoFrames) video frames, \(r.audioFrames) audio frames, colour \(r.colour ?? []), tone \(r.toneHz ?? 0) Hz")
+                #expect(r.videoFrames > 100 && r.audioFrames > 500, "\(r.name): \(r.videoFrames) video, \(r.audioFrames) audio frames")
+                #expect(Self.nearest(r.colour.map(Self.rgb), in: people) == r.name, "aiortc's picture of \(r.name) is \(r.colour ?? [])")
+                #expect(abs((r.toneHz ?? 0) - tone) <= 15, "aiortc hears \(r.toneHz ?? 0) Hz from \(r.name) (\(tone) Hz)")
+            }
+        }
+    }
+}
