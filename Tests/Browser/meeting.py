@@ -3,13 +3,15 @@
 (a y4m of its own colour, with a moving block) and a fake microphone (a WAV of its own tone), on web-demo/meeting.
 
     meeting.py --base http://127.0.0.1:PORT --room R --api-token T --workdir DIR
-               [--participants 4] [--late-joins 3] [--extra NAME] [--steady-only]
+               [--participants 4] [--late-joins 3] [--extra NAME] [--steady-only] [--test-source I]
 
 The scenario, in order (each step bounded in time):
   1. N participants join; every page waits until it decodes the other N-1 videos.
   2. Ten seconds of steady state: each tile's frame rate, colour and tone are read at the end.
      With --extra NAME, a participant of that name that is not a browser (aiortc) is expected in every page
-     too, and its tile is measured the same way. With --steady-only the scenario ends here.
+     too, and its tile is measured the same way. With --steady-only the scenario ends here. With --test-source I,
+     participant I publishes the page's own test source (&source=test: a canvas of its colour with the glass clock,
+     an oscillator at its tone) and every page reads the glass-to-glass delay of the tiles that carry the clock.
   3. A late joiner (its own process, colour and tone) opens the page --late-joins times; each time its join time
      (navigation start to every tile's first frame, measured by the page) is taken, with the CPUs' load meanwhile.
      The browsers run at a lower CPU priority (nice 10) than the server under test: on two cores, five Chromiums
@@ -69,6 +71,11 @@ class Participant:
         self.i, self.name = i, name
         video, audio = make_media(args.workdir, i)
         self.url = (f'{args.base}/meeting/?room={args.room}&name={name}&audioProcessing=0')
+        if args.test_source is not None:
+            # Every page reads the glass clock of the tiles that carry one; one page draws it on its test source.
+            self.url += '&clock=1'
+            if i == args.test_source:
+                self.url += '&source=test&color={:02x}{:02x}{:02x}&tone={}'.format(*COLOURS[i], TONES[i])
         self.browser = drive.Browser([f'--use-file-for-fake-video-capture={video}',
                                       f'--use-file-for-fake-audio-capture={audio}'], page_load_timeout=30,
                                      niceness=niceness)
@@ -170,7 +177,8 @@ def scenario(args, out, people):
             before = first[p.name].get(n, {}).get('framesDecoded', 0)
             out['steady'].append({'viewer': p.name, 'tile': n, 'fps10s': round((t['framesDecoded'] - before) / 10, 1),
                                   'seenColor': t.get('seenColor'), 'heardHz': t.get('heardHz'),
-                                  'freezeCount': t.get('freezeCount'), 'delayMs': t.get('delayMs')})
+                                  'freezeCount': t.get('freezeCount'), 'delayMs': t.get('delayMs'),
+                                  'glassMs': t.get('glassMs')})
         out.setdefault('pageErrors', {})[p.name] = s.get('errors', [])
     log(f'steady: CPUs {out["steadyBusy"] * 100:.0f} % busy')
     if args.steady_only:
@@ -279,6 +287,9 @@ def main():
     ap.add_argument('--late-joins', type=int, default=3)
     ap.add_argument('--extra', help='the name of a non-browser participant every page must also see')
     ap.add_argument('--steady-only', action='store_true', help='stop after step 2 (no late joiner, mute, leave)')
+    ap.add_argument('--test-source', type=int, metavar='I',
+                    help="participant I publishes the page's test source (canvas in its colour with the glass clock, "
+                         "oscillator at its tone) instead of the fake camera and microphone")
     args = ap.parse_args()
     os.makedirs(args.workdir, exist_ok=True)
     drive.become_subreaper()

@@ -16,6 +16,7 @@ import TestSupport
             var seenColor: [Int]?
             var heardHz: Int?
             var freezeCount: Int?
+            var glassMs: Double?
         }
         struct LateJoin: Decodable { var joinMs: Int; var busy: Double; var tiles: Int; var timeline: String }
         struct Mute: Decodable {
@@ -130,8 +131,8 @@ import TestSupport
     }
 
     /// A participant that is not a browser: `Tests/Browser/room_client.py`, written from docs/ROOMS.md alone on aiortc,
-    /// in a network namespace (aiortc offers no loopback candidates), with two Chromium participants. Each side must
-    /// see the other's colour and hear its tone.
+    /// in a network namespace (aiortc offers no loopback candidates), with two Chromium participants, one on the fake
+    /// camera and microphone, one on the page's own test source. Each side must see the other's colour and hear its tone.
     @Test func aiortcClientWrittenFromTheProtocolDocMeetsTwoBrowsers() async throws {
         try await NetworkNamespace.with { ns in
             let server = try await TestServer.start(reachableFrom: ns) { $0.apiToken = "room-test" }
@@ -149,7 +150,8 @@ import TestSupport
             defer { aiortc.kill(SIGKILL) }
             let browsers = try Tool.python([Tool.checkout.appendingPathComponent("Tests/Browser/meeting.py").path,
                                             "--base", server.httpURL, "--room", "mixed", "--api-token", "room-test",
-                                            "--workdir", work, "--participants", "2", "--extra", "aiortc", "--steady-only"])
+                                            "--workdir", work, "--participants", "2", "--extra", "aiortc", "--steady-only",
+                                            "--test-source", "1"])
             let run = try await browsers.jsonResult(Run.self, timeout: .seconds(150))
             print(browsers.errorOutput.split(separator: "\n").filter { $0.hasPrefix("meeting:") }.joined(separator: "\n"))
             // The browsers have left: aiortc, alone, leaves too and reports.
@@ -165,13 +167,16 @@ import TestSupport
             let starved = (run.steadyBusy ?? 0) >= 0.7 && steady.contains { $0.fps10s < 10 }
             for t in steady {
                 let tone = people.first { $0.name == t.tile }?.tone ?? 0
-                print("\(t.viewer) sees \(t.tile): \(t.fps10s) fps, colour \(t.seenColor ?? []), tone \(t.heardHz ?? 0) Hz")
+                print("\(t.viewer) sees \(t.tile): \(t.fps10s) fps, colour \(t.seenColor ?? []), tone \(t.heardHz ?? 0) Hz, glass to glass \(t.glassMs.map { "\(Int($0)) ms" } ?? "-")")
                 #expect(Self.nearest(t.seenColor, in: people) == t.tile, "\(t.viewer)'s tile for \(t.tile) shows \(t.seenColor ?? [])")
                 #expect(abs((t.heardHz ?? 0) - tone) <= 15, "\(t.viewer) hears \(t.heardHz ?? 0) Hz from \(t.tile) (\(tone) Hz)")
                 CPUSampler.judgeTiming(starved: starved, "CPUs \(Int((run.steadyBusy ?? 0) * 100)) % busy") {
                     #expect(t.fps10s >= 10, "\(t.viewer) decodes \(t.tile) at \(t.fps10s) fps")
                 }
             }
+            // p1 publishes the page's test source (canvas and oscillator) with the glass clock, which p0 reads.
+            let clocked = try #require(steady.first { $0.viewer == "p0" && $0.tile == "p1" })
+            #expect(clocked.glassMs.map { $0 > 0 && $0 < 1000 } == true, "p0 reads p1's glass clock: \(clocked.glassMs ?? -1) ms")
             // aiortc receives both browsers: their pictures (Y'CbCr, compared in RGB) and tones.
             let received = Array((client.received ?? [:]).values)
             #expect(Set(received.map(\.name)) == ["p0", "p1"], "aiortc received from \(received.map(\.name))")
