@@ -133,4 +133,36 @@ import TestSupport
         #expect(lines.filter { $0.contains("closing") || $0.contains("publish ended") && $0.contains("reason") }.allSatisfy { $0.contains("conn=rtmp-") },
                 "\(lines)")
     }
+
+    /// `liveswarm token` mints what `serve --room-secret` admits, and names what is wrong with its flags.
+    @Test func tokenCommandMintsWhatTheServerAdmits() async throws {
+        let mint = try Tool.executable(Self.binary, ["token", "--room", "standup", "--identity", "ann", "--ttl", "10m",
+                                                     "--no-publish", "--secret", "s3cret"])
+        #expect(await mint.wait(timeout: .seconds(20)) == 0, "\(mint.errorOutput)")
+        let token = mint.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(token.split(separator: ".").count == 3, "\(token)")
+        for (flags, says) in [(["--room", "standup", "--identity", "ann"], "--secret"),
+                              (["--room", "standup", "--identity", "ann", "--secret", "s", "--ttl", "5x"], "--ttl"),
+                              (["--room", "no/slash", "--identity", "ann", "--secret", "s"], "--room")] {
+            let t = try Tool.executable(Self.binary, ["token"] + flags)
+            #expect(await t.wait(timeout: .seconds(20)) != 0)
+            #expect(t.errorOutput.contains(says), "\(flags): \(t.errorOutput)")
+        }
+
+        let (server, http, _) = try await start(["--room-secret", "s3cret"])
+        defer { server.kill() }
+        func join(_ token: String?) async throws -> [String: Any] {
+            let c = try await WebSocketTestClient.connect(port: http, path: "/ws")
+            defer { c.close() }
+            var msg: [String: Any] = ["type": "join", "version": 1, "room": "standup", "name": ""]
+            if let token { msg["token"] = token }
+            c.send(RoomEndpointTests.json(msg))
+            return try RoomEndpointTests.object(try await c.text())
+        }
+        let joined = try await join(token)
+        #expect(joined["type"] as? String == "joined", "\(joined)")
+        let you = joined["you"] as? [String: Any]
+        #expect(you?["name"] as? String == "ann" && you?["canPublish"] as? Bool == false, "\(joined)")
+        #expect(try await join(nil)["code"] as? String == "tokenRequired")
+    }
 }
