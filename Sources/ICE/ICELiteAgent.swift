@@ -52,9 +52,9 @@ public struct ICELiteAgent: Sendable {
 
     public struct Session: Sendable, Equatable {
         public let id: SessionID
-        public let local: ICECredentials
+        public internal(set) var local: ICECredentials
         /// The peer's ufrag from its SDP; when known, checks must carry it after the colon.
-        public let remoteUfrag: String?
+        public internal(set) var remoteUfrag: String?
         public internal(set) var state: State = .checking
         public internal(set) var selected: PeerAddress?
         /// Validated remote addresses, oldest first.
@@ -63,6 +63,8 @@ public struct ICELiteAgent: Sendable {
         /// The last valid check (nil: none yet).
         public internal(set) var lastCheck: Instant?
         public internal(set) var checks: Int = 0
+        /// ICE restarts this session went through.
+        public internal(set) var restarts: Int = 0
     }
 
     public enum CloseReason: String, Sendable, Equatable {
@@ -109,6 +111,24 @@ public struct ICELiteAgent: Sendable {
         sessions[id] = Session(id: id, local: local, remoteUfrag: remoteUfrag, created: now)
         byUfrag[local.ufrag] = id
         return id
+    }
+
+    /// An ICE restart (RFC 8445 section 9): the session takes new local credentials and the peer's new ufrag, and
+    /// from now on only checks made with them are valid. What the session carries above ICE (DTLS, SRTP) is not
+    /// touched. Its validated and selected addresses stay, so media keeps flowing on the old pair until the peer
+    /// nominates a new one (a restart after a WebSocket drop, with the network unchanged, never stops media).
+    /// Consent is renewed, so the new checks have a full timeout to arrive. Fails (false) for an unknown session
+    /// or local credentials another session uses.
+    public mutating func restart(_ id: SessionID, local: ICECredentials, remoteUfrag: String?, now: Instant) -> Bool {
+        guard var session = sessions[id], byUfrag[local.ufrag] == nil else { return false }
+        byUfrag[session.local.ufrag] = nil
+        byUfrag[local.ufrag] = id
+        session.local = local
+        session.remoteUfrag = remoteUfrag
+        session.restarts += 1
+        if session.lastCheck != nil { session.lastCheck = now }
+        sessions[id] = session
+        return true
     }
 
     @discardableResult

@@ -36,13 +36,22 @@ public protocol MediaSessionHandler: AnyObject, Sendable {
 /// One ICE session on the media port, as its owner sees it.
 public final class MediaSession: Sendable {
     public let id: ICELiteAgent.SessionID
-    /// Our `a=ice-ufrag` / `a=ice-pwd`.
-    public let credentials: ICECredentials
     let port: MediaPort
+    let current: Mutex<ICECredentials>
 
     init(id: ICELiteAgent.SessionID, credentials: ICECredentials, port: MediaPort) {
-        (self.id, self.credentials, self.port) = (id, credentials, port)
+        self.id = id
+        self.current = Mutex(credentials)
+        self.port = port
     }
+
+    /// Our `a=ice-ufrag` / `a=ice-pwd` (new ones after ``restart(remoteUfrag:)``).
+    public var credentials: ICECredentials { current.withLock { $0 } }
+
+    /// An ICE restart: fresh local credentials for the answer, and the peer's new ufrag. The session, and the
+    /// DTLS association and SRTP contexts on it, carry on; media keeps its current path until the peer nominates
+    /// a new one. Nil when the session is closed.
+    public func restart(remoteUfrag: String?) -> ICECredentials? { port.restart(self, remoteUfrag: remoteUfrag) }
 
     /// The agent's view: state, selected and validated addresses, last check. Nil once closed.
     public var state: ICELiteAgent.Session? { port.state.withLock { $0.agent.sessions[id] } }
@@ -110,17 +119,27 @@ public final class MediaPort: Service, Sendable {
     let onBound: @Sendable (BoundPorts) -> Void
     let state: Mutex<State>
     let metrics: Metrics
+    let counts = Mutex<(restarts: Int, switches: Int)>((0, 0))
+
+    /// ICE restarts, and moves of a session's media to another address of its peer (a new nomination without a
+    /// restart: a browser whose network changed), since start.
+    public var restartCount: Int { counts.withLock { $0.restarts } }
+    public var pairSwitchCount: Int { counts.withLock { $0.switches } }
 
     struct Metrics: Sendable {
         let checks: Counter
         let errors: Counter
         let dropped: Counter
         let sessions: Gauge
+        let restarts: Counter
+        let switches: Counter
         init(_ f: any MetricsFactory) {
             checks = Counter(label: "liveswarm_ice_checks_total", factory: f)
             errors = Counter(label: "liveswarm_ice_check_errors_total", factory: f)
             dropped = Counter(label: "liveswarm_rtc_dropped_packets_total", factory: f)
             sessions = Gauge(label: "liveswarm_ice_sessions", factory: f)
+            restarts = Counter(label: "liveswarm_ice_restarts_total", factory: f)
+            switches = Counter(label: "liveswarm_ice_pair_switches_total", factory: f)
         }
     }
 
@@ -157,6 +176,27 @@ public final class MediaPort: Service, Sendable {
         recordSessionCount()
         logger.debug("ICE session opened", metadata: ["session": "\(session.id)", "ufrag": "\(session.credentials.ufrag)"])
         return session
+    }
+
+    func restart(_ session: MediaSession, remoteUfrag: String?) -> ICECredentials? {
+        let now = ContinuousClock.now
+        let credentials: ICECredentials? = state.withLock { s in
+            guard s.entries[session.id] != nil else { return nil }
+            while true {
+                let credentials = ICECredentials.random()
+                if s.agent.restart(session.id, local: credentials, remoteUfrag: remoteUfrag, now: now) {
+                    session.current.withLock { $0 = credentials }
+                    return credentials
+                }
+                guard s.agent.sessions[session.id] != nil else { return nil }
+            }
+        }
+        if let credentials {
+            metrics.restarts.increment()
+            counts.withLock { $0.restarts += 1 }
+            logger.info("ICE restart", metadata: ["session": "\(session.id)", "ufrag": "\(credentials.ufrag)"])
+        }
+        return credentials
     }
 
     /// Host candidates for an SDP answer (RFC 8839 5.1), UDP first; empty until the port is bound.
@@ -231,6 +271,13 @@ public final class MediaPort: Service, Sendable {
         switch outcome {
         case .reply(let bytes, let session, _):
             if session != nil { metrics.checks.increment() } else { metrics.errors.increment() }
+            for case .reply(_, _, let events) in [outcome] {
+                for case .selected(_, _, let previous?) in events {
+                    metrics.switches.increment()
+                    counts.withLock { $0.switches += 1 }
+                    logger.info("ICE pair switched: the peer moved", metadata: ["from": "\(previous)"])
+                }
+            }
             for (entry, address) in notify {
                 logger.info("ICE pair selected", metadata: ["session": "\(entry.session.id)", "remote": "\(address)"])
                 entry.handler.mediaSession(entry.session, selected: address)

@@ -132,6 +132,38 @@ import TestSupport
     }
 
     /// RFC 7675: checks renew consent; 30 s without one closes the session and frees its ufrag and addresses.
+    /// An ICE restart: only the new credentials are valid afterwards, media keeps the selected pair until the
+    /// peer nominates from its new address, and consent is renewed from the restart.
+    @Test func aRestartTakesNewCredentialsAndKeepsMediaFlowing() throws {
+        var (a, id, now) = Self.agent()
+        _ = try response(a.handleSTUN(Self.check(useCandidate: true), from: Self.browser, now: now))
+        let fresh = ICECredentials(ufrag: "newU", password: "newserverpassword0123456")
+        let later = now + .seconds(25)
+        let restarted = a.restart(id, local: fresh, remoteUfrag: "brw2", now: later)
+        #expect(restarted)
+        #expect(a.sessions[id]?.local == fresh && a.sessions[id]?.restarts == 1)
+        #expect(a.session(for: Self.browser) == id && a.sessions[id]?.selected == Self.browser, "media keeps its path")
+        // The old credentials, or the new ufrag with the peer's old one, are refused now.
+        for old in [Self.check(), Self.check(username: "newU:brwU", password: fresh.password)] {
+            let (r, s, _) = try response(a.handleSTUN(old, from: Self.browser, now: later))
+            #expect(r.type == .bindingError && s == nil)
+        }
+        // Consent counts from the restart: 25 s after the last old check, the session is still there.
+        #expect(a.expire(now: later + .seconds(10)).isEmpty)
+        // The peer checks from its new address with the new credentials and nominates it.
+        let (r, s, e) = try response(a.handleSTUN(Self.check(username: "newU:brw2", password: fresh.password, useCandidate: true),
+                                                  from: Self.moved, now: later))
+        #expect(r.type == .bindingSuccess && s == id && e == [.selected(id, Self.moved, previous: Self.browser)])
+        #expect(r.messageIntegrityIsValid(key: Array(fresh.password.utf8)) == true)
+        // Credentials another session holds are refused; an unknown session too.
+        let other = a.addSession(local: ICECredentials(ufrag: "othr", password: "otherpassword0123456789x"), remoteUfrag: nil, now: later)!
+        let taken = a.restart(id, local: ICECredentials(ufrag: "othr", password: "otherpassword0123456789x"), remoteUfrag: nil, now: later)
+        let unknown = a.restart(Agent.SessionID(rawValue: 999), local: Self.local, remoteUfrag: nil, now: later)
+        #expect(!taken && !unknown)
+        a.removeSession(other)
+        #expect(a.sessions[id]?.local == fresh)
+    }
+
     @Test func consentExpiresThirtySecondsAfterTheLastCheck() throws {
         var (a, id, t) = Self.agent()
         _ = a.handleSTUN(Self.check(useCandidate: true), from: Self.browser, now: t)

@@ -9,7 +9,7 @@ public enum RoomMediaError: Error, Equatable, Sendable, CustomStringConvertible 
     /// The publisher's offer lacks the room's video codec (or Opus).
     case codec(String)
     case tooManyTracks(offered: Int, limit: Int)
-    /// Something this version does not do yet (adding tracks to a publish PeerConnection, an ICE restart).
+    /// Something this version does not do yet (adding tracks to a publish PeerConnection).
     case unsupported(String)
     /// The media port is not running, or DTLS could not be set up.
     case unavailable(String)
@@ -32,8 +32,10 @@ public final class RoomForwarder: @unchecked Sendable {
         var publishUfrag: String?
         /// The publish answer, given again for an unchanged re-offer.
         var publishAnswer: [AnswerSection] = []
-        /// Track id (`PARTICIPANT-MID`) to its producer.
+        /// Track id (`PARTICIPANT-MID`, then `PARTICIPANT-MID-N` for the Nth publish PeerConnection) to its producer.
         var tracks: [(id: String, mid: String, producer: Producer)] = []
+        /// Publish PeerConnections this participant has had.
+        var publishGeneration = 0
         var subscriber: Subscriber?
     }
 
@@ -48,6 +50,11 @@ public final class RoomForwarder: @unchecked Sendable {
     public let videoCodec: String
     let lock = NIOLock()
     var rooms: [String: [String: Member]] = [:]
+    var restartCount = 0
+    /// ICE restarts of room transports since start.
+    public var iceRestarts: Int { lock.withLock { restartCount } }
+    /// Media moved to another address of a peer without a restart, on any of the media port's sessions, since start.
+    public var icePairSwitches: Int { registry.port.pairSwitchCount }
     let publisherClosed: @Sendable (_ room: String, _ participant: String) -> Void
 
     /// `publisherClosed` is called when a publish transport ends by itself (ICE consent expired, DTLS failed).
@@ -60,12 +67,21 @@ public final class RoomForwarder: @unchecked Sendable {
         -> (answer: String, tracks: [PublishedTrack]) {
         let offer: RemoteOffer
         do { offer = try RemoteOffer(parsing: text) } catch { throw .badOffer(error.description) }
-        let existing = lock.withLock { rooms[room]?[pid] }
+        var existing = lock.withLock { rooms[room]?[pid] }
+        if let router = existing?.publisher, router.publisher.peerFingerprint != offer.fingerprint {
+            // Another DTLS certificate: a new PeerConnection for the same seat (the page was reloaded and resumed).
+            // The old transport and its tracks end; the new one publishes tracks with new ids.
+            dropPublisher(room: room, participant: pid, router: router)
+            existing = lock.withLock { rooms[room]?[pid] }
+        }
         if let existing, existing.publisher != nil, let session = existing.publishSession {
             // A re-offer: the same transport and tracks are answered again; new tracks come in a later version.
-            guard offer.ufrag == existing.publishUfrag else { throw .unsupported("an ICE restart of the publish PeerConnection is not supported yet") }
             guard Set(offer.sections.filter(\.direction.sends).map(\.mid)) == Set(existing.tracks.map(\.mid)) else {
                 throw .unsupported("adding or removing tracks of a publish PeerConnection is not supported yet: publish them all at once")
+            }
+            if offer.ufrag != existing.publishUfrag {
+                try restartICE(session, remoteUfrag: offer.ufrag)
+                lock.withLock { if rooms[room]?[pid]?.publishSession === session { rooms[room]?[pid]?.publishUfrag = offer.ufrag } }
             }
             return (offer.answer(existing.publishAnswer, credentials: session.credentials, fingerprint: registry.certificate.fingerprint,
                                  candidates: registry.port.candidates).text, existing.tracks.map { PublishedTrack(id: $0.id, kind: $0.producer.kind, mid: $0.mid) })
@@ -84,11 +100,15 @@ public final class RoomForwarder: @unchecked Sendable {
         let producers = registry.makeProducers(plan.tracks, publisher: transport)
         let router = Router(name: "\(room)/\(pid)", publisher: transport, producers: producers, transportCCID: plan.transportCCID,
                             eventLoop: registry.eventLoops.next())
-        let tracks = zip(plan.tracks, producers).map { (t, p) in (id: "\(pid)-\(t.0.mid)", mid: t.0.mid, producer: p) }
+        let generation = (existing?.publishGeneration ?? 0) + 1
+        let tracks = zip(plan.tracks, producers).map { (t, p) in
+            (id: generation == 1 ? "\(pid)-\(t.0.mid)" : "\(pid)-\(t.0.mid)-\(generation)", mid: t.0.mid, producer: p)
+        }
         let stored = lock.withLock { () -> Bool in
             // Gone meanwhile (left), or published twice at once: the first one stands.
             guard rooms[room]?[pid]?.publisher == nil else { return false }
             var m = rooms[room]?[pid] ?? Member()
+            m.publishGeneration = generation
             (m.publisher, m.publishSession, m.publishUfrag, m.publishAnswer, m.tracks) = (router, session, offer.ufrag, plan.accepted, tracks)
             rooms[room, default: [:]][pid] = m
             return true
@@ -114,7 +134,7 @@ public final class RoomForwarder: @unchecked Sendable {
         -> (answer: String, refused: [String]) {
         let offer: RemoteOffer
         do { offer = try RemoteOffer(parsing: text) } catch { throw .badOffer(error.description) }
-        let (current, producers) = lock.withLock { () -> (Subscriber?, [String: (owner: String, producer: Producer)]) in
+        let (existingSubscriber, producers) = lock.withLock { () -> (Subscriber?, [String: (owner: String, producer: Producer)]) in
             var all: [String: (String, Producer)] = [:]
             for (owner, m) in rooms[room] ?? [:] where owner != pid {
                 for t in m.tracks { all[t.id] = (owner, t.producer) }
@@ -123,8 +143,19 @@ public final class RoomForwarder: @unchecked Sendable {
         }
         let subscriber: Subscriber
         var opened: WebRTCTransport?
+        var current = existingSubscriber
+        if let old = current, old.transport.peerFingerprint != offer.fingerprint {
+            // A new PeerConnection for the same seat (a reloaded page): the old one ends.
+            lock.withLock { if rooms[room]?[pid]?.subscriber === old { rooms[room]?[pid]?.subscriber = nil } }
+            old.detachAll()
+            old.transport.close()
+            current = nil
+        }
         if let current {
-            guard offer.ufrag == current.remoteUfrag else { throw .unsupported("an ICE restart of the subscribe PeerConnection is not supported yet") }
+            if offer.ufrag != current.remoteUfrag {
+                try restartICE(current.session, remoteUfrag: offer.ufrag)
+                current.remoteUfrag = offer.ufrag
+            }
             subscriber = current
         } else {
             let (transport, session): (WebRTCTransport, MediaSession)
@@ -195,6 +226,12 @@ public final class RoomForwarder: @unchecked Sendable {
         return (answer, refused)
     }
 
+    /// A re-offer with a new ufrag: the transport's ICE session takes new credentials and keeps its DTLS and SRTP.
+    func restartICE(_ session: MediaSession, remoteUfrag: String) throws(RoomMediaError) {
+        guard session.restart(remoteUfrag: remoteUfrag) != nil else { throw .unavailable("the transport closed during its ICE restart") }
+        lock.withLock { restartCount += 1 }
+    }
+
     func sendingSection(_ s: RemoteOffer.Section, codec: RTPCodec, consumer: Consumer, owner: String, track: String) -> AnswerSection {
         AnswerSection(mid: s.mid, kind: s.kind, codec: codec, direction: .sendonly,
                       sending: (ssrc: consumer.ssrc, rtxSSRC: consumer.rtx?.ssrc, cname: owner, stream: owner, track: track),
@@ -221,6 +258,21 @@ public final class RoomForwarder: @unchecked Sendable {
         member.subscriber?.transport.close()
         member.publisher?.close()
         member.publisher?.publisher.close()
+    }
+
+    /// Ends a publish transport the participant replaced: its tracks leave every subscriber.
+    func dropPublisher(room: String, participant pid: String, router: Router) {
+        let (tracks, others) = lock.withLock { () -> ([Producer], [Subscriber]) in
+            guard let m = rooms[room]?[pid], m.publisher === router else { return ([], []) }
+            rooms[room]?[pid]?.publisher = nil
+            rooms[room]?[pid]?.publishSession = nil
+            rooms[room]?[pid]?.tracks = []
+            return (m.tracks.map(\.producer), rooms[room]?.values.compactMap(\.subscriber) ?? [])
+        }
+        for s in others { s.drop(producers: tracks) }
+        router.close()
+        router.publisher.close()
+        registry.logger.info("room publisher replaced", metadata: ["room": "\(room)", "participant": "\(pid)"])
     }
 
     func publishTransportClosed(room: String, participant pid: String, router: Router, reason: String) {

@@ -21,8 +21,9 @@ final class Subscriber: @unchecked Sendable {
 
     let transport: WebRTCTransport
     let session: MediaSession
-    /// The client's ICE ufrag: a re-offer with another one is an ICE restart (not supported yet).
-    let remoteUfrag: String
+    /// The peer's ufrag; a re-offer with another one is an ICE restart. Changed only by `subscribe`, which the
+    /// room's signaling calls one at a time.
+    var remoteUfrag: String
     let lock = NIOLock()
     var slots: [String: Slot] = [:]
     var connected = false
