@@ -99,6 +99,10 @@ public enum LoopbackWebSocket {
         /// Sends a close frame (once; later calls do nothing). The server then ends the connection.
         public func close(code: UInt16 = 1000) async throws { try await sendClose(code) }
 
+        /// No close frame will be sent: when the body returns, the TCP connection just ends, as when a client
+        /// crashes or its network dies (tests of what a server does with a connection lost without a close).
+        public func abandon() async { _ = await state.markSent() }
+
         /// A close frame with `code` (none: an empty one), unless one was sent already.
         func sendClose(_ code: UInt16?) async throws {
             guard await state.markSent() else { return }

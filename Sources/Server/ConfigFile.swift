@@ -51,6 +51,8 @@ public struct ConfigFile: Decodable, Sendable {
         var max_messages_per_second: Int?
         var video_codec: String?
         var secret: String?
+        var grace: Double?
+        var reload_window: Double?
     }
     public struct Auth: Decodable, Sendable {
         var publish_keys: [String]?
@@ -82,7 +84,7 @@ public struct ConfigFile: Decodable, Sendable {
         "rtc": ["port", "host", "tcp", "consent_timeout_seconds", "certificate_file", "key_file", "catch_up_speed", "opus_kbps"],
         "auth": ["publish_keys", "stream_keys", "api_token"],
         "rooms": ["max_rooms", "max_participants", "max_tracks_per_participant", "max_message_bytes", "max_messages_per_second",
-                  "video_codec", "secret"],
+                  "video_codec", "secret", "grace", "reload_window"],
     ]
 
     public struct Invalid: Error, CustomStringConvertible {
@@ -195,6 +197,14 @@ public struct ConfigFile: Decodable, Sendable {
             if let v = r.secret {
                 guard !v.isEmpty else { throw Invalid(description: "rooms.secret must not be empty") }
                 c.rooms.secret = v
+            }
+            if let v = r.grace {
+                guard v >= 0, v <= 600 else { throw Invalid(description: "rooms.grace must be 0-600 seconds, got \(v)") }
+                c.rooms.grace = v
+            }
+            if let v = r.reload_window {
+                guard v >= 0, v <= 60 else { throw Invalid(description: "rooms.reload_window must be 0-60 seconds, got \(v)") }
+                c.rooms.reloadWindow = v
             }
         }
         return c

@@ -97,7 +97,9 @@ public final class LiveSwarm: Sendable {
             server: .http1WebSocketUpgrade(
                 configuration: .init(
                     http1: .init(additionalChannelHandlers: [HTTPFLVHandler(hub: hub, metrics: flvMetrics, logger: logger)]),
-                    ws: .init(maxFrameSize: frameLimit)),
+                    // A ping every 2 s, and a connection whose ping is unanswered by the next is closed: a dead
+                    // room connection is noticed within about 4 s (docs/ROOMS.md, Connection).
+                    ws: .init(maxFrameSize: frameLimit, autoPing: .enabled(timePeriod: .seconds(2)))),
                 shouldUpgrade: { request, channel, _ in
                     switch request.path?.split(separator: "?", maxSplits: 1).first {
                     case "/tracker":
@@ -137,7 +139,7 @@ public final class LiveSwarm: Sendable {
                                         + "\(configuration.rtc.host):\(configuration.rtc.port))", mediaPort)),
                 .init(service: sweeper),
                 .init(service: TrackerShutdown(endpoint: tracker)),
-                .init(service: RoomShutdown(endpoint: rooms)),
+                .init(service: RoomHousekeeping(endpoint: rooms)),
             ],
             gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
             logger: logger))

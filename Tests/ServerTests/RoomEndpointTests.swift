@@ -18,12 +18,19 @@ import TestSupport
         String(decoding: try! JSONSerialization.data(withJSONObject: value), as: UTF8.self)
     }
 
-    /// The next message of `type` (others, such as events, are skipped); fails after 5 s.
-    static func next(_ c: WebSocketTestClient, _ type: String) async throws -> [String: Any] {
+    /// The next message of `type` (others, such as events, are skipped); fails after `timeout` without a message.
+    static func next(_ c: WebSocketTestClient, _ type: String, timeout: Duration = .seconds(5)) async throws -> [String: Any] {
         while true {
-            let o = try object(try await c.text())
+            let o = try object(try await c.text(timeout: timeout))
             if o["type"] as? String == type { return o }
         }
+    }
+
+    /// Nothing but the pong reaches `c` for a ping sent now: no event was waiting for it.
+    static func nothingPending(_ c: WebSocketTestClient) async throws -> Bool {
+        c.send(#"{"type":"ping","check":true}"#)
+        let o = try object(try await c.text())
+        return o["type"] as? String == "pong" && o["check"] as? Bool == true
     }
 
     static func join(_ server: TestServer, room: String = "standup", name: String, token: String? = nil) async throws
@@ -206,5 +213,76 @@ import TestSupport
             let left = try await Self.next(bob, "participantLeft")
             #expect(left["participant"] as? String == a && left["reason"] as? String == "removed")
         }
+    }
+
+    /// How a connection ends decides the seat (docs/ROOMS.md, Connection): a connection lost without a close keeps
+    /// its seat, which `resume` takes back on a new connection with nobody told; a close with 4000 (a page
+    /// unloading) keeps it for the reload window; a close with 1000 leaves at once; a seat not taken back within the
+    /// grace is given up, and the others are told `disconnected`.
+    @Test func aLostConnectionKeepsItsSeatForAResume() async throws {
+        let server = try await TestServer.start { $0.rooms.grace = 3 }
+        defer { Task { await server.stop() } }
+        let (alice, joinedA) = try await Self.join(server, name: "alice")
+        let a = try #require((joinedA["you"] as? [String: Any])?["id"] as? String)
+        let token = try #require(joinedA["resumeToken"] as? String)
+        let (bob, joinedB) = try await Self.join(server, name: "bob")
+        defer { bob.close() }
+        let b = try #require((joinedB["you"] as? [String: Any])?["id"] as? String)
+        _ = try await Self.next(alice, "participantJoined")
+        func seat(_ id: String) async throws -> Bool? {
+            let detail = try await HTTPGet.fetch(port: server.ports.http, "/api/v1/rooms/standup").text
+            let people = try Self.object(detail)["participants"] as? [[String: Any]]
+            return people?.first { $0["id"] as? String == id }?["connected"] as? Bool
+        }
+
+        // Lost: the TCP connection ends without a close frame. The seat is held; bob hears nothing.
+        alice.end(code: nil)
+        var held = false
+        for _ in 0..<100 where !held {
+            held = try await seat(a) == false
+            if !held { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        #expect(held, "the seat is held, not given up")
+        let again = try await WebSocketTestClient.connect(port: server.ports.http, path: "/ws")
+        defer { again.close() }
+        again.send(Self.json(["type": "resume", "version": 1, "token": token]))
+        let resumed = try await Self.next(again, "resumed")
+        #expect((resumed["you"] as? [String: Any])?["id"] as? String == a && resumed["resumeToken"] as? String == token)
+        #expect((resumed["participants"] as? [[String: Any]])?.compactMap { $0["id"] as? String } == [b])
+        #expect(try await seat(a) == true)
+        #expect(try await Self.nothingPending(bob), "bob was told nothing")
+        let counters = try Self.object(try await HTTPGet.fetch(port: server.ports.http, "/api/v1/rooms").text)["counters"] as? [String: Int]
+        #expect(counters?["resumes"] == 1, "\(String(describing: counters))")
+
+        // A resume with a token nobody holds is refused, and the connection stays for a join.
+        let stranger = try await WebSocketTestClient.connect(port: server.ports.http, path: "/ws")
+        defer { stranger.close() }
+        stranger.send(Self.json(["type": "resume", "version": 1, "token": "nobodys-token"]))
+        #expect(try await Self.errorCode(stranger) == "resumeFailed")
+
+        // 4000, a page unloading: held for the reload window (3 s), then bob is told.
+        again.end(code: 4000)
+        #expect(try await Self.nothingPending(bob))
+        let unloaded = try await Self.next(bob, "participantLeft", timeout: .seconds(8))
+        #expect(unloaded["participant"] as? String == a && unloaded["reason"] as? String == "disconnected")
+
+        // 1000: an immediate leave.
+        let (carol, joinedC) = try await Self.join(server, name: "carol")
+        let c = try #require((joinedC["you"] as? [String: Any])?["id"] as? String)
+        carol.end(code: 1000)
+        let closed = try await Self.next(bob, "participantLeft", timeout: .seconds(2))
+        #expect(closed["participant"] as? String == c && closed["reason"] as? String == "left")
+
+        // Lost and not back within the grace (3 s here): given up, and bob is told.
+        let (dave, joinedD) = try await Self.join(server, name: "dave")
+        let d = try #require((joinedD["you"] as? [String: Any])?["id"] as? String)
+        _ = try await Self.next(bob, "participantJoined")
+        dave.end(code: nil)
+        try await Task.sleep(for: .seconds(1))
+        #expect(try await Self.nothingPending(bob), "held for the grace")
+        let gone = try await Self.next(bob, "participantLeft", timeout: .seconds(8))
+        #expect(gone["participant"] as? String == d && gone["reason"] as? String == "disconnected")
+        let after = try Self.object(try await HTTPGet.fetch(port: server.ports.http, "/api/v1/rooms").text)["counters"] as? [String: Int]
+        #expect(after?["expired"] == 2, "\(String(describing: after))")
     }
 }

@@ -114,23 +114,146 @@ import Testing
         let a = join(1), b = join(2), c = join(3)
         #expect(send(1, #"{"type":"leave"}"#) == [.send(2, .participantLeft(id: a, reason: .left)), .send(3, .participantLeft(id: a, reason: .left)),
                                                    .close(1, code: 1000, reason: "left")])
-        #expect(service.disconnected(1).isEmpty)
-        #expect(service.disconnected(2) == [.send(3, .participantLeft(id: b, reason: .disconnected))])
+        #expect(service.disconnected(1, .closed, now: now).isEmpty)
+        // A clean close (1000, 1001) is a leave.
+        #expect(service.disconnected(2, .closed, now: now) == [.send(3, .participantLeft(id: b, reason: .left))])
         #expect(media.calls.withLock { $0 }.filter { $0.hasPrefix("remove") } == ["remove standup \(a)", "remove standup \(b)"])
         #expect(service.summaries.map { "\($0.name) \($0.participants) \($0.tracks)" } == ["standup 1 0"])
-        _ = service.disconnected(3)
+        _ = service.disconnected(3, .closed, now: now)
         #expect(service.summaries.isEmpty, "an empty room is forgotten")
         _ = c
     }
 
     @Test mutating func anOperatorRemovesAParticipant() {
         let a = join(1), b = join(2)
-        #expect(service.remove(room: "other", participant: a) == nil)
-        #expect(service.remove(room: "standup", participant: a) == [.send(2, .participantLeft(id: a, reason: .removed)),
-                                                                     .close(1, code: 4001, reason: "removed")])
-        #expect(service.remove(room: "standup", participant: a) == nil)
-        #expect(service.disconnected(1).isEmpty)
+        #expect(service.remove(room: "other", participant: a, now: now) == nil)
+        #expect(service.remove(room: "standup", participant: a, now: now) == [.send(2, .participantLeft(id: a, reason: .removed)),
+                                                                               .close(1, code: 4001, reason: "removed")])
+        #expect(service.remove(room: "standup", participant: a, now: now) == nil)
+        #expect(service.disconnected(1, .lost, now: now).isEmpty)
         _ = b
+    }
+
+    /// The token a `joined` gave to `id`'s participant.
+    mutating func joinWithToken(_ id: Int, name: String = "p", token: String? = nil) -> (pid: String, resume: String) {
+        connect(id)
+        let tokenField = token.map { #","token":"\#($0)""# } ?? ""
+        let actions = send(id, #"{"type":"join","version":1,"room":"standup","name":"\#(name)"\#(tokenField)}"#)
+        guard let j = actions.lazy.compactMap({ if case .send(id, .joined(let j)) = $0 { j } else { nil } }).first else {
+            Issue.record("no joined: \(actions)")
+            return ("", "")
+        }
+        return (j.you.id, j.resumeToken)
+    }
+
+    mutating func resume(_ id: Int, _ token: String) -> [RoomService.Action] {
+        connect(id)
+        return send(id, #"{"type":"resume","version":1,"token":"\#(token)"}"#)
+    }
+
+    @Test mutating func aLostConnectionsSeatIsHeldAndResumedWithNobodyTold() {
+        let (a, token) = joinWithToken(1, name: "alice"), b = join(2)
+        _ = send(1, #"{"type":"publish","sdp":"tracks:2"}"#)
+        _ = send(1, #"{"type":"mute","track":"\#(a)-0","muted":true}"#)
+        now = 10
+        #expect(service.disconnected(1, .lost, now: now).isEmpty, "the others see nothing")
+        #expect(service.members(of: "standup")?.first?.connected == false)
+        // While held, the seat misses events; the resume's snapshot has them.
+        _ = send(2, #"{"type":"publish","sdp":"tracks:1"}"#)
+        now = 12
+        let actions = resume(3, token)
+        guard case .send(3, .resumed(let r))? = actions.first, actions.count == 1 else { Issue.record("\(actions)"); return }
+        #expect(r.you.id == a && r.resumeToken == token && r.you.tracks.map(\.muted) == [true, false])
+        #expect(r.participants.map(\.id) == [b] && r.participants[0].tracks.count == 1)
+        #expect(ServerMessage.resumed(r).json.contains(#""type":"resumed""#))
+        #expect(service.counters.resumes == 1 && service.members(of: "standup")?.first?.connected == true)
+        #expect(!media.calls.withLock { $0 }.contains { $0.hasPrefix("remove") }, "the media stays")
+        // It gets events again, and the token still works for the next loss.
+        #expect(send(2, #"{"type":"leave"}"#).contains(.send(3, .participantLeft(id: b, reason: .left))))
+        #expect(service.tick(now: 100).isEmpty)
+    }
+
+    @Test mutating func aHeldSeatIsGivenUpAfterTheGraceCountedFromTheLastSignOfLife() {
+        let (a, token) = joinWithToken(1), b = join(2)
+        now = 5
+        _ = send(1, #"{"type":"ping"}"#)
+        now = 6.5
+        // Noticed 1.5 s after the last message: held until 5 + 20.
+        #expect(service.disconnected(1, .lost, now: now).isEmpty)
+        #expect(service.tick(now: 24.9).isEmpty)
+        #expect(service.tick(now: 25) == [.send(2, .participantLeft(id: a, reason: .disconnected))])
+        #expect(service.counters.expired == 1)
+        // Too late: the page must join again.
+        #expect(Self.error(resume(3, token)) == .resumeFailed)
+        // A loss noticed long after the last message (a client that never pings) still gets the grace, less the
+        // time a dead connection takes to be noticed.
+        let (c, _) = joinWithToken(4)
+        now = 100
+        _ = service.disconnected(4, .lost, now: now)
+        #expect(service.tick(now: 115.9).isEmpty && service.tick(now: 116) == [.send(2, .participantLeft(id: c, reason: .disconnected))])
+        _ = b
+    }
+
+    @Test mutating func anUnloadingPageHasTheReloadWindow() {
+        let (a, token) = joinWithToken(1), b = join(2)
+        now = 1
+        #expect(service.disconnected(1, .unloading, now: now).isEmpty)
+        #expect(service.tick(now: 3.9).isEmpty && service.tick(now: 4) == [.send(2, .participantLeft(id: a, reason: .disconnected))])
+        // Within the window, the reloaded page resumes.
+        let (c, t2) = joinWithToken(3)
+        now = 10
+        _ = service.disconnected(3, .unloading, now: now)
+        now = 11
+        guard case .send(4, .resumed(let r))? = resume(4, t2).first else { Issue.record("no resumed"); return }
+        #expect(r.you.id == c)
+        _ = (token, b)
+    }
+
+    @Test mutating func aResumeWhileTheOldConnectionLivesClosesIt() {
+        let (a, token) = joinWithToken(1), b = join(2)
+        let actions = resume(3, token)
+        #expect(actions.first == .close(1, code: 4002, reason: "resumed on another connection"))
+        guard case .send(3, .resumed(let r))? = actions.last else { Issue.record("\(actions)"); return }
+        #expect(r.you.id == a)
+        // The old connection's end is no loss: the seat is not held, nothing is told.
+        #expect(service.disconnected(1, .lost, now: now).isEmpty && service.tick(now: 1000).isEmpty)
+        #expect(service.members(of: "standup")?.map(\.connected) == [true, true])
+        // A second resume on a connection that is in a room is refused.
+        #expect(Self.error(send(3, #"{"type":"resume","version":1,"token":"\#(token)"}"#)) == .alreadyJoined)
+        #expect(Self.error(resume(5, "nonsense")) == .resumeFailed)
+        #expect(Self.error(resume(6, String(repeating: "x", count: 24))) == .resumeFailed)
+        _ = b
+    }
+
+    @Test mutating func aRemovedParticipantStaysOut() {
+        let (a, token) = joinWithToken(1), b = join(2)
+        now = 50
+        _ = service.disconnected(1, .lost, now: now)
+        // Removed while held: no connection to close, the others told.
+        #expect(service.remove(room: "standup", participant: a, now: now) == [.send(2, .participantLeft(id: a, reason: .removed))])
+        #expect(resume(3, token) == [.send(3, .error(RoomError(.removed, "an operator removed you from this room", request: "resume"))),
+                                     .close(3, code: 4001, reason: "removed")])
+        // An hour later the token is forgotten, and is just unknown.
+        _ = service.tick(now: now + 3601)
+        #expect(Self.error(resume(4, token)) == .resumeFailed)
+        _ = b
+    }
+
+    @Test mutating func aJoinWithTheSameIdentityReplacesTheSeat() {
+        var s = RoomServiceTests { $0.secret = "k"; $0.maxParticipants = 2 }
+        let exp = Int(Date().timeIntervalSince1970) + 60
+        let ann = RoomToken(room: "standup", identity: "ann", expires: exp, canPublish: true).signed(secret: "k")
+        let bob = RoomToken(room: "standup", identity: "bob", expires: exp, canPublish: true).signed(secret: "k")
+        let (a, oldToken) = s.joinWithToken(1, token: ann), (b, _) = s.joinWithToken(2, token: bob)
+        // The room is full, but ann may come in again: her old seat goes.
+        s.connect(3)
+        let actions = s.send(3, #"{"type":"join","version":1,"room":"standup","name":"","token":"\#(ann)"}"#)
+        #expect(actions.prefix(2) == [.send(2, .participantLeft(id: a, reason: .replaced)), .close(1, code: 4003, reason: "replaced")])
+        guard case .send(3, .joined(let j))? = actions.dropFirst(2).first else { Issue.record("\(actions)"); return }
+        #expect(j.you.id != a && j.participants.map(\.id) == [b])
+        #expect(actions.last == .send(2, .participantJoined(j.you)))
+        #expect(s.service.counters.replaced == 1)
+        #expect(Self.error(s.resume(4, oldToken)) == .resumeFailed)
     }
 
     @Test mutating func aPublisherWhoseTransportEndedLosesItsTracks() {

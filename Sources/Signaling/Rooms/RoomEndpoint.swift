@@ -61,6 +61,7 @@ public final class RoomEndpoint: Sendable {
     public func serve(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, channel: any Channel,
                       iceServers: [String], frameLimit: Int, logger: Logger) async {
         let (outbox, continuation) = AsyncStream<Outgoing>.makeStream(bufferingPolicy: .bufferingOldest(Self.outboxLimit))
+        let closes = CloseWatcher.install(on: channel)
         let id = state.withLock { s in
             let id = s.nextID
             s.nextID += 1
@@ -99,10 +100,21 @@ public final class RoomEndpoint: Sendable {
                     logger.debug("room connection ended", metadata: ["error": "\(error)"])
                 }
             }
-            // Whichever ends first ends the connection: the participant leaves now. After a close sent by the
-            // server, the reader goes on (its messages are ignored) until the client answers, for up to 5 s.
+            // Whichever ends first ends the connection; how it ended decides whether the seat is held. After a
+            // close sent by the server, the reader goes on (its messages are ignored) until the client answers, for
+            // up to 5 s.
             await group.next()
-            forget(id)
+            let first = closes.value
+            let ending: RoomService.Ending = switch first {
+            case .some(let f) where f.byClient: [1000, 1001].contains(f.code) ? .closed : f.code == 4000 ? .unloading : .lost
+            // The server closed it: for an unanswered ping (1001, "Ping timeout") the client may be alive behind a
+            // dead path; anything else (a flood, an oversized message, a protocol error) costs the seat.
+            case .some(let f): f.code == 1001 ? .lost : .dropped
+            case nil: .lost
+            }
+            logger.debug("room connection ended", metadata: ["connection": "\(id)", "ending": "\(ending)",
+                                                            "close": "\(first.map { "\($0.code) by the \($0.byClient ? "client" : "server")" } ?? "none")"])
+            forget(id, ending)
             group.addTask { try? await Task.sleep(for: .seconds(5)) }
             await group.next()
             group.cancelAll()
@@ -134,15 +146,16 @@ public final class RoomEndpoint: Sendable {
         for id in overflowed {
             logger.info("room client closed: it does not read its messages", metadata: ["connection": "\(id)"])
             let channel = state.withLock { $0.channels[id] }
-            forget(id)
+            // It may be alive behind a slow link: its seat is held, as for a lost connection.
+            forget(id, .lost)
             channel?.close(promise: nil)
         }
     }
 
-    /// The connection is gone: its participant leaves.
-    func forget(_ id: RoomService.ConnectionID) {
+    /// The connection is gone: its participant leaves, or its seat is held.
+    func forget(_ id: RoomService.ConnectionID, _ ending: RoomService.Ending) {
         let (outbox, actions) = state.withLock { s in
-            let actions = s.service.disconnected(id)
+            let actions = s.service.disconnected(id, ending, now: now)
             s.channels.removeValue(forKey: id)
             return (s.outboxes.removeValue(forKey: id), actions)
         }
@@ -150,9 +163,20 @@ public final class RoomEndpoint: Sendable {
         deliver(actions)
     }
 
+    /// Held seats whose time ran out are given up. Called about once a second.
+    public func tick() {
+        let (actions, expired) = state.withLock { s in
+            let before = s.service.counters.expired
+            let actions = s.service.tick(now: now)
+            return (actions, s.service.counters.expired - before)
+        }
+        if expired > 0 { logger.info("room seats given up: their participants did not come back in time", metadata: ["seats": "\(expired)"]) }
+        deliver(actions)
+    }
+
     /// An operator removes a participant. False when there is no such participant in that room.
     public func remove(room: String, participant: String) -> Bool {
-        guard let actions = state.withLock({ $0.service.remove(room: room, participant: participant) }) else { return false }
+        guard let actions = state.withLock({ $0.service.remove(room: room, participant: participant, now: now) }) else { return false }
         logger.info("room participant removed by the operator", metadata: ["room": "\(room)", "participant": "\(participant)"])
         deliver(actions)
         return true
@@ -172,16 +196,76 @@ public final class RoomEndpoint: Sendable {
     public var summaries: [RoomService.RoomSummary] { state.withLock { $0.service.summaries } }
 
     public func members(of room: String) -> [RoomService.ParticipantSummary]? { state.withLock { $0.service.members(of: room) } }
+
+    public var counters: RoomService.Counters { state.withLock { $0.service.counters } }
 }
 
-/// Runs beside the HTTP server and closes the rooms' WebSockets when shutdown begins.
-public struct RoomShutdown: Service {
+/// Runs beside the HTTP server: gives up held seats whose time ran out, once a second, and closes the rooms'
+/// WebSockets when shutdown begins.
+public struct RoomHousekeeping: Service {
     let endpoint: RoomEndpoint
 
     public init(endpoint: RoomEndpoint) { self.endpoint = endpoint }
 
     public func run() async throws {
-        try? await gracefulShutdown()
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(1))
+                endpoint.tick()
+            }
+        }
         endpoint.closeAll()
+    }
+}
+
+/// Sees the close frames that pass, which hummingbird-websocket does not hand to the connection's handler: the first
+/// one, whoever sent it, says how the connection ended. It sits after the frame decoder, before the connection's
+/// own handler, and lets every frame through.
+final class CloseWatcher: ChannelDuplexHandler, Sendable {
+    typealias InboundIn = WebSocketFrame
+    typealias InboundOut = WebSocketFrame
+    typealias OutboundIn = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
+
+    /// The first close frame: sent by the client or by the server, with its code (1005 when it had none).
+    struct First: Sendable, Equatable {
+        var byClient: Bool
+        var code: UInt16
+    }
+
+    final class Box: Sendable {
+        let first = Mutex<First?>(nil)
+        var value: First? { first.withLock { $0 } }
+        func record(_ frame: WebSocketFrame, byClient: Bool) {
+            guard frame.opcode == .connectionClose else { return }
+            var data = frame.unmaskedData
+            let code = data.readInteger(as: UInt16.self) ?? 1005
+            first.withLock { if $0 == nil { $0 = First(byClient: byClient, code: code) } }
+        }
+    }
+
+    let box: Box
+
+    init(box: Box) { self.box = box }
+
+    /// Adds a watcher to an upgraded WebSocket's pipeline.
+    static func install(on channel: any Channel) -> Box {
+        let box = Box()
+        channel.eventLoop.execute {
+            let sync = channel.pipeline.syncOperations
+            guard let decoder = try? sync.handler(type: ByteToMessageHandler<WebSocketFrameDecoder>.self) else { return }
+            try? sync.addHandler(CloseWatcher(box: box), position: .after(decoder))
+        }
+        return box
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        box.record(unwrapInboundIn(data), byClient: true)
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        box.record(unwrapOutboundIn(data), byClient: false)
+        context.write(data, promise: promise)
     }
 }

@@ -15,6 +15,8 @@ public enum ClientMessage: Sendable, Equatable {
     }
 
     case join(Join)
+    /// Takes a held seat back on a new connection, with the token `joined` gave.
+    case resume(version: Int, token: String)
     /// The publish PeerConnection's offer.
     case publish(sdp: String)
     /// The subscribe PeerConnection's offer, and the track each `recvonly` mid is for.
@@ -32,6 +34,7 @@ public enum ClientMessage: Sendable, Equatable {
     public var type: String {
         switch self {
         case .join: "join"
+        case .resume: "resume"
         case .publish: "publish"
         case .subscribe: "subscribe"
         case .subscription: "subscription"
@@ -64,6 +67,10 @@ public enum ClientMessage: Sendable, Equatable {
         switch type {
         case "join":
             self = .join(try decode(Join.self))
+        case "resume":
+            struct R: Decodable { var version: Int; var token: String }
+            let r = try decode(R.self)
+            self = .resume(version: r.version, token: r.token)
         case "publish":
             struct P: Decodable { var sdp: String }
             self = .publish(sdp: try decode(P.self).sdp)
@@ -134,6 +141,8 @@ public enum ServerMessage: Sendable, Equatable {
     }
 
     case joined(Joined)
+    /// The answer to `resume`: the same snapshot as `joined`, as things are now.
+    case resumed(Joined)
     case publishAnswer(sdp: String, tracks: [PublishedTrack])
     case subscribeAnswer(sdp: String)
     case participantJoined(ParticipantInfo)
@@ -144,16 +153,18 @@ public enum ServerMessage: Sendable, Equatable {
     case pong(JSONValue)
     case error(RoomError)
 
-    public enum LeaveReason: String, Sendable { case left, disconnected, removed }
+    public enum LeaveReason: String, Sendable { case left, disconnected, removed, replaced }
 
     /// One line of JSON.
     public var json: String {
         let value: JSONValue
         switch self {
-        case .joined(let j):
+        case .joined(let j), .resumed(let j):
+            let type: JSONValue = if case .joined = self { "joined" } else { "resumed" }
             value = .object([
-                "type": "joined", "version": .number(Double(RoomProtocol.version)), "room": .string(j.room),
-                "you": .object(["id": .string(j.you.id), "name": .string(j.you.name), "canPublish": .bool(j.canPublish)]),
+                "type": type, "version": .number(Double(RoomProtocol.version)), "room": .string(j.room),
+                "you": .object(["id": .string(j.you.id), "name": .string(j.you.name), "canPublish": .bool(j.canPublish),
+                                "tracks": .array(j.you.tracks.map(JSONValue.init))]),
                 "participants": .array(j.participants.map(JSONValue.init)),
                 "iceServers": .array(j.iceServers.isEmpty ? [] : [.object(["urls": .array(j.iceServers.map(JSONValue.string))])]),
                 "codecs": .object(["audio": "opus", "video": .string(j.videoCodec)]),
@@ -202,6 +213,7 @@ public struct RoomError: Error, Sendable, Equatable, CustomStringConvertible {
         case malformed, unknownType, unsupportedVersion, notJoined, alreadyJoined, badRoomName, badName
         case tokenRequired, badToken, tokenExpired, wrongRoom, publishNotAllowed
         case roomFull, tooManyRooms, tooManyTracks, badSDP, codecUnsupported, unknownTrack, unavailable
+        case resumeFailed, removed
     }
 
     public var code: Code

@@ -16,7 +16,10 @@ public struct RoomRoutes: Sendable {
 
     public func add<Context: RequestContext>(to router: Hummingbird.Router<Context>) {
         router.get("/api/v1/rooms") { _, _ in
-            RoomList(rooms: endpoint.summaries)
+            let c = endpoint.counters
+            return RoomList(rooms: endpoint.summaries, counters: .init(resumes: c.resumes, expired: c.expired, replaced: c.replaced,
+                                                                      iceRestarts: endpoint.forwarder.iceRestarts,
+                                                                      icePairSwitches: endpoint.forwarder.icePairSwitches))
         }
         router.get("/api/v1/rooms/:room") { _, context in
             let room = try context.parameters.require("room")
@@ -25,7 +28,7 @@ public struct RoomRoutes: Sendable {
             return RoomDetail(name: room, videoCodec: endpoint.configuration.videoCodec, participants: members.map { p in
                 let f = figures[p.id]
                 return RoomDetail.Participant(
-                    id: p.id, name: p.name, identity: p.identity, canPublish: p.canPublish,
+                    id: p.id, name: p.name, identity: p.identity, canPublish: p.canPublish, connected: p.connected,
                     tracks: p.tracks.map { t in
                         let m = f?.publishing.first { $0.id == t.id }
                         return RoomDetail.Track(id: t.id, kind: t.kind, muted: t.muted, codec: m?.codec, packetsReceived: m?.packetsReceived ?? 0,
@@ -50,6 +53,11 @@ public struct RoomRoutes: Sendable {
         Gauge(label: "liveswarm_rooms", factory: factory).record(rooms.count)
         Gauge(label: "liveswarm_room_participants", factory: factory).record(rooms.reduce(0) { $0 + $1.participants })
         Gauge(label: "liveswarm_room_tracks", factory: factory).record(endpoint.forwarder.trackCount)
+        // Counts since start, read from the rooms' state at scrape time (ICE restarts are the media port's
+        // liveswarm_ice_restarts_total).
+        let c = endpoint.counters
+        Gauge(label: "liveswarm_room_resumes", factory: factory).record(c.resumes)
+        Gauge(label: "liveswarm_room_seats_expired", factory: factory).record(c.expired)
     }
 }
 
@@ -77,7 +85,18 @@ public struct OperatorAuthentication: Sendable {
 }
 
 struct RoomList: ResponseEncodable {
+    /// Since the server started.
+    struct Counters: Codable {
+        var resumes: Int
+        var expired: Int
+        var replaced: Int
+        var iceRestarts: Int
+        /// Every session on the media port (WHIP and WHEP too): a peer's media moved to a new address of its own.
+        var icePairSwitches: Int
+    }
+
     var rooms: [RoomService.RoomSummary]
+    var counters: Counters
 }
 
 struct RoomDetail: ResponseEncodable {
@@ -100,6 +119,8 @@ struct RoomDetail: ResponseEncodable {
         var name: String
         var identity: String
         var canPublish: Bool
+        /// False while the seat is held for a resume.
+        var connected: Bool
         var tracks: [Track]
         var receiving: [RoomForwarder.SubscriptionFigures]
     }

@@ -32,7 +32,37 @@ public struct RoomService: Sendable {
         public var videoCodec = "VP8"
         /// With a secret, joins need an HS256 token signed with it.
         public var secret: String?
+        /// Seconds a seat is kept after its connection is lost (not closed): the participant may `resume` it, and
+        /// the others see nothing. Counted from the last sign of life (see ``livenessWindow``).
+        public var grace: Double = 20
+        /// Seconds a seat is kept after its page closed the socket with 4000 (it is unloading): a reload resumes.
+        public var reloadWindow: Double = 3
+        /// How late a lost connection can be noticed: the WebSocket is pinged every 2 s and closed when a ping
+        /// goes unanswered until the next, so the last pong can be up to 4 s before the loss is seen.
+        public var livenessWindow: Double = 4
         public init() {}
+    }
+
+    /// How a connection ended, from its close code (docs/ROOMS.md, Connection).
+    public enum Ending: Sendable, Equatable {
+        /// Closed with 1000 or 1001 (the client closed it, the tab closed): an immediate leave.
+        case closed
+        /// Closed by the server (a flood, an oversized message): an immediate leave, told as `disconnected`.
+        case dropped
+        /// Closed with 4000 by a page that is unloading: the seat is kept for ``Configuration/reloadWindow``.
+        case unloading
+        /// No close handshake (a reset, a dead network, an unanswered ping): the seat is kept for the grace period.
+        case lost
+    }
+
+    /// What happened to seats since start, for operators.
+    public struct Counters: Sendable, Equatable, Codable {
+        /// Seats taken back with a resume token.
+        public var resumes = 0
+        /// Seats whose hold ran out (the participant did not come back in time).
+        public var expired = 0
+        /// Seats replaced by a join with the same identity.
+        public var replaced = 0
     }
 
     public typealias ConnectionID = Int
@@ -48,10 +78,13 @@ public struct RoomService: Sendable {
         var name: String
         var identity: String
         var room: String
-        var connection: ConnectionID
+        /// Nil while the seat is held for a resume.
+        var connection: ConnectionID?
         var canPublish: Bool
         var tracks: [TrackInfo] = []
         var resumeToken: String
+        /// When a held seat is given up.
+        var heldUntil: Double?
 
         var info: ParticipantInfo { ParticipantInfo(id: id, name: name, tracks: tracks) }
     }
@@ -61,6 +94,8 @@ public struct RoomService: Sendable {
         var iceServers: [String]
         var windowStart: Double
         var messagesInWindow = 0
+        /// The last message from it.
+        var lastHeard: Double
     }
 
     public let configuration: Configuration
@@ -69,6 +104,12 @@ public struct RoomService: Sendable {
     var rooms: [String: [String]] = [:]
     var participants: [String: Participant] = [:]
     var connections: [ConnectionID: Connection] = [:]
+    /// Resume token to participant id, for seats that exist.
+    var resumeTokens: [String: String] = [:]
+    /// Resume tokens of participants an operator removed, to when they are forgotten: a resume with one is told
+    /// `removed`, so the page stops instead of joining again.
+    var removedTokens: [String: Double] = [:]
+    public private(set) var counters = Counters()
     var generator: SystemRandomNumberGenerator
 
     public init(configuration: Configuration, media: any RoomMedia) {
@@ -79,13 +120,32 @@ public struct RoomService: Sendable {
 
     /// A WebSocket opened. `iceServers` are the URLs its `joined` will give (they depend on the Host it used).
     public mutating func connected(_ id: ConnectionID, iceServers: [String], now: Double) {
-        connections[id] = Connection(iceServers: iceServers, windowStart: now)
+        connections[id] = Connection(iceServers: iceServers, windowStart: now, lastHeard: now)
     }
 
-    /// A WebSocket closed (or failed): its participant leaves at once.
-    public mutating func disconnected(_ id: ConnectionID) -> [Action] {
-        guard let c = connections.removeValue(forKey: id), let pid = c.participant else { return [] }
-        return leave(pid, reason: .disconnected)
+    /// A WebSocket ended. Closed cleanly, its participant leaves at once; otherwise its seat is held (the others
+    /// are told nothing) until it resumes or the hold runs out (``tick(now:)``).
+    public mutating func disconnected(_ id: ConnectionID, _ ending: Ending, now: Double) -> [Action] {
+        guard let c = connections.removeValue(forKey: id), let pid = c.participant, participants[pid]?.connection == id else { return [] }
+        let until: Double
+        switch ending {
+        case .closed: return leave(pid, reason: .left)
+        case .dropped: return leave(pid, reason: .disconnected)
+        case .unloading: until = now + configuration.reloadWindow
+        case .lost: until = max(c.lastHeard, now - configuration.livenessWindow) + configuration.grace
+        }
+        participants[pid]?.connection = nil
+        participants[pid]?.heldUntil = until
+        return []
+    }
+
+    /// Gives up the held seats whose time ran out (the others are told `disconnected`), and forgets old removed
+    /// tokens. Called about once a second.
+    public mutating func tick(now: Double) -> [Action] {
+        removedTokens = removedTokens.filter { $0.value > now }
+        let expired = participants.values.filter { ($0.heldUntil ?? .infinity) <= now }.map(\.id).sorted()
+        counters.expired += expired.count
+        return expired.flatMap { leave($0, reason: .disconnected) }
     }
 
     /// One text message from a connection.
@@ -97,6 +157,7 @@ public struct RoomService: Sendable {
             c.messagesInWindow = 0
         }
         c.messagesInWindow += 1
+        c.lastHeard = now
         connections[id] = c
         if c.messagesInWindow > configuration.maxMessagesPerSecond {
             return [.close(id, code: 1008, reason: "flood")]
@@ -129,6 +190,8 @@ public struct RoomService: Sendable {
             return []
         case .join(let join):
             return try self.join(join, from: id, now: now)
+        case .resume(let version, let token):
+            return try resume(version: version, token: token, from: id)
         default:
             break
         }
@@ -144,6 +207,11 @@ public struct RoomService: Sendable {
             let (answer, published) = try media.publish(room: p.room, participant: pid, offer: sdp,
                                                         maxTracks: configuration.maxTracksPerParticipant)
             var actions: [Action] = [.send(id, .publishAnswer(sdp: answer, tracks: published))]
+            // A new publish PeerConnection (a reloaded page) replaced the tracks of the old one.
+            for t in p.tracks where !published.contains(where: { $0.id == t.id }) {
+                participants[pid]?.tracks.removeAll { $0.id == t.id }
+                actions += broadcast(p.room, except: pid, .trackUnpublished(participant: pid, track: t.id))
+            }
             for t in published where !p.tracks.contains(where: { $0.id == t.id }) {
                 let info = TrackInfo(id: t.id, kind: t.kind, muted: false)
                 participants[pid]?.tracks.append(info)
@@ -167,7 +235,7 @@ public struct RoomService: Sendable {
             guard p.tracks[i].muted != muted else { return [] }
             participants[pid]?.tracks[i].muted = muted
             return broadcast(p.room, except: pid, .trackMuted(participant: pid, track: track, muted: muted))
-        case .join, .ping, .candidate:
+        case .join, .ping, .candidate, .resume:
             return []
         }
     }
@@ -204,37 +272,83 @@ public struct RoomService: Sendable {
         if members.isEmpty, rooms.count >= configuration.maxRooms {
             throw RoomError(.tooManyRooms, "this server has \(configuration.maxRooms) rooms already")
         }
-        guard members.count < configuration.maxParticipants else {
+        let rejoining = identity.map { i in members.contains { participants[$0]?.identity == i } } ?? false
+        guard members.count < configuration.maxParticipants || rejoining else {
             throw RoomError(.roomFull, "\(join.room) has \(configuration.maxParticipants) participants")
+        }
+        var actions: [Action] = []
+        if let identity, let old = members.first(where: { participants[$0]?.identity == identity }), let p = participants[old] {
+            // The same person joined again (another tab, another device): the new join takes the seat's place.
+            counters.replaced += 1
+            actions += leave(old, reason: .replaced)
+            if let c = p.connection { actions.append(.close(c, code: 4003, reason: "replaced")) }
         }
         var pid: String
         repeat { pid = randomID(8) } while participants[pid] != nil
+        var token: String
+        repeat { token = randomID(24) } while resumeTokens[token] != nil
         let participant = Participant(id: pid, name: name, identity: identity ?? pid, room: join.room, connection: id,
-                                      canPublish: canPublish, resumeToken: randomID(24))
-        let others = members.compactMap { participants[$0]?.info }
+                                      canPublish: canPublish, resumeToken: token)
         participants[pid] = participant
+        resumeTokens[token] = pid
         rooms[join.room, default: []].append(pid)
         connections[id]?.participant = pid
-        let joined = ServerMessage.Joined(room: join.room, you: participant.info, canPublish: canPublish, participants: others,
-                                          iceServers: connections[id]?.iceServers ?? [], videoCodec: configuration.videoCodec,
-                                          resumeToken: participant.resumeToken)
-        return [.send(id, .joined(joined))] + broadcast(join.room, except: pid, .participantJoined(participant.info))
+        return actions + [.send(id, .joined(snapshot(pid)))] + broadcast(join.room, except: pid, .participantJoined(participant.info))
+    }
+
+    /// What `joined` and `resumed` carry: the participant itself, everyone else in the room, and how to connect.
+    func snapshot(_ pid: String) -> ServerMessage.Joined {
+        let p = participants[pid]!
+        let others = (rooms[p.room] ?? []).filter { $0 != pid }.compactMap { participants[$0]?.info }
+        return ServerMessage.Joined(room: p.room, you: p.info, canPublish: p.canPublish, participants: others,
+                                    iceServers: p.connection.flatMap { connections[$0]?.iceServers } ?? [],
+                                    videoCodec: configuration.videoCodec, resumeToken: p.resumeToken)
+    }
+
+    /// `resume`: a new connection takes a seat back with the token its `joined` gave. The seat may still have its
+    /// old connection (not yet seen to be dead): that one is closed with 4002, and nobody else is told anything.
+    mutating func resume(version: Int, token: String, from id: ConnectionID) throws(RoomError) -> [Action] {
+        guard connections[id]?.participant == nil else { throw RoomError(.alreadyJoined, "this connection is in a room already") }
+        guard version == RoomProtocol.version else {
+            throw RoomError(.unsupportedVersion, "this server speaks version \(RoomProtocol.version)")
+        }
+        if removedTokens[token] != nil {
+            return [.send(id, .error(RoomError(.removed, "an operator removed you from this room", request: "resume"))),
+                    .close(id, code: 4001, reason: "removed")]
+        }
+        guard let pid = resumeTokens[token], let p = participants[pid] else {
+            throw RoomError(.resumeFailed, "no seat for this token (it was given up, or the server restarted): join again")
+        }
+        var actions: [Action] = []
+        if let old = p.connection {
+            connections[old]?.participant = nil
+            actions.append(.close(old, code: 4002, reason: "resumed on another connection"))
+        }
+        participants[pid]?.connection = id
+        participants[pid]?.heldUntil = nil
+        connections[id]?.participant = pid
+        counters.resumes += 1
+        return actions + [.send(id, .resumed(snapshot(pid)))]
     }
 
     /// The participant leaves its room: media removed, the others told, an empty room forgotten.
     mutating func leave(_ pid: String, reason: ServerMessage.LeaveReason) -> [Action] {
         guard let p = participants.removeValue(forKey: pid) else { return [] }
+        resumeTokens[p.resumeToken] = nil
         media.remove(room: p.room, participant: pid)
         rooms[p.room]?.removeAll { $0 == pid }
         if rooms[p.room]?.isEmpty == true { rooms[p.room] = nil }
-        if connections[p.connection]?.participant == pid { connections[p.connection]?.participant = nil }
+        if let c = p.connection, connections[c]?.participant == pid { connections[c]?.participant = nil }
         return broadcast(p.room, except: pid, .participantLeft(id: pid, reason: reason))
     }
 
-    /// An operator removes a participant: its connection is closed with 4001. Nil when there is no such participant.
-    public mutating func remove(room: String, participant pid: String) -> [Action]? {
+    /// An operator removes a participant: its connection is closed with 4001, and its resume token answers
+    /// `removed` for the next hour. Nil when there is no such participant.
+    public mutating func remove(room: String, participant pid: String, now: Double) -> [Action]? {
         guard let p = participants[pid], p.room == room else { return nil }
-        return leave(pid, reason: .removed) + [.close(p.connection, code: 4001, reason: "removed")]
+        if removedTokens.count >= 10_000, let oldest = removedTokens.min(by: { $0.value < $1.value }) { removedTokens[oldest.key] = nil }
+        removedTokens[p.resumeToken] = now + 3600
+        return leave(pid, reason: .removed) + (p.connection.map { [.close($0, code: 4001, reason: "removed")] } ?? [])
     }
 
     /// The participant's publish transport ended (its ICE consent expired): its tracks are unpublished.
@@ -246,6 +360,7 @@ public struct RoomService: Sendable {
 
     func broadcast(_ room: String, except: String, _ message: ServerMessage) -> [Action] {
         (rooms[room] ?? []).compactMap { pid in
+            // A held seat gets no events: its `resumed` snapshot brings it up to date.
             guard pid != except, let c = participants[pid]?.connection else { return nil }
             return .send(c, message)
         }
@@ -277,6 +392,8 @@ public struct RoomService: Sendable {
         public var identity: String
         public var canPublish: Bool
         public var tracks: [TrackInfo]
+        /// False while the seat is held for a resume.
+        public var connected: Bool
     }
 
     public var summaries: [RoomSummary] {
@@ -287,7 +404,8 @@ public struct RoomService: Sendable {
 
     public func members(of room: String) -> [ParticipantSummary]? {
         rooms[room].map { ids in ids.compactMap { participants[$0] }.map {
-            ParticipantSummary(id: $0.id, name: $0.name, identity: $0.identity, canPublish: $0.canPublish, tracks: $0.tracks)
+            ParticipantSummary(id: $0.id, name: $0.name, identity: $0.identity, canPublish: $0.canPublish, tracks: $0.tracks,
+                               connected: $0.connection != nil)
         } }
     }
 }

@@ -12,12 +12,18 @@ final class WebSocketTestClient: Sendable {
 
     let received = Mutex<[Event]>([])
     let connected = Mutex<Bool?>(nil)
-    let outbox: AsyncStream<String>.Continuation
-    let outgoing: AsyncStream<String>
+    enum Outgoing: Sendable {
+        case text(String)
+        /// End the connection: with a close frame of this code, or none (nil: the TCP connection just ends).
+        case end(UInt16?)
+    }
+
+    let outbox: AsyncStream<Outgoing>.Continuation
+    let outgoing: AsyncStream<Outgoing>
     let task = Mutex<Task<Void, Never>?>(nil)
 
     private init() {
-        (outgoing, outbox) = AsyncStream<String>.makeStream()
+        (outgoing, outbox) = AsyncStream<Outgoing>.makeStream()
     }
 
     /// Connects and returns once the upgrade has been answered (or throws if it was refused).
@@ -43,11 +49,23 @@ final class WebSocketTestClient: Sendable {
                 self.connected.withLock { $0 = true }
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask {
-                        for await text in outgoing { try await outbound.send(text) }
+                        for await message in outgoing {
+                            switch message {
+                            case .text(let text): try await outbound.send(text)
+                            case .end(let code?): try await outbound.close(code: code)
+                            case .end(nil):
+                                await outbound.abandon()
+                                return
+                            }
+                        }
                     }
-                    for try await message in inbound {
-                        if case .text(let t) = message { self.received.withLock { $0.append(.text(t)) } }
+                    group.addTask {
+                        for try await message in inbound {
+                            if case .text(let t) = message { self.received.withLock { $0.append(.text(t)) } }
+                        }
                     }
+                    // Either the server ended the connection, or the client abandoned it.
+                    try await group.next()
                     group.cancelAll()
                 }
             }
@@ -58,7 +76,10 @@ final class WebSocketTestClient: Sendable {
         connected.withLock { if $0 == nil { $0 = false } }
     }
 
-    func send(_ text: String) { outbox.yield(text) }
+    func send(_ text: String) { outbox.yield(.text(text)) }
+
+    /// Ends the connection with a close frame of `code`, or without one (nil): the TCP connection just ends.
+    func end(code: UInt16?) { outbox.yield(.end(code)) }
 
     /// The next event, or nil if none within `timeout`.
     func next(timeout: Duration = .seconds(5)) async -> Event? {
