@@ -189,4 +189,134 @@ import TestSupport
             }
         }
     }
+
+    struct ResumeRun: Decodable {
+        struct Event: Decodable { var type: String }
+        struct Reset: Decodable {
+            var resumedAfterS: Double
+            var resumes: Int
+            var iceRestarts: Int
+            var longestStallS: Double
+            var observerEvents: [Event]
+            var observerOffers: Int
+            var moverState: String
+            var moverId: String?
+        }
+        struct Move: Decodable {
+            var mediaBackS: Double?
+            var busy: Double
+            var resumes: Int
+            var iceRestarts: Int
+            var pairSwitches: Int
+            var pageIceRestarts: Int
+            var observerEvents: [Event]
+            var observerOffers: Int
+            var sameReceivers: Bool
+            var moverState: String
+            var moverId: String?
+        }
+        struct Restart: Decodable {
+            var iceRestarts: Int
+            var pageIceRestarts: Int
+            var longestStallS: Double
+            var observerEvents: [Event]
+            var observerOffers: Int
+            var sameReceivers: Bool
+        }
+        struct Reload: Decodable { var moverId: String?; var resumes: Int; var observerEvents: [String] }
+        struct Cut: Decodable {
+            var leftAfterS: Double
+            var reason: String?
+            var backAfterS: Double
+            var newId: String
+            var rejoins: Int
+            var observerTiles: [String]
+            var serverParticipants: [String]
+        }
+        struct Removed: Decodable { var state: String; var newSockets: Int; var serverParticipants: [String] }
+        var error: String?
+        var moverId: String?
+        var reset: Reset?
+        var move: Move?
+        var restart: Restart?
+        var reload: Reload?
+        var cut: Cut?
+        var removed: Removed?
+    }
+
+    /// A participant whose network misbehaves (Chromium in a network namespace, `Tests/Browser/resume.py`), watched
+    /// by one on the host (docs/ROOMS.md, Resuming a seat): its WebSocket reset, its address changed, its page
+    /// reloaded, its link cut for longer than the grace, and finally removed by the operator. The server's counters
+    /// show which path each case took.
+    @Test func aParticipantResumesThroughAResetAMoveAndAReloadAndComesBackAsNewAfterALongCut() async throws {
+        try await NetworkNamespace.with { ns in
+            let server = try await TestServer.start(reachableFrom: ns) { $0.apiToken = "room-test" }
+            defer { Task { await server.stop() } }
+            let work = FileManager.default.temporaryDirectory.appendingPathComponent("liveswarm-resume-\(getpid())").path
+            defer { try? FileManager.default.removeItem(atPath: work) }
+            let newAddress = ns.address.split(separator: ".").dropLast().joined(separator: ".") + ".3"
+            let tool = try Tool.python([Tool.checkout.appendingPathComponent("Tests/Browser/resume.py").path,
+                                        "--base", server.httpURL, "--ns-base", "http://\(ns.hostAddress):\(server.ports.http)",
+                                        "--room", "moving", "--api-token", "room-test", "--workdir", work, "--ns", ns.name,
+                                        "--ns-link", ns.peerLink, "--ns-address", ns.address, "--ns-new-address", newAddress,
+                                        "--http-port", "\(server.ports.http)"])
+            let run = try await tool.jsonResult(ResumeRun.self, timeout: .seconds(270))
+            print(tool.errorOutput.split(separator: "\n").filter { $0.hasPrefix("resume:") }.joined(separator: "\n"))
+            #expect(run.error == nil, "\(run.error ?? "")")
+            let mover = try #require(run.moverId)
+
+            // a. The WebSocket reset: resumed on a new socket, the media never stopped, no ICE restart, nobody told.
+            let reset = try #require(run.reset)
+            print("reset: resumed after \(reset.resumedAfterS) s; the mover's video never stalled more than \(reset.longestStallS) s")
+            #expect(reset.resumes == 1 && reset.iceRestarts == 0, "resumes \(reset.resumes), ICE restarts \(reset.iceRestarts)")
+            #expect(reset.moverState == "joined" && reset.moverId == mover)
+            #expect(reset.longestStallS < 1.5, "the mover's video stopped at the server for \(reset.longestStallS) s")
+            #expect(reset.observerEvents.isEmpty && reset.observerOffers == 0,
+                    "the observer saw \(reset.observerEvents.map(\.type)) and made \(reset.observerOffers) offers")
+
+            // b. The address changed: the media comes back on a new pair (Chromium gathers on the new address and
+            // nominates a pair from it with the same credentials, and the ICE-lite agent follows; or the page restarts
+            // ICE when its ICE broke), and the observer keeps its receivers.
+            let move = try #require(run.move)
+            print("move: media back \(move.mediaBackS.map { "\($0) s" } ?? "never") after the new address (CPUs \(Int(move.busy * 100)) % busy); " +
+                  "server resumes \(move.resumes), pair switches \(move.pairSwitches), ICE restarts \(move.iceRestarts) (the page's \(move.pageIceRestarts))")
+            #expect(move.resumes == 1, "the WebSocket from the old address died and was resumed")
+            #expect(move.pairSwitches >= 1 || move.iceRestarts >= 1, "the media moved to the new address somehow")
+            #expect(move.moverState == "joined" && move.moverId == mover)
+            #expect(move.observerEvents.isEmpty && move.observerOffers == 0 && move.sameReceivers,
+                    "the observer saw \(move.observerEvents.map(\.type)), made \(move.observerOffers) offers, same receivers \(move.sameReceivers)")
+            CPUSampler.judgeTiming(starved: move.busy >= 0.7, "the move with the CPUs \(Int(move.busy * 100)) % busy") {
+                #expect((move.mediaBackS ?? 99) < 2, "media back after \(move.mediaBackS ?? -1) s")
+            }
+
+            // b2. An ICE restart (as the page makes when its ICE breaks) moves both transports to new credentials with no
+            // new DTLS handshake: the media does not stop, and the observer notices nothing.
+            let restart = try #require(run.restart)
+            print("restart: ICE restarts \(restart.iceRestarts) (the page's \(restart.pageIceRestarts)); the mover's video never stalled more than \(restart.longestStallS) s")
+            #expect(restart.iceRestarts == 2 && restart.pageIceRestarts == 2)
+            #expect(restart.longestStallS < 1.5, "the mover's video stopped at the server for \(restart.longestStallS) s")
+            #expect(restart.observerEvents.isEmpty && restart.observerOffers == 0 && restart.sameReceivers,
+                    "the observer saw \(restart.observerEvents.map(\.type)), made \(restart.observerOffers) offers, same receivers \(restart.sameReceivers)")
+
+            // c. A reload resumes the same seat.
+            let reload = try #require(run.reload)
+            #expect(reload.moverId == mover && reload.resumes == 1, "\(reload.moverId ?? "none") vs \(mover), resumes \(reload.resumes)")
+            #expect(!reload.observerEvents.contains("participantLeft") && !reload.observerEvents.contains("participantJoined"),
+                    "\(reload.observerEvents)")
+
+            // d. A cut longer than the grace: the others are told within the grace and 2 s; the mover comes back as
+            // someone new, with no ghost.
+            let cut = try #require(run.cut)
+            print("cut: the observer was told after \(cut.leftAfterS) s (\(cut.reason ?? "")); back as \(cut.newId) \(cut.backAfterS) s after the link")
+            #expect(cut.leftAfterS <= 22 && cut.leftAfterS >= 15 && cut.reason == "disconnected", "told after \(cut.leftAfterS) s: \(cut.reason ?? "")")
+            #expect(cut.newId != mover && cut.rejoins == 1)
+            #expect(cut.observerTiles == [cut.newId] && cut.serverParticipants == ["mover", "observer"],
+                    "tiles \(cut.observerTiles), server \(cut.serverParticipants)")
+
+            // e. Removed by the operator: it stays out.
+            let removed = try #require(run.removed)
+            #expect(removed.state == "removed" && removed.newSockets == 0 && removed.serverParticipants == ["observer"],
+                    "\(removed.state), \(removed.newSockets) new sockets, server \(removed.serverParticipants)")
+        }
+    }
 }

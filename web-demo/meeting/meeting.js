@@ -23,20 +23,25 @@ const opts = {
 
 const S = {
   state: 'idle', you: null, joinMs: null, joinedAt: null, joinedMs: null, codecs: null, canPublish: null,
-  pingMs: null, errors: [], events: [],
+  pingMs: null, errors: [], events: [], resumes: 0, rejoins: 0, iceRestarts: 0, sockets: 0,
 };
+// The seat's resume token (docs/ROOMS.md, Resuming), kept in sessionStorage so that a reload resumes too.
+const RESUME_KEY = `liveswarm.resume.${opts.room}`;
+let resumeToken = null;
+// The WebSocket's liveness: the page pings every 2 s and gives the socket up after 5 s without a message.
+const conn = { attempt: 0, lastHeard: 0, pinger: null, watchdog: null, retry: null, probe: null };
 const remotes = new Map();   // participant id -> remote participant (its tile, tracks, figures)
 const receivers = [];        // every remote track ever asked for, in order: its transceiver lives as long as the PC
 const recByTrack = new Map(); // track id -> receiver record, live tracks only
 const local = { media: null, audio: null, video: null, muted: { audio: false, video: false } };
-const pub = { pc: null, stats: {} };
+const pub = { pc: null, stats: {}, busy: false };
 // `wanted` counts changes asked for, `done` the changes the last applied answer covers: one offer in flight.
-const sub = { pc: null, scheduled: false, busy: false, wanted: 0, done: 0, failures: 0, retry: null, midToRec: new Map() };
+const sub = { pc: null, scheduled: false, busy: false, wanted: 0, done: 0, failures: 0, retry: null, midToRec: new Map(),
+  restart: false };
 const pending = {};          // 'publish' | 'subscribe' -> the answer awaited
 let ws = null;
 let iceServers = [];
 let joinTargets = null;      // participants present at join with their video on
-let pingTimer = null;
 let statsTimer = null;
 let audioCtx = null;
 let localMedia = null;
@@ -69,6 +74,9 @@ function renderStatus() {
     idle: 'Choose a room and a name.',
     connecting: 'Connecting…',
     joining: `Joining ${opts.room}…`,
+    reconnecting: `Reconnecting to ${opts.room}…`,
+    removed: 'An operator removed you from the room.',
+    replaced: 'You joined this room from somewhere else: this page is no longer in it.',
     joined: `In ${opts.room} as ${opts.name}, ${others} other${others === 1 ? '' : 's'}` +
       (S.codecs ? `, ${S.codecs.video}` : '') +
       (S.joinMs != null ? `, everyone seen ${fmtS(S.joinMs)} after opening the page` : ', waiting for video…') +
@@ -78,7 +86,7 @@ function renderStatus() {
     closed: `Disconnected: ${S.errors.length ? S.errors[S.errors.length - 1].message : ''}`,
   };
   el.textContent = texts[S.state] || S.state;
-  el.classList.toggle('bad', S.state === 'failed' || S.state === 'closed');
+  el.classList.toggle('bad', ['failed', 'closed', 'removed', 'replaced', 'reconnecting'].includes(S.state));
   const inRoom = S.state === 'joined';
   $('leave').disabled = !inRoom;
   for (const [button, kind, off, on] of [['cam', 'video', 'Stop camera', 'Start camera'], ['mic', 'audio', 'Mute microphone', 'Unmute microphone']]) {
@@ -109,39 +117,125 @@ function loggable(msg) {
   return o;
 }
 
+function storedToken() {
+  try {
+    const v = JSON.parse(sessionStorage.getItem(RESUME_KEY) || 'null');
+    return v && v.name === opts.name && typeof v.token === 'string' ? v.token : null;
+  } catch { return null; }
+}
+
+function storeToken(token) {
+  resumeToken = token;
+  try {
+    if (token) sessionStorage.setItem(RESUME_KEY, JSON.stringify({ name: opts.name, token }));
+    else sessionStorage.removeItem(RESUME_KEY);
+  } catch { /* storage off: a reload joins as someone new */ }
+}
+
+/** Opens the WebSocket; once open, resumes the seat if there is one (a lost connection, a reload), else joins. */
 function connect() {
-  setState('connecting');
-  ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`);
-  ws.onopen = () => {
-    if (S.state === 'left') { ws.close(1000); return; }
-    setState('joining');
-    const join = { type: 'join', version: 1, room: opts.room, name: opts.name };
-    if (opts.token) join.token = opts.token;
-    send(join);
-    pingTimer = setInterval(() => send({ type: 'ping', sent: performance.now() }), 5000);
+  clearTimeout(conn.retry);
+  if (S.state !== 'reconnecting') setState('connecting');
+  const socket = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`);
+  ws = socket;
+  S.sockets++;
+  socket.onopen = () => {
+    if (ws !== socket) return;
+    if (S.state === 'left') { socket.close(1000); return; }
+    conn.lastHeard = now();
+    const token = resumeToken || storedToken();
+    if (token) {
+      send({ type: 'resume', version: 1, token });
+    } else {
+      setState('joining');
+      const join = { type: 'join', version: 1, room: opts.room, name: opts.name };
+      if (opts.token) join.token = opts.token;
+      send(join);
+    }
+    startLiveness();
   };
-  ws.onmessage = (e) => {
+  socket.onmessage = (e) => {
+    if (ws !== socket) return;
+    conn.lastHeard = now();
     let msg;
     try { msg = JSON.parse(e.data); } catch { return; }
     if (!msg || typeof msg !== 'object' || typeof msg.type !== 'string') return;
     if (msg.type !== 'pong') log(msg.type, Object.assign({ dir: 'in' }, loggable(msg)));
     try { handle(msg); } catch (err) { console.error(err); noteError('page', `${msg.type}: ${err.message}`); }
   };
-  ws.onclose = (e) => {
-    log('wsClose', { dir: 'local', code: e.code, reason: e.reason });
-    clearInterval(pingTimer);
-    for (const request of Object.keys(pending)) pending[request].fail('the connection closed');
-    if (S.state === 'left' || S.state === 'failed') return;
-    const why = { 4001: 'removed from the room', 1008: 'closed by the server (too many messages)', 1009: 'closed by the server (message too large)' };
-    noteError('closed', why[e.code] || `connection closed (${e.code}${e.reason ? ' ' + e.reason : ''})`);
+  socket.onclose = (e) => { if (ws === socket) socketEnded(e.code, e.reason); };
+}
+
+/** The server closed the socket, or the page gave it up. Some closes are final; otherwise the page reconnects. */
+function socketEnded(code, reason) {
+  log('wsClose', { dir: 'local', code, reason });
+  ws = null;
+  stopLiveness();
+  for (const request of Object.keys(pending)) pending[request].fail('the connection closed');
+  if (['left', 'failed', 'removed', 'replaced', 'closed'].includes(S.state)) return;
+  const final = {
+    4001: ['removed', 'an operator removed you from the room'],
+    4002: ['closed', 'the room continues on another connection (another tab?)'],
+    4003: ['replaced', 'you joined this room from somewhere else'],
+    1008: ['closed', 'closed by the server (too many messages)'],
+    1009: ['closed', 'closed by the server (message too large)'],
+  }[code];
+  if (final) {
+    if (code !== 4002) storeToken(null);
+    noteError(final[0], final[1]);
+    setState(final[0]);
+    cleanup();
+    return;
+  }
+  if (!resumeToken && !storedToken()) {
+    // Never got a seat: nothing to come back to.
+    noteError('closed', `connection closed (${code}${reason ? ' ' + reason : ''})`);
     setState('closed');
     cleanup();
-  };
+    return;
+  }
+  // The seat is held for the grace period (20 s by default): come back quickly, at most a second apart.
+  setState('reconnecting');
+  const delay = conn.attempt === 0 ? 0 : Math.min(1000, 125 * 2 ** conn.attempt);
+  conn.attempt++;
+  conn.retry = setTimeout(connect, delay);
+}
+
+function startLiveness() {
+  stopLiveness();
+  conn.pinger = setInterval(() => send({ type: 'ping', sent: performance.now() }), 2000);
+  conn.watchdog = setInterval(() => { if (now() - conn.lastHeard > 5000) dropSocket('no message for 5 s'); }, 500);
+}
+
+function stopLiveness() {
+  clearInterval(conn.pinger);
+  clearInterval(conn.watchdog);
+  clearTimeout(conn.probe);
+}
+
+/** Gives up a socket that seems dead, without waiting for its closing handshake. Its close code (4004) is not a
+ * clean close, so if the server still sees the connection it holds the seat. */
+function dropSocket(why) {
+  const socket = ws;
+  if (!socket) return;
+  socket.onopen = socket.onmessage = socket.onclose = null;
+  try { socket.close(4004, 'reconnecting'); } catch { /* already closing */ }
+  socketEnded(1006, why);
+}
+
+/** The media path broke (ICE disconnected): the network may have changed under the WebSocket too. Ask the server
+ * at once, and give the socket up if nothing comes back within a second. */
+function probeSocket() {
+  if (!ws || ws.readyState !== WebSocket.OPEN || conn.probe) return;
+  const asked = now();
+  send({ type: 'ping', sent: performance.now(), probe: true });
+  conn.probe = setTimeout(() => { conn.probe = null; if (conn.lastHeard < asked) dropSocket('no answer within 1 s after the media path broke'); }, 1000);
 }
 
 function handle(msg) {
   switch (msg.type) {
     case 'joined': onJoined(msg); break;
+    case 'resumed': onResumed(msg); break;
     case 'publishAnswer': if (pending.publish) pending.publish.resolve(msg); break;
     case 'subscribeAnswer': if (pending.subscribe) pending.subscribe.resolve(msg); break;
     case 'participantJoined': if (msg.participant) addRemote(msg.participant); break;
@@ -157,6 +251,19 @@ function handle(msg) {
 
 function onError(msg) {
   noteError(msg.code || 'error', msg.message || msg.code || 'error', msg.request);
+  if (msg.request === 'resume') {
+    storeToken(null);
+    if (msg.code === 'removed') return; // the server closes with 4001 next
+    // The seat was given up (away longer than the grace, or the server restarted): join again as someone new, on
+    // this connection, with new PeerConnections.
+    S.rejoins++;
+    resetRoom();
+    setState('joining');
+    const join = { type: 'join', version: 1, room: opts.room, name: opts.name };
+    if (opts.token) join.token = opts.token;
+    send(join);
+    return;
+  }
   if (S.state === 'joining') {
     // Not in the room (bad token, full room...): the connection stays open but is of no more use.
     setState('failed');
@@ -186,6 +293,38 @@ function expectAnswer(request) {
 }
 
 function onJoined(msg) {
+  storeToken(typeof msg.resumeToken === 'string' ? msg.resumeToken : null);
+  enterRoom(msg);
+}
+
+/** The seat is back (`resumed`). A page that kept its PeerConnections brings its view up to date from the snapshot
+ * and restarts ICE where the media path broke; a reloaded page starts its PeerConnections afresh. */
+function onResumed(msg) {
+  conn.attempt = 0;
+  S.resumes++;
+  if (typeof msg.resumeToken === 'string') storeToken(msg.resumeToken);
+  if (!sub.pc) { enterRoom(msg); return; }
+  setState('joined');
+  const present = new Map((msg.participants || []).map((p) => [p.id, p]));
+  for (const id of [...remotes.keys()]) if (!present.has(id)) removeRemote(id);
+  for (const info of present.values()) {
+    addRemote(info);
+    const p = remotes.get(info.id);
+    const listed = new Set((info.tracks || []).map((t) => t.id));
+    for (const r of [...p.tracks.values()]) if (!listed.has(r.id)) endTrack(r.id);
+    for (const t of info.tracks || []) if (recByTrack.has(t.id) && recByTrack.get(t.id).muted !== !!t.muted) onTrackMuted(t.id, !!t.muted);
+  }
+  // An offer that was in flight when the socket died got no answer: offer again.
+  if (pub.pc && (pub.pc.signalingState !== 'stable' || iceBroken(pub.pc))) renegotiatePublish();
+  if (iceBroken(sub.pc)) sub.restart = true;
+  if (sub.pc.signalingState !== 'stable') sub.wanted++;
+  changeSubscriptions();
+}
+
+function iceBroken(pc) { return !!pc && ['disconnected', 'failed'].includes(pc.iceConnectionState); }
+
+function enterRoom(msg) {
+  conn.attempt = 0;
   S.you = msg.you || {};
   S.joinedAt = Date.now();
   S.joinedMs = now();
@@ -199,6 +338,7 @@ function onJoined(msg) {
   };
   watchPC(sub.pc, 'subscribe');
   setState('joined');
+  clearInterval(statsTimer);
   for (const p of msg.participants || []) addRemote(p);
   // The page has joined when everyone whose camera was on at join has shown a frame.
   joinTargets = new Set([...remotes.values()].filter((p) => { const v = videoRec(p); return v && !v.muted; }).map((p) => p.id));
@@ -216,6 +356,41 @@ function watchPC(pc, label) {
     log('connectionState', { dir: 'local', pc: label, state: pc.connectionState });
     if (pc.connectionState === 'failed') noteError('media', `the ${label} connection failed`);
   };
+  pc.oniceconnectionstatechange = () => {
+    log('iceConnectionState', { dir: 'local', pc: label, state: pc.iceConnectionState });
+    if (!iceBroken(pc)) return;
+    // The path broke: check the signalling, and restart ICE over it (now if it is up, else after the resume).
+    probeSocket();
+    if (S.state !== 'joined') return;
+    if (pc === pub.pc) renegotiatePublish();
+    else if (pc === sub.pc) { sub.restart = true; changeSubscriptions(); }
+  };
+}
+
+/** A new offer on the publish PeerConnection: an ICE restart when its path broke, or again after an offer that
+ * got no answer. The transceivers, and so the tracks, stay the same. */
+async function renegotiatePublish(forceRestart = false) {
+  const pc = pub.pc;
+  if (!pc || !local.audio && !local.video) return;
+  if (pub.busy) { pub.again = true; return; }
+  pub.busy = true;
+  pub.again = false;
+  const iceRestart = forceRestart || iceBroken(pc);
+  try {
+    if (pc.signalingState === 'have-local-offer') await pc.setLocalDescription({ type: 'rollback' });
+    await pc.setLocalDescription(await pc.createOffer({ iceRestart }));
+    const answered = expectAnswer('publish');
+    if (!send({ type: 'publish', sdp: pc.localDescription.sdp })) throw new Error('not connected');
+    const answer = await answered;
+    if (pc !== pub.pc || pc.signalingState === 'closed') return;
+    await pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp });
+    if (iceRestart) { S.iceRestarts++; log('iceRestart', { dir: 'local', pc: 'publish' }); }
+  } catch (e) {
+    if (pc.signalingState !== 'closed') noteError('publish', e.message, 'publish');
+  } finally {
+    pub.busy = false;
+  }
+  if (pub.again && S.state === 'joined') renegotiatePublish();
 }
 
 // ---------------------------------------------------------------------------------------------------- publishing
@@ -297,12 +472,18 @@ async function publish() {
     if (local.muted[kind]) await transceiver.sender.replaceTrack(null);
   }
   renderStatus();
-  await pc.setLocalDescription(await pc.createOffer());
-  const answered = expectAnswer('publish');
-  send({ type: 'publish', sdp: pc.localDescription.sdp });
-  const answer = await answered;
-  if (pc !== pub.pc) return;
-  await pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp });
+  pub.busy = true;
+  let answer;
+  try {
+    await pc.setLocalDescription(await pc.createOffer());
+    const answered = expectAnswer('publish');
+    send({ type: 'publish', sdp: pc.localDescription.sdp });
+    answer = await answered;
+    if (pc !== pub.pc) return;
+    await pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp });
+  } finally {
+    pub.busy = false;
+  }
   for (const t of answer.tracks || []) {
     const own = ['audio', 'video'].map((k) => local[k]).find((o) => o && o.transceiver.mid === String(t.mid));
     if (!own) continue;
@@ -414,7 +595,7 @@ function changeSubscriptions() {
   sub.scheduled = true;
   queueMicrotask(() => {
     sub.scheduled = false;
-    if (!sub.pc || S.state !== 'joined' || sub.busy || sub.done >= sub.wanted) return;
+    if (!sub.pc || S.state !== 'joined' || sub.busy || (sub.done >= sub.wanted && !sub.restart)) return;
     negotiateSubscribe().catch((e) => { console.error(e); sub.busy = false; });
   });
 }
@@ -423,13 +604,15 @@ async function negotiateSubscribe() {
   sub.busy = true;
   const pc = sub.pc;
   const target = sub.wanted;
+  const iceRestart = sub.restart;
+  sub.restart = false;
   try {
     for (const r of receivers) {
       if (!r.ended && !r.transceiver) r.transceiver = pc.addTransceiver(r.kind, { direction: 'recvonly' });
       else if (r.ended && r.transceiver && r.transceiver.direction !== 'inactive') r.transceiver.direction = 'inactive';
     }
     if (!receivers.some((r) => r.transceiver)) { sub.done = target; return; }
-    await pc.setLocalDescription(await pc.createOffer());
+    await pc.setLocalDescription(await pc.createOffer({ iceRestart }));
     const tracks = {};
     sub.midToRec.clear();
     for (const r of receivers) {
@@ -449,11 +632,13 @@ async function negotiateSubscribe() {
     }
     sub.done = target;
     sub.failures = 0;
+    if (iceRestart) { S.iceRestarts++; log('iceRestart', { dir: 'local', pc: 'subscribe' }); }
   } catch (e) {
     if (pc.signalingState === 'closed') return;
     console.error(e);
     noteError('subscribe', e.message, 'subscribe');
     if (pc.signalingState === 'have-local-offer') await pc.setLocalDescription({ type: 'rollback' }).catch(() => {});
+    if (iceRestart) sub.restart = true;
     // The transceivers stay; the next offer carries them again. Back off, and stop after a few failures in a row.
     sub.failures++;
     if (sub.failures < 5) { clearTimeout(sub.retry); sub.retry = setTimeout(changeSubscriptions, 1000 * sub.failures); }
@@ -794,24 +979,40 @@ function round1(x) { return Number.isFinite(x) ? Math.round(x * 10) / 10 : null;
 // ---------------------------------------------------------------------------------------------------- leaving
 
 function cleanup() {
-  clearInterval(pingTimer);
-  clearInterval(statsTimer);
-  clearTimeout(sub.retry);
-  for (const id of [...remotes.keys()]) removeRemote(id);
-  for (const pc of [pub.pc, sub.pc]) if (pc) pc.close();
+  stopLiveness();
+  clearTimeout(conn.retry);
+  resetRoom();
   if (local.media) local.media.getTracks().forEach((t) => t.stop());
   renderSelf();
 }
 
+/** Out of the room: the tiles go and both PeerConnections close. The camera stays, for a join that follows. */
+function resetRoom() {
+  clearInterval(statsTimer);
+  clearTimeout(sub.retry);
+  for (const id of [...remotes.keys()]) removeRemote(id);
+  receivers.length = 0;
+  for (const pc of [pub.pc, sub.pc]) if (pc) pc.close();
+  pub.pc = null;
+  sub.pc = null;
+  Object.assign(sub, { busy: false, scheduled: false, restart: false, failures: 0 });
+  sub.done = sub.wanted;
+  sub.midToRec.clear();
+  for (const kind of ['audio', 'video']) local[kind] = null;
+  for (const p of Object.keys(pending)) pending[p].fail('left the room');
+}
+
 function leave() {
-  if (S.state === 'joined' || S.state === 'joining' || S.state === 'connecting') {
+  if (['joined', 'joining', 'connecting', 'reconnecting'].includes(S.state)) {
     const wasJoined = S.state === 'joined';
-    send({ type: 'leave' });
+    const socket = ws;
+    if (wasJoined) send({ type: 'leave' });
+    storeToken(null);
     setState('left');
     cleanup();
-    // The server closes the WebSocket after `leave`; before the join there is nobody to tell.
-    if (!wasJoined) ws.close(1000);
-    else setTimeout(() => { if (ws.readyState !== WebSocket.CLOSED) ws.close(1000); }, 3000);
+    // The server closes the WebSocket after `leave`; otherwise a close with 1000 is itself a leave.
+    if (socket && !wasJoined) socket.close(1000);
+    else if (socket) setTimeout(() => { if (socket.readyState !== WebSocket.CLOSED) socket.close(1000); }, 3000);
   }
   return { state: S.state };
 }
@@ -824,6 +1025,8 @@ function tileStats(p) {
   const s = p.stats;
   return {
     participant: p.id, name: p.name, videoTrack: v ? v.id : null, audioTrack: a ? a.id : null,
+    // The receivers' MediaStreamTrack ids: new ones would mean new transceivers (a renegotiation for this tile).
+    videoReceiverTrack: v && v.track ? v.track.id : null, audioReceiverTrack: a && a.track ? a.track.id : null,
     videoMuted: v ? v.muted : null, audioMuted: a ? a.muted : null,
     videoSubscribed: v ? v.subscribed : null, audioSubscribed: a ? a.subscribed : null, placeholder: !p.el.ph.hidden,
     framesDecoded: s.framesDecoded, fps: s.fps, fps1s: s.fps1s, firstFrameMs: p.firstFrameMs,
@@ -837,6 +1040,8 @@ function tileStats(p) {
 window.meetingStats = () => ({
   state: S.state, room: opts.room, name: opts.name, you: S.you ? S.you.id || null : null,
   joinMs: S.joinMs, joinedAt: S.joinedAt, joinedMs: S.joinedMs, codecs: S.codecs, canPublish: S.canPublish, pingMs: S.pingMs,
+  resumes: S.resumes, rejoins: S.rejoins, iceRestarts: S.iceRestarts, sockets: S.sockets,
+  ice: { publish: pub.pc ? pub.pc.iceConnectionState : null, subscribe: sub.pc ? sub.pc.iceConnectionState : null },
   errors: S.errors.map((e) => Object.assign({}, e)),
   events: S.events.map((e) => JSON.parse(JSON.stringify(e))),
   self: {
@@ -871,6 +1076,14 @@ window.meeting = {
       }
     }
     return { track: trackId, enabled, sent };
+  },
+  /** ICE restarts on both PeerConnections, as the page makes when a path breaks (for tests of that path). */
+  restartIce() {
+    if (S.state !== 'joined') return { restarted: false, state: S.state };
+    renegotiatePublish(true);
+    sub.restart = true;
+    changeSubscriptions();
+    return { restarted: true };
   },
   participants() {
     return [...remotes.values()].map((p) => ({
@@ -907,7 +1120,9 @@ $('sound').onclick = () => {
   $('sound').hidden = true;
 };
 document.addEventListener('click', () => { if (audioCtx) audioCtx.resume().catch(() => {}); });
-window.addEventListener('pagehide', () => { if (ws && S.state === 'joined') { send({ type: 'leave' }); ws.close(1000); } });
+// Unloading (a reload, the tab closed, another page): 4000 keeps the seat for a few seconds, so that a reload resumes
+// it; the Leave button is the way to leave at once.
+window.addEventListener('pagehide', () => { if (ws && S.state === 'joined') ws.close(4000, 'unloading'); });
 
 $('room').textContent = opts.room;
 if (!opts.room || !opts.name) {

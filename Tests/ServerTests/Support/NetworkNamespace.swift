@@ -10,6 +10,8 @@ final class NetworkNamespace: Sendable {
     let hostAddress: String
     let address: String
     let hostLink: String
+    /// The namespace's end of the link (empty for an isolated namespace).
+    var peerLink: String { hostLink.isEmpty ? "" : hostLink.replacingOccurrences(of: "lsh", with: "lsp") }
 
     static let counter = Mutex(0)
 
