@@ -36,9 +36,16 @@ public final class Producer: @unchecked Sendable {
     /// so libwebrtc's default before a measurement.
     static let nackRetry = 0.1
 
+    /// The RFC 6464 audio level extension's id, when the publisher sends it.
+    let audioLevelID: UInt8?
+    /// Audio levels (0 is 0 dBov, 127 is -127 dBov or silence) summed since ``takeAudioLevel()``.
+    var levelSum = 0
+    var levelCount = 0
+
     init(kind: MediaKind, codec: RTPCodec, ssrc: UInt32, rtxSSRC: UInt32?, publisher: WebRTCTransport, keepHistory: Bool,
-         requestRetransmissions: Bool = false) {
+         requestRetransmissions: Bool = false, audioLevelID: UInt8? = nil) {
         (self.kind, self.codec, self.ssrc, self.rtxSSRC, self.publisher) = (kind, codec, ssrc, rtxSSRC, publisher)
+        self.audioLevelID = audioLevelID
         history = keepHistory ? Array(repeating: nil, count: Self.historySize) : []
         statistics = ReceiveStatistics(ssrc: ssrc, clockRate: codec.clockRate)
         nacks = requestRetransmissions ? NackRequester() : nil
@@ -60,7 +67,15 @@ public final class Producer: @unchecked Sendable {
     func receive(_ packet: [UInt8], retransmission: Bool = false) {
         let (seq, ts, _) = RTPPacket.fixedFields(packet)
         let arrival = elapsed()
+        var level: Int?
+        if let id = audioLevelID, !retransmission, let v = RTPPacket.oneByteExtension(id, in: packet), let b = v.first {
+            level = Int(b & 0x7F)
+        }
         let (targets, gap) = lock.withLock { () -> ([Consumer], Bool) in
+            if let level {
+                levelSum += level
+                levelCount += 1
+            }
             // Without NACKs there is no gap to fill: a retransmission is never wanted.
             let arrived = nacks?.received(seq, at: arrival)
             if retransmission ? arrived != .filledGap : arrived == .duplicate { return ([], false) }
@@ -77,6 +92,15 @@ public final class Producer: @unchecked Sendable {
         }
         for c in targets { c.forward(packet) }
         if gap { requestMissing() }
+    }
+
+    /// The mean audio level of the packets since the last call (0 loudest, 127 silent) and how many there were;
+    /// nil when none carried a level.
+    public func takeAudioLevel() -> (level: Double, packets: Int)? {
+        lock.withLock {
+            defer { (levelSum, levelCount) = (0, 0) }
+            return levelCount == 0 ? nil : (Double(levelSum) / Double(levelCount), levelCount)
+        }
     }
 
     /// An RTP packet whose payload is all padding (RFC 3550 5.1: P bit, the last byte counts the padding).

@@ -138,6 +138,10 @@ public final class RouterRegistry: @unchecked Sendable {
                 section.feedback.insert("transport-cc")
                 transportCCID = id
             }
+            // The audio level of each packet (RFC 6464), read by rooms for the active speaker.
+            if s.kind == .audio, let id = s.extensions[CodecPolicy.audioLevelExtension] {
+                section.extensions.append((CodecPolicy.audioLevelExtension, id))
+            }
             accepted.append(section)
             tracks.append((s, codec))
         }
@@ -148,7 +152,8 @@ public final class RouterRegistry: @unchecked Sendable {
         tracks.map { s, codec in
             Producer(kind: s.kind, codec: codec, ssrc: s.ssrc!, rtxSSRC: s.rtxSSRC, publisher: transport,
                      keepHistory: options.nack && s.kind == .video,
-                     requestRetransmissions: options.nack && s.kind == .video && codec.feedback.contains("nack"))
+                     requestRetransmissions: options.nack && s.kind == .video && codec.feedback.contains("nack"),
+                     audioLevelID: s.kind == .audio ? s.extensions[CodecPolicy.audioLevelExtension] : nil)
         }
     }
 

@@ -67,10 +67,10 @@ def make_media(workdir, i):
 
 
 class Participant:
-    def __init__(self, args, i, name, niceness=0):
+    def __init__(self, args, i, name, niceness=0, query=''):
         self.i, self.name = i, name
         video, audio = make_media(args.workdir, i)
-        self.url = (f'{args.base}/meeting/?room={args.room}&name={name}&audioProcessing=0')
+        self.url = (f'{args.base}/meeting/?room={args.room}&name={name}&audioProcessing=0{query}')
         if args.test_source is not None:
             # Every page reads the glass clock of the tiles that carry one; one page draws it on its test source.
             self.url += '&clock=1'

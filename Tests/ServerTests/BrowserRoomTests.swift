@@ -319,4 +319,84 @@ import TestSupport
                     "\(removed.state), \(removed.newSockets) new sockets, server \(removed.serverParticipants)")
         }
     }
+
+    struct SpeakerRun: Decodable {
+        struct Voice: Decodable { var at: Double; var speaking: Bool }
+        struct Event: Decodable { var at: Double; var participant: String? }
+        struct Highlight: Decodable { var speaker: String?; var tiles: [String: Bool] }
+        struct Delay: Decodable { var medianMs: Double?; var p95Ms: Double?; var frames: Int? }
+        var error: String?
+        var busy: Double?
+        var from: Double?
+        var to: Double?
+        var voice: [String: [Voice]]?
+        var speakerEvents: [String: [Event]]?
+        var highlight: [String: Highlight]?
+        var delay: Delay?
+    }
+
+    /// When `name` was speaking, from its page's own microphone: [start, end) intervals in epoch ms.
+    static func intervals(_ voice: [SpeakerRun.Voice], until end: Double) -> [(Double, Double)] {
+        var out: [(Double, Double)] = []
+        var start: Double?
+        for v in voice.sorted(by: { $0.at < $1.at }) {
+            if v.speaking, start == nil { start = v.at }
+            if !v.speaking, let s = start { out.append((s, v.at)); start = nil }
+        }
+        if let s = start { out.append((s, end)) }
+        return out
+    }
+
+    /// Two participants whose microphones sound on different schedules (`Tests/Browser/speakers.py`): the server
+    /// finds the active speaker from the audio levels in their packets (RFC 6464), and each page hears of it within
+    /// a second of the speaker starting, at most three times a second, and outlines that tile. One page also reads
+    /// the other's glass clock: the room's glass-to-glass delay.
+    @Test func theActiveSpeakerFollowsWhoSpeaksAndTheDelayIsMeasured() async throws {
+        let server = try await TestServer.start { $0.apiToken = "room-test" }
+        defer { Task { await server.stop() } }
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("liveswarm-speakers-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let tool = try Tool.python([Tool.checkout.appendingPathComponent("Tests/Browser/speakers.py").path,
+                                    "--base", server.httpURL, "--room", "talk", "--api-token", "room-test", "--workdir", work])
+        let run = try await tool.jsonResult(SpeakerRun.self, timeout: .seconds(150))
+        print(tool.errorOutput.split(separator: "\n").filter { $0.hasPrefix("speakers:") }.joined(separator: "\n"))
+        #expect(run.error == nil, "\(run.error ?? "")")
+        let from = try #require(run.from), to = try #require(run.to)
+        let voice = run.voice ?? [:], events = run.speakerEvents ?? [:]
+        let spoke = voice.mapValues { Self.intervals($0, until: to) }
+        var judged = 0
+        var latencies: [Double] = []
+        for (speaker, onsets) in spoke {
+            let other = speaker == "p0" ? "p1" : "p0"
+            for (start, _) in onsets where start >= from - 2000 && start <= to - 1500 {
+                // A clean onset: the other was silent from half a second before to a second after.
+                let overlap = (spoke[other] ?? []).contains { $0.0 < start + 1000 && $0.1 > start - 500 }
+                guard !overlap else { continue }
+                judged += 1
+                let told = (events[other] ?? []).first { $0.participant == speaker && $0.at >= start - 300 }
+                let latency = told.map { $0.at - start }
+                latencies.append(latency ?? .infinity)
+                #expect((latency ?? .infinity) <= 1000, "\(other) heard that \(speaker) speaks \(latency.map { "\(Int($0)) ms" } ?? "never") after it started")
+            }
+        }
+        print("active speaker: \(judged) clean onsets, told after \(latencies.map { $0.isFinite ? "\(Int($0)) ms" : "never" }) (CPUs \(Int((run.busy ?? 0) * 100)) % busy)")
+        #expect(judged >= 2, "too few clean onsets to judge: \(spoke)")
+        // At most three changes a second, on every page.
+        for (viewer, list) in events {
+            let inWindow = list.filter { $0.at >= from && $0.at <= to }
+            #expect(Double(inWindow.count) <= (to - from) / 1000 * 3 + 1, "\(viewer): \(inWindow.count) events in \((to - from) / 1000) s")
+            for (a, b) in zip(list, list.dropFirst()) { #expect(b.at - a.at >= 300, "\(viewer): events \(Int(b.at - a.at)) ms apart") }
+        }
+        // The page outlines the speaker's tile, and only it.
+        for (viewer, h) in run.highlight ?? [:] {
+            for (tile, speaking) in h.tiles { #expect(speaking == (h.speaker == tile), "\(viewer): tile \(tile) outlined \(speaking), speaker \(h.speaker ?? "none")") }
+        }
+        // Glass to glass: p0 reads the clock p1's test source draws.
+        let delay = try #require(run.delay)
+        print("glass to glass in the room: median \(delay.medianMs ?? -1) ms, p95 \(delay.p95Ms ?? -1) ms over \(delay.frames ?? 0) frames (goal: under 150 ms on loopback)")
+        #expect((delay.frames ?? 0) >= 30)
+        CPUSampler.judgeTiming(starved: (run.busy ?? 0) >= 0.7, "CPUs \(Int((run.busy ?? 0) * 100)) % busy") {
+            #expect((delay.medianMs ?? 999) < 150, "median glass to glass \(delay.medianMs ?? -1) ms")
+        }
+    }
 }

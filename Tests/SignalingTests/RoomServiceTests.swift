@@ -364,4 +364,19 @@ import Testing
         for ok in ["a", "Stand-up_2.b", String(repeating: "x", count: 64)] { #expect(RoomService.isValidRoomName(ok)) }
         for bad in ["", "a b", "a/b", "é", "a?x", String(repeating: "x", count: 65)] { #expect(!RoomService.isValidRoomName(bad)) }
     }
+
+    @Test mutating func theActiveSpeakerIsToldToTheWholeRoomAndInTheSnapshot() {
+        let a = join(1), b = join(2)
+        let other = join(3, room: "other")
+        #expect(service.audioLevels(["standup": [a: 10]], now: 0).isEmpty)
+        let actions = service.audioLevels(["standup": [a: 10], "other": [other: 127]], now: 0.2)
+        #expect(actions == [.send(1, .activeSpeaker(participant: a)), .send(2, .activeSpeaker(participant: a))])
+        #expect(ServerMessage.activeSpeaker(participant: a).json == #"{"participant":"\#(a)","type":"activeSpeaker"}"#)
+        #expect(ServerMessage.activeSpeaker(participant: nil).json == #"{"participant":null,"type":"activeSpeaker"}"#)
+        connect(4)
+        let late = send(4, #"{"type":"join","version":1,"room":"standup","name":"late"}"#)
+        guard case .send(4, .joined(let j))? = late.first else { Issue.record("\(late)"); return }
+        #expect(j.activeSpeaker == a && ServerMessage.joined(j).json.contains(#""activeSpeaker":"\#(a)""#))
+        _ = b
+    }
 }

@@ -19,11 +19,14 @@ const opts = {
   tone: Number(q.get('tone')) > 0 ? Number(q.get('tone')) : 440,
   clock: q.get('clock') === '1' && !!window.GlassClock,
   audioProcessing: q.get('audioProcessing') !== '0',
+  // With source=test: the tone sounds for ON seconds, then is silent for OFF seconds, over and over (speak=ON,OFF).
+  speak: /^\d+(\.\d+)?,\d+(\.\d+)?$/.test(q.get('speak') || '') ? q.get('speak').split(',').map(Number) : null,
 };
 
 const S = {
   state: 'idle', you: null, joinMs: null, joinedAt: null, joinedMs: null, codecs: null, canPublish: null,
-  pingMs: null, errors: [], events: [], resumes: 0, rejoins: 0, iceRestarts: 0, sockets: 0,
+  pingMs: null, errors: [], events: [], resumes: 0, rejoins: 0, iceRestarts: 0, sockets: 0, speaker: null,
+  voice: [], // when this page's own microphone started and stopped carrying sound: [{at: epoch ms, speaking}]
 };
 // The seat's resume token (docs/ROOMS.md, Resuming), kept in sessionStorage so that a reload resumes too.
 const RESUME_KEY = `liveswarm.resume.${opts.room}`;
@@ -243,6 +246,7 @@ function handle(msg) {
     case 'trackPublished': if (msg.track) addTrack(msg.participant, msg.track); break;
     case 'trackUnpublished': endTrack(msg.track); break;
     case 'trackMuted': onTrackMuted(msg.track, !!msg.muted); break;
+    case 'activeSpeaker': setSpeaker(msg.participant || null); break;
     case 'pong': if (typeof msg.sent === 'number') { S.pingMs = Math.round(performance.now() - msg.sent); renderStatus(); } break;
     case 'error': onError(msg); break;
     default: break;
@@ -305,6 +309,7 @@ function onResumed(msg) {
   if (typeof msg.resumeToken === 'string') storeToken(msg.resumeToken);
   if (!sub.pc) { enterRoom(msg); return; }
   setState('joined');
+  setSpeaker(msg.activeSpeaker || null);
   const present = new Map((msg.participants || []).map((p) => [p.id, p]));
   for (const id of [...remotes.keys()]) if (!present.has(id)) removeRemote(id);
   for (const info of present.values()) {
@@ -319,6 +324,40 @@ function onResumed(msg) {
   if (iceBroken(sub.pc)) sub.restart = true;
   if (sub.pc.signalingState !== 'stable') sub.wanted++;
   changeSubscriptions();
+}
+
+/** The room's active speaker (found by the server from the audio levels in the publishers' packets) is outlined. */
+function setSpeaker(id) {
+  S.speaker = id;
+  for (const p of remotes.values()) p.el.tile.classList.toggle('speaking', p.id === id);
+  if (mine) mine.tile.classList.toggle('speaking', !!(S.you && id === S.you.id));
+}
+
+/** Notes when the page's own microphone carries sound and when it stops (over -45 dBFS, held 150 ms): the other
+ * side of the active speaker measurement. */
+function watchOwnVoice(media) {
+  const track = media.getAudioTracks()[0];
+  if (!track) return;
+  const ctx = audioContext();
+  const analyser = ctx.createAnalyser();
+  analyser.fftSize = 1024;
+  ctx.createMediaStreamSource(new MediaStream([track])).connect(analyser);
+  const buf = new Float32Array(analyser.fftSize);
+  let speaking = false;
+  let since = null;
+  setInterval(() => {
+    analyser.getFloatTimeDomainData(buf);
+    let sum = 0;
+    for (const x of buf) sum += x * x;
+    const loud = 10 * Math.log10(sum / buf.length + 1e-12) > -45;
+    if (loud === speaking) { since = null; return; }
+    since = since || Date.now();
+    if (Date.now() - since < 150) return;
+    speaking = loud;
+    S.voice.push({ at: since, speaking });
+    if (S.voice.length > 400) S.voice.shift();
+    since = null;
+  }, 25);
 }
 
 function iceBroken(pc) { return !!pc && ['disconnected', 'failed'].includes(pc.iceConnectionState); }
@@ -338,6 +377,7 @@ function enterRoom(msg) {
   };
   watchPC(sub.pc, 'subscribe');
   setState('joined');
+  setSpeaker(msg.activeSpeaker || null);
   clearInterval(statsTimer);
   for (const p of msg.participants || []) addRemote(p);
   // The page has joined when everyone whose camera was on at join has shown a frame.
@@ -441,8 +481,17 @@ function testPattern() {
   const osc = ctx.createOscillator();
   osc.frequency.value = opts.tone;
   const dest = ctx.createMediaStreamDestination();
-  osc.connect(dest);
+  const gain = ctx.createGain();
+  osc.connect(gain).connect(dest);
   osc.start();
+  if (opts.speak) {
+    const [on, off] = opts.speak;
+    const started = performance.now();
+    setInterval(() => {
+      const phase = ((performance.now() - started) / 1000) % (on + off);
+      gain.gain.value = phase < on ? 1 : 0;
+    }, 20);
+  }
   media.addTrack(dest.stream.getAudioTracks()[0]);
   return media;
 }
@@ -1034,13 +1083,16 @@ function tileStats(p) {
     delayMs: s.delayMs, jitterBufferMs: s.jitterBufferMs, packetsReceived: s.packetsReceived,
     audioPacketsReceived: s.audioPacketsReceived,
     glassMs: p.clock ? p.clock.stats().window.medianMs : null,
+    glassP95Ms: p.clock ? p.clock.stats().window.p95Ms : null, glassFrames: p.clock ? p.clock.stats().window.decoded : null,
+    speaking: p.el.tile.classList.contains('speaking'),
   };
 }
 
 window.meetingStats = () => ({
   state: S.state, room: opts.room, name: opts.name, you: S.you ? S.you.id || null : null,
   joinMs: S.joinMs, joinedAt: S.joinedAt, joinedMs: S.joinedMs, codecs: S.codecs, canPublish: S.canPublish, pingMs: S.pingMs,
-  resumes: S.resumes, rejoins: S.rejoins, iceRestarts: S.iceRestarts, sockets: S.sockets,
+  resumes: S.resumes, rejoins: S.rejoins, iceRestarts: S.iceRestarts, sockets: S.sockets, speaker: S.speaker,
+  voice: S.voice.slice(),
   ice: { publish: pub.pc ? pub.pc.iceConnectionState : null, subscribe: sub.pc ? sub.pc.iceConnectionState : null },
   errors: S.errors.map((e) => Object.assign({}, e)),
   events: S.events.map((e) => JSON.parse(JSON.stringify(e))),
@@ -1134,6 +1186,7 @@ if (!opts.room || !opts.name) {
   localMedia = getLocalMedia();
   localMedia.then((media) => {
     local.media = media;
+    watchOwnVoice(media);
     mine.video.srcObject = new MediaStream(media.getVideoTracks());
     mine.video.play().catch(() => {});
     renderSelf();

@@ -38,6 +38,8 @@ public enum CodecPolicy {
     public static let feedback: Set<String> = ["nack", "nack pli", "ccm fir"]
     /// The transport-wide sequence number extension LiveSwarm reads from publishers.
     public static let transportCCExtension = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"
+    /// RFC 6464: the sender's audio level in each audio packet (rooms find the active speaker from it).
+    public static let audioLevelExtension = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
 }
 
 /// One accepted m-section of an answer.

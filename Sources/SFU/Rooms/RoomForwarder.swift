@@ -334,6 +334,20 @@ public final class RoomForwarder: @unchecked Sendable {
         }
     }
 
+    /// Each room's audio levels since the last call, per participant (its loudest audio track): the mean level
+    /// (RFC 6464: 0 is 0 dBov, 127 silence). Participants without audio packets meanwhile are left out.
+    public func takeAudioLevels() -> [String: [String: Double]] {
+        let all = lock.withLock { rooms.mapValues { $0.mapValues { m in m.tracks.map(\.producer).filter { $0.kind == .audio } } } }
+        var out: [String: [String: Double]] = [:]
+        for (room, members) in all {
+            for (pid, producers) in members {
+                let levels = producers.compactMap { $0.takeAudioLevel()?.level }
+                if let loudest = levels.min() { out[room, default: [:]][pid] = loudest }
+            }
+        }
+        return out
+    }
+
     /// Tracks published in every room (for the metrics).
     public var trackCount: Int { lock.withLock { rooms.values.reduce(0) { $0 + $1.values.reduce(0) { $0 + $1.tracks.count } } } }
 }

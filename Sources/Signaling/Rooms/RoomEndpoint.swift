@@ -163,6 +163,12 @@ public final class RoomEndpoint: Sendable {
         deliver(actions)
     }
 
+    /// The rooms' audio levels since the last call, from the SFU: active speaker changes go out. Called every 200 ms.
+    public func speakerTick() {
+        let levels = forwarder.takeAudioLevels()
+        deliver(state.withLock { $0.service.audioLevels(levels, now: now) })
+    }
+
     /// Held seats whose time ran out are given up. Called about once a second.
     public func tick() {
         let (actions, expired) = state.withLock { s in
@@ -200,8 +206,8 @@ public final class RoomEndpoint: Sendable {
     public var counters: RoomService.Counters { state.withLock { $0.service.counters } }
 }
 
-/// Runs beside the HTTP server: gives up held seats whose time ran out, once a second, and closes the rooms'
-/// WebSockets when shutdown begins.
+/// Runs beside the HTTP server: finds active speakers every 200 ms, gives up held seats whose time ran out once a
+/// second, and closes the rooms' WebSockets when shutdown begins.
 public struct RoomHousekeeping: Service {
     let endpoint: RoomEndpoint
 
@@ -209,9 +215,12 @@ public struct RoomHousekeeping: Service {
 
     public func run() async throws {
         await cancelWhenGracefulShutdown {
+            var n = 0
             while !Task.isCancelled {
-                try? await Task.sleep(for: .seconds(1))
-                endpoint.tick()
+                try? await Task.sleep(for: .milliseconds(200))
+                endpoint.speakerTick()
+                n += 1
+                if n % 5 == 0 { endpoint.tick() }
             }
         }
         endpoint.closeAll()

@@ -130,6 +130,8 @@ public enum ServerMessage: Sendable, Equatable {
         public var iceServers: [String]
         public var videoCodec: String
         public var resumeToken: String
+        /// The room's active speaker now, if any.
+        public var activeSpeaker: String? = nil
     }
 
     public struct PublishedTrack: Sendable, Equatable, Encodable {
@@ -150,6 +152,8 @@ public enum ServerMessage: Sendable, Equatable {
     case trackPublished(participant: String, track: TrackInfo)
     case trackUnpublished(participant: String, track: String)
     case trackMuted(participant: String, track: String, muted: Bool)
+    /// The room's active speaker changed (nil: nobody speaks).
+    case activeSpeaker(participant: String?)
     case pong(JSONValue)
     case error(RoomError)
 
@@ -169,6 +173,7 @@ public enum ServerMessage: Sendable, Equatable {
                 "iceServers": .array(j.iceServers.isEmpty ? [] : [.object(["urls": .array(j.iceServers.map(JSONValue.string))])]),
                 "codecs": .object(["audio": "opus", "video": .string(j.videoCodec)]),
                 "resumeToken": .string(j.resumeToken),
+                "activeSpeaker": j.activeSpeaker.map(JSONValue.string) ?? .null,
             ])
         case .publishAnswer(let sdp, let tracks):
             value = .object(["type": "publishAnswer", "sdp": .string(sdp), "tracks": .array(tracks.map { t in
@@ -186,6 +191,8 @@ public enum ServerMessage: Sendable, Equatable {
             value = .object(["type": "trackUnpublished", "participant": .string(p), "track": .string(t)])
         case .trackMuted(let p, let t, let muted):
             value = .object(["type": "trackMuted", "participant": .string(p), "track": .string(t), "muted": .bool(muted)])
+        case .activeSpeaker(let p):
+            value = .object(["type": "activeSpeaker", "participant": p.map(JSONValue.string) ?? .null])
         case .pong(let v):
             value = v
         case .error(let e):

@@ -110,6 +110,8 @@ public struct RoomService: Sendable {
     /// `removed`, so the page stops instead of joining again.
     var removedTokens: [String: Double] = [:]
     public private(set) var counters = Counters()
+    /// Each room's active speaker.
+    var speakers: [String: SpeakerDetector] = [:]
     var generator: SystemRandomNumberGenerator
 
     public init(configuration: Configuration, media: any RoomMedia) {
@@ -302,7 +304,8 @@ public struct RoomService: Sendable {
         let others = (rooms[p.room] ?? []).filter { $0 != pid }.compactMap { participants[$0]?.info }
         return ServerMessage.Joined(room: p.room, you: p.info, canPublish: p.canPublish, participants: others,
                                     iceServers: p.connection.flatMap { connections[$0]?.iceServers } ?? [],
-                                    videoCodec: configuration.videoCodec, resumeToken: p.resumeToken)
+                                    videoCodec: configuration.videoCodec, resumeToken: p.resumeToken,
+                                    activeSpeaker: speakers[p.room]?.speaker)
     }
 
     /// `resume`: a new connection takes a seat back with the token its `joined` gave. The seat may still have its
@@ -337,7 +340,10 @@ public struct RoomService: Sendable {
         resumeTokens[p.resumeToken] = nil
         media.remove(room: p.room, participant: pid)
         rooms[p.room]?.removeAll { $0 == pid }
-        if rooms[p.room]?.isEmpty == true { rooms[p.room] = nil }
+        if rooms[p.room]?.isEmpty == true {
+            rooms[p.room] = nil
+            speakers[p.room] = nil
+        }
         if let c = p.connection, connections[c]?.participant == pid { connections[c]?.participant = nil }
         return broadcast(p.room, except: pid, .participantLeft(id: pid, reason: reason))
     }
@@ -356,6 +362,19 @@ public struct RoomService: Sendable {
         guard let p = participants[pid], p.room == room, !p.tracks.isEmpty else { return [] }
         participants[pid]?.tracks = []
         return p.tracks.flatMap { broadcast(p.room, except: pid, .trackUnpublished(participant: pid, track: $0.id)) }
+    }
+
+    /// One window of audio levels (room to participant to mean RFC 6464 level, from the SFU): each room whose active
+    /// speaker changed tells everyone in it, the speaker too.
+    public mutating func audioLevels(_ levels: [String: [String: Double]], now: Double) -> [Action] {
+        var actions: [Action] = []
+        for room in rooms.keys.sorted() {
+            var detector = speakers[room] ?? SpeakerDetector()
+            let change = detector.window(levels[room] ?? [:], now: now)
+            speakers[room] = detector
+            if let change { actions += broadcast(room, except: "", .activeSpeaker(participant: change)) }
+        }
+        return actions
     }
 
     func broadcast(_ room: String, except: String, _ message: ServerMessage) -> [Action] {
