@@ -332,7 +332,10 @@ public final class Consumer: @unchecked Sendable {
 public final class Router: @unchecked Sendable {
     public let name: String
     public let publisher: WebRTCTransport
-    public let producers: [Producer]
+    /// The publisher's tracks; rooms add and remove some as the publisher renegotiates (a screen share).
+    public var producers: [Producer] { lock.withLock { current } }
+    var current: [Producer]
+    let eventLoop: (any EventLoop)?
     let lock = NIOLock()
     var viewers: [ObjectIdentifier: (WebRTCTransport, [Consumer])] = [:]
     /// The publisher's transport-wide sequence number extension id, when negotiated.
@@ -349,7 +352,8 @@ public final class Router: @unchecked Sendable {
     static let reportInterval = TimeAmount.seconds(1)
 
     init(name: String, publisher: WebRTCTransport, producers: [Producer], transportCCID: UInt8? = nil, eventLoop: (any EventLoop)? = nil) {
-        (self.name, self.publisher, self.producers, self.transportCCID) = (name, publisher, producers, transportCCID)
+        (self.name, self.publisher, self.current, self.transportCCID) = (name, publisher, producers, transportCCID)
+        self.eventLoop = eventLoop
         transportCC = TransportCCRecorder(start: .now)
         guard let eventLoop else { return }
         if transportCCID != nil {
@@ -360,11 +364,28 @@ public final class Router: @unchecked Sendable {
         reportTimer = eventLoop.scheduleRepeatedTask(initialDelay: Self.reportInterval, delay: Self.reportInterval) { [weak self] _ in
             self?.sendReceiverReport()
         }
-        if producers.contains(where: { $0.nacks != nil }) {
-            nackTimer = eventLoop.scheduleRepeatedTask(initialDelay: Self.nackInterval, delay: Self.nackInterval) { [weak self] _ in
-                for p in self?.producers ?? [] { p.requestMissing() }
-            }
+        if producers.contains(where: { $0.nacks != nil }) { startNACKTimer() }
+    }
+
+    func startNACKTimer() {
+        guard let eventLoop, nackTimer == nil else { return }
+        nackTimer = eventLoop.scheduleRepeatedTask(initialDelay: Self.nackInterval, delay: Self.nackInterval) { [weak self] _ in
+            for p in self?.producers ?? [] { p.requestMissing() }
         }
+    }
+
+    /// Tracks the publisher added by renegotiating.
+    func add(_ new: [Producer]) {
+        let needsNACKs = lock.withLock { () -> Bool in
+            current += new
+            return nackTimer == nil && new.contains { $0.nacks != nil }
+        }
+        if needsNACKs { lock.withLock { startNACKTimer() } }
+    }
+
+    /// Tracks the publisher stopped sending (their sections went inactive).
+    func remove(_ gone: [Producer]) {
+        lock.withLock { current.removeAll { p in gone.contains { $0 === p } } }
     }
 
     /// How often packets still missing from the publisher are looked at to be asked for again.
@@ -401,6 +422,7 @@ public final class Router: @unchecked Sendable {
     func publisherPacket(_ packet: [UInt8], isRTCP: Bool) {
         if isRTCP {
             guard let packets = try? RTCPPacket.parseCompound(packet) else { return }
+            let producers = self.producers
             for case .senderReport(let sr) in packets { producers.first { $0.ssrc == sr.ssrc }?.senderReport(sr) }
             return
         }
@@ -411,6 +433,7 @@ public final class Router: @unchecked Sendable {
             lock.withLock { transportCC.record(seq, at: now) }
         }
         let ssrc = RTPPacket.fixedFields(packet).ssrc
+        let producers = self.producers
         if let producer = producers.first(where: { $0.ssrc == ssrc }) {
             producer.receive(packet)
         } else if let producer = producers.first(where: { $0.rtxSSRC == ssrc }) {

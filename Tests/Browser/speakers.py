@@ -7,7 +7,9 @@ p0 has a fake camera of its colour and a fake microphone whose WAV sounds its to
 3.5 s, over and over. p1 publishes the page's test source with the glass clock (&source=test&clock=1), its oscillator
 sounding for 1 s in every 7 s (&speak=1,6). Each page notes when its own microphone sounds
 (meetingStats().voice) and every activeSpeaker event it gets. Once both decode each other, they are watched for
---seconds; then each page's highlighted tiles are read, and p0's glass-to-glass delay of p1's picture.
+--seconds; then each page's highlighted tiles are read, and p0's glass-to-glass delay of p1's picture. Last, p0
+shares its screen with a real click on its Share screen button: p1 must get a second video tile labelled as p0's
+screen, which goes when p0 stops sharing.
 Prints ONE JSON line on stdout (times are epoch milliseconds); progress on stderr. The judging is the caller's
 (Tests/ServerTests/BrowserRoomTests.swift). Exit status 1 when a step failed (the JSON has "error").
 """
@@ -78,6 +80,34 @@ def main():
                 t = meeting.tiles_by_name(s)['p1']
                 out['delay'] = {'medianMs': t.get('glassMs'), 'p95Ms': t.get('glassP95Ms'), 'frames': t.get('glassFrames')}
         log(f'delay: {out["delay"]}; events: ' + '; '.join(f'{k}: {len(v)}' for k, v in out['speakerEvents'].items()))
+
+        # Screen share: p0 clicks its Share screen button (real input events through the DevTools protocol, so the
+        # page has the user activation getDisplayMedia needs; the fake UI flags pick the screen).
+        p0, p1 = people
+        d = p0.browser.driver
+        meeting.wait_for('the Share screen button enabled', 10, lambda: d.execute_script('return !document.getElementById("share").disabled'))
+        x, y = d.execute_script('const r = document.getElementById("share").getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]')
+        for kind in ('mousePressed', 'mouseReleased'):
+            d.execute_cdp_cmd('Input.dispatchMouseEvent', {'type': kind, 'x': x, 'y': y, 'button': 'left', 'clickCount': 1})
+
+        def screen_tile():
+            t = meeting.tiles_by_name(p1.stats()).get('p0 (screen)')
+            return t if t and (t.get('fps1s') or 0) > 0 and not t.get('placeholder') else None
+        tile = meeting.wait_for("p1 decoding p0's screen", 30, screen_tile)
+        room = meeting.api(args, f'/api/v1/rooms/{args.room}')
+        tracks = next(p['tracks'] for p in room['participants'] if p['name'] == 'p0')
+        own = p0.stats()['self']
+        out['screen'] = {'tile': {k: tile.get(k) for k in ('name', 'source', 'of', 'videoTrack', 'framesDecoded', 'fps1s')},
+                         'serverTracks': [{'id': t['id'], 'kind': t['kind'], 'source': t['source']} for t in tracks],
+                         'sharing': own.get('sharing'), 'screenTrack': own.get('screenTrack'),
+                         'cameraTile': (meeting.tiles_by_name(p1.stats()).get('p0') or {}).get('videoTrack')}
+        p0.run('return window.meeting.share(false)')
+        t0 = time.monotonic()
+        meeting.wait_for("p0's screen tile gone at p1", 10, lambda: 'p0 (screen)' not in meeting.tiles_by_name(p1.stats()))
+        out['screen']['goneAfterS'] = round(time.monotonic() - t0, 2)
+        room = meeting.api(args, f'/api/v1/rooms/{args.room}')
+        out['screen']['serverTracksAfter'] = [t['source'] for p in room['participants'] if p['name'] == 'p0' for t in p['tracks']]
+        log(f'screen: {out["screen"]}')
     except BaseException as e:  # noqa: BLE001 - reported in the JSON, browsers closed below
         out['error'] = f'{type(e).__name__}: {e}'
         log(out['error'])

@@ -325,6 +325,17 @@ import TestSupport
         struct Event: Decodable { var at: Double; var participant: String? }
         struct Highlight: Decodable { var speaker: String?; var tiles: [String: Bool] }
         struct Delay: Decodable { var medianMs: Double?; var p95Ms: Double?; var frames: Int? }
+        struct Screen: Decodable {
+            struct Tile: Decodable { var name: String; var source: String; var of: String; var videoTrack: String?; var framesDecoded: Int? }
+            struct Track: Decodable { var id: String; var kind: String; var source: String }
+            var tile: Tile
+            var serverTracks: [Track]
+            var sharing: Bool?
+            var screenTrack: String?
+            var cameraTile: String?
+            var goneAfterS: Double?
+            var serverTracksAfter: [String]?
+        }
         var error: String?
         var busy: Double?
         var from: Double?
@@ -333,6 +344,8 @@ import TestSupport
         var speakerEvents: [String: [Event]]?
         var highlight: [String: Highlight]?
         var delay: Delay?
+        var screen: Screen?
+        var participants: [String: String]?
     }
 
     /// When `name` was speaking, from its page's own microphone: [start, end) intervals in epoch ms.
@@ -350,8 +363,8 @@ import TestSupport
     /// Two participants whose microphones sound on different schedules (`Tests/Browser/speakers.py`): the server
     /// finds the active speaker from the audio levels in their packets (RFC 6464), and each page hears of it within
     /// a second of the speaker starting, at most three times a second, and outlines that tile. One page also reads
-    /// the other's glass clock: the room's glass-to-glass delay.
-    @Test func theActiveSpeakerFollowsWhoSpeaksAndTheDelayIsMeasured() async throws {
+    /// the other's glass clock: the room's glass-to-glass delay. Last, one shares its screen with a click.
+    @Test func theActiveSpeakerAndAScreenShareReachTheOthersAndTheDelayIsMeasured() async throws {
         let server = try await TestServer.start { $0.apiToken = "room-test" }
         defer { Task { await server.stop() } }
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("liveswarm-speakers-\(getpid())").path
@@ -391,6 +404,15 @@ import TestSupport
         for (viewer, h) in run.highlight ?? [:] {
             for (tile, speaking) in h.tiles { #expect(speaking == (h.speaker == tile), "\(viewer): tile \(tile) outlined \(speaking), speaker \(h.speaker ?? "none")") }
         }
+        // Screen share, started with a click: p1 receives a second video of p0's, labelled as the screen.
+        let screen = try #require(run.screen)
+        print("screen share: p1 shows \(screen.tile.name) (\(screen.tile.framesDecoded ?? 0) frames); server tracks \(screen.serverTracks.map { "\($0.kind) \($0.source)" }); tile gone \(screen.goneAfterS ?? -1) s after the stop")
+        #expect(screen.sharing == true && screen.screenTrack != nil)
+        #expect(screen.tile.source == "screen" && screen.tile.of == run.participants?["p0"] && screen.tile.videoTrack == screen.screenTrack)
+        #expect(screen.cameraTile != nil && screen.cameraTile != screen.tile.videoTrack, "the camera tile keeps the camera")
+        #expect(screen.serverTracks.map(\.source).sorted() == ["camera", "microphone", "screen"], "\(screen.serverTracks)")
+        #expect((screen.goneAfterS ?? 99) < 3 && screen.serverTracksAfter?.sorted() == ["camera", "microphone"])
+
         // Glass to glass: p0 reads the clock p1's test source draws.
         let delay = try #require(run.delay)
         print("glass to glass in the room: median \(delay.medianMs ?? -1) ms, p95 \(delay.p95Ms ?? -1) ms over \(delay.frames ?? 0) frames (goal: under 150 ms on loopback)")

@@ -379,4 +379,19 @@ import Testing
         #expect(j.activeSpeaker == a && ServerMessage.joined(j).json.contains(#""activeSpeaker":"\#(a)""#))
         _ = b
     }
+
+    @Test mutating func aScreenShareIsATrackAddedAndEndedByRenegotiating() {
+        let a = join(1), b = join(2)
+        _ = send(1, #"{"type":"publish","sdp":"tracks:2"}"#)
+        // The same publish PeerConnection offers a third sending section, labelled as the screen.
+        let added = send(1, #"{"type":"publish","sdp":"tracks:3","sources":{"2":"screen"}}"#)
+        #expect(added.dropFirst() == [.send(2, .trackPublished(participant: a, track: TrackInfo(id: "\(a)-2", kind: "video", muted: false, source: "screen")))])
+        #expect(ServerMessage.trackPublished(participant: a, track: TrackInfo(id: "x", kind: "video", muted: false, source: "screen")).json
+                    .contains(#""source":"screen""#))
+        #expect(TrackInfo(id: "x", kind: "audio", muted: false).source == "microphone")
+        // Sharing stops: the section goes inactive, the track ends.
+        #expect(send(1, #"{"type":"publish","sdp":"tracks:2"}"#).dropFirst() == [.send(2, .trackUnpublished(participant: a, track: "\(a)-2"))])
+        #expect(Self.error(send(1, #"{"type":"publish","sdp":"tracks:3","sources":{"2":"hologram"}}"#)) == .malformed)
+        _ = b
+    }
 }

@@ -36,7 +36,7 @@ const conn = { attempt: 0, lastHeard: 0, pinger: null, watchdog: null, retry: nu
 const remotes = new Map();   // participant id -> remote participant (its tile, tracks, figures)
 const receivers = [];        // every remote track ever asked for, in order: its transceiver lives as long as the PC
 const recByTrack = new Map(); // track id -> receiver record, live tracks only
-const local = { media: null, audio: null, video: null, muted: { audio: false, video: false } };
+const local = { media: null, audio: null, video: null, screen: null, muted: { audio: false, video: false } };
 const pub = { pc: null, stats: {}, busy: false };
 // `wanted` counts changes asked for, `done` the changes the last applied answer covers: one offer in flight.
 const sub = { pc: null, scheduled: false, busy: false, wanted: 0, done: 0, failures: 0, retry: null, midToRec: new Map(),
@@ -72,7 +72,7 @@ function fmtS(ms) { return ms == null ? '–' : `${(ms / 1000).toFixed(2)} s`; }
 
 function renderStatus() {
   const el = $('status');
-  const others = remotes.size;
+  const others = [...remotes.values()].filter((p) => !p.isScreen).length;
   const texts = {
     idle: 'Choose a room and a name.',
     connecting: 'Connecting…',
@@ -98,6 +98,9 @@ function renderStatus() {
     b.textContent = local.muted[kind] ? on : off;
     b.setAttribute('aria-pressed', String(local.muted[kind]));
   }
+  $('share').disabled = !inRoom || !pub.pc || S.canPublish === false || !navigator.mediaDevices || !navigator.mediaDevices.getDisplayMedia;
+  $('share').textContent = local.screen ? 'Stop sharing' : 'Share screen';
+  $('share').setAttribute('aria-pressed', String(!!local.screen));
 }
 
 // ---------------------------------------------------------------------------------------------------- signalling
@@ -311,12 +314,13 @@ function onResumed(msg) {
   setState('joined');
   setSpeaker(msg.activeSpeaker || null);
   const present = new Map((msg.participants || []).map((p) => [p.id, p]));
-  for (const id of [...remotes.keys()]) if (!present.has(id)) removeRemote(id);
+  for (const id of [...remotes.keys()]) if (!present.has(id.split('#')[0])) removeRemote(id);
   for (const info of present.values()) {
     addRemote(info);
-    const p = remotes.get(info.id);
     const listed = new Set((info.tracks || []).map((t) => t.id));
-    for (const r of [...p.tracks.values()]) if (!listed.has(r.id)) endTrack(r.id);
+    for (const p of [remotes.get(info.id), remotes.get(`${info.id}#screen`)]) {
+      if (p) for (const r of [...p.tracks.values()]) if (!listed.has(r.id)) endTrack(r.id);
+    }
     for (const t of info.tracks || []) if (recByTrack.has(t.id) && recByTrack.get(t.id).muted !== !!t.muted) onTrackMuted(t.id, !!t.muted);
   }
   // An offer that was in flight when the socket died got no answer: offer again.
@@ -407,6 +411,51 @@ function watchPC(pc, label) {
   };
 }
 
+/** What each of the publish PeerConnection's sending mids carries (docs/ROOMS.md, `publish`). */
+function publishSources() {
+  const sources = {};
+  for (const [own, source] of [[local.audio, 'microphone'], [local.video, 'camera'], [local.screen, 'screen']]) {
+    if (own && own.transceiver.mid != null) sources[own.transceiver.mid] = source;
+  }
+  return sources;
+}
+
+/** Your own tracks' ids, from a publish answer. */
+function noteTrackIds(answer) {
+  for (const t of answer.tracks || []) {
+    const own = [local.audio, local.video, local.screen].find((o) => o && o.transceiver.mid === String(t.mid));
+    if (own) own.id = t.id;
+  }
+}
+
+/** Screen sharing: a second video track on the publish PeerConnection (getDisplayMedia needs a click), sent as
+ * `screen`; stopping it sets its transceiver inactive, which ends the track for the others. */
+async function share(on) {
+  if (on && !local.screen && pub.pc && S.state === 'joined') {
+    const media = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: 15 } }, audio: false });
+    const track = media.getVideoTracks()[0];
+    if (!pub.pc || S.state !== 'joined') { track.stop(); return { sharing: false }; }
+    const transceiver = pub.pc.addTransceiver(track, { direction: 'sendonly', streams: [media] });
+    local.screen = { kind: 'video', track, transceiver, sender: transceiver.sender, id: null };
+    // The browser's own "Stop sharing" ends the track.
+    track.onended = () => { share(false).catch((e) => noteError('page', e.message)); };
+    log('share', { dir: 'local', on: true, label: track.label });
+    renderStatus();
+    await renegotiatePublish();
+  } else if (!on && local.screen) {
+    const own = local.screen;
+    local.screen = null;
+    own.track.onended = null;
+    own.track.stop();
+    await own.sender.replaceTrack(null);
+    own.transceiver.direction = 'inactive';
+    log('share', { dir: 'local', on: false });
+    renderStatus();
+    await renegotiatePublish();
+  }
+  return { sharing: !!local.screen, track: local.screen ? local.screen.id : null };
+}
+
 /** A new offer on the publish PeerConnection: an ICE restart when its path broke, or again after an offer that
  * got no answer. The transceivers, and so the tracks, stay the same. */
 async function renegotiatePublish(forceRestart = false) {
@@ -420,10 +469,11 @@ async function renegotiatePublish(forceRestart = false) {
     if (pc.signalingState === 'have-local-offer') await pc.setLocalDescription({ type: 'rollback' });
     await pc.setLocalDescription(await pc.createOffer({ iceRestart }));
     const answered = expectAnswer('publish');
-    if (!send({ type: 'publish', sdp: pc.localDescription.sdp })) throw new Error('not connected');
+    if (!send({ type: 'publish', sdp: pc.localDescription.sdp, sources: publishSources() })) throw new Error('not connected');
     const answer = await answered;
     if (pc !== pub.pc || pc.signalingState === 'closed') return;
     await pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp });
+    noteTrackIds(answer);
     if (iceRestart) { S.iceRestarts++; log('iceRestart', { dir: 'local', pc: 'publish' }); }
   } catch (e) {
     if (pc.signalingState !== 'closed') noteError('publish', e.message, 'publish');
@@ -526,7 +576,7 @@ async function publish() {
   try {
     await pc.setLocalDescription(await pc.createOffer());
     const answered = expectAnswer('publish');
-    send({ type: 'publish', sdp: pc.localDescription.sdp });
+    send({ type: 'publish', sdp: pc.localDescription.sdp, sources: publishSources() });
     answer = await answered;
     if (pc !== pub.pc) return;
     await pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp });
@@ -577,13 +627,27 @@ function addRemote(info) {
   renderTile(p);
 }
 
+/** A participant's screen share has a tile of its own, "NAME (screen)", whose id is `PARTICIPANT#screen`. */
+function screenRemote(participant) {
+  const id = `${participant}#screen`;
+  let p = remotes.get(id);
+  if (!p) {
+    const owner = remotes.get(participant);
+    p = newRemote(id, `${owner ? owner.name : participant} (screen)`);
+    Object.assign(p, { isScreen: true, of: participant });
+    remotes.set(id, p);
+  }
+  return p;
+}
+
 function addTrack(participant, t) {
   if (!t || !t.id || (S.you && participant === S.you.id)) return;
   if (!remotes.has(participant)) addRemote({ id: participant, name: participant, tracks: [] });
-  const p = remotes.get(participant);
+  const p = t.source === 'screen' ? screenRemote(participant) : remotes.get(participant);
   const known = recByTrack.get(t.id);
   if (known) { known.muted = !!t.muted; renderTile(p); return; }
-  const r = { id: t.id, kind: t.kind === 'audio' ? 'audio' : 'video', participant, muted: !!t.muted, subscribed: true,
+  const r = { id: t.id, kind: t.kind === 'audio' ? 'audio' : 'video', participant: p.id, source: t.source || null,
+    muted: !!t.muted, subscribed: true,
     ended: false, transceiver: null, track: null, audioEl: null, analyser: null, source: null, bins: null, wave: null,
     waveSum: null };
   receivers.push(r);
@@ -600,6 +664,7 @@ function endTrack(trackId) {
   retire(r);
   const p = remotes.get(r.participant);
   if (p) { p.tracks.delete(r.id); renderTile(p); checkJoin(); }
+  if (p && p.isScreen && !p.tracks.size) removeRemote(p.id);
   changeSubscriptions();
 }
 
@@ -615,6 +680,7 @@ function retire(r) {
 function removeRemote(id) {
   const p = remotes.get(id);
   if (!p) return;
+  if (!p.isScreen && remotes.has(`${id}#screen`)) removeRemote(`${id}#screen`);
   for (const r of p.tracks.values()) retire(r);
   if (p.clock) p.clock.stop();
   p.el.video.srcObject = null;
@@ -1048,6 +1114,7 @@ function resetRoom() {
   sub.done = sub.wanted;
   sub.midToRec.clear();
   for (const kind of ['audio', 'video']) local[kind] = null;
+  if (local.screen) { local.screen.track.onended = null; local.screen.track.stop(); local.screen = null; }
   for (const p of Object.keys(pending)) pending[p].fail('left the room');
 }
 
@@ -1073,7 +1140,8 @@ function tileStats(p) {
   const a = audioRec(p);
   const s = p.stats;
   return {
-    participant: p.id, name: p.name, videoTrack: v ? v.id : null, audioTrack: a ? a.id : null,
+    participant: p.id, name: p.name, source: p.isScreen ? 'screen' : 'camera', of: p.of || p.id,
+    videoTrack: v ? v.id : null, audioTrack: a ? a.id : null,
     // The receivers' MediaStreamTrack ids: new ones would mean new transceivers (a renegotiation for this tile).
     videoReceiverTrack: v && v.track ? v.track.id : null, audioReceiverTrack: a && a.track ? a.track.id : null,
     videoMuted: v ? v.muted : null, audioMuted: a ? a.muted : null,
@@ -1100,6 +1168,7 @@ window.meetingStats = () => ({
     source: opts.source, color: opts.source === 'test' ? opts.color : null, tone: opts.source === 'test' ? opts.tone : null,
     audioTrack: local.audio ? local.audio.id : null, videoTrack: local.video ? local.video.id : null,
     audioMuted: local.muted.audio, videoMuted: local.muted.video,
+    sharing: !!local.screen, screenTrack: local.screen ? local.screen.id : null,
     framesEncoded: pub.stats.framesEncoded ?? null, fps: pub.stats.fps ?? null, kbps: pub.stats.kbps ?? null,
     packetsSent: pub.stats.packetsSent ?? null, audioPacketsSent: pub.stats.audioPacketsSent ?? null,
   },
@@ -1109,6 +1178,8 @@ window.meetingStats = () => ({
 window.meeting = {
   mute,
   leave,
+  /** Starts (needs a user gesture: the Share screen button) or stops screen sharing. */
+  share,
   /** Stops (false) or restarts (true, with a keyframe) the forwarding of one remote track to this page. */
   setSubscription(trackId, enabled) {
     enabled = !!enabled;
@@ -1166,6 +1237,7 @@ function showForm() {
 $('cam').onclick = () => { mute('video', !local.muted.video).catch((e) => noteError('page', e.message)); };
 $('mic').onclick = () => { mute('audio', !local.muted.audio).catch((e) => noteError('page', e.message)); };
 $('leave').onclick = () => leave();
+$('share').onclick = () => { share(!local.screen).catch((e) => noteError('share', `${e.name || ''}: ${e.message}`)); };
 $('sound').onclick = () => {
   audioContext();
   for (const r of receivers) if (r.audioEl) r.audioEl.play().catch(() => {});

@@ -9,7 +9,7 @@ public enum RoomMediaError: Error, Equatable, Sendable, CustomStringConvertible 
     /// The publisher's offer lacks the room's video codec (or Opus).
     case codec(String)
     case tooManyTracks(offered: Int, limit: Int)
-    /// Something this version does not do yet (adding tracks to a publish PeerConnection).
+    /// Something this version does not do.
     case unsupported(String)
     /// The media port is not running, or DTLS could not be set up.
     case unavailable(String)
@@ -74,17 +74,9 @@ public final class RoomForwarder: @unchecked Sendable {
             dropPublisher(room: room, participant: pid, router: router)
             existing = lock.withLock { rooms[room]?[pid] }
         }
-        if let existing, existing.publisher != nil, let session = existing.publishSession {
-            // A re-offer: the same transport and tracks are answered again; new tracks come in a later version.
-            guard Set(offer.sections.filter(\.direction.sends).map(\.mid)) == Set(existing.tracks.map(\.mid)) else {
-                throw .unsupported("adding or removing tracks of a publish PeerConnection is not supported yet: publish them all at once")
-            }
-            if offer.ufrag != existing.publishUfrag {
-                try restartICE(session, remoteUfrag: offer.ufrag)
-                lock.withLock { if rooms[room]?[pid]?.publishSession === session { rooms[room]?[pid]?.publishUfrag = offer.ufrag } }
-            }
-            return (offer.answer(existing.publishAnswer, credentials: session.credentials, fingerprint: registry.certificate.fingerprint,
-                                 candidates: registry.port.candidates).text, existing.tracks.map { PublishedTrack(id: $0.id, kind: $0.producer.kind, mid: $0.mid) })
+        if let existing, let router = existing.publisher, let session = existing.publishSession {
+            return try republish(room: room, participant: pid, offer: offer, existing: existing, router: router, session: session,
+                                 maxTracks: maxTracks)
         }
         let sending = offer.sections.filter(\.direction.sends).count
         guard sending <= maxTracks else { throw .tooManyTracks(offered: sending, limit: maxTracks) }
@@ -258,6 +250,70 @@ public final class RoomForwarder: @unchecked Sendable {
         member.subscriber?.transport.close()
         member.publisher?.close()
         member.publisher?.publisher.close()
+    }
+
+    /// A re-offer on the same publish PeerConnection. Unchanged tracks are answered as before; a new sending section
+    /// (a screen share) becomes a new track on the same transport; a section that stopped sending (`inactive`) ends
+    /// its track, which leaves every subscriber. A new ufrag is an ICE restart.
+    func republish(room: String, participant pid: String, offer: RemoteOffer, existing: Member, router: Router, session: MediaSession,
+                   maxTracks: Int) throws(RoomMediaError) -> (answer: String, tracks: [PublishedTrack]) {
+        let sending = offer.sections.filter(\.direction.sends)
+        guard sending.count <= maxTracks else { throw .tooManyTracks(offered: sending.count, limit: maxTracks) }
+        let known = Dictionary(existing.publishAnswer.map { ($0.mid, $0) }, uniquingKeysWith: { a, _ in a })
+        var answer: [AnswerSection] = []
+        var added: [(RemoteOffer.Section, RTPCodec)] = []
+        for s in offer.sections {
+            if s.direction.sends, existing.tracks.contains(where: { $0.mid == s.mid }), let a = known[s.mid] {
+                answer.append(a)
+            } else if s.direction.sends {
+                var one = offer
+                one.sections = [s]
+                let plan: (accepted: [AnswerSection], tracks: [(RemoteOffer.Section, RTPCodec)], transportCCID: UInt8?)
+                do throws(WebRTCError) {
+                    plan = try registry.publishPlan(one, videoCodec: videoCodec)
+                } catch {
+                    if case .negotiation(.noCommonCodec) = error { throw .codec("\(error.description); this room's video codec is \(videoCodec)") }
+                    throw .badOffer(error.description)
+                }
+                answer += plan.accepted
+                added += plan.tracks
+            } else if var a = known[s.mid] {
+                a.direction = .inactive
+                answer.append(a)
+            } else if let codec = s.codecs.first {
+                var inactive = AnswerSection(mid: s.mid, kind: s.kind, codec: codec, direction: .inactive, rtcpRsize: s.rtcpRsize)
+                inactive.feedback = []
+                answer.append(inactive)
+            }
+        }
+        if offer.ufrag != existing.publishUfrag {
+            try restartICE(session, remoteUfrag: offer.ufrag)
+            lock.withLock { if rooms[room]?[pid]?.publishSession === session { rooms[room]?[pid]?.publishUfrag = offer.ufrag } }
+        }
+        let producers = registry.makeProducers(added, publisher: router.publisher)
+        let generation = existing.publishGeneration
+        let newTracks = zip(added, producers).map { (t, p) in
+            (id: generation <= 1 ? "\(pid)-\(t.0.mid)" : "\(pid)-\(t.0.mid)-\(generation)", mid: t.0.mid, producer: p)
+        }
+        let stopped = existing.tracks.filter { t in !sending.contains { $0.mid == t.mid } }
+        router.add(producers)
+        router.remove(stopped.map(\.producer))
+        let (tracks, others) = lock.withLock { () -> ([(id: String, mid: String, producer: Producer)], [Subscriber]) in
+            guard rooms[room]?[pid]?.publisher === router else { return (existing.tracks, []) }
+            let tracks = existing.tracks.filter { t in !stopped.contains { $0.mid == t.mid } } + newTracks
+            rooms[room]?[pid]?.tracks = tracks
+            rooms[room]?[pid]?.publishAnswer = answer
+            return (tracks, rooms[room]?.values.compactMap(\.subscriber) ?? [])
+        }
+        let gone = stopped.map(\.producer)
+        if !gone.isEmpty { for s in others { s.drop(producers: gone) } }
+        if !added.isEmpty || !stopped.isEmpty {
+            registry.logger.info("room publish renegotiated", metadata: ["room": "\(room)", "participant": "\(pid)",
+                                                                        "added": "\(newTracks.map(\.id))", "ended": "\(stopped.map(\.id))"])
+        }
+        return (offer.answer(answer, credentials: session.credentials, fingerprint: registry.certificate.fingerprint,
+                             candidates: registry.port.candidates).text,
+                tracks.map { PublishedTrack(id: $0.id, kind: $0.producer.kind, mid: $0.mid) })
     }
 
     /// Ends a publish transport the participant replaced: its tracks leave every subscriber.

@@ -17,8 +17,9 @@ public enum ClientMessage: Sendable, Equatable {
     case join(Join)
     /// Takes a held seat back on a new connection, with the token `joined` gave.
     case resume(version: Int, token: String)
-    /// The publish PeerConnection's offer.
-    case publish(sdp: String)
+    /// The publish PeerConnection's offer, and what each sending mid carries ("camera", "microphone", "screen",
+    /// "screenAudio"; by default the microphone for audio and the camera for video).
+    case publish(sdp: String, sources: [String: String])
     /// The subscribe PeerConnection's offer, and the track each `recvonly` mid is for.
     case subscribe(sdp: String, tracks: [String: String])
     /// Forward a track to this client or not; the tile's size is kept for simulcast (not used yet).
@@ -72,8 +73,14 @@ public enum ClientMessage: Sendable, Equatable {
             let r = try decode(R.self)
             self = .resume(version: r.version, token: r.token)
         case "publish":
-            struct P: Decodable { var sdp: String }
-            self = .publish(sdp: try decode(P.self).sdp)
+            struct P: Decodable { var sdp: String; var sources: [String: String]? }
+            let p = try decode(P.self)
+            let sources = p.sources ?? [:]
+            if let bad = sources.values.first(where: { !TrackInfo.sources.contains($0) }) {
+                throw RoomError(.malformed, "publish: source \"\(bad.prefix(40))\" is not one of \(TrackInfo.sources.sorted().joined(separator: ", "))",
+                                request: type)
+            }
+            self = .publish(sdp: p.sdp, sources: sources)
         case "subscribe":
             struct S: Decodable { var sdp: String; var tracks: [String: String] }
             let s = try decode(S.self)
@@ -115,8 +122,15 @@ public struct TrackInfo: Sendable, Equatable, Encodable {
     /// "audio" or "video".
     public var kind: String
     public var muted: Bool
+    /// What it carries: "camera", "microphone", "screen" or "screenAudio".
+    public var source: String
 
-    public init(id: String, kind: String, muted: Bool) { (self.id, self.kind, self.muted) = (id, kind, muted) }
+    public static let sources: Set<String> = ["camera", "microphone", "screen", "screenAudio"]
+
+    public init(id: String, kind: String, muted: Bool, source: String? = nil) {
+        (self.id, self.kind, self.muted) = (id, kind, muted)
+        self.source = source ?? (kind == "audio" ? "microphone" : "camera")
+    }
 }
 
 /// What the server sends.
@@ -210,7 +224,7 @@ extension JSONValue {
     }
 
     init(_ t: TrackInfo) {
-        self = .object(["id": .string(t.id), "kind": .string(t.kind), "muted": .bool(t.muted)])
+        self = .object(["id": .string(t.id), "kind": .string(t.kind), "muted": .bool(t.muted), "source": .string(t.source)])
     }
 }
 

@@ -31,7 +31,7 @@ public struct RoomRoutes: Sendable {
                     id: p.id, name: p.name, identity: p.identity, canPublish: p.canPublish, connected: p.connected,
                     tracks: p.tracks.map { t in
                         let m = f?.publishing.first { $0.id == t.id }
-                        return RoomDetail.Track(id: t.id, kind: t.kind, muted: t.muted, codec: m?.codec, packetsReceived: m?.packetsReceived ?? 0,
+                        return RoomDetail.Track(id: t.id, kind: t.kind, source: t.source, muted: t.muted, codec: m?.codec, packetsReceived: m?.packetsReceived ?? 0,
                                                 paddingReceived: m?.paddingReceived ?? 0, packetsLost: m?.packetsLost ?? 0, bitrate: m?.bitrate ?? 0, subscribers: m?.subscribers ?? 0)
                     },
                     receiving: f?.receiving ?? [])
@@ -103,6 +103,8 @@ struct RoomDetail: ResponseEncodable {
     struct Track: Codable {
         var id: String
         var kind: String
+        /// "camera", "microphone", "screen" or "screenAudio".
+        var source: String
         var muted: Bool
         var codec: String?
         /// Media packets; padding-only ones (bandwidth probes, sent even while muted) are counted apart.

@@ -204,7 +204,7 @@ public struct RoomService: Sendable {
         case .leave:
             connections[id]?.participant = nil
             return leave(pid, reason: .left) + [.close(id, code: 1000, reason: "left")]
-        case .publish(let sdp):
+        case .publish(let sdp, let sources):
             guard p.canPublish else { throw RoomError(.publishNotAllowed, "this token does not allow publishing") }
             let (answer, published) = try media.publish(room: p.room, participant: pid, offer: sdp,
                                                         maxTracks: configuration.maxTracksPerParticipant)
@@ -215,7 +215,7 @@ public struct RoomService: Sendable {
                 actions += broadcast(p.room, except: pid, .trackUnpublished(participant: pid, track: t.id))
             }
             for t in published where !p.tracks.contains(where: { $0.id == t.id }) {
-                let info = TrackInfo(id: t.id, kind: t.kind, muted: false)
+                let info = TrackInfo(id: t.id, kind: t.kind, muted: false, source: sources[t.mid])
                 participants[pid]?.tracks.append(info)
                 actions += broadcast(p.room, except: pid, .trackPublished(participant: pid, track: info))
             }
