@@ -6,9 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
 need_swift
-apt_install ffmpeg chromium chromium-driver nodejs coturn nftables iproute2 openssl
-# Selenium drives headless Chromium (Tests/Browser/drive.py); aiortc is a second WebRTC peer (aiortc_peer.py).
-LIVESWARM_PYTHON=$(python_venv .build/venv selenium aiortc websockets)
+apt_install ffmpeg chromium chromium-driver firefox-esr pulseaudio nodejs coturn nftables iproute2 openssl
+# Selenium drives headless Chromium (Tests/Browser/drive.py), marionette-driver Firefox ESR
+# (firefox_participant.py); aiortc is a second WebRTC peer (aiortc_peer.py, room_client.py).
+LIVESWARM_PYTHON=$(python_venv .build/venv selenium aiortc websockets marionette-driver)
 export LIVESWARM_PYTHON
 swift build --build-tests
 # Every server test has a time limit (Swift Testing's timeLimit trait names the test that overran); a hang that

@@ -38,6 +38,22 @@ import TestSupport
         #expect(h264.isH264PacketizationMode1 && h264.parameter("profile-level-id") == "42e01f")
     }
 
+    /// Firefox offers every section after the first with port 0 and `a=bundle-only` (RFC 8843 6): part of the
+    /// bundle, not rejected. Port 0 without it is a section the offerer rejected.
+    @Test func bundleOnlySectionsAreTakenAndPortZeroAloneIsNot() throws {
+        let chromium = try Self.fixture("chromium-156-publish-offer")
+        let lines = chromium.components(separatedBy: "\r\n")
+        let video = try #require(lines.firstIndex { $0.hasPrefix("m=video ") })
+        func offer(bundleOnly: Bool) -> String {
+            var l = lines
+            l[video] = l[video].split(separator: " ").enumerated().map { $0.offset == 1 ? "0" : String($0.element) }.joined(separator: " ")
+            if bundleOnly { l.insert("a=bundle-only", at: video + 1) }
+            return l.joined(separator: "\r\n")
+        }
+        #expect(try RemoteOffer(parsing: offer(bundleOnly: true)).sections.map(\.mid) == ["0", "1"])
+        #expect(try RemoteOffer(parsing: offer(bundleOnly: false)).sections.map(\.mid) == ["0"])
+    }
+
     @Test func answersAPublisherRecvonlyOnTheMediaPort() throws {
         let offer = try RemoteOffer(parsing: Self.fixture("chromium-156-publish-offer"))
         let accepted = offer.sections.map { s in

@@ -421,4 +421,70 @@ import TestSupport
             #expect((delay.medianMs ?? 999) < 150, "median glass to glass \(delay.medianMs ?? -1) ms")
         }
     }
+
+    struct FirefoxRun: Decodable {
+        struct Tile: Decodable { var name: String; var fps: Double?; var framesDecoded: Int?; var seenColor: [Int]?; var heardHz: Int? }
+        struct Failure: Decodable { var code: String?; var message: String? }
+        var joined: Bool
+        var error: String?
+        var tiles: [Tile]
+        var errors: [Failure]
+    }
+
+    /// Firefox ESR as a participant (`Tests/Browser/firefox_participant.py`, headless over Marionette, in a network
+    /// namespace, its camera and microphone the page's canvas and oscillator) with three Chromium participants on the
+    /// host, each with its own fake camera colour and tone: Firefox sees and hears the three, and they see its colour
+    /// and hear its tone.
+    @Test func aFirefoxParticipantMeetsThreeChromiumOnes() async throws {
+        try await NetworkNamespace.with { ns in
+            let server = try await TestServer.start(reachableFrom: ns) { $0.apiToken = "room-test" }
+            defer { Task { await server.stop() } }
+            let work = FileManager.default.temporaryDirectory.appendingPathComponent("liveswarm-firefox-\(getpid())").path
+            defer { try? FileManager.default.removeItem(atPath: work) }
+            // Firefox loads the page from the namespace link's address: the canvas source needs no secure context.
+            let url = "http://\(ns.hostAddress):\(server.ports.http)/meeting/?room=fox&name=firefox&source=test&color=d2be28&tone=660&audioProcessing=0"
+            let firefox = try ns.python([Tool.checkout.appendingPathComponent("Tests/Browser/firefox_participant.py").path,
+                                         "--url", url, "--expect", "3", "--seconds", "150"])
+            defer { firefox.kill(SIGKILL) }
+            let browsers = try Tool.python([Tool.checkout.appendingPathComponent("Tests/Browser/meeting.py").path,
+                                            "--base", server.httpURL, "--room", "fox", "--api-token", "room-test",
+                                            "--workdir", work, "--participants", "3", "--extra", "firefox", "--steady-only"])
+            let run = try await browsers.jsonResult(Run.self, timeout: .seconds(150))
+            print(browsers.errorOutput.split(separator: "\n").filter { $0.hasPrefix("meeting:") }.joined(separator: "\n"))
+            let fox = try await firefox.jsonResult(FirefoxRun.self, timeout: .seconds(60))
+            print(firefox.errorOutput.split(separator: "\n").filter { $0.hasPrefix("firefox:") }.joined(separator: "\n"))
+            #expect(run.error == nil, "\(run.error ?? "")")
+            #expect(fox.joined && fox.error == nil, "\(fox.error ?? "")")
+            #expect(fox.errors.isEmpty, "\(fox.errors.map { "\($0.code ?? ""): \($0.message ?? "")" })")
+
+            let people = Array(run.participants.prefix(3)) + [Run.Person(name: "firefox", colour: [210, 190, 40], tone: 660)]
+            // The Chromium pages see and hear Firefox (and each other).
+            let steady = run.steady ?? []
+            #expect(steady.count == 9, "three pages with three tiles each: \(steady.map { "\($0.viewer)>\($0.tile)" })")
+            let starved = (run.steadyBusy ?? 0) >= 0.7
+            for t in steady {
+                let tone = people.first { $0.name == t.tile }?.tone ?? 0
+                print("\(t.viewer) sees \(t.tile): \(t.fps10s) fps, colour \(t.seenColor ?? []), tone \(t.heardHz ?? 0) Hz")
+                #expect(Self.nearest(t.seenColor, in: people) == t.tile, "\(t.viewer)'s tile for \(t.tile) shows \(t.seenColor ?? [])")
+                #expect(abs((t.heardHz ?? 0) - tone) <= 15, "\(t.viewer) hears \(t.heardHz ?? 0) Hz from \(t.tile) (\(tone) Hz)")
+                // Firefox encodes the page's 15 fps canvas at 9-11 fps here (its own framesEncoded rate says so): that
+                // tile must move; the Chromium cameras must reach 10 fps.
+                let floor = t.tile == "firefox" ? 5.0 : 10.0
+                CPUSampler.judgeTiming(starved: starved && t.fps10s < floor, "CPUs \(Int((run.steadyBusy ?? 0) * 100)) % busy") {
+                    #expect(t.fps10s >= floor, "\(t.viewer) decodes \(t.tile) at \(t.fps10s) fps")
+                }
+            }
+            // Firefox sees and hears the three.
+            #expect(Set(fox.tiles.map(\.name)) == ["p0", "p1", "p2"], "\(fox.tiles.map(\.name))")
+            for t in fox.tiles {
+                let tone = people.first { $0.name == t.name }?.tone ?? 0
+                print("firefox sees \(t.name): \(t.fps ?? 0) fps, colour \(t.seenColor ?? []), tone \(t.heardHz ?? 0) Hz")
+                #expect(Self.nearest(t.seenColor, in: people) == t.name, "Firefox's tile for \(t.name) shows \(t.seenColor ?? [])")
+                #expect(abs((t.heardHz ?? 0) - tone) <= 15, "Firefox hears \(t.heardHz ?? 0) Hz from \(t.name) (\(tone) Hz)")
+                CPUSampler.judgeTiming(starved: starved && (t.fps ?? 0) < 10, "CPUs \(Int((run.steadyBusy ?? 0) * 100)) % busy") {
+                    #expect((t.fps ?? 0) >= 10, "Firefox decodes \(t.name) at \(t.fps ?? 0) fps")
+                }
+            }
+        }
+    }
 }

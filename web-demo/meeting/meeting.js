@@ -1169,6 +1169,7 @@ window.meetingStats = () => ({
     audioTrack: local.audio ? local.audio.id : null, videoTrack: local.video ? local.video.id : null,
     audioMuted: local.muted.audio, videoMuted: local.muted.video,
     sharing: !!local.screen, screenTrack: local.screen ? local.screen.id : null,
+    audioContext: audioCtx ? audioCtx.state : null,
     framesEncoded: pub.stats.framesEncoded ?? null, fps: pub.stats.fps ?? null, kbps: pub.stats.kbps ?? null,
     packetsSent: pub.stats.packetsSent ?? null, audioPacketsSent: pub.stats.audioPacketsSent ?? null,
   },
@@ -1207,6 +1208,11 @@ window.meeting = {
     sub.restart = true;
     changeSubscriptions();
     return { restarted: true };
+  },
+  /** Both PeerConnections' current local and remote SDP (for debugging an interop problem). */
+  sdp() {
+    const d = (pc) => pc ? { local: pc.localDescription && pc.localDescription.sdp, remote: pc.remoteDescription && pc.remoteDescription.sdp } : null;
+    return { publish: d(pub.pc), subscribe: d(sub.pc) };
   },
   participants() {
     return [...remotes.values()].map((p) => ({

@@ -55,7 +55,9 @@ public struct RemoteOffer: Sendable {
         var sections: [Section] = []
         for (i, m) in sdp.media.enumerated() {
             guard let mid = m.attribute("mid") else { throw .missingMid(index: i) }
-            guard m.port != 0 else { continue }  // rejected by the offerer itself
+            // Port 0 is a section the offerer rejected itself, unless it is `a=bundle-only` (RFC 8843 6: Firefox
+            // offers every section after the first that way).
+            guard m.port != 0 || m.hasAttribute("bundle-only") else { continue }
             guard let kind = MediaKind(rawValue: m.kind) else { throw .unsupportedKind(mid: mid, kind: m.kind) }
             guard bundle.contains(mid) else { throw .notBundled(mid: mid) }
             guard m.hasAttribute("rtcp-mux") else { throw .noRTCPMux(mid: mid) }
