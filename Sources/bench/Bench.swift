@@ -14,7 +14,7 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "liveswarm-bench",
         abstract: "Load generators for LiveSwarm benchmarks.",
-        subcommands: [Fanout.self, HLSLoad.self, STUNLoad.self, SRTPThroughput.self, SFULoad.self, BridgeLoad.self, TranscodeThroughput.self,
+        subcommands: [Fanout.self, HLSLoad.self, STUNLoad.self, SRTPThroughput.self, SFULoad.self, RoomsLoad.self, BridgeLoad.self, TranscodeThroughput.self,
                       TrackerSwarmBench.self, TrackerLoadBench.self])
 }
 
