@@ -277,12 +277,6 @@ final class BotTransport: ChannelInboundHandler, @unchecked Sendable {
     init(server: SocketAddress) { self.server = server }
 
     static func connect(group: any EventLoopGroup, answer: String, ufrag: String, certificate: Certificate) async throws -> BotTransport {
-        func attribute(_ name: String) throws -> String {
-            guard let line = answer.split(separator: "\r\n").first(where: { $0.hasPrefix("a=\(name):") }) else {
-                throw RoomBot.Failure(description: "no a=\(name) in the answer")
-            }
-            return String(line.dropFirst(name.count + 3))
-        }
         // The server's UDP candidate.
         guard let candidate = answer.split(separator: "\r\n").first(where: { $0.hasPrefix("a=candidate:") && $0.contains(" udp ") }) else {
             throw RoomBot.Failure(description: "no UDP candidate in the answer")
@@ -293,44 +287,19 @@ final class BotTransport: ChannelInboundHandler, @unchecked Sendable {
             .channelOption(.socketOption(.so_rcvbuf), value: 4 << 20)
             .channelInitializer { ch in ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(transport) } }
             .bind(host: "127.0.0.1", port: 0).get()
-        let serverUfrag = try attribute("ice-ufrag"), serverPassword = try attribute("ice-pwd")
-        guard let fingerprint = Fingerprint(sdp: try attribute("fingerprint")) else { throw RoomBot.Failure(description: "bad fingerprint") }
-        let check: @Sendable () -> [UInt8] = { Message(type: .bindingRequest, transactionID: (0..<12).map { _ in UInt8.random(in: 0...255) })
-            .adding(.username, Array("\(serverUfrag):\(ufrag)".utf8)).adding(.iceControlling, [UInt8](repeating: 1, count: 8))
-            .adding(.useCandidate, []).encode(integrityKey: Array(serverPassword.utf8), fingerprint: true) }
-        transport.send(check())
-        transport.flush()
-        transport.consent = transport.channel.eventLoop.scheduleRepeatedTask(initialDelay: .seconds(5), delay: .seconds(5)) { _ in
-            transport.send(check())
-            transport.flush()
+        let (keys, consent) = try await ClientHandshake.run(answer: answer, ufrag: ufrag, certificate: certificate,
+                                                             eventLoop: transport.channel.eventLoop, send: transport.send,
+                                                             flush: transport.flush, next: transport.next)
+        transport.consent = consent
+        transport.protect = try SRTPContext(profile: keys.profile, masterKey: keys.local, direction: .outbound)
+        transport.unprotect = try SRTPContext(profile: keys.profile, masterKey: keys.remote, direction: .inbound)
+        transport.connected.store(true, ordering: .releasing)
+        // As a browser does: a PLI every 300 ms for each video that has not shown a keyframe yet (the server
+        // limits the requests it passes on to one per 500 ms per publisher).
+        transport.asking = transport.channel.eventLoop.scheduleRepeatedTask(initialDelay: .milliseconds(300), delay: .milliseconds(300)) { _ in
+            transport.askForKeyframes()
         }
-        let dtls = try DTLSSession(certificate: certificate, role: .client, peerFingerprint: fingerprint)
-        var outgoing = dtls.start().datagrams
-        let deadline = ContinuousClock.now + .seconds(10)
-        while ContinuousClock.now < deadline {
-            for d in outgoing { transport.send(d) }
-            transport.flush()
-            outgoing = []
-            if case .connected(let keys) = dtls.state {
-                transport.protect = try SRTPContext(profile: keys.profile, masterKey: keys.local, direction: .outbound)
-                transport.unprotect = try SRTPContext(profile: keys.profile, masterKey: keys.remote, direction: .inbound)
-                transport.connected.store(true, ordering: .releasing)
-                // As a browser does: a PLI every 300 ms for each video that has not shown a keyframe yet (the server
-                // limits the requests it passes on to one per 500 ms per publisher).
-                transport.asking = transport.channel.eventLoop.scheduleRepeatedTask(initialDelay: .milliseconds(300), delay: .milliseconds(300)) { _ in
-                    transport.askForKeyframes()
-                }
-                return transport
-            }
-            if case .failed(let why) = dtls.state { throw RoomBot.Failure(description: "DTLS failed: \(why)") }
-            guard let reply = await transport.next(timeout: .milliseconds(300)) else {
-                outgoing = dtls.handleTimeout().datagrams
-                continue
-            }
-            guard let first = reply.first, (20...63).contains(first) else { continue }
-            outgoing = dtls.receive(reply).datagrams
-        }
-        throw RoomBot.Failure(description: "DTLS did not finish in 10 s")
+        return transport
     }
 
     /// The SSRCs the server sends video with (`a=ssrc` in the answer's video sections).

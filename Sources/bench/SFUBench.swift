@@ -128,44 +128,17 @@ final class BenchPeer: ChannelInboundHandler, @unchecked Sendable {
         let text = String(buffer: answer.body)
         guard answer.status == 201 else { throw Failure(description: "\(path): \(answer.status) \(text)") }
         peer.location = answer.headers["location"]
-        func attribute(_ name: String) throws -> String {
-            guard let line = text.split(separator: "\r\n").first(where: { $0.hasPrefix("a=\(name):") }) else {
-                throw Failure(description: "\(path): no a=\(name) in the answer")
-            }
-            return String(line.dropFirst(name.count + 3))
+        do {
+            let (keys, consent) = try await ClientHandshake.run(answer: text, ufrag: ufrag, certificate: certificate,
+                                                                 eventLoop: peer.channel.eventLoop, send: peer.send, flush: peer.flush,
+                                                                 next: peer.next)
+            peer.consent = consent
+            peer.protect = try SRTPContext(profile: keys.profile, masterKey: keys.local, direction: .outbound)
+            peer.counting.store(true, ordering: .relaxed)
+            return peer
+        } catch let e as ClientHandshake.Failure {
+            throw Failure(description: "\(path): \(e)")
         }
-        let serverUfrag = try attribute("ice-ufrag"), serverPassword = try attribute("ice-pwd")
-        guard let fingerprint = Fingerprint(sdp: try attribute("fingerprint")) else { throw Failure(description: "bad fingerprint") }
-        let check: @Sendable () -> [UInt8] = { Message(type: .bindingRequest, transactionID: (0..<12).map { _ in UInt8.random(in: 0...255) })
-            .adding(.username, Array("\(serverUfrag):\(ufrag)".utf8)).adding(.iceControlling, [UInt8](repeating: 1, count: 8))
-            .adding(.useCandidate, []).encode(integrityKey: Array(serverPassword.utf8), fingerprint: true) }
-        peer.send(check())
-        peer.flush()
-        peer.consent = peer.channel.eventLoop.scheduleRepeatedTask(initialDelay: .seconds(5), delay: .seconds(5)) { _ in
-            peer.send(check())
-            peer.flush()
-        }
-        let dtls = try DTLSSession(certificate: certificate, role: .client, peerFingerprint: fingerprint)
-        var outgoing = dtls.start().datagrams
-        let deadline = ContinuousClock.now + .seconds(10)
-        while ContinuousClock.now < deadline {
-            for d in outgoing { peer.send(d) }
-            peer.flush()
-            outgoing = []
-            if case .connected(let keys) = dtls.state {
-                peer.protect = try SRTPContext(profile: keys.profile, masterKey: keys.local, direction: .outbound)
-                peer.counting.store(true, ordering: .relaxed)
-                return peer
-            }
-            if case .failed(let why) = dtls.state { throw Failure(description: "\(path): DTLS failed: \(why)") }
-            guard let reply = await peer.next(timeout: .milliseconds(300)) else {
-                outgoing = dtls.handleTimeout().datagrams
-                continue
-            }
-            guard let first = reply.first, (20...63).contains(first) else { continue }  // STUN answers
-            outgoing = dtls.receive(reply).datagrams
-        }
-        throw Failure(description: "\(path): DTLS did not finish in 10 s")
     }
 
     static func token(_ n: Int) -> String {
@@ -222,5 +195,56 @@ final class BenchPeer: ChannelInboundHandler, @unchecked Sendable {
         consent?.cancel()
         if let location { _ = try? await http.request("DELETE", location) }
         try? await channel.close()
+    }
+}
+
+/// The client side of a WebRTC transport's setup against the server (ICE-lite): a Binding check with USE-CANDIDATE
+/// to the address the datagrams go to (again every 5 s, for consent, RFC 7675), then the DTLS client handshake over
+/// the same socket. Returns the SRTP keys and the consent task.
+enum ClientHandshake {
+    struct Failure: Error, CustomStringConvertible { var description: String }
+
+    static func run(answer: String, ufrag: String, certificate: Certificate, eventLoop: any EventLoop,
+                    send: @escaping @Sendable ([UInt8]) -> Void, flush: @escaping @Sendable () -> Void,
+                    next: (Duration) async -> [UInt8]?) async throws -> (keys: SRTPKeys, consent: RepeatedTask) {
+        func attribute(_ name: String) throws -> String {
+            guard let line = answer.split(separator: "\r\n").first(where: { $0.hasPrefix("a=\(name):") }) else {
+                throw Failure(description: "no a=\(name) in the answer")
+            }
+            return String(line.dropFirst(name.count + 3))
+        }
+        let serverUfrag = try attribute("ice-ufrag"), serverPassword = try attribute("ice-pwd")
+        guard let fingerprint = Fingerprint(sdp: try attribute("fingerprint")) else { throw Failure(description: "bad fingerprint") }
+        let check: @Sendable () -> [UInt8] = { Message(type: .bindingRequest, transactionID: (0..<12).map { _ in UInt8.random(in: 0...255) })
+            .adding(.username, Array("\(serverUfrag):\(ufrag)".utf8)).adding(.iceControlling, [UInt8](repeating: 1, count: 8))
+            .adding(.useCandidate, []).encode(integrityKey: Array(serverPassword.utf8), fingerprint: true) }
+        send(check())
+        flush()
+        let consent = eventLoop.scheduleRepeatedTask(initialDelay: .seconds(5), delay: .seconds(5)) { _ in
+            send(check())
+            flush()
+        }
+        do {
+            let dtls = try DTLSSession(certificate: certificate, role: .client, peerFingerprint: fingerprint)
+            var outgoing = dtls.start().datagrams
+            let deadline = ContinuousClock.now + .seconds(10)
+            while ContinuousClock.now < deadline {
+                for d in outgoing { send(d) }
+                flush()
+                outgoing = []
+                if case .connected(let keys) = dtls.state { return (keys, consent) }
+                if case .failed(let why) = dtls.state { throw Failure(description: "DTLS failed: \(why)") }
+                guard let reply = await next(.milliseconds(300)) else {
+                    outgoing = dtls.handleTimeout().datagrams
+                    continue
+                }
+                guard let first = reply.first, (20...63).contains(first) else { continue }  // STUN answers
+                outgoing = dtls.receive(reply).datagrams
+            }
+            throw Failure(description: "DTLS did not finish in 10 s")
+        } catch {
+            consent.cancel()
+            throw error
+        }
     }
 }

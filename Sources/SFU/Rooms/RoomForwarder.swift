@@ -80,13 +80,7 @@ public final class RoomForwarder: @unchecked Sendable {
         }
         let sending = offer.sections.filter(\.direction.sends).count
         guard sending <= maxTracks else { throw .tooManyTracks(offered: sending, limit: maxTracks) }
-        let plan: (accepted: [AnswerSection], tracks: [(RemoteOffer.Section, RTPCodec)], transportCCID: UInt8?)
-        do throws(WebRTCError) {
-            plan = try registry.publishPlan(offer, videoCodec: videoCodec)
-        } catch {
-            if case .negotiation(.noCommonCodec) = error { throw .codec("\(error.description); this room's video codec is \(videoCodec)") }
-            throw .badOffer(error.description)
-        }
+        let plan = try publishPlan(offer)
         let (transport, session): (WebRTCTransport, MediaSession)
         do throws(WebRTCError) { (transport, session) = try registry.open(offer) } catch { throw .unavailable(error.description) }
         let producers = registry.makeProducers(plan.tracks, publisher: transport)
@@ -252,6 +246,17 @@ public final class RoomForwarder: @unchecked Sendable {
         member.publisher?.publisher.close()
     }
 
+    /// ``RouterRegistry/publishPlan(_:videoCodec:)`` in the room's video codec, its errors in the room's terms.
+    func publishPlan(_ offer: RemoteOffer) throws(RoomMediaError)
+        -> (accepted: [AnswerSection], tracks: [(RemoteOffer.Section, RTPCodec)], transportCCID: UInt8?) {
+        do throws(WebRTCError) {
+            return try registry.publishPlan(offer, videoCodec: videoCodec)
+        } catch {
+            if case .negotiation(.noCommonCodec) = error { throw .codec("\(error.description); this room's video codec is \(videoCodec)") }
+            throw .badOffer(error.description)
+        }
+    }
+
     /// A re-offer on the same publish PeerConnection. Unchanged tracks are answered as before; a new sending section
     /// (a screen share) becomes a new track on the same transport; a section that stopped sending (`inactive`) ends
     /// its track, which leaves every subscriber. A new ufrag is an ICE restart.
@@ -268,13 +273,7 @@ public final class RoomForwarder: @unchecked Sendable {
             } else if s.direction.sends {
                 var one = offer
                 one.sections = [s]
-                let plan: (accepted: [AnswerSection], tracks: [(RemoteOffer.Section, RTPCodec)], transportCCID: UInt8?)
-                do throws(WebRTCError) {
-                    plan = try registry.publishPlan(one, videoCodec: videoCodec)
-                } catch {
-                    if case .negotiation(.noCommonCodec) = error { throw .codec("\(error.description); this room's video codec is \(videoCodec)") }
-                    throw .badOffer(error.description)
-                }
+                let plan = try publishPlan(one)
                 answer += plan.accepted
                 added += plan.tracks
             } else if var a = known[s.mid] {
