@@ -255,7 +255,7 @@ final class RoomBot: @unchecked Sendable {
 /// One transport of a bot on its own UDP socket: ICE check with USE-CANDIDATE (and consent every 5 s), DTLS client
 /// handshake, SRTP both ways. A publish transport answers PLI with a keyframe; a subscribe transport counts RTP and
 /// notes when the first keyframe of each video SSRC arrived.
-final class BotTransport: ChannelInboundHandler, @unchecked Sendable {
+final class BotTransport: ChannelInboundHandler, DatagramPeer, @unchecked Sendable {
     typealias InboundIn = AddressedEnvelope<ByteBuffer>
     typealias OutboundOut = AddressedEnvelope<ByteBuffer>
 
@@ -322,20 +322,6 @@ final class BotTransport: ChannelInboundHandler, @unchecked Sendable {
         flush()
     }
 
-    func send(_ bytes: [UInt8]) {
-        channel.write(AddressedEnvelope(remoteAddress: server, data: ByteBuffer(bytes: bytes)), promise: nil)
-    }
-
-    func flush() { channel.flush() }
-
-    func next(timeout: Duration) async -> [UInt8]? {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if let d = inbox.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) { return d }
-            try? await Task.sleep(for: .milliseconds(2))
-        }
-        return nil
-    }
 
     /// 50 audio packets a second (120 bytes, with an audio level: loud or silent) and `fps` video frames of two
     /// 1000-byte VP8 packets, a keyframe when the server asked for one (PLI).

@@ -96,7 +96,7 @@ struct SFULoad: AsyncParsableCommand {
 /// One WebRTC peer of the server on its own UDP socket: WHIP or WHEP offer, ICE check with USE-CANDIDATE, DTLS
 /// client handshake, then SRTP. A viewer counts the RTP packets it receives (not decrypted: the client's CPU is
 /// for receiving). A check every 5 s keeps ICE consent (RFC 7675) alive.
-final class BenchPeer: ChannelInboundHandler, @unchecked Sendable {
+final class BenchPeer: ChannelInboundHandler, DatagramPeer, @unchecked Sendable {
     typealias InboundIn = AddressedEnvelope<ByteBuffer>
     typealias OutboundOut = AddressedEnvelope<ByteBuffer>
 
@@ -163,20 +163,6 @@ final class BenchPeer: ChannelInboundHandler, @unchecked Sendable {
         return lines.joined(separator: "\r\n") + "\r\n"
     }
 
-    func send(_ bytes: [UInt8]) {
-        channel.write(AddressedEnvelope(remoteAddress: server, data: ByteBuffer(bytes: bytes)), promise: nil)
-    }
-
-    func flush() { channel.flush() }
-
-    func next(timeout: Duration) async -> [UInt8]? {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if let d = inbox.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) { return d }
-            try? await Task.sleep(for: .milliseconds(2))
-        }
-        return nil
-    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let bytes = unwrapInboundIn(data).data
@@ -195,6 +181,31 @@ final class BenchPeer: ChannelInboundHandler, @unchecked Sendable {
         consent?.cancel()
         if let location { _ = try? await http.request("DELETE", location) }
         try? await channel.close()
+    }
+}
+
+/// A bench client on its own UDP socket, talking to one server address; what arrives before it counts media waits in
+/// `inbox` for the handshake.
+protocol DatagramPeer: AnyObject {
+    var channel: (any Channel)! { get }
+    var server: SocketAddress { get }
+    var inbox: Mutex<[[UInt8]]> { get }
+}
+
+extension DatagramPeer {
+    func send(_ bytes: [UInt8]) {
+        channel.write(AddressedEnvelope(remoteAddress: server, data: ByteBuffer(bytes: bytes)), promise: nil)
+    }
+
+    func flush() { channel.flush() }
+
+    func next(timeout: Duration) async -> [UInt8]? {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let d = inbox.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) { return d }
+            try? await Task.sleep(for: .milliseconds(2))
+        }
+        return nil
     }
 }
 

@@ -96,6 +96,15 @@ class Participant:
         self.browser.close()
 
 
+def close_all(people):
+    """Closes every browser, whatever happens to any one of them."""
+    for p in people:
+        try:
+            p.close()
+        except BaseException:  # noqa: BLE001
+            pass
+
+
 def api(args, path, method='GET'):
     req = urllib.request.Request(args.base + path, method=method, headers={'Authorization': f'Bearer {args.api_token}'})
     with urllib.request.urlopen(req, timeout=10) as r:
@@ -305,11 +314,7 @@ def main():
         out['error'] = f'{type(e).__name__}: {e}'
         status = 1
     finally:
-        for p in people:
-            try:
-                p.close()
-            except BaseException:  # noqa: BLE001
-                pass
+        close_all(people)
     print(json.dumps(out), flush=True)
     return status
 

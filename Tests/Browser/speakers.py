@@ -113,11 +113,7 @@ def main():
         log(out['error'])
         code = 1
     finally:
-        for p in people:
-            try:
-                p.close()
-            except BaseException:  # noqa: BLE001
-                pass
+        meeting.close_all(people)
     print(json.dumps(out), flush=True)
     return code
 

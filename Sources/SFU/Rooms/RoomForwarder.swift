@@ -317,27 +317,27 @@ public final class RoomForwarder: @unchecked Sendable {
 
     /// Ends a publish transport the participant replaced: its tracks leave every subscriber.
     func dropPublisher(room: String, participant pid: String, router: Router) {
-        let (tracks, others) = lock.withLock { () -> ([Producer], [Subscriber]) in
-            guard let m = rooms[room]?[pid], m.publisher === router else { return ([], []) }
-            rooms[room]?[pid]?.publisher = nil
-            rooms[room]?[pid]?.publishSession = nil
-            rooms[room]?[pid]?.tracks = []
-            return (m.tracks.map(\.producer), rooms[room]?.values.compactMap(\.subscriber) ?? [])
-        }
+        let (tracks, others) = detach(room: room, participant: pid, router: router)
         for s in others { s.drop(producers: tracks) }
         router.close()
         router.publisher.close()
         registry.logger.info("room publisher replaced", metadata: ["room": "\(room)", "participant": "\(pid)"])
     }
 
-    func publishTransportClosed(room: String, participant pid: String, router: Router, reason: String) {
-        let (tracks, others) = lock.withLock { () -> ([Producer], [Subscriber]) in
+    /// The participant's publish transport is no longer `router`'s: its tracks, and the room's subscribers they
+    /// must leave. Nothing when the participant has another publisher by now.
+    func detach(room: String, participant pid: String, router: Router) -> (tracks: [Producer], others: [Subscriber]) {
+        lock.withLock {
             guard let m = rooms[room]?[pid], m.publisher === router else { return ([], []) }
             rooms[room]?[pid]?.publisher = nil
             rooms[room]?[pid]?.publishSession = nil
             rooms[room]?[pid]?.tracks = []
             return (m.tracks.map(\.producer), rooms[room]?.values.compactMap(\.subscriber) ?? [])
         }
+    }
+
+    func publishTransportClosed(room: String, participant pid: String, router: Router, reason: String) {
+        let (tracks, others) = detach(room: room, participant: pid, router: router)
         router.close()
         guard !tracks.isEmpty else { return }
         registry.logger.info("room publisher gone", metadata: ["room": "\(room)", "participant": "\(pid)", "reason": "\(reason)"])
