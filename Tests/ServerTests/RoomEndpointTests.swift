@@ -183,6 +183,19 @@ import TestSupport
         #expect((joined["you"] as? [String: Any])?["canPublish"] as? Bool == false)
         viewer.send(Self.json(["type": "publish", "sdp": Self.publishOffer]))
         #expect(try await Self.errorCode(viewer) == "publishNotAllowed")
+
+        // Ann joins again (another tab): her old seat is replaced, its socket closed with 4003, the others told.
+        let bobToken = RoomToken(room: "standup", identity: "bob", expires: now + 600).signed(secret: "room-secret")
+        let (bob, _) = try await Self.join(server, name: "", token: bobToken)
+        defer { bob.close() }
+        let (again, rejoined) = try await Self.join(server, name: "", token: token())
+        defer { again.close() }
+        #expect(rejoined["type"] as? String == "joined" && (rejoined["you"] as? [String: Any])?["id"] as? String != (joined["you"] as? [String: Any])?["id"] as? String)
+        var event = await viewer.next()
+        while case .text? = event { event = await viewer.next() }
+        #expect(event == .closed(4003))
+        let replaced = try await Self.next(bob, "participantLeft")
+        #expect(replaced["reason"] as? String == "replaced")
     }
 
     @Test func removingAParticipantNeedsTheAPIToken() async throws {
