@@ -2,9 +2,10 @@
 # Rooms benchmark (BENCHMARKS.md): a release liveswarm pinned to core 0 and `liveswarm-bench rooms` pinned to core 1.
 # For each room size a fresh server gets one room of N bots, each a real WebRTC participant over /ws (audio 50
 # packets/s, video FPS frames/s of two 1000-byte packets, both ways DTLS-SRTP), answering PLI with a keyframe;
-# MEASURE_SECONDS of measurement, then LATE_JOINS joins of one more bot for join times. The sizes alternate within each
+# MEASURE_SECONDS of measurement; then one bot leaves and LATE_JOINS bots join and leave in turn, a second apart, for
+# join times. The sizes alternate within each
 # of ROUNDS rounds. Prints a Markdown table.
-#   SIZES="4 8 16" ROUNDS=3 FPS=30 MEASURE_SECONDS=10 LATE_JOINS=5 ./scripts/bench-rooms.sh
+#   SIZES="4 8 16" ROUNDS=3 FPS=30 MEASURE_SECONDS=10 LATE_JOINS=8 ./scripts/bench-rooms.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
@@ -14,7 +15,7 @@ sizes=${SIZES:-"4 8 16"}
 rounds=${ROUNDS:-3}
 fps=${FPS:-30}
 measure=${MEASURE_SECONDS:-10}
-late=${LATE_JOINS:-5}
+late=${LATE_JOINS:-8}
 machine_line
 echo "| participants | tracks forwarded | forwarded packets/s | delivered % | server CPU (% of a core) | CPU µs per forwarded packet | RSS per participant (KiB) | join p50 (ms) | join p99 (ms) | joins |"
 echo "|---|---|---|---|---|---|---|---|---|---|"

@@ -14,7 +14,7 @@ import Synchronization
 /// modules (ICE check, DTLS handshake, SRTP). A bot answers a PLI with a keyframe-marked packet, so a join time
 /// measures the server rather than a keyframe interval. Prints one Markdown row: forwarded packets per second, the
 /// share delivered, the server's CPU per forwarded packet, its memory per participant, and join times (from `join`
-/// sent to a keyframe received from every other participant) over the bots' own joins and `--late-joins` more.
+/// sent to a keyframe received from every other participant) of `--late-joins` participants joining the room in turn.
 struct RoomsLoad: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "rooms")
 
@@ -24,7 +24,7 @@ struct RoomsLoad: AsyncParsableCommand {
     @Option(help: "Participants in the room.") var participants = 4
     @Option(help: "Video frames per second per participant (two 1000-byte packets each).") var fps = 30
     @Option(help: "Seconds of measurement.") var seconds = 10
-    @Option(help: "Joins (and leaves) of one more participant after the measurement, for join times.") var lateJoins = 5
+    @Option(help: "Joins (and leaves), a second apart, of a participant into the room after the measurement, for join times.") var lateJoins = 8
     @Option(help: "Room name.") var room = "roombench"
 
     func run() async throws {
@@ -35,7 +35,6 @@ struct RoomsLoad: AsyncParsableCommand {
         for i in 0..<participants {
             let bot = try await RoomBot.join(group: group, host: host, port: httpPort, room: room, name: "bot\(i)", fps: fps, loud: i == 0)
             bots.append(bot)
-            if i > 0 { joins.append(try await bot.joinTime(expecting: i)) }
         }
         // Everyone receives everyone: N-1 videos per bot.
         let deadline = ContinuousClock.now + .seconds(30)
@@ -51,11 +50,15 @@ struct RoomsLoad: AsyncParsableCommand {
         let after = ProcStats.read(pid: pid)
         let received = bots.reduce(0) { $0 + $1.received } - received0
         let sent = bots.reduce(0) { $0 + $1.sent } - sent0
+        // Join times: one participant leaves, and one more joins the room of N-1 and leaves again, a second apart (the
+        // server passes on at most one keyframe request per publisher every 500 ms: joins closer together than that
+        // wait for one another's keyframe).
+        await bots.removeLast().leave()
         for _ in 0..<lateJoins {
+            try await Task.sleep(for: .seconds(1))
             let late = try await RoomBot.join(group: group, host: host, port: httpPort, room: room, name: "late", fps: fps, loud: false)
-            joins.append(try await late.joinTime(expecting: participants))
+            joins.append(try await late.joinTime(expecting: participants - 1))
             await late.leave()
-            try await Task.sleep(for: .milliseconds(300))
         }
         for b in bots { await b.leave() }
         try await group.shutdownGracefully()
