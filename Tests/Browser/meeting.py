@@ -12,7 +12,7 @@ The scenario, in order (each step bounded in time):
      too, and its tile is measured the same way. With --steady-only the scenario ends here. With --test-source I,
      participant I publishes the page's own test source (&source=test: a canvas of its colour with the glass clock,
      an oscillator at its tone) and every page reads the glass-to-glass delay of the tiles that carry the clock.
-  3. A late joiner (its own process, colour and tone) opens the page --late-joins times; each time its join time
+  3. A late joiner (its own process, colour and tone) opens the page --late-joins times, leaving in between; each time its join time
      (navigation start to every tile's first frame, measured by the page) is taken, with the CPUs' load meanwhile.
      The browsers run at a lower CPU priority (nice 10) than the server under test: on two cores, five Chromiums
      would otherwise take the CPU the server needs to forward in time. The join time is then mostly the late
@@ -199,6 +199,9 @@ def scenario(args, out, people):
     out['lateJoins'] = []
     for k in range(args.late_joins):
         if k:
+            # Leave first (the Leave button): otherwise the reopened page would resume the seat it had, as a
+            # reload does, and the join measured would not be a join.
+            late.run('return window.meeting.leave()')
             late.open()
         cpu = cpu_times()
         s = wait_for('the late joiner to see everyone', 20,
