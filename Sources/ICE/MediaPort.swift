@@ -119,12 +119,11 @@ public final class MediaPort: Service, Sendable {
     let onBound: @Sendable (BoundPorts) -> Void
     let state: Mutex<State>
     let metrics: Metrics
-    let counts = Mutex<(restarts: Int, switches: Int)>((0, 0))
+    let switches = Mutex(0)
 
-    /// ICE restarts, and moves of a session's media to another address of its peer (a new nomination without a
-    /// restart: a browser whose network changed), since start.
-    public var restartCount: Int { counts.withLock { $0.restarts } }
-    public var pairSwitchCount: Int { counts.withLock { $0.switches } }
+    /// Moves of a session's media to another address of its peer (a new nomination without a restart: a browser
+    /// whose network changed), since start.
+    public var pairSwitchCount: Int { switches.withLock { $0 } }
 
     struct Metrics: Sendable {
         let checks: Counter
@@ -193,7 +192,6 @@ public final class MediaPort: Service, Sendable {
         }
         if let credentials {
             metrics.restarts.increment()
-            counts.withLock { $0.restarts += 1 }
             logger.info("ICE restart", metadata: ["session": "\(session.id)", "ufrag": "\(credentials.ufrag)"])
         }
         return credentials
@@ -269,14 +267,12 @@ public final class MediaPort: Service, Sendable {
             return outcome
         }
         switch outcome {
-        case .reply(let bytes, let session, _):
+        case .reply(let bytes, let session, let events):
             if session != nil { metrics.checks.increment() } else { metrics.errors.increment() }
-            for case .reply(_, _, let events) in [outcome] {
-                for case .selected(_, _, let previous?) in events {
-                    metrics.switches.increment()
-                    counts.withLock { $0.switches += 1 }
-                    logger.info("ICE pair switched: the peer moved", metadata: ["from": "\(previous)"])
-                }
+            for case .selected(_, _, let previous?) in events {
+                metrics.switches.increment()
+                switches.withLock { $0 += 1 }
+                logger.info("ICE pair switched: the peer moved", metadata: ["from": "\(previous)"])
             }
             for (entry, address) in notify {
                 logger.info("ICE pair selected", metadata: ["session": "\(entry.session.id)", "remote": "\(address)"])

@@ -376,11 +376,10 @@ public final class Router: @unchecked Sendable {
 
     /// Tracks the publisher added by renegotiating.
     func add(_ new: [Producer]) {
-        let needsNACKs = lock.withLock { () -> Bool in
+        lock.withLock {
             current += new
-            return nackTimer == nil && new.contains { $0.nacks != nil }
+            if new.contains(where: { $0.nacks != nil }) { startNACKTimer() }
         }
-        if needsNACKs { lock.withLock { startNACKTimer() } }
     }
 
     /// Tracks the publisher stopped sending (their sections went inactive).

@@ -123,6 +123,13 @@ function loggable(msg) {
   return o;
 }
 
+function sendJoin() {
+  setState('joining');
+  const join = { type: 'join', version: 1, room: opts.room, name: opts.name };
+  if (opts.token) join.token = opts.token;
+  send(join);
+}
+
 function storedToken() {
   try {
     const v = JSON.parse(sessionStorage.getItem(RESUME_KEY) || 'null');
@@ -153,10 +160,7 @@ function connect() {
     if (token) {
       send({ type: 'resume', version: 1, token });
     } else {
-      setState('joining');
-      const join = { type: 'join', version: 1, room: opts.room, name: opts.name };
-      if (opts.token) join.token = opts.token;
-      send(join);
+      sendJoin();
     }
     startLiveness();
   };
@@ -265,10 +269,7 @@ function onError(msg) {
     // this connection, with new PeerConnections.
     S.rejoins++;
     resetRoom();
-    setState('joining');
-    const join = { type: 'join', version: 1, room: opts.room, name: opts.name };
-    if (opts.token) join.token = opts.token;
-    send(join);
+    sendJoin();
     return;
   }
   if (S.state === 'joining') {
@@ -583,13 +584,9 @@ async function publish() {
   } finally {
     pub.busy = false;
   }
-  for (const t of answer.tracks || []) {
-    const own = ['audio', 'video'].map((k) => local[k]).find((o) => o && o.transceiver.mid === String(t.mid));
-    if (!own) continue;
-    own.id = t.id;
-    // Muted before the server knew the track's id: tell it now.
-    if (local.muted[own.kind]) send({ type: 'mute', track: own.id, muted: true });
-  }
+  noteTrackIds(answer);
+  // Muted before the server knew the tracks' ids: tell it now.
+  for (const own of [local.audio, local.video]) if (own && own.id && local.muted[own.kind]) send({ type: 'mute', track: own.id, muted: true });
   renderSelf();
 }
 

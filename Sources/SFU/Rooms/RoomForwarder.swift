@@ -177,11 +177,7 @@ public final class RoomForwarder: @unchecked Sendable {
                 }
                 refused.append(track)
             }
-            if let codec = s.codecs.first {
-                var inactive = AnswerSection(mid: s.mid, kind: s.kind, codec: codec, direction: .inactive, rtcpRsize: s.rtcpRsize)
-                inactive.feedback = []
-                accepted.append(inactive)
-            }
+            if let inactive = Self.inactive(s) { accepted.append(inactive) }
             if old != nil { plan.append((s.mid, nil)) }
         }
         let offered = Set(offer.sections.map(\.mid))
@@ -216,6 +212,14 @@ public final class RoomForwarder: @unchecked Sendable {
     func restartICE(_ session: MediaSession, remoteUfrag: String) throws(RoomMediaError) {
         guard session.restart(remoteUfrag: remoteUfrag) != nil else { throw .unavailable("the transport closed during its ICE restart") }
         lock.withLock { restartCount += 1 }
+    }
+
+    /// A section answered `inactive`, in the first codec offered (nil when none was).
+    static func inactive(_ s: RemoteOffer.Section) -> AnswerSection? {
+        guard let codec = s.codecs.first else { return nil }
+        var inactive = AnswerSection(mid: s.mid, kind: s.kind, codec: codec, direction: .inactive, rtcpRsize: s.rtcpRsize)
+        inactive.feedback = []
+        return inactive
     }
 
     func sendingSection(_ s: RemoteOffer.Section, codec: RTPCodec, consumer: Consumer, owner: String, track: String) -> AnswerSection {
@@ -279,9 +283,7 @@ public final class RoomForwarder: @unchecked Sendable {
             } else if var a = known[s.mid] {
                 a.direction = .inactive
                 answer.append(a)
-            } else if let codec = s.codecs.first {
-                var inactive = AnswerSection(mid: s.mid, kind: s.kind, codec: codec, direction: .inactive, rtcpRsize: s.rtcpRsize)
-                inactive.feedback = []
+            } else if let inactive = Self.inactive(s) {
                 answer.append(inactive)
             }
         }
