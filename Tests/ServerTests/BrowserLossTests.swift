@@ -74,6 +74,8 @@ import TestSupport
         var viewerPackets: Int
         var framesDecoded: Int
         var freezeSeconds: Double
+        /// The share of the video packets sent to the viewer that it never received.
+        var viewerLossShare: Double { Double(viewerLost) / Double(max(1, viewerLost + viewerPackets)) }
     }
 
     /// The publisher, Chromium inside the namespace, loses 5 % of what it sends to the media port; the viewer
@@ -107,15 +109,18 @@ import TestSupport
             print("""
                 5 % loss from the publisher, \(name): dropped \(r.dropped.video) VP8, \(r.dropped.rtx) RTX, \(r.dropped.other) other \
                 packets; \(r.nacksToPublisher) asked for again, \(r.recovered) recovered; the viewer lost \(r.viewerLost) of \
-                \(r.viewerPackets) video packets, decoded \(r.framesDecoded) frames, frozen \(String(format: "%.1f", r.freezeSeconds)) s
+                \(r.viewerPackets) video packets (\(String(format: "%.1f", r.viewerLossShare * 100)) %), decoded \(r.framesDecoded) frames, frozen \(String(format: "%.1f", r.freezeSeconds)) s
                 """)
         }
         #expect(with.dropped.video > 50, "the path lost video packets")
         #expect(with.nacksToPublisher >= with.dropped.video / 2 && Double(with.recovered) >= 0.8 * Double(with.dropped.video),
                 "asked for \(with.nacksToPublisher), recovered \(with.recovered) of \(with.dropped.video) VP8 packets lost")
         #expect(without.nacksToPublisher == 0 && without.recovered == 0)
-        #expect(without.viewerLost > 20 && without.viewerLost > 3 * max(1, with.viewerLost),
-                "the viewer lost \(without.viewerLost) without NACK, \(with.viewerLost) with")
+        // Judged as shares of what the viewer was sent: the two runs' bitrates differ (the publisher's bandwidth
+        // estimate follows its losses), so their counts do not compare (CI once had 63 of 1155 lost without NACK,
+        // 21 of 1752 with: 5.5 % against 1.2 %).
+        #expect(without.viewerLost > 20 && without.viewerLossShare > 3 * max(0.001, with.viewerLossShare),
+                "the viewer lost \(without.viewerLost) of \(without.viewerLost + without.viewerPackets) without NACK, \(with.viewerLost) of \(with.viewerLost + with.viewerPackets) with")
     }
 
     @Test func nackRecoversFivePercentLossAndTheControlRunFreezesMore() async throws {
