@@ -112,7 +112,8 @@ public final class RoomEndpoint: Sendable {
             case .some(let f): f.code == 1001 ? .lost : .dropped
             case nil: .lost
             }
-            logger.debug("room connection ended", metadata: ["connection": "\(id)", "ending": "\(ending)",
+            // Info: why a participant dropped (a ping timeout, a page unloading) is what an operator asks first.
+            logger.info("room connection ended", metadata: ["connection": "\(id)", "ending": "\(ending)",
                                                             "close": "\(first.map { "\($0.code) by the \($0.byClient ? "client" : "server")" } ?? "none")"])
             forget(id, ending)
             group.addTask { try? await Task.sleep(for: .seconds(5)) }
