@@ -7,7 +7,7 @@
 //   Signaling                      WHIP/WHEP routes; the rooms' protocol (state machine) and its /ws endpoint
 //   RTMPBridge                     RTMP listener (NIOPosix), RTMP sessions, HTTP-FLV viewers
 //   SFU                            WebRTC transports, WHIP/WHEP routing, the RTMP-to-WebRTC bridge
-//   ICE                            STUN server (UDP/TCP 3478), ICE-lite media port
+//   ICE                            STUN and TURN server (UDP/TCP 3478), ICE-lite media port
 //   StreamHub, HLS, P2PTracker     sources, GOP cache, timestamp correction, viewer queues; HLS segmenter;
 //                                  the P2P tracker's swarms (WebTorrent protocol, no sockets)
 //   DTLS, SRTP, Audio, Digest      OpenSSL DTLS, libsrtp2, libavcodec+libopus (AAC to Opus), libcrypto's digests
@@ -103,9 +103,10 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .target(name: "ICE", dependencies: [
-            "STUN",
+            "STUN", "Digest",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -138,7 +139,7 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),
         ]),
         .executableTarget(name: "liveswarm", dependencies: [
-            "Server", "Signaling",
+            "Server", "Signaling", "ICE",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

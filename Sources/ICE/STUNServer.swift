@@ -5,14 +5,17 @@ import NIOPosix
 import ServiceLifecycle
 import STUN
 
-/// The STUN server on UDP and TCP (default 3478): Binding only, answered by ``BindingResponder``. Over TCP,
-/// messages are cut from the stream by their length field (RFC 8489 6.2.2); a connection that sends something
-/// that is not STUN, or more than one message's worth of partial bytes, is closed.
+/// The STUN and TURN server on UDP and TCP (default 3478). Binding is answered by ``BindingResponder``; with
+/// TURN credentials configured, the TURN methods, Send indications and ChannelData go to ``TURNEndpoint``
+/// (docs/TURN.md). Over TCP, messages are cut from the stream by their length field (RFC 8489 6.2.2, RFC 8656
+/// 12.5 for ChannelData); a connection that sends something that is neither is closed.
 public final class STUNServer: Service, Sendable {
     public struct Configuration: Sendable, Equatable {
         public var host = "0.0.0.0"
         /// 0 picks a free port (tests); UDP and TCP then get different ones.
         public var port = 3478
+        /// The TURN server on the same port: on when it has credentials.
+        public var turn = TURNConfiguration()
         public init() {}
     }
 
@@ -27,6 +30,8 @@ public final class STUNServer: Service, Sendable {
     let onBound: @Sendable (BoundPorts) -> Void
     let answered: Counter
     let dropped: Counter
+    /// Set when TURN is on: the media port's number is known only once it is bound.
+    let turn: TURNEndpoint?
 
     public init(configuration: Configuration, metricsFactory: any MetricsFactory, logger: Logger,
                 onBound: @escaping @Sendable (BoundPorts) -> Void = { _ in }) {
@@ -36,11 +41,20 @@ public final class STUNServer: Service, Sendable {
         self.onBound = onBound
         self.answered = Counter(label: "liveswarm_stun_responses_total", factory: metricsFactory)
         self.dropped = Counter(label: "liveswarm_stun_dropped_total", factory: metricsFactory)
+        turn = configuration.turn.isEnabled
+            ? TURNEndpoint(configuration: configuration.turn, listenHost: configuration.host, logger: logger, group: MultiThreadedEventLoopGroup.singleton)
+            : nil
     }
+
+    /// The relays' decisions and counters (nil when TURN is off).
+    public var allocations: Allocations? { turn?.allocations }
+
+    /// The SFU's media port: TURN clients may reach it on the server's own addresses.
+    public func allowMediaPort(_ port: Int) { turn?.allowMediaPort(port) }
 
     public func run() async throws {
         let group = MultiThreadedEventLoopGroup.singleton
-        let responding = Responding(responder: responder, logger: logger, answered: answered, dropped: dropped)
+        let responding = Responding(responder: responder, logger: logger, answered: answered, dropped: dropped, turn: turn)
         let udp = try await DatagramBootstrap.batched(group: group, receiveBuffer: 1 << 20)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -55,7 +69,7 @@ public final class STUNServer: Service, Sendable {
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(TCPFramer()))
+                        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(TCPFramer(turn: responding.turn != nil)))
                         try channel.pipeline.syncOperations.addHandler(
                             TCPHandler(responding: responding))
                     }
@@ -66,8 +80,11 @@ public final class STUNServer: Service, Sendable {
             throw error
         }
         let ports = BoundPorts(udp: udp.localAddress?.port ?? 0, tcp: tcp.localAddress?.port ?? 0)
-        logger.info("STUN listening", metadata: ["udp": "\(ports.udp)", "tcp": "\(ports.tcp)"])
+        turn?.udpListener.withLockedValue { $0 = udp }
+        logger.info(turn == nil ? "STUN listening" : "STUN and TURN listening", metadata: ["udp": "\(ports.udp)", "tcp": "\(ports.tcp)"])
         onBound(ports)
+        let timers = Task { [turn] in await turn?.runTimers() }
+        defer { timers.cancel() }
         // Cancellation (the service group stopping, a test's server stopping) and graceful shutdown both close
         // the sockets; waiting on the UDP socket's close alone would ignore cancellation and hang the group.
         await withTaskCancellationOrGracefulShutdownHandler {
@@ -86,6 +103,7 @@ public final class STUNServer: Service, Sendable {
         let logger: Logger
         let answered: Counter
         let dropped: Counter
+        let turn: TURNEndpoint?
 
         func reply(to bytes: [UInt8], from remote: SocketAddress?, transport: ICETransport) -> [UInt8]? {
             guard let remote, let source = PeerAddress(remote, transport: transport)?.stunAddress else { return nil }
@@ -112,6 +130,15 @@ public final class STUNServer: Service, Sendable {
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             let envelope = unwrapInboundIn(data)
             let out: ByteBuffer
+            if let turn = responding.turn, let first = envelope.data.getInteger(at: envelope.data.readerIndex, as: UInt8.self),
+                ChannelData.isChannelData(firstByte: first) || !Self.isBinding(envelope.data),
+                let client = PeerAddress(envelope.remoteAddress, transport: .udp)?.stunAddress {
+                let channel = context.channel
+                let remote = envelope.remoteAddress
+                if turn.handle(Array(envelope.data.readableBytesView), from: TURNClient(transport: .udp, address: client), reply: { bytes in
+                    channel.writeAndFlush(AddressedEnvelope(remoteAddress: remote, data: channel.allocator.buffer(bytes: bytes)), promise: nil)
+                }) { return }
+            }
             if let fast = responding.responder.fastBindingResponse(to: envelope.data, from: envelope.remoteAddress,
                                                                    allocator: context.channel.allocator) {
                 responding.answered.increment()
@@ -129,20 +156,34 @@ public final class STUNServer: Service, Sendable {
             context.flush()
         }
 
+        /// A Binding message by its type field (0x0001 request, 0x0011 indication...): the STUN responder's.
+        static func isBinding(_ b: ByteBuffer) -> Bool {
+            guard let type = b.getInteger(at: b.readerIndex, as: UInt16.self) else { return true }
+            return MessageType(rawValue: type).method == .binding
+        }
+
         func errorCaught(context: ChannelHandlerContext, error: any Error) {
             // A UDP socket reports ICMP errors of earlier sends here; the socket itself is fine.
             responding.logger.debug("STUN UDP error", metadata: ["error": "\(error)"])
         }
     }
 
-    /// Cuts a TCP stream into STUN messages by their length field.
+    /// Cuts a TCP stream into STUN messages by their length field, and, with TURN, ChannelData messages by
+    /// theirs (padded to 4 bytes over TCP, RFC 8656 12.5).
     struct TCPFramer: ByteToMessageDecoder {
         typealias InboundOut = [UInt8]
         struct NotSTUN: Error {}
+        let turn: Bool
 
         mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
             guard buffer.readableBytes >= 4, let header = buffer.getBytes(at: buffer.readerIndex, length: 4) else {
                 return .needMoreData
+            }
+            if turn && ChannelData.isChannelData(firstByte: header[0]) {
+                let framed = ChannelData.framedLength(header: header)!
+                guard buffer.readableBytes >= framed, let bytes = buffer.readBytes(length: framed) else { return .needMoreData }
+                context.fireChannelRead(wrapInboundOut(bytes))
+                return .continue
             }
             guard header[0] & 0xC0 == 0, let length = Message.messageLength(header: header),
                 length <= Message.defaultMaximumSize else { throw NotSTUN() }
@@ -159,8 +200,28 @@ public final class STUNServer: Service, Sendable {
 
         init(responding: Responding) { self.responding = responding }
 
+        func channelActive(context: ChannelHandlerContext) {
+            if let turn = responding.turn, let client = client(context) { turn.connected(client, context.channel) }
+            context.fireChannelActive()
+        }
+
+        func channelInactive(context: ChannelHandlerContext) {
+            if let turn = responding.turn, let client = client(context) { turn.disconnected(client) }
+            context.fireChannelInactive()
+        }
+
+        func client(_ context: ChannelHandlerContext) -> TURNClient? {
+            guard let remote = context.channel.remoteAddress, let a = PeerAddress(remote, transport: .tcp)?.stunAddress else { return nil }
+            return TURNClient(transport: .tcp, address: a)
+        }
+
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            guard let reply = responding.reply(to: unwrapInboundIn(data), from: context.channel.remoteAddress, transport: .tcp) else { return }
+            let bytes = unwrapInboundIn(data)
+            if let turn = responding.turn, let client = client(context) {
+                let channel = context.channel
+                if turn.handle(bytes, from: client, reply: { channel.writeAndFlush(channel.allocator.buffer(bytes: $0), promise: nil) }) { return }
+            }
+            guard let reply = responding.reply(to: bytes, from: context.channel.remoteAddress, transport: .tcp) else { return }
             context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: reply)), promise: nil)
         }
 

@@ -12,11 +12,19 @@ public struct ErrorCode: Hashable, Sendable {
     public static let badRequest = ErrorCode(400, "Bad Request")
     public static let unauthenticated = ErrorCode(401, "Unauthenticated")
     public static let unknownAttribute = ErrorCode(420, "Unknown Attribute")
+    public static let forbidden = ErrorCode(403, "Forbidden")
+    public static let allocationMismatch = ErrorCode(437, "Allocation Mismatch")
     public static let staleNonce = ErrorCode(438, "Stale Nonce")
+    public static let addressFamilyNotSupported = ErrorCode(440, "Address Family not Supported")
+    public static let wrongCredentials = ErrorCode(441, "Wrong Credentials")
+    public static let unsupportedTransportProtocol = ErrorCode(442, "Unsupported Transport Protocol")
+    public static let peerAddressFamilyMismatch = ErrorCode(443, "Peer Address Family Mismatch")
+    public static let allocationQuotaReached = ErrorCode(486, "Allocation Quota Reached")
+    public static let insufficientCapacity = ErrorCode(508, "Insufficient Capacity")
     public static let roleConflict = ErrorCode(487, "Role Conflict")
     public static let serverError = ErrorCode(500, "Server Error")
 
-    var value: [UInt8] {
+    public var value: [UInt8] {
         [0, 0, UInt8(code / 100 & 0x7), UInt8(code % 100)] + Array(reason.utf8.prefix(763))
     }
 

@@ -23,6 +23,11 @@ public final class LiveSwarm: Sendable {
     public let hls: HLSOrigin
     let metricsFactory: PrometheusMetricsFactory
     let logger: Logger
+    /// The STUN/TURN server while running.
+    let stunServer = Mutex<STUNServer?>(nil)
+
+    /// The TURN relays' decisions and counters, while running with TURN on.
+    public var turnAllocations: Allocations? { stunServer.withLock { $0?.allocations } }
 
     /// Where the listeners ended up (ports chosen by the OS when configured as 0).
     public struct BoundPorts: Sendable, Equatable {
@@ -57,8 +62,13 @@ public final class LiveSwarm: Sendable {
             }
             if let ready { onReady(ready) }
         }
-        let stun = STUNServer(configuration: configuration.stun, metricsFactory: metricsFactory, logger: logger,
+        var stunConfiguration = configuration.stun
+        // TURN refuses to relay to the server's own ports other than the media port: every address it listens on.
+        stunConfiguration.turn.serverAddresses = [configuration.listenHost, configuration.rtmp.host, configuration.rtc.host]
+            + configuration.rtc.advertisedHosts
+        let stun = STUNServer(configuration: stunConfiguration, metricsFactory: metricsFactory, logger: logger,
                               onBound: { bound in report { $0.stun = bound } })
+        stunServer.withLock { $0 = stun }
         let rtmp = RTMPServer(configuration: configuration.rtmp, hub: hub, metricsFactory: metricsFactory,
                               logger: logger, onBound: { bound in report { $0.rtmp = bound.port } })
         // The DTLS identity of every WebRTC transport: loaded from the configured files, or made at start (its
@@ -67,7 +77,10 @@ public final class LiveSwarm: Sendable {
         logger.info("DTLS certificate", metadata: ["fingerprint": "\(certificate.fingerprint)",
                                                    "from": "\(configuration.dtlsCertificate?.certificate ?? "generated at start")"])
         let mediaPort = MediaPort(configuration: configuration.rtc, metricsFactory: metricsFactory, logger: logger,
-                                  onBound: { bound in report { $0.rtc = bound } })
+                                  onBound: { bound in
+                                      stun.allowMediaPort(bound.udp)
+                                      report { $0.rtc = bound }
+                                  })
         let sfu = RouterRegistry(port: mediaPort, certificate: certificate, options: configuration.webRTC, hub: hub,
                                  eventLoops: MultiThreadedEventLoopGroup.singleton, logger: logger)
         let rooms = RoomEndpoint(configuration: configuration.rooms, registry: sfu, logger: logger)

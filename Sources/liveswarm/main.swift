@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ICE
 import Logging
 import Server
 import Signaling
@@ -55,6 +56,24 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Folder of the web demo pages served at / (default: web-demo of the checkout).")
     var webRoot: String?
 
+    @Option(name: .customLong("turn-user"), help: "A TURN user, NAME:PASSWORD (long-term credentials). Repeatable. TURN runs on the STUN port once it has a user or a secret.")
+    var turnUsers: [String] = []
+
+    @Option(name: .customLong("turn-secret"), help: "A TURN REST secret (coturn's static-auth-secret): usernames EXPIRY:USER, passwords base64(HMAC-SHA1). Repeatable, for rotation; the first mints.")
+    var turnSecrets: [String] = []
+
+    @Option(help: "TURN realm (default liveswarm).")
+    var turnRealm: String?
+
+    @Option(help: "TURN relay ports, MIN-MAX (default 61000-65000, above Linux's ephemeral range).")
+    var relayPorts: String?
+
+    @Option(help: "The public IP relays are advertised at when the server is behind a NAT.")
+    var turnExternalIP: String?
+
+    @Flag(help: "Let TURN relay to loopback peers (tests only; the server's own ports stay refused).")
+    var turnAllowLoopback = false
+
     func run() async throws {
         var configuration = ServerConfiguration()
         var level = Logger.Level.info
@@ -104,6 +123,29 @@ struct Serve: AsyncParsableCommand {
             guard !apiToken.isEmpty else { throw ValidationError("--api-token must not be empty") }
             configuration.apiToken = apiToken
         }
+        for u in turnUsers {
+            guard let colon = u.firstIndex(of: ":"), colon != u.startIndex, u.index(after: colon) != u.endIndex else {
+                throw ValidationError("--turn-user takes NAME:PASSWORD")
+            }
+            configuration.stun.turn.users[String(u[..<colon])] = String(u[u.index(after: colon)...])
+        }
+        for secret in turnSecrets {
+            guard !secret.isEmpty else { throw ValidationError("--turn-secret must not be empty") }
+            configuration.stun.turn.secrets.append(secret)
+        }
+        if let turnRealm {
+            guard !turnRealm.isEmpty else { throw ValidationError("--turn-realm must not be empty") }
+            configuration.stun.turn.realm = turnRealm
+        }
+        if let relayPorts {
+            guard let range = TURNConfiguration.portRange(relayPorts) else { throw ValidationError("--relay-ports takes MIN-MAX within 1024-65535") }
+            configuration.stun.turn.relayPorts = range
+        }
+        if let turnExternalIP {
+            guard IPAddressText.parse(turnExternalIP) != nil else { throw ValidationError("--turn-external-ip must be an IP address") }
+            configuration.stun.turn.externalIP = turnExternalIP
+        }
+        if turnAllowLoopback { configuration.stun.turn.allowLoopback = true }
         if let webRoot {
             guard FileManager.default.fileExists(atPath: webRoot) else { throw ValidationError("--web-root \(webRoot) does not exist") }
             configuration.webRoot = webRoot

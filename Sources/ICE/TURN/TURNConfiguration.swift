@@ -1,0 +1,46 @@
+import Foundation
+
+/// What the TURN server on the STUN port is told (`--turn-*` flags, the `turn:` section of the config file;
+/// docs/TURN.md). TURN is on when it has a way to authenticate: a static user or a REST secret.
+public struct TURNConfiguration: Sendable, Equatable {
+    public var realm = "liveswarm"
+    /// Static users, `NAME:PASSWORD` (`--turn-user`).
+    public var users: [String: String] = [:]
+    /// REST secrets (`--turn-secret`), the first one mints the credentials LiveSwarm hands out.
+    public var secrets: [String] = []
+    /// Relay ports: above Linux's ephemeral range (32768-60999), so that the kernel's own choices for outgoing
+    /// connections do not collide with them; a port in use is skipped.
+    public var relayPorts: ClosedRange<Int> = 61000...65000
+    /// The public address relays are advertised at when the server is behind a NAT (`--turn-external-ip`).
+    public var externalIP: String?
+    /// The address relays bind to; nil: the listen address, or the first advertised host when that is a wildcard.
+    public var relayIP: String?
+    /// The IPv6 relay address (REQUESTED-ADDRESS-FAMILY IPv6, RFC 6156); nil: no IPv6 relays (440).
+    public var relayIPv6: String?
+    /// The server's other addresses (listen addresses of its other services, hosts advertised in ICE candidates):
+    /// peers there are reachable only on the media port. Filled in by the server, not configured.
+    public var serverAddresses: [String] = []
+    /// Loopback peers (tests only); the server's own ports stay refused.
+    public var allowLoopback = false
+    /// Networks peers may be in although they are special-purpose (a LAN deployment), CIDR.
+    public var allowedPeers: [String] = []
+    /// RFC 8656 defaults; tests shorten them.
+    public var defaultLifetime: Double = 600
+    public var maximumLifetime: Double = 3600
+    public var permissionLifetime: Double = 300
+    public var channelLifetime: Double = 600
+    public var allocationsPerUser = 64
+    public var capacity = 4000
+
+    public init() {}
+
+    /// "MIN-MAX" within 1024-65535; nil when it is not.
+    public static func portRange(_ text: String) -> ClosedRange<Int>? {
+        let parts = text.split(separator: "-").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard parts.count == 2, let low = parts[0], let high = parts[1], 1024 <= low, low <= high, high <= 65535 else { return nil }
+        return low...high
+    }
+
+    public var credentials: TURNCredentials { TURNCredentials(realm: realm, users: users, secrets: secrets) }
+    public var isEnabled: Bool { !credentials.isEmpty }
+}

@@ -1,0 +1,295 @@
+import ICE
+import STUN
+import Testing
+
+/// The TURN server's decisions without sockets: authentication, allocations, permissions, channels, relaying in
+/// both directions, quotas and expiry.
+@Suite struct AllocationsTests {
+    final class FakeRelay: RelaySocket, @unchecked Sendable {
+        let address: Address
+        var sent: [(data: [UInt8], to: Address)] = []
+        var closed = false
+        init(_ address: Address) { self.address = address }
+        func send(_ data: ArraySlice<UInt8>, to peer: Address) { sent.append((Array(data), peer)) }
+        func close() { closed = true }
+    }
+
+    static let server = IPAddressText.parse("203.0.113.7")!
+    static let client = TURNClient(transport: .udp, address: Address(ip: [198, 51, 100, 9], port: 40000))
+    static let peer = Address(ip: [8, 8, 4, 4], port: 5000)
+    static let realm = "liveswarm"
+
+    let allocations: Allocations
+    let nonces = NonceIssuer(key: Array("test key".utf8))
+
+    init() {
+        var c = Allocations.Configuration()
+        c.credentials = TURNCredentials(realm: Self.realm, users: ["alice": "secret"], secrets: ["rest-secret"])
+        c.policy = PeerPolicy(ownAddresses: [Self.server], mediaPorts: [8000])
+        c.allocationsPerUser = 2
+        c.capacity = 3
+        allocations = Allocations(configuration: c, nonces: nonces)
+    }
+
+    static func tid() -> [UInt8] { (0..<12).map { _ in UInt8.random(in: 0...255) } }
+
+    /// A request signed as `user`, with the server's nonce for `client`.
+    func request(_ method: STUN.Method, user: String = "alice", password: String = "secret", client: TURNClient = client, now: Double = 0,
+                 tid: [UInt8] = tid(), _ extra: [(AttributeType, [UInt8])] = [], peers: [Address] = []) -> Message {
+        var m = Message(type: MessageType(method: method, messageClass: .request), transactionID: tid)
+        for (t, v) in extra { m = m.adding(t, v) }
+        for p in peers { m = m.adding(.xorPeerAddress, address: p) }
+        m = m.adding(.username, Array(user.utf8)).adding(.realm, Array(Self.realm.utf8))
+            .adding(.nonce, Array(nonces.make(for: client.address.ip, now: now).utf8))
+        let key = Message.longTermKey(username: user, realm: Self.realm, password: password)
+        return try! Message(parsing: m.encode(integrityKey: key))
+    }
+
+    static let udp: (AttributeType, [UInt8]) = (.requestedTransport, [17, 0, 0, 0])
+
+    func reply(_ m: Message, client: TURNClient = client, now: Double = 0, wall: Double = 1_000_000) throws -> Message {
+        guard case .reply(let bytes) = allocations.request(m, from: client, now: now, wall: wall) else { throw Failure("no reply") }
+        return try Message(parsing: bytes)
+    }
+
+    struct Failure: Error { var what: String; init(_ w: String) { what = w } }
+
+    /// Allocates for `client` with a fake relay at `port`; returns the relay and the success response.
+    @discardableResult
+    func allocate(client: TURNClient = client, port: UInt16 = 61000, user: String = "alice", password: String = "secret",
+                  wall: Double = 1_000_000, _ extra: [(AttributeType, [UInt8])] = [udp]) throws -> (FakeRelay, Message) {
+        let m = request(.allocate, user: user, password: password, client: client, extra)
+        guard case .allocate(let pending) = allocations.request(m, from: client, now: 0, wall: wall) else { throw Failure("not allocating") }
+        let relay = FakeRelay(Address(ip: Self.server, port: port))
+        return (relay, try Message(parsing: allocations.allocated(pending, relay: relay, reserved: nil, now: 0)))
+    }
+
+    func key(_ user: String = "alice", _ password: String = "secret") -> [UInt8] {
+        Message.longTermKey(username: user, realm: Self.realm, password: password)
+    }
+
+    @Test func anAllocateWithoutCredentialsIsChallenged() throws {
+        let m = Message(type: MessageType(method: .allocate, messageClass: .request), transactionID: Self.tid()).adding(Self.udp.0, Self.udp.1)
+        let r = try reply(try Message(parsing: m.encode()))
+        #expect(try r.errorCode()?.code == 401 && r.realm == Self.realm && r.nonce != nil && !r.hasMessageIntegrity)
+        #expect(allocations.snapshot.authFailures == 0, "the first challenge is not a failure")
+    }
+
+    @Test func allocateAnswersTheRelayLifetimeAndMappedAddressSigned() throws {
+        let (relay, r) = try allocate()
+        #expect(r.type == MessageType(method: .allocate, messageClass: .successResponse))
+        #expect(try r.xorRelayedAddress() == relay.address && r.xorMappedAddress() == Self.client.address)
+        #expect(try r.lifetime() == 600)
+        #expect(r.messageIntegrityIsValid(key: key()) == true)
+        #expect(allocations.count == 1)
+    }
+
+    @Test func badCredentialsAndStaleNoncesAreRefused() throws {
+        let wrong = try reply(request(.allocate, password: "guess", [Self.udp]))
+        #expect(try wrong.errorCode()?.code == 401 && wrong.nonce != nil)
+        let unknown = try reply(request(.allocate, user: "mallory", [Self.udp]))
+        #expect(try unknown.errorCode()?.code == 401)
+        #expect(allocations.snapshot.authFailures == 2)
+        // A nonce older than its lifetime (600 s) is stale: 438 with a new one.
+        let stale = try reply(request(.allocate, now: 0, [Self.udp]), now: 601)
+        #expect(try stale.errorCode()?.code == 438 && stale.nonce != nil && stale.realm == Self.realm)
+        // A nonce made for another address is as good as none.
+        let other = TURNClient(transport: .udp, address: Address(ip: [198, 51, 100, 10], port: 1))
+        #expect(try reply(request(.allocate, client: Self.client, [Self.udp]), client: other).errorCode()?.code == 438)
+        #expect(allocations.count == 0)
+    }
+
+    @Test func restCredentialsWorkUntilTheyExpireOnAllocateAndRefresh() throws {
+        let username = "1000100:viewer-7"
+        let password = TURNCredentials.restPassword(secret: "rest-secret", username: username)
+        #expect(TURNCredentials(secrets: ["rest-secret"]).mint(user: "viewer-7", ttl: 100, now: 1_000_000)! == (username, password))
+        // Expired at the Allocate.
+        #expect(try reply(request(.allocate, user: username, password: password, [Self.udp]), wall: 1_000_101).errorCode()?.code == 401)
+        try allocate(user: username, password: password, wall: 1_000_050)
+        let refresh = request(.refresh, user: username, password: password, [(.lifetime, [0, 0, 2, 88])])
+        #expect(try reply(refresh, wall: 1_000_060).type.messageClass == .successResponse)
+        #expect(try reply(request(.refresh, user: username, password: password), wall: 1_000_200).errorCode()?.code == 401,
+                "refreshing past the credentials' expiry")
+        // Rotation: a secret listed second still verifies.
+        var c = Allocations.Configuration()
+        c.credentials = TURNCredentials(realm: Self.realm, secrets: ["new", "rest-secret"])
+        let rotated = Allocations(configuration: c, nonces: nonces)
+        guard case .allocate = rotated.request(request(.allocate, user: username, password: password, [Self.udp]), from: Self.client, now: 0,
+                                               wall: 1_000_000) else {
+            Issue.record("the older secret was not accepted")
+            return
+        }
+    }
+
+    @Test func retransmittedAllocateGetsTheSameAnswerAndAnotherIsAMismatch() throws {
+        let t = Self.tid()
+        let m = request(.allocate, tid: t, [Self.udp])
+        guard case .allocate(let pending) = allocations.request(m, from: Self.client, now: 0, wall: 1_000_000) else { throw Failure("") }
+        let first = allocations.allocated(pending, relay: FakeRelay(Address(ip: Self.server, port: 61000)), reserved: nil, now: 0)
+        #expect(try reply(m).transactionID == t)
+        guard case .reply(let again) = allocations.request(m, from: Self.client, now: 0, wall: 1_000_000) else { throw Failure("") }
+        #expect(again == first)
+        #expect(try reply(request(.allocate, [Self.udp])).errorCode()?.code == 437)
+    }
+
+    @Test func allocateChecksTransportFamilyAndReservationCombinations() throws {
+        #expect(try reply(request(.allocate)).errorCode()?.code == 400, "no REQUESTED-TRANSPORT")
+        #expect(try reply(request(.allocate, [(.requestedTransport, [6, 0, 0, 0])])).errorCode()?.code == 442, "TCP relay")
+        #expect(try reply(request(.allocate, [Self.udp, (.requestedAddressFamily, [2, 0, 0, 0])])).errorCode()?.code == 440,
+                "no IPv6 relay here")
+        #expect(try reply(request(.allocate, [Self.udp, (.evenPort, [0x80]), (.reservationToken, [UInt8](repeating: 1, count: 8))]))
+            .errorCode()?.code == 400)
+        #expect(try reply(request(.allocate, [Self.udp, (.reservationToken, [UInt8](repeating: 1, count: 8))])).errorCode()?.code == 508,
+                "an unknown token")
+        // DONT-FRAGMENT is accepted (coturn's uclient -g sends it; pion and eturnal answer 420).
+        guard case .allocate = allocations.request(request(.allocate, [Self.udp, (.dontFragment, [])]), from: Self.client, now: 0,
+                                                   wall: 1_000_000) else {
+            Issue.record("DONT-FRAGMENT refused")
+            return
+        }
+    }
+
+    @Test func evenPortReservesTheNextPortForItsToken() throws {
+        let m = request(.allocate, [Self.udp, (.evenPort, [0x80])])
+        guard case .allocate(let pending) = allocations.request(m, from: Self.client, now: 0, wall: 1_000_000) else { throw Failure("") }
+        #expect(pending.evenPort == true)
+        let next = FakeRelay(Address(ip: Self.server, port: 61011))
+        let r = try Message(parsing: allocations.allocated(pending, relay: FakeRelay(Address(ip: Self.server, port: 61010)), reserved: next, now: 0))
+        let token = try #require(try r.reservationToken())
+        let rtcp = TURNClient(transport: .udp, address: Address(ip: [198, 51, 100, 9], port: 40001))
+        let second = try reply(request(.allocate, client: rtcp, [Self.udp, (.reservationToken, token)]), client: rtcp)
+        #expect(try second.xorRelayedAddress() == next.address)
+        // A token is used once (another user, as alice has her quota of 2).
+        let third = TURNClient(transport: .udp, address: Address(ip: [198, 51, 100, 9], port: 40002))
+        let (u, p) = TURNCredentials(secrets: ["rest-secret"]).mint(user: "bob", ttl: 3600, now: 1_000_000)!
+        #expect(try reply(request(.allocate, user: u, password: p, client: third, [Self.udp, (.reservationToken, token)]), client: third)
+            .errorCode()?.code == 508)
+    }
+
+    @Test func permissionsAndSendIndications() throws {
+        let (relay, _) = try allocate()
+        // No permission yet: dropped.
+        let send = Message(type: MessageType(method: .send, messageClass: .indication), transactionID: Self.tid())
+            .adding(.xorPeerAddress, address: Self.peer).adding(.data, [1, 2, 3])
+        allocations.send(try Message(parsing: send.encode()), from: Self.client, now: 1)
+        #expect(relay.sent.isEmpty && allocations.snapshot.dropped == 1)
+        // Refused peers: 403, and all-or-nothing.
+        let denied = try reply(request(.createPermission, peers: [Self.peer, Address(ip: [10, 0, 0, 1], port: 1)]))
+        #expect(try denied.errorCode()?.code == 403 && denied.messageIntegrityIsValid(key: key()) == true)
+        #expect(try reply(request(.createPermission, peers: [Address(ip: IPAddressText.parse("2a00::1")!, port: 1)])).errorCode()?.code == 443)
+        #expect(try reply(request(.createPermission)).errorCode()?.code == 400, "no XOR-PEER-ADDRESS")
+        #expect(try reply(request(.createPermission, peers: [Self.peer])).type.messageClass == .successResponse)
+        allocations.send(try Message(parsing: send.encode()), from: Self.client, now: 1)
+        #expect(relay.sent.count == 1 && relay.sent[0].data == [1, 2, 3] && relay.sent[0].to == Self.peer)
+        // From the peer: a Data indication (no channel).
+        let (to, bytes) = try #require(allocations.fromPeer([9, 9][...], relay: relay.address, peer: Self.peer, now: 2))
+        let data = try Message(parsing: bytes)
+        #expect(to == Self.client && data.type == MessageType(method: .data, messageClass: .indication))
+        #expect(try data.xorPeerAddresses() == [Self.peer] && data.data == [9, 9])
+        // Another port of the same IP is covered by the permission (RFC 8656 9); another IP is not.
+        #expect(allocations.fromPeer([1][...], relay: relay.address, peer: Address(ip: Self.peer.ip, port: 9), now: 2) != nil)
+        #expect(allocations.fromPeer([1][...], relay: relay.address, peer: Address(ip: [8, 8, 8, 8], port: 9), now: 2) == nil)
+        // Permissions last 300 s.
+        #expect(allocations.fromPeer([1][...], relay: relay.address, peer: Self.peer, now: 301) == nil)
+    }
+
+    @Test func channelsCarryDataBothWays() throws {
+        let (relay, _) = try allocate()
+        let channel: [UInt8] = [0x40, 0x01, 0, 0]
+        #expect(try reply(request(.channelBind, [(.channelNumber, [0x30, 0, 0, 0])], peers: [Self.peer])).errorCode()?.code == 400,
+                "below 0x4000")
+        #expect(try reply(request(.channelBind, [(.channelNumber, [0x7F, 0xFF, 0, 0])], peers: [Self.peer])).errorCode()?.code == 400,
+                "0x7FFF is reserved")
+        #expect(try reply(request(.channelBind, [(.channelNumber, channel)], peers: [Self.peer])).type.messageClass == .successResponse)
+        #expect(try reply(request(.channelBind, [(.channelNumber, [0x40, 0x02, 0, 0])], peers: [Self.peer])).errorCode()?.code == 400,
+                "the peer has a channel")
+        allocations.channelData([0x40, 0x01, 0, 3, 7, 8, 9], from: Self.client, now: 1)
+        allocations.channelData([0x40, 0x01, 0, 3, 7, 8, 9, 0], from: Self.client, now: 1)  // padded, as coturn's -D sends
+        allocations.channelData([0x40, 0x02, 0, 1, 1], from: Self.client, now: 1)  // unbound channel
+        allocations.channelData([0x40, 0x01, 0, 9, 1], from: Self.client, now: 1)  // length past the end
+        #expect(relay.sent.map(\.data) == [[7, 8, 9], [7, 8, 9]] && allocations.snapshot.dropped == 2)
+        let (_, back) = try #require(allocations.fromPeer([5, 6][...], relay: relay.address, peer: Self.peer, now: 2))
+        #expect(back == [0x40, 0x01, 0, 2, 5, 6])
+    }
+
+    @Test func sessionScopedCredentialsReachOnlyTheMediaPort() throws {
+        let (username, password) = TURNCredentials(secrets: ["rest-secret"]).mint(user: "whep-3" + TURNCredentials.sfuScopeSuffix, ttl: 3600,
+                                                                                   now: 1_000_000)!
+        let (relay, _) = try allocate(user: username, password: password)
+        func perm(_ a: Address) throws -> Int? { try reply(request(.createPermission, user: username, password: password, peers: [a])).errorCode()?.code }
+        #expect(try perm(Self.peer) == 403)
+        #expect(try perm(Address(ip: Self.server, port: 8000)) == nil)
+        for port: UInt16 in [8000, 8080] {
+            let send = Message(type: MessageType(method: .send, messageClass: .indication), transactionID: Self.tid())
+                .adding(.xorPeerAddress, address: Address(ip: Self.server, port: port)).adding(.data, [port == 8000 ? 1 : 2])
+            allocations.send(try Message(parsing: send.encode()), from: Self.client, now: 1)
+        }
+        #expect(relay.sent.map(\.to.port) == [8000], "only the media port")
+    }
+
+    @Test func quotasAndCapacity() throws {
+        try allocate(client: TURNClient(transport: .udp, address: Address(ip: [1, 1, 1, 1], port: 1)))
+        try allocate(client: TURNClient(transport: .udp, address: Address(ip: [1, 1, 1, 1], port: 2)))
+        let third = TURNClient(transport: .udp, address: Address(ip: [1, 1, 1, 1], port: 3))
+        #expect(try reply(request(.allocate, client: third, [Self.udp]), client: third).errorCode()?.code == 486)
+        let (u, p) = TURNCredentials(secrets: ["rest-secret"]).mint(user: "bob", ttl: 3600, now: 1_000_000)!
+        try allocate(client: third, user: u, password: p)
+        let fourth = TURNClient(transport: .udp, address: Address(ip: [1, 1, 1, 1], port: 4))
+        #expect(try reply(request(.allocate, user: u, password: p, client: fourth, [Self.udp]), client: fourth).errorCode()?.code == 508)
+    }
+
+    /// A flood of unauthenticated requests from one source gets a bounded number of challenges; a crowd behind
+    /// one address (16 participants, six allocations each) is not limited.
+    @Test func challengesAreRateLimitedPerSourceButNotForACrowd() throws {
+        var c = Allocations.Configuration()
+        c.credentials = TURNCredentials(realm: Self.realm, users: ["alice": "secret"])
+        let limited = Allocations(configuration: c, nonces: nonces)
+        let bare = try Message(parsing: Message(type: MessageType(method: .allocate, messageClass: .request), transactionID: Self.tid())
+            .adding(Self.udp.0, Self.udp.1).encode())
+        var answered = 0
+        for i in 0..<1000 {
+            let spoofed = TURNClient(transport: .udp, address: Address(ip: [192, 0, 2, 66], port: UInt16(1000 + i)))
+            if case .reply = limited.request(bare, from: spoofed, now: 0, wall: 0) { answered += 1 }
+        }
+        #expect(answered == 200 && limited.snapshot.challengesDropped == 800)
+        // The bucket refills at 50 a second; another source has its own.
+        var later = 0, other = 0
+        let spoofed = TURNClient(transport: .udp, address: Address(ip: [192, 0, 2, 66], port: 1))
+        for _ in 0..<150 {
+            if case .reply = limited.request(bare, from: spoofed, now: 2, wall: 0) { later += 1 }
+            if case .reply = limited.request(bare, from: Self.client, now: 2, wall: 0) { other += 1 }
+        }
+        #expect(later == 100 && other == 150)
+        let crowd = Allocations(configuration: c, nonces: nonces)
+        for i in 0..<96 {
+            let someone = TURNClient(transport: .udp, address: Address(ip: [198, 51, 100, 1], port: UInt16(2000 + i)))
+            guard case .reply = crowd.request(bare, from: someone, now: 0, wall: 0),
+                case .allocate = crowd.request(request(.allocate, client: someone, [Self.udp]), from: someone, now: 0, wall: 0) else {
+                Issue.record("participant \(i) was limited")
+                return
+            }
+        }
+    }
+
+    @Test func refreshZeroAndExpiryCloseTheRelay() throws {
+        let (relay, _) = try allocate()
+        #expect(try reply(request(.refresh, [(.lifetime, [0, 0, 0, 0])])).lifetime() == 0)
+        #expect(relay.closed && allocations.count == 0)
+        #expect(try reply(request(.refresh)).errorCode()?.code == 437)
+        let (again, _) = try allocate(port: 61001)
+        allocations.expire(now: 599)
+        #expect(!again.closed)
+        allocations.expire(now: 600)
+        #expect(again.closed && allocations.count == 0)
+    }
+
+    @Test func tcpClientsLoseTheirAllocationWithTheConnection() throws {
+        let tcp = TURNClient(transport: .tcp, address: Self.client.address)
+        let (relay, _) = try allocate(client: tcp)
+        #expect(try reply(request(.createPermission, client: tcp, peers: [Self.peer]), client: tcp).type.messageClass == .successResponse)
+        let (_, bytes) = try #require(allocations.fromPeer([1, 2, 3][...], relay: relay.address, peer: Self.peer, now: 1))
+        #expect(bytes.count % 4 == 0, "STUN over TCP is 4-byte aligned")
+        allocations.closed(tcp)
+        #expect(relay.closed && allocations.count == 0)
+    }
+}

@@ -1,0 +1,93 @@
+import Foundation
+import ICE
+import Server
+import Testing
+import TestSupport
+
+/// coturn's own client relays through LiveSwarm: `turnutils_uclient` to `turnutils_peer` (a UDP echo on
+/// 127.0.0.2, a loopback address that is not the server's own), over UDP and TCP, with channels and with Send
+/// indications, padded ChannelData and DONT-FRAGMENT, and client to client, each with a static user and with a
+/// REST secret. uclient's exit status says nothing, and it clamps what it counts as received to what it sent:
+/// each run's totals, loss and error lines are read.
+@Suite(.timeLimit(.minutes(5))) struct TURNInteropTests {
+    static let user = ("turn-test", "pass-word")
+    static let secret = "rest-secret"
+
+    static func server() async throws -> TestServer {
+        try await TestServer.start { c in
+            c.stun.turn.users = [user.0: user.1]
+            c.stun.turn.secrets = [secret]
+            c.stun.turn.allowLoopback = true
+            c.stun.turn.relayPorts = 62000...62999
+        }
+    }
+
+    /// A free UDP port on 127.0.0.2 for turnutils_peer.
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(fd) }
+        var a = sockaddr_in()
+        a.sin_family = sa_family_t(AF_INET)
+        a.sin_addr.s_addr = inet_addr("127.0.0.2")
+        a.sin_port = 0
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &a) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
+        }
+        guard bound else { throw TestFailure("no free UDP port on 127.0.0.2") }
+        return Int(UInt16(bigEndian: a.sin_port))
+    }
+
+    struct Totals {
+        var sent: Int
+        var received: Int
+        var lost: Int
+        var output: String
+    }
+
+    /// One uclient run; the totals from its summary lines. A line with "error" or "not completed" fails it.
+    static func uclient(_ flags: [String], server: TestServer, peerPort: Int?, rest: Bool, messages: Int = 20) async throws -> Totals {
+        let credentials = rest ? ["-u", "uclient", "-W", secret] : ["-u", user.0, "-w", user.1]
+        let peer = peerPort.map { ["-e", "127.0.0.2", "-r", String($0)] } ?? []
+        let arguments = flags + peer + credentials + ["-n", String(messages), "-l", "120", "-z", "5", "-p", String(flags.contains("-t") ? server.ports.stunTCP : server.ports.stunUDP), "127.0.0.1"]
+        let tool = try Tool("turnutils_uclient", arguments)
+        await tool.wait(timeout: .seconds(60))
+        let output = tool.output + tool.errorOutput
+        func number(after key: String) -> Int? {
+            output.range(of: key, options: .backwards).map { Int(output[$0.upperBound...].prefix { $0.isNumber }) } ?? nil
+        }
+        let bad = output.split(separator: "\n").filter { $0.lowercased().contains("error") || $0.contains("not completed") }
+        guard bad.isEmpty, let sent = number(after: "tot_send_msgs="), let received = number(after: "tot_recv_msgs="),
+            let lost = number(after: "Total lost packets ")
+        else {
+            throw TestFailure("turnutils_uclient \(arguments.joined(separator: " ")):\n\(output.suffix(3000))")
+        }
+        return Totals(sent: sent, received: received, lost: lost, output: output)
+    }
+
+    /// Each flag set, with a static user and with a REST secret: every message sent comes back, none lost.
+    @Test(arguments: [
+        ("UDP, channels", ["-X"], true),
+        ("UDP, Send indications", ["-X", "-s"], true),
+        ("UDP, padded ChannelData", ["-X", "-D"], true),
+        ("UDP, DONT-FRAGMENT", ["-X", "-g"], true),
+        ("TCP to the server", ["-X", "-t"], true),
+        ("client to client", ["-X", "-y"], false),
+    ])
+    func coturnsClientRelaysThroughLiveSwarm(_ name: String, _ flags: [String], _ usesPeer: Bool) async throws {
+        let server = try await Self.server()
+        defer { Task { await server.stop() } }
+        let peerPort = try Self.freePort()
+        let echo = try Tool("turnutils_peer", ["-L", "127.0.0.2", "-p", String(peerPort)])
+        defer { echo.kill() }
+        try await Task.sleep(for: .milliseconds(300))
+        for rest in [false, true] {
+            let t = try await Self.uclient(flags, server: server, peerPort: usesPeer ? peerPort : nil, rest: rest)
+            print("\(name), \(rest ? "REST secret" : "static user"): sent \(t.sent), received \(t.received), lost \(t.lost)")
+            // One client without -c is an RTP and RTCP pair, 20 messages each; client to client, both ends send.
+            #expect(t.sent == (usesPeer ? 40 : 80) && t.received == t.sent && t.lost == 0, "\(name): \(t.output.suffix(1500))")
+        }
+        let counters = try #require(server.swarm.turnAllocations?.snapshot)
+        #expect(counters.allocated >= 4 && counters.relayedPackets >= 160 && counters.deniedPeers == 0)
+    }
+}
