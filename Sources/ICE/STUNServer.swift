@@ -69,7 +69,10 @@ public final class STUNServer: Service, Sendable {
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(TCPFramer(turn: responding.turn != nil)))
+                        // ChannelData is taken only on a channel this connection has bound: anything else starting
+                        // with 0x40-0x7F (an HTTP request's "GET ") is garbage, closed at once rather than waited on.
+                        let isBound = Self.boundChannels(responding.turn, remote: channel.remoteAddress)
+                        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(TCPFramer(isBound: isBound)))
                         try channel.pipeline.syncOperations.addHandler(
                             TCPHandler(responding: responding))
                     }
@@ -94,6 +97,14 @@ public final class STUNServer: Service, Sendable {
             tcp.close(promise: nil)
         }
         try? await tcp.close()
+    }
+
+    /// For a TCP connection from `remote`: whether it has bound a channel number (nil without TURN).
+    static func boundChannels(_ turn: TURNEndpoint?, remote: SocketAddress?) -> (@Sendable (UInt16) -> Bool)? {
+        guard let turn else { return nil }
+        guard let remote, let address = PeerAddress(remote, transport: .tcp)?.stunAddress else { return { _ in false } }
+        let client = TURNClient(transport: .tcp, address: address)
+        return { number in turn.allocations.hasChannel(number, for: client) }
     }
 
     /// What both transports do with a message the fast path did not take: answer it, or drop it, counted and
@@ -173,13 +184,15 @@ public final class STUNServer: Service, Sendable {
     struct TCPFramer: ByteToMessageDecoder {
         typealias InboundOut = [UInt8]
         struct NotSTUN: Error {}
-        let turn: Bool
+        /// With TURN: whether this connection has bound a channel number.
+        let isBound: (@Sendable (UInt16) -> Bool)?
 
         mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
             guard buffer.readableBytes >= 4, let header = buffer.getBytes(at: buffer.readerIndex, length: 4) else {
                 return .needMoreData
             }
-            if turn && ChannelData.isChannelData(firstByte: header[0]) {
+            if let isBound, ChannelData.isChannelData(firstByte: header[0]) {
+                guard isBound(UInt16(header[0]) << 8 | UInt16(header[1])) else { throw NotSTUN() }
                 let framed = ChannelData.framedLength(header: header)!
                 guard buffer.readableBytes >= framed, let bytes = buffer.readBytes(length: framed) else { return .needMoreData }
                 context.fireChannelRead(wrapInboundOut(bytes))

@@ -141,6 +141,11 @@ public final class Allocations: @unchecked Sendable {
     /// The SFU's media ports, known once its socket is bound: reachable on the server's own addresses.
     public func setMediaPorts(_ ports: Set<UInt16>) { lock.withLock { configuration.policy.mediaPorts = ports } }
 
+    /// Whether `client` has a channel `number` bound (over TCP, ChannelData on any other is garbage).
+    public func hasChannel(_ number: UInt16, for client: TURNClient) -> Bool {
+        lock.withLock { table[client]?.channels[number] != nil }
+    }
+
     /// A TCP or TLS client's connection closed: its allocation goes (RFC 8656 3.1).
     public func closed(_ client: TURNClient) {
         let gone = lock.withLock { () -> Allocation? in

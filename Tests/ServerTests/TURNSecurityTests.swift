@@ -1,0 +1,134 @@
+import Foundation
+import ICE
+import NIOCore
+import NIOPosix
+import Server
+import STUN
+import Testing
+import TestSupport
+
+/// The relay refuses what would make it a proxy, through real sockets on a running server: every spelling of a
+/// special-purpose address gets 403, the server's own ports other than the media port get nothing, bad
+/// credentials get 401, and garbage on TCP closes the connection, while an allocation made before keeps relaying.
+@Suite(.timeLimit(.minutes(2))) struct TURNSecurityTests {
+    /// A blocking UDP TURN client, enough for requests and a Send indication.
+    final class Client {
+        let fd: Int32
+        let server: sockaddr_in
+        var nonce: String?
+        var realm = "liveswarm"
+        let user: String, password: String
+
+        init(port: Int, user: String = "turn-test", password: String = "pass-word") throws {
+            (self.user, self.password) = (user, password)
+            fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+            var a = sockaddr_in()
+            a.sin_family = sa_family_t(AF_INET)
+            a.sin_addr.s_addr = inet_addr("127.0.0.1")
+            a.sin_port = UInt16(port).bigEndian
+            server = a
+            var timeout = timeval(tv_sec: 2, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        }
+
+        deinit { close(fd) }
+
+        func send(_ bytes: [UInt8]) {
+            var to = server
+            _ = withUnsafePointer(to: &to) { p in
+                p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, bytes, bytes.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+        }
+
+        func receive() -> [UInt8]? {
+            var buffer = [UInt8](repeating: 0, count: 2048)
+            let n = recv(fd, &buffer, buffer.count, 0)
+            return n > 0 ? Array(buffer[..<n]) : nil
+        }
+
+        /// A request signed with the client's credentials, after a first unsigned one for the nonce.
+        func request(_ method: STUN.Method, _ attributes: [(AttributeType, [UInt8])] = [], peers: [Address] = []) throws -> Message {
+            for _ in 0..<2 {
+                var m = Message(type: MessageType(method: method, messageClass: .request), transactionID: (0..<12).map { _ in .random(in: 0...255) })
+                for (t, v) in attributes { m = m.adding(t, v) }
+                for p in peers { m = m.adding(.xorPeerAddress, address: p) }
+                var key: [UInt8]?
+                if let nonce {
+                    m = m.adding(.username, Array(user.utf8)).adding(.realm, Array(realm.utf8)).adding(.nonce, Array(nonce.utf8))
+                    key = Message.longTermKey(username: user, realm: realm, password: password)
+                }
+                send(m.encode(integrityKey: key))
+                guard let bytes = receive() else { throw TestFailure("no answer to \(method)") }
+                let r = try Message(parsing: bytes)
+                if let code = try r.errorCode()?.code, code == 401 || code == 438, let n = r.nonce, key == nil || code == 438 {
+                    nonce = n
+                    realm = r.realm ?? realm
+                    continue
+                }
+                return r
+            }
+            throw TestFailure("challenged twice")
+        }
+    }
+
+    static func server() async throws -> TestServer {
+        try await TestServer.start { c in
+            c.stun.turn.users = ["turn-test": "pass-word"]
+        }
+    }
+
+    static let forms = ["127.0.0.1", "::1", "::ffff:127.0.0.1", "::127.0.0.1", "::ffff:0:127.0.0.1", "0.0.0.0", "::", "10.1.2.3",
+                        "172.16.0.1", "192.168.1.1", "100.64.0.1", "169.254.169.254", "255.255.255.255", "fe80::1", "fc00::1",
+                        "224.0.0.1", "64:ff9b::7f00:1", "64:ff9b:1::7f00:1", "2002:7f00:1::", "2001::1"]
+
+    @Test func everySpecialPurposeFormIsRefusedAndOwnPortsGetNothing() async throws {
+        let server = try await Self.server()
+        defer { Task { await server.stop() } }
+        let c = try Client(port: server.ports.stunUDP)
+        let allocated = try c.request(.allocate, [(.requestedTransport, [17, 0, 0, 0])])
+        #expect(allocated.type.messageClass == .successResponse, "\(String(describing: try? allocated.errorCode()))")
+        for form in Self.forms {
+            let ip = IPAddressText.parse(form)!
+            // 127.0.0.1 is the server's own address here: a permission is granted, and only the media port reachable.
+            if form == "127.0.0.1" || form == "::ffff:127.0.0.1" || form == "::127.0.0.1" || form == "::ffff:0:127.0.0.1" || form == "64:ff9b::7f00:1"
+                || form == "64:ff9b:1::7f00:1" || form == "2002:7f00:1::" {
+                continue
+            }
+            let code = try c.request(.createPermission, peers: [Address(ip: ip, port: 9)]).errorCode()?.code
+            #expect(code == 403 || (ip.count == 16 && code == 443), "\(form): \(code.map(String.init) ?? "allowed")")
+        }
+        // The server's own address: the media port is reachable, its STUN and HTTP ports are not.
+        let own = Address(ip: [127, 0, 0, 1], port: UInt16(server.ports.rtcUDP))
+        #expect(try c.request(.createPermission, peers: [own]).type.messageClass == .successResponse)
+        let before = try #require(server.swarm.turnAllocations?.snapshot)
+        for port in [server.ports.stunUDP, server.ports.http, server.ports.rtmp] {
+            for spelling in [[UInt8]([127, 0, 0, 1]), IPAddressText.parse("::ffff:127.0.0.1")!] {
+                let send = Message(type: MessageType(method: .send, messageClass: .indication), transactionID: (0..<12).map { _ in 0 })
+                    .adding(.xorPeerAddress, address: Address(ip: spelling, port: UInt16(port)))
+                    .adding(.data, Message(type: .bindingRequest, transactionID: (0..<12).map { _ in 7 }).encode())
+                c.send(send.encode())
+            }
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        let after = try #require(server.swarm.turnAllocations?.snapshot)
+        #expect(after.deniedPeers - before.deniedPeers == 6 && after.relayedPackets == before.relayedPackets,
+                "every packet to the server's own ports refused: \(after)")
+        #expect(c.receive() == nil, "the STUN port answered a Binding relayed to it")
+    }
+
+    @Test func wrongPasswordsGet401AndGarbageOnTCPIsClosedWhileARelayKeepsWorking() async throws {
+        let server = try await Self.server()
+        defer { Task { await server.stop() } }
+        let good = try Client(port: server.ports.stunUDP)
+        #expect(try good.request(.allocate, [(.requestedTransport, [17, 0, 0, 0])]).type.messageClass == .successResponse)
+        let bad = try Client(port: server.ports.stunUDP, password: "guess")
+        #expect(try bad.request(.allocate, [(.requestedTransport, [17, 0, 0, 0])]).errorCode()?.code == 401)
+        // Garbage over TCP: the connection is closed.
+        let tcp = try await TCPTestClient.connect(port: server.ports.stunTCP)
+        try await tcp.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(await tcp.closesWithin(.seconds(5)), "garbage on the TCP port was not closed")
+        // The first client still refreshes.
+        #expect(try good.request(.refresh, [(.lifetime, [0, 0, 2, 88])]).type.messageClass == .successResponse)
+        #expect(server.swarm.turnAllocations?.count == 1)
+    }
+}
