@@ -14,7 +14,7 @@ public final class STUNServer: Service, Sendable {
         public var host = "0.0.0.0"
         /// 0 picks a free port (tests); UDP and TCP then get different ones.
         public var port = 3478
-        /// The TURN server on the same port: on when it has credentials.
+        /// The TURN server on the same port (on unless `turn.enabled` is false).
         public var turn = TURNConfiguration()
         public init() {}
     }
@@ -45,6 +45,9 @@ public final class STUNServer: Service, Sendable {
             ? TURNEndpoint(configuration: configuration.turn, listenHost: configuration.host, logger: logger, group: MultiThreadedEventLoopGroup.singleton)
             : nil
     }
+
+    /// TURN credentials for one session (the media port only), valid `ttl` seconds; nil when TURN is off.
+    public func sessionCredentials(ttl: Double) -> (username: String, password: String)? { turn?.mintSession(ttl: ttl) }
 
     /// The relays' decisions and counters (nil when TURN is off).
     public var allocations: Allocations? { turn?.allocations }

@@ -34,12 +34,15 @@ struct HTTPRoutes: Sendable {
     let webRTC: WebRTCRoutes?
     let tracker: TrackerEndpoint
     let rooms: RoomRoutes?
+    let iceServers: ICEServerRoutes?
     let origin = OriginCounter()
     let reports = P2PReports()
 
     init(hub: StreamHub, hls: HLSOrigin, registry: PrometheusCollectorRegistry, metricsFactory: any MetricsFactory, logger: Logger,
-         tracker: TrackerEndpoint, probes: RTCProbes? = nil, webRTC: WebRTCRoutes? = nil, rooms: RoomRoutes? = nil) {
+         tracker: TrackerEndpoint, probes: RTCProbes? = nil, webRTC: WebRTCRoutes? = nil, rooms: RoomRoutes? = nil,
+         iceServers: ICEServerRoutes? = nil) {
         self.tracker = tracker
+        self.iceServers = iceServers
         self.rooms = rooms
         self.probes = probes
         self.webRTC = webRTC
@@ -101,6 +104,7 @@ struct HTTPRoutes: Sendable {
         probes?.add(to: router)
         webRTC?.add(to: router)
         rooms?.add(to: router)
+        iceServers?.add(to: router)
         router.get("/:app/:file") { request, context in
             let file = try context.parameters.require("file")
             if file.hasSuffix(".m3u8") { return try await hlsPlaylist(request: request, context: context, file: file) }

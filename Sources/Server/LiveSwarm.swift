@@ -89,7 +89,10 @@ public final class LiveSwarm: Sendable {
                                 probes: RTCProbes(port: mediaPort, certificate: certificate, logger: logger),
                                 webRTC: WebRTCRoutes(registry: sfu, authentication: configuration.rtmp.authentication,
                                                      stunPort: { ports.withLock { $0.stun?.udp } }),
-                                rooms: RoomRoutes(endpoint: rooms, operators: OperatorAuthentication(token: configuration.apiToken)))
+                                rooms: RoomRoutes(endpoint: rooms, operators: OperatorAuthentication(token: configuration.apiToken)),
+                                iceServers: ICEServerRoutes(ports: { ports.withLock { $0.stun.map { ($0.udp, $0.tcp) } } },
+                                                            mint: { [ttl = configuration.stun.turn.sessionTTL] in stun.sessionCredentials(ttl: ttl) },
+                                                            ttl: Int(configuration.stun.turn.sessionTTL)))
         // Both WebSockets share the port's frame limit: the larger of the two, each refusing more than its own.
         let frameLimit = max(configuration.tracker.maxMessageBytes, configuration.rooms.maxMessageBytes)
         let (hub, flvMetrics, logger) = (self.hub, routes.flvMetrics, self.logger)

@@ -74,6 +74,9 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Let TURN relay to loopback peers (tests only; the server's own ports stay refused).")
     var turnAllowLoopback = false
 
+    @Flag(help: "No TURN: the STUN port answers Binding only. (TURN is on by default: the credentials the server hands out for sessions reach only its media port.)")
+    var noTurn = false
+
     func run() async throws {
         var configuration = ServerConfiguration()
         var level = Logger.Level.info
@@ -146,6 +149,7 @@ struct Serve: AsyncParsableCommand {
             configuration.stun.turn.externalIP = turnExternalIP
         }
         if turnAllowLoopback { configuration.stun.turn.allowLoopback = true }
+        if noTurn { configuration.stun.turn.enabled = false }
         if let webRoot {
             guard FileManager.default.fileExists(atPath: webRoot) else { throw ValidationError("--web-root \(webRoot) does not exist") }
             configuration.webRoot = webRoot

@@ -72,15 +72,34 @@ async function publish() {
       (params.get('size') || '320x240').split('x').map(Number), params.get('noise') === '1');
   state.color = params.get('color');
   state.tone = Number(params.get('tone') || 0);
-  const pc = new RTCPeerConnection();
+  const pc = new RTCPeerConnection(await pcConfig());
   watch(pc);
   for (const t of media.getTracks()) pc.addTransceiver(t, { direction: 'sendonly', streams: [media] });
   window.pc = pc;
   await exchange(pc, 'whip');
 }
 
+// The ICE servers LiveSwarm hands out (STUN, and TURN with credentials for this session). `relay=1` keeps the
+// connection on TURN relays only; `turn=udp` or `turn=tcp` keeps one TURN transport (for trying each).
+async function pcConfig() {
+  let iceServers = [];
+  try {
+    const r = await fetch('/api/v1/ice-servers');
+    if (r.ok) iceServers = (await r.json()).iceServers || [];
+  } catch (e) {
+    console.warn('no ICE servers from the server', e);
+  }
+  const only = params.get('turn');
+  if (only) {
+    iceServers = iceServers.map((s) => Object.assign({}, s, { urls: s.urls.filter((u) => !u.startsWith('turn:') || u.endsWith(`transport=${only}`)) }))
+      .filter((s) => s.urls.length);
+  }
+  state.iceServers = iceServers.flatMap((s) => s.urls);
+  return { iceServers, iceTransportPolicy: params.get('relay') === '1' ? 'relay' : 'all' };
+}
+
 async function play() {
-  const pc = new RTCPeerConnection();
+  const pc = new RTCPeerConnection(await pcConfig());
   watch(pc);
   pc.addTransceiver('audio', { direction: 'recvonly' });
   pc.addTransceiver('video', { direction: 'recvonly' });
@@ -151,6 +170,12 @@ async function readStats() {
     if (s.type === 'remote-inbound-rtp' && s.kind === 'video') {
       Object.assign(state, { videoRoundTripTime: s.roundTripTime, videoRoundTripTimeMeasurements: s.roundTripTimeMeasurements,
         videoReportedLost: s.packetsLost, videoReportedJitter: s.jitter });
+    }
+    // The pair in use: whether this browser reaches LiveSwarm directly or through a TURN relay (and over what).
+    if (s.type === 'transport' && s.selectedCandidatePairId) {
+      const pair = stats.get(s.selectedCandidatePairId);
+      const local = pair && stats.get(pair.localCandidateId);
+      if (local) Object.assign(state, { localCandidateType: local.candidateType, relayProtocol: local.relayProtocol, candidateProtocol: local.protocol });
     }
     if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded' && s.availableOutgoingBitrate !== undefined) {
       state.availableOutgoingBitrate = s.availableOutgoingBitrate;

@@ -115,6 +115,8 @@ public final class Allocations: @unchecked Sendable {
         public var deniedPeers = 0
         /// Send and ChannelData without a permission, channel or allowed port; data from peers without permission.
         public var dropped = 0
+        /// Refresh requests answered with success (a lifetime above 0).
+        public var refreshes = 0
         public var relayedPackets = 0
         public var relayedBytes = 0
     }
@@ -295,6 +297,7 @@ public final class Allocations: @unchecked Sendable {
             remove(a)
         } else {
             a.expiry = now + seconds
+            counters.refreshes += 1
         }
         let ok = Message(type: MessageType(method: .refresh, messageClass: .successResponse), transactionID: m.transactionID)
             .adding(.lifetime, Self.uint32(UInt32(seconds)))

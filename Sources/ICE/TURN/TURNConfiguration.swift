@@ -1,8 +1,11 @@
 import Foundation
 
-/// What the TURN server on the STUN port is told (`--turn-*` flags, the `turn:` section of the config file;
-/// docs/TURN.md). TURN is on when it has a way to authenticate: a static user or a REST secret.
+/// What the TURN server on the STUN port is told (`--turn-*` flags; docs/TURN.md). TURN is on by default: the
+/// credentials the server hands out for sessions reach only its media port, so it is no open relay; static users
+/// and REST secrets are for general relaying.
 public struct TURNConfiguration: Sendable, Equatable {
+    /// `--no-turn` turns it off: the STUN port then answers Binding only.
+    public var enabled = true
     public var realm = "liveswarm"
     /// Static users, `NAME:PASSWORD` (`--turn-user`).
     public var users: [String: String] = [:]
@@ -42,5 +45,8 @@ public struct TURNConfiguration: Sendable, Equatable {
     }
 
     public var credentials: TURNCredentials { TURNCredentials(realm: realm, users: users, secrets: secrets) }
-    public var isEnabled: Bool { !credentials.isEmpty }
+    public var isEnabled: Bool { enabled }
+    /// Session credentials last this long: at least the longest session, since Chromium refreshes its
+    /// allocations with the credentials it started with.
+    public var sessionTTL: Double = 86400
 }

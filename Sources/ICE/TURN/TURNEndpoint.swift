@@ -20,9 +20,14 @@ final class TURNEndpoint: Sendable {
     let udpListener = NIOLockedValueBox<(any Channel)?>(nil)
     let tcpClients = NIOLockedValueBox<[TURNClient: any Channel]>([:])
 
+    /// Made at start, never shown: it mints the credentials handed out for sessions (``mintSession(ttl:)``), whose
+    /// users end in `~sfu` and so reach the SFU's media port only.
+    let sessionSecret = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+
     init(configuration: TURNConfiguration, listenHost: String, logger: Logger, group: any EventLoopGroup) {
         var c = Allocations.Configuration()
         c.credentials = configuration.credentials
+        c.credentials.secrets.append(sessionSecret)
         c.defaultLifetime = configuration.defaultLifetime
         c.maximumLifetime = configuration.maximumLifetime
         c.permissionLifetime = configuration.permissionLifetime
@@ -51,6 +56,13 @@ final class TURNEndpoint: Sendable {
     }
 
     func now() -> Double { (ContinuousClock.now - epoch) / .seconds(1) }
+
+    /// REST credentials for one session (a WHIP, WHEP or room session), valid `ttl` seconds, that reach only the
+    /// SFU's media port.
+    func mintSession(ttl: Double) -> (username: String, password: String) {
+        let user = (0..<6).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined() + TURNCredentials.sfuScopeSuffix
+        return TURNCredentials(secrets: [sessionSecret]).mint(user: user, ttl: ttl, now: Date().timeIntervalSince1970)!
+    }
 
     /// The SFU's media port, once bound: peers on the server's own addresses may be relayed to it.
     func allowMediaPort(_ port: Int) { allocations.setMediaPorts([UInt16(port)]) }
