@@ -208,7 +208,8 @@ def scenario(args, out, people):
             late.run('return window.meeting.leave()')
             late.open()
         cpu = cpu_times()
-        s = wait_for('the late joiner to see everyone', 20,
+        # The limit is for a hang, not a judgement: join times are judged by the test, which excuses a starved machine.
+        s = wait_for('the late joiner to see everyone', 60,
                      lambda: (lambda s: s if s and s.get('joinMs') is not None else None)(late.stats()))
         tiles = tiles_by_name(s)
         timeline = ' '.join(f'{e["type"]}{"(" + e["pc"] + ")" if e.get("pc") else ""}{":" + e["state"] if e.get("state") else ""}@{e["t"]}'
@@ -223,7 +224,7 @@ def scenario(args, out, people):
     muted_track = muter.run("return window.meeting.mute('video', true)")
     out['mute'] = {'who': muter.name, 'result': muted_track}
     others = [p for p in people if p is not muter]
-    wait_for('the others to show the mute', 5,
+    wait_for('the others to show the mute', 20,
              lambda: all((tiles_by_name(p.stats()).get(muter.name) or {}).get('videoMuted') for p in others))
     # Packets already sent before the mute may still be on their way through a busy server (a debug build with
     # five browsers on two cores runs seconds behind): wait, at most 10 s, until the count holds for a second, and
@@ -279,7 +280,7 @@ def scenario(args, out, people):
             f'const e = s.events.find(e => e.type === "participantLeft" && e.participant === {json.dumps(leaver_id)});'
             f'return {{at: e ? performance.timeOrigin + e.t : null, tile: s.tiles.some(t => t.participant === {json.dumps(leaver_id)})}}')
     gone = {}
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 15
     while len(gone) < len(stayers) and time.monotonic() < deadline:
         for p in stayers:
             if p.name not in gone:

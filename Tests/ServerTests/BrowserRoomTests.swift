@@ -65,7 +65,7 @@ import TestSupport
         // cores, five Chromiums would otherwise take the CPU the server needs to forward in time.
         let tool = try Tool.python([Tool.checkout.appendingPathComponent("Tests/Browser/meeting.py").path,
                                     "--base", server.httpURL, "--room", "standup", "--api-token", "room-test", "--workdir", work])
-        let run = try await tool.jsonResult(Run.self, timeout: .seconds(300))
+        let run = try await tool.jsonResult(Run.self, timeout: .seconds(420))
         print(tool.errorOutput.split(separator: "\n").filter { $0.hasPrefix("meeting:") }.joined(separator: "\n"))
         #expect(run.error == nil, "\(run.error ?? "")")
         let people = run.participants
