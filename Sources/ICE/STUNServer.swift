@@ -32,6 +32,7 @@ public final class STUNServer: Service, Sendable {
     let dropped: Counter
     /// Set when TURN is on: the media port's number is known only once it is bound.
     let turn: TURNEndpoint?
+    let turnMetrics: TURNMetrics
 
     public init(configuration: Configuration, metricsFactory: any MetricsFactory, logger: Logger,
                 onBound: @escaping @Sendable (BoundPorts) -> Void = { _ in }) {
@@ -41,6 +42,7 @@ public final class STUNServer: Service, Sendable {
         self.onBound = onBound
         self.answered = Counter(label: "liveswarm_stun_responses_total", factory: metricsFactory)
         self.dropped = Counter(label: "liveswarm_stun_dropped_total", factory: metricsFactory)
+        self.turnMetrics = TURNMetrics(factory: metricsFactory)
         turn = configuration.turn.isEnabled
             ? TURNEndpoint(configuration: configuration.turn, listenHost: configuration.host, logger: logger, group: MultiThreadedEventLoopGroup.singleton)
             : nil
@@ -51,6 +53,9 @@ public final class STUNServer: Service, Sendable {
 
     /// The relays' decisions and counters (nil when TURN is off).
     public var allocations: Allocations? { turn?.allocations }
+
+    /// Every allocation, for the API (nil when TURN is off).
+    public func turnSummaries() -> [Allocations.Summary]? { turn.map { $0.allocations.summaries(now: $0.now()) } }
 
     /// The SFU's media port: TURN clients may reach it on the server's own addresses.
     public func allowMediaPort(_ port: Int) { turn?.allowMediaPort(port) }
@@ -89,7 +94,7 @@ public final class STUNServer: Service, Sendable {
         turn?.udpListener.withLockedValue { $0 = udp }
         logger.info(turn == nil ? "STUN listening" : "STUN and TURN listening", metadata: ["udp": "\(ports.udp)", "tcp": "\(ports.tcp)"])
         onBound(ports)
-        let timers = Task { [turn] in await turn?.runTimers() }
+        let timers = Task { [turn, turnMetrics] in await turn?.runTimers(metrics: turnMetrics) }
         defer { timers.cancel() }
         // Cancellation (the service group stopping, a test's server stopping) and graceful shutdown both close
         // the sockets; waiting on the UDP socket's close alone would ignore cancellation and hang the group.

@@ -1,4 +1,5 @@
 import Foundation
+import ICE
 import RTMPBridge
 import Yams
 
@@ -54,6 +55,20 @@ public struct ConfigFile: Decodable, Sendable {
         var grace: Double?
         var reload_window: Double?
     }
+    public struct TURN: Decodable, Sendable {
+        var enabled: Bool?
+        var realm: String?
+        /// NAME:PASSWORD each.
+        var users: [String]?
+        var secrets: [String]?
+        var relay_ports: String?
+        var external_ip: String?
+        var relay_ip: String?
+        var allowed_peers: [String]?
+        var allocations_per_user: Int?
+        var allocations_per_source: Int?
+        var max_allocations: Int?
+    }
     public struct Auth: Decodable, Sendable {
         var publish_keys: [String]?
         var stream_keys: [String: String]?
@@ -69,10 +84,11 @@ public struct ConfigFile: Decodable, Sendable {
     var rtc: RTC?
     var auth: Auth?
     var rooms: Rooms?
+    var turn: TURN?
     var log_level: String?
 
     static let knownKeys: [String: Set<String>] = [
-        "": ["listen", "http", "rtmp", "hub", "hls", "stun", "rtc", "auth", "rooms", "log_level"],
+        "": ["listen", "http", "rtmp", "hub", "hls", "stun", "rtc", "auth", "rooms", "turn", "log_level"],
         "http": ["port", "web_root"],
         "rtmp": ["port", "max_message_bytes", "max_buffered_bytes", "handshake_timeout_seconds", "publish_idle_timeout_seconds",
                  "max_connections"],
@@ -85,6 +101,8 @@ public struct ConfigFile: Decodable, Sendable {
         "auth": ["publish_keys", "stream_keys", "api_token"],
         "rooms": ["max_rooms", "max_participants", "max_tracks_per_participant", "max_message_bytes", "max_messages_per_second",
                   "video_codec", "secret", "grace", "reload_window"],
+        "turn": ["enabled", "realm", "users", "secrets", "relay_ports", "external_ip", "relay_ip", "allowed_peers", "allocations_per_user",
+                 "allocations_per_source", "max_allocations"],
     ]
 
     public struct Invalid: Error, CustomStringConvertible {
@@ -207,7 +225,40 @@ public struct ConfigFile: Decodable, Sendable {
                 c.rooms.reloadWindow = v
             }
         }
+        if let t = turn { try apply(t, to: &c.stun.turn) }
         return c
+    }
+
+    func apply(_ t: TURN, to c: inout TURNConfiguration) throws {
+        if let v = t.enabled { c.enabled = v }
+        if let v = t.realm {
+            guard !v.isEmpty else { throw Invalid(description: "turn.realm must not be empty") }
+            c.realm = v
+        }
+        for u in t.users ?? [] {
+            guard let user = TURNConfiguration.user(u) else { throw Invalid(description: "turn.users takes NAME:PASSWORD entries") }
+            c.users[user.name] = user.password
+        }
+        for v in t.secrets ?? [] {
+            guard !v.isEmpty else { throw Invalid(description: "turn.secrets must not be empty strings") }
+            c.secrets.append(v)
+        }
+        if let v = t.relay_ports {
+            guard let range = TURNConfiguration.portRange(v) else { throw Invalid(description: "turn.relay_ports takes MIN-MAX within 1024-65535, got \(v)") }
+            c.relayPorts = range
+        }
+        for (key, value) in [("external_ip", t.external_ip), ("relay_ip", t.relay_ip)] {
+            if let value, IPAddressText.parse(value) == nil { throw Invalid(description: "turn.\(key) must be an IP address, got \(value)") }
+        }
+        if let v = t.external_ip { c.externalIP = v }
+        if let v = t.relay_ip { c.relayIP = v }
+        for v in t.allowed_peers ?? [] {
+            guard PeerPolicy.Network(v) != nil else { throw Invalid(description: "turn.allowed_peers takes CIDR networks, got \(v)") }
+            c.allowedPeers.append(v)
+        }
+        if let v = t.allocations_per_user { c.limits.allocationsPerUser = try Self.positive(v, "turn.allocations_per_user") }
+        if let v = t.allocations_per_source { c.limits.allocationsPerSource = try Self.positive(v, "turn.allocations_per_source") }
+        if let v = t.max_allocations { c.limits.capacity = try Self.positive(v, "turn.max_allocations") }
     }
 
     static func port(_ v: Int, _ name: String) throws -> Int {

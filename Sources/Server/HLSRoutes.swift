@@ -5,6 +5,7 @@ import Hummingbird
 import HummingbirdCore
 import NIOCore
 import P2PTracker
+import Signaling
 import StreamHub
 
 /// The HLS surface: the MPEG-TS playlist and segments at `/APP/STREAM.m3u8` and `/APP/STREAM-N.ts`, and the
@@ -167,7 +168,7 @@ extension HTTPRoutes {
         // Peers find their addresses with LiveSwarm's STUN server only: a TURN relay would carry the bytes P2P is
         // meant to keep off the servers.
         var iceServers: [ChunkList.ICEServer] = []
-        if let port = webRTC?.stunPort(), let authority, let host = Self.host(ofAuthority: authority) {
+        if let port = webRTC?.stunPort(), let authority, let host = ICEServerDirectory.host(ofAuthority: authority) {
             iceServers.append(.init(urls: "stun:\(host):\(port)"))
         }
         let swarm = hls.epochs()[key].map { epoch in
@@ -179,14 +180,6 @@ extension HTTPRoutes {
             swarm: swarm,
             initSections: c.initSections.map { .init(id: $0.id, uri: Segmenter.initURI($0.id), codecs: $0.codecs, bytes: $0.data.readableBytes) },
             chunks: c.segments.flatMap { $0.parts.map(entry) } + c.open.map(entry))
-    }
-}
-
-extension HTTPRoutes {
-    /// `example.com:8080` to `example.com`, `[::1]:8080` to `[::1]`.
-    static func host(ofAuthority authority: String) -> Substring? {
-        if authority.hasPrefix("["), let end = authority.firstIndex(of: "]") { return authority[...end] }
-        return authority.split(separator: ":").first
     }
 }
 

@@ -35,13 +35,15 @@ struct HTTPRoutes: Sendable {
     let tracker: TrackerEndpoint
     let rooms: RoomRoutes?
     let iceServers: ICEServerRoutes?
+    let turn: TURNRoutes?
     let origin = OriginCounter()
     let reports = P2PReports()
 
     init(hub: StreamHub, hls: HLSOrigin, registry: PrometheusCollectorRegistry, metricsFactory: any MetricsFactory, logger: Logger,
          tracker: TrackerEndpoint, probes: RTCProbes? = nil, webRTC: WebRTCRoutes? = nil, rooms: RoomRoutes? = nil,
-         iceServers: ICEServerRoutes? = nil) {
+         iceServers: ICEServerRoutes? = nil, turn: TURNRoutes? = nil) {
         self.tracker = tracker
+        self.turn = turn
         self.iceServers = iceServers
         self.rooms = rooms
         self.probes = probes
@@ -105,6 +107,7 @@ struct HTTPRoutes: Sendable {
         webRTC?.add(to: router)
         rooms?.add(to: router)
         iceServers?.add(to: router)
+        turn?.add(to: router)
         router.get("/:app/:file") { request, context in
             let file = try context.parameters.require("file")
             if file.hasSuffix(".m3u8") { return try await hlsPlaylist(request: request, context: context, file: file) }

@@ -1,23 +1,14 @@
 import Foundation
 import Hummingbird
 import ICE
+import Signaling
 
 /// `GET /api/v1/ice-servers`: the STUN and TURN URLs a page should give its RTCPeerConnection, with TURN
 /// credentials minted for this session (they reach the SFU's media port only, so handing them to anyone who asks
 /// makes no open relay). The host is the one the page used to reach this server. Fetched before the offer, so a
 /// client behind a firewall that blocks UDP reaches the media port through TURN over TCP.
 struct ICEServerRoutes: Sendable {
-    /// The STUN/TURN listener's ports once bound.
-    let ports: @Sendable () -> (udp: Int, tcp: Int)?
-    /// Session credentials, nil when TURN is off.
-    let mint: @Sendable () -> (username: String, password: String)?
-    let ttl: Int
-
-    struct ICEServer: Codable, Equatable {
-        var urls: [String]
-        var username: String?
-        var credential: String?
-    }
+    let directory: ICEServerDirectory
 
     struct Answer: ResponseEncodable {
         var iceServers: [ICEServer]
@@ -27,16 +18,77 @@ struct ICEServerRoutes: Sendable {
 
     func add(to router: Hummingbird.Router<HTTPContext>) {
         router.get("/api/v1/ice-servers") { request, _ -> Answer in
-            guard let ports = ports(), let authority = request.head.authority, let host = HTTPRoutes.host(ofAuthority: authority) else {
+            guard let authority = request.head.authority, let host = ICEServerDirectory.host(ofAuthority: authority) else {
                 return Answer(iceServers: [], ttl: nil)
             }
-            var servers = [ICEServer(urls: ["stun:\(host):\(ports.udp)"])]
-            if let (username, password) = mint() {
-                servers.append(ICEServer(urls: ["turn:\(host):\(ports.udp)?transport=udp", "turn:\(host):\(ports.tcp)?transport=tcp"],
-                                         username: username, credential: password))
-                return Answer(iceServers: servers, ttl: ttl)
+            let servers = directory.servers(host: host)
+            return Answer(iceServers: servers, ttl: servers.contains { $0.username != nil } ? directory.ttl : nil)
+        }
+    }
+}
+
+/// `GET /api/v1/turn`: the TURN server's allocations and counters. Who holds an allocation (the client's address
+/// and the TURN user) is shown only with `Authorization: Bearer API_TOKEN`; without it the route still shows what
+/// is relayed, so that a dashboard can chart it.
+struct TURNRoutes: Sendable {
+    let summaries: @Sendable () -> [Allocations.Summary]?
+    let counters: @Sendable () -> Allocations.Counters?
+    let operators: OperatorAuthentication
+
+    struct Traffic: Codable { var packets: Int; var bytes: Int }
+
+    struct Relay: Codable {
+        /// How the client reached the server: udp, tcp or tls.
+        var transport: String
+        var relay: String
+        var permissions: Int
+        var channels: Int
+        var secondsLeft: Int
+        var toPeers: Traffic
+        var fromPeers: Traffic
+        /// With the API token only.
+        var client: String?
+        var user: String?
+    }
+
+    struct Counters: Codable {
+        var allocated: Int
+        var refreshes: Int
+        var relayedPackets: Int
+        var relayedBytes: Int
+        var authFailures: Int
+        var challengesDropped: Int
+        var deniedPeers: Int
+        var dropped: Int
+        var quotaRefusals: Int
+    }
+
+    struct Answer: ResponseEncodable {
+        var enabled: Bool
+        var allocations: Int
+        /// Since the server started.
+        var counters: Counters?
+        var relays: [Relay]
+    }
+
+    func add(to router: Hummingbird.Router<HTTPContext>) {
+        router.get("/api/v1/turn") { request, _ -> Answer in
+            // A token that is given must be right; none at all is the public view.
+            let detailed = request.headers[.authorization] != nil
+            if detailed { try operators.check(request) }
+            guard let all = summaries(), let c = counters() else { return Answer(enabled: false, allocations: 0, counters: nil, relays: []) }
+            let relays = all.map {
+                Relay(transport: "\($0.transport)", relay: $0.relay, permissions: $0.permissions, channels: $0.channels,
+                      secondsLeft: $0.secondsLeft, toPeers: Traffic(packets: $0.toPeers.packets, bytes: $0.toPeers.bytes),
+                      fromPeers: Traffic(packets: $0.fromPeers.packets, bytes: $0.fromPeers.bytes),
+                      client: detailed ? $0.client : nil, user: detailed ? $0.user : nil)
             }
-            return Answer(iceServers: servers, ttl: nil)
+            return Answer(enabled: true, allocations: relays.count,
+                          counters: Counters(allocated: c.allocated, refreshes: c.refreshes, relayedPackets: c.relayedPackets,
+                                             relayedBytes: c.relayedBytes, authFailures: c.authFailures,
+                                             challengesDropped: c.challengesDropped, deniedPeers: c.deniedPeers, dropped: c.dropped,
+                                             quotaRefusals: c.quotaRefusals),
+                          relays: relays)
         }
     }
 }

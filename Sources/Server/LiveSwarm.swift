@@ -84,15 +84,19 @@ public final class LiveSwarm: Sendable {
         let sfu = RouterRegistry(port: mediaPort, certificate: certificate, options: configuration.webRTC, hub: hub,
                                  eventLoops: MultiThreadedEventLoopGroup.singleton, logger: logger)
         let rooms = RoomEndpoint(configuration: configuration.rooms, registry: sfu, logger: logger)
+        // Where sessions start (GET /api/v1/ice-servers, a room's joined, WHIP/WHEP Link headers), clients get STUN
+        // and TURN with credentials of their own that reach only the media port.
+        let iceServers = ICEServerDirectory(ttl: Int(configuration.stun.turn.sessionTTL),
+                                            ports: { ports.withLock { $0.stun.map { ($0.udp, $0.tcp) } } },
+                                            mint: { [ttl = configuration.stun.turn.sessionTTL] in stun.sessionCredentials(ttl: ttl) })
         let routes = HTTPRoutes(hub: hub, hls: hls, registry: registry, metricsFactory: metricsFactory, logger: logger,
                                 tracker: TrackerEndpoint(configuration: configuration.tracker, hls: hls, logger: logger),
                                 probes: RTCProbes(port: mediaPort, certificate: certificate, logger: logger),
-                                webRTC: WebRTCRoutes(registry: sfu, authentication: configuration.rtmp.authentication,
-                                                     stunPort: { ports.withLock { $0.stun?.udp } }),
+                                webRTC: WebRTCRoutes(registry: sfu, authentication: configuration.rtmp.authentication, iceServers: iceServers),
                                 rooms: RoomRoutes(endpoint: rooms, operators: OperatorAuthentication(token: configuration.apiToken)),
-                                iceServers: ICEServerRoutes(ports: { ports.withLock { $0.stun.map { ($0.udp, $0.tcp) } } },
-                                                            mint: { [ttl = configuration.stun.turn.sessionTTL] in stun.sessionCredentials(ttl: ttl) },
-                                                            ttl: Int(configuration.stun.turn.sessionTTL)))
+                                iceServers: ICEServerRoutes(directory: iceServers),
+                                turn: TURNRoutes(summaries: { stun.turnSummaries() }, counters: { stun.allocations?.snapshot },
+                                                 operators: OperatorAuthentication(token: configuration.apiToken)))
         // Both WebSockets share the port's frame limit: the larger of the two, each refusing more than its own.
         let frameLimit = max(configuration.tracker.maxMessageBytes, configuration.rooms.maxMessageBytes)
         let (hub, flvMetrics, logger) = (self.hub, routes.flvMetrics, self.logger)
@@ -124,14 +128,11 @@ public final class LiveSwarm: Sendable {
                                                 logger: context.logger)
                         }
                     case "/ws":
-                        // The STUN server on the host the page used (what a browser behind NAT can reach).
-                        var iceServers: [String] = []
-                        if let authority = request.authority, let host = HTTPRoutes.host(ofAuthority: authority),
-                           let stun = ports.withLock({ $0.stun?.udp }) {
-                            iceServers.append("stun:\(host):\(stun)")
-                        }
-                        return .upgrade([:]) { [iceServers] inbound, outbound, context in
-                            await rooms.serve(inbound: inbound, outbound: outbound, channel: channel, iceServers: iceServers,
+                        // STUN and TURN on the host the page used (what a browser behind NAT can reach).
+                        let servers = request.authority.flatMap(ICEServerDirectory.host(ofAuthority:))
+                            .map { iceServers.servers(host: $0) } ?? []
+                        return .upgrade([:]) { inbound, outbound, context in
+                            await rooms.serve(inbound: inbound, outbound: outbound, channel: channel, iceServers: servers,
                                               frameLimit: frameLimit, logger: context.logger)
                         }
                     default:

@@ -8,19 +8,22 @@ import StreamHub
 
 /// WHIP (RFC 9725) and WHEP: `POST /whip/APP/STREAM` publishes, `POST /whep/APP/STREAM` plays, each with an SDP
 /// offer (`application/sdp`) and answered `201 Created` with the answer and the session's `Location`;
-/// `DELETE` on that location ends it. The STUN server is announced in `Link` headers (RFC 9725 4.4).
+/// `DELETE` on that location ends it. The STUN and TURN servers are announced in `Link` headers (RFC 9725 4.4),
+/// TURN with credentials minted for the session (the media port only).
 ///
 /// Publishing needs the same keys as RTMP when some are configured (`--publish-key`), presented as
 /// `Authorization: Bearer KEY` (RFC 9725 4.5); playing is open, like RTMP and HTTP-FLV playback.
 public struct WebRTCRoutes: Sendable {
     public let registry: RouterRegistry
     let authentication: PublishAuthentication
-    public let stunPort: @Sendable () -> Int?
+    let iceServers: ICEServerDirectory
 
-    /// `stunPort` is read per request: the STUN server may bind after the routes are made.
-    public init(registry: RouterRegistry, authentication: PublishAuthentication, stunPort: @escaping @Sendable () -> Int?) {
-        (self.registry, self.authentication, self.stunPort) = (registry, authentication, stunPort)
+    public init(registry: RouterRegistry, authentication: PublishAuthentication, iceServers: ICEServerDirectory) {
+        (self.registry, self.authentication, self.iceServers) = (registry, authentication, iceServers)
     }
+
+    /// The STUN port, once bound.
+    public func stunPort() -> Int? { iceServers.ports()?.udp }
 
     public func add<Context: RequestContext>(to router: Hummingbird.Router<Context>) {
         for (path, publishing) in [("whip", true), ("whep", false)] {
@@ -56,8 +59,8 @@ public struct WebRTCRoutes: Sendable {
                 var headers = HTTPFields()
                 headers[.contentType] = "application/sdp"
                 headers[.location] = "/\(path)/\(key.app)/\(key.stream)/\(session.id)"
-                if let stun = stunPort(), let host = request.head.authority?.split(separator: ":").first {
-                    headers[HTTPField.Name("Link")!] = "<stun:\(host):\(stun)>; rel=\"ice-server\""
+                if let authority = request.head.authority, let host = ICEServerDirectory.host(ofAuthority: authority) {
+                    for link in iceServers.linkHeaders(host: host) { headers.append(HTTPField(name: HTTPField.Name("Link")!, value: link)) }
                 }
                 return Response(status: .created, headers: headers, body: .init(byteBuffer: ByteBuffer(string: session.answer)))
             }

@@ -56,7 +56,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Folder of the web demo pages served at / (default: web-demo of the checkout).")
     var webRoot: String?
 
-    @Option(name: .customLong("turn-user"), help: "A TURN user, NAME:PASSWORD (long-term credentials). Repeatable. TURN runs on the STUN port once it has a user or a secret.")
+    @Option(name: .customLong("turn-user"), help: "A TURN user, NAME:PASSWORD (long-term credentials, for relaying anywhere the peer policy allows). Repeatable.")
     var turnUsers: [String] = []
 
     @Option(name: .customLong("turn-secret"), help: "A TURN REST secret (coturn's static-auth-secret): usernames EXPIRY:USER, passwords base64(HMAC-SHA1). Repeatable, for rotation; the first mints.")
@@ -70,6 +70,9 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: "The public IP relays are advertised at when the server is behind a NAT.")
     var turnExternalIP: String?
+
+    @Option(name: .customLong("turn-allowed-peers"), help: "A network TURN may relay to although it is special-purpose (a LAN deployment), CIDR. Repeatable.")
+    var turnAllowedPeers: [String] = []
 
     @Flag(help: "Let TURN relay to loopback peers (tests only; the server's own ports stay refused).")
     var turnAllowLoopback = false
@@ -127,10 +130,8 @@ struct Serve: AsyncParsableCommand {
             configuration.apiToken = apiToken
         }
         for u in turnUsers {
-            guard let colon = u.firstIndex(of: ":"), colon != u.startIndex, u.index(after: colon) != u.endIndex else {
-                throw ValidationError("--turn-user takes NAME:PASSWORD")
-            }
-            configuration.stun.turn.users[String(u[..<colon])] = String(u[u.index(after: colon)...])
+            guard let user = TURNConfiguration.user(u) else { throw ValidationError("--turn-user takes NAME:PASSWORD") }
+            configuration.stun.turn.users[user.name] = user.password
         }
         for secret in turnSecrets {
             guard !secret.isEmpty else { throw ValidationError("--turn-secret must not be empty") }
@@ -147,6 +148,10 @@ struct Serve: AsyncParsableCommand {
         if let turnExternalIP {
             guard IPAddressText.parse(turnExternalIP) != nil else { throw ValidationError("--turn-external-ip must be an IP address") }
             configuration.stun.turn.externalIP = turnExternalIP
+        }
+        for network in turnAllowedPeers {
+            guard PeerPolicy.Network(network) != nil else { throw ValidationError("--turn-allowed-peers takes a CIDR network, like 10.20.0.0/16") }
+            configuration.stun.turn.allowedPeers.append(network)
         }
         if turnAllowLoopback { configuration.stun.turn.allowLoopback = true }
         if noTurn { configuration.stun.turn.enabled = false }

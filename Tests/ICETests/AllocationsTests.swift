@@ -26,8 +26,8 @@ import Testing
         var c = Allocations.Configuration()
         c.credentials = TURNCredentials(realm: Self.realm, users: ["alice": "secret"], secrets: ["rest-secret"])
         c.policy = PeerPolicy(ownAddresses: [Self.server], mediaPorts: [8000])
-        c.allocationsPerUser = 2
-        c.capacity = 3
+        c.limits.allocationsPerUser = 2
+        c.limits.capacity = 3
         allocations = Allocations(configuration: c, nonces: nonces)
     }
 
@@ -236,6 +236,31 @@ import Testing
         try allocate(client: third, user: u, password: p)
         let fourth = TURNClient(transport: .udp, address: Address(ip: [1, 1, 1, 1], port: 4))
         #expect(try reply(request(.allocate, user: u, password: p, client: fourth, [Self.udp]), client: fourth).errorCode()?.code == 508)
+    }
+
+    /// One source address holds at most `allocationsPerSource` allocations, whatever users it uses; another
+    /// address is not affected.
+    @Test func perSourceQuota() throws {
+        var c = Allocations.Configuration()
+        c.credentials = TURNCredentials(realm: Self.realm, secrets: ["rest-secret"])
+        c.limits.allocationsPerSource = 2
+        let allocations = Allocations(configuration: c, nonces: nonces)
+        func allocate(_ user: String, _ ip: [UInt8], port: UInt16) throws -> Message? {
+            let (u, p) = TURNCredentials(secrets: ["rest-secret"]).mint(user: user, ttl: 3600, now: 1_000_000)!
+            let client = TURNClient(transport: .udp, address: Address(ip: ip, port: port))
+            switch allocations.request(request(.allocate, user: u, password: p, client: client, [Self.udp]), from: client, now: 0, wall: 1_000_000) {
+            case .allocate(let pending):
+                _ = allocations.allocated(pending, relay: FakeRelay(Address(ip: Self.server, port: 61000 + port)), reserved: nil, now: 0)
+                return nil
+            case .reply(let bytes): return try Message(parsing: bytes)
+            case .drop: throw Failure("dropped")
+            }
+        }
+        #expect(try allocate("a", [1, 1, 1, 1], port: 1) == nil)
+        #expect(try allocate("b", [1, 1, 1, 1], port: 2) == nil)
+        #expect(try allocate("c", [1, 1, 1, 1], port: 3)?.errorCode()?.code == 486)
+        #expect(try allocate("d", [2, 2, 2, 2], port: 4) == nil)
+        #expect(allocations.snapshot.quotaRefusals == 1)
     }
 
     /// A flood of unauthenticated requests from one source gets a bounded number of challenges; a crowd behind

@@ -44,6 +44,18 @@ import Testing
           publish_keys: [secret1]
           stream_keys:
             live/studio: secret2
+        turn:
+          enabled: true
+          realm: example.org
+          users: ["alice:pa:ss"]
+          secrets: [rest1, rest2]
+          relay_ports: 50000-50999
+          external_ip: 198.51.100.4
+          relay_ip: 10.0.0.4
+          allowed_peers: [10.0.0.0/8]
+          allocations_per_user: 10
+          allocations_per_source: 20
+          max_allocations: 30
         """
 
     @Test func appliesEveryKey() throws {
@@ -66,6 +78,10 @@ import Testing
         #expect(c.rtmp.authentication.allows(stream: "live/studio", query: "key=secret2"))
         #expect(!c.rtmp.authentication.allows(stream: "live/x", query: "key=secret2"))
         #expect(try ConfigFile.parse(Self.example).logLevel == "debug")
+        let t = c.stun.turn
+        #expect(t.enabled && t.realm == "example.org" && t.users == ["alice": "pa:ss"] && t.secrets == ["rest1", "rest2"])
+        #expect(t.relayPorts == 50000...50999 && t.externalIP == "198.51.100.4" && t.relayIP == "10.0.0.4" && t.allowedPeers == ["10.0.0.0/8"])
+        #expect(t.limits.allocationsPerUser == 10 && t.limits.allocationsPerSource == 20 && t.limits.capacity == 30)
     }
 
     @Test func docsExampleParses() throws {
@@ -88,6 +104,10 @@ import Testing
         ("hub:\n  viewer_max_wait_seconds: -1\n", "hub.viewer_max_wait_seconds must be between"),
         ("rtmp:\n  max_message_bytes: 0\n", "rtmp.max_message_bytes must be positive"),
         ("- a\n- b\n", "the top level must be a mapping"),
+        ("turn:\n  users: [alice]\n", "turn.users takes NAME:PASSWORD"),
+        ("turn:\n  relay_ports: 100-200\n", "turn.relay_ports takes MIN-MAX"),
+        ("turn:\n  external_ip: example.org\n", "turn.external_ip must be an IP address"),
+        ("turn:\n  allowed_peers: [10.0.0.0/33]\n", "turn.allowed_peers takes CIDR"),
         ("hls:\n  part_target_seconds: 3\n", "need part_target_seconds <= minimum_segment_seconds"),
         ("hls:\n  segment_seconds: 3\n", "unknown key 'hls.segment_seconds'"),
         ("http: [\n", "not valid YAML"),

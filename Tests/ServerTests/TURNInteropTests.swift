@@ -89,5 +89,14 @@ import TestSupport
         }
         let counters = try #require(server.swarm.turnAllocations?.snapshot)
         #expect(counters.allocated >= 4 && counters.relayedPackets >= 160 && counters.deniedPeers == 0)
+        // Prometheus catches up within about a second.
+        var scraped = 0
+        for _ in 0..<20 where scraped < counters.relayedPackets {
+            try await Task.sleep(for: .milliseconds(250))
+            let text = try await HTTPGet.fetch(port: server.ports.http, "/metrics").text
+            scraped = text.split(separator: "\n").first { $0.hasPrefix("liveswarm_turn_relayed_packets_total ") }
+                .flatMap { Int($0.split(separator: " ").last ?? "") } ?? 0
+        }
+        #expect(scraped >= counters.relayedPackets, "/metrics shows \(scraped) relayed packets of \(counters.relayedPackets)")
     }
 }

@@ -74,6 +74,7 @@ import TestSupport
     static func server() async throws -> TestServer {
         try await TestServer.start { c in
             c.stun.turn.users = ["turn-test": "pass-word"]
+            c.apiToken = "security-test"
         }
     }
 
@@ -130,5 +131,13 @@ import TestSupport
         // The first client still refreshes.
         #expect(try good.request(.refresh, [(.lifetime, [0, 0, 2, 88])]).type.messageClass == .successResponse)
         #expect(server.swarm.turnAllocations?.count == 1)
+        // The API: who holds the allocation only with the right token; a wrong one is 401, not the public view.
+        #expect(try await HTTPGet.fetch(port: server.ports.http, "/api/v1/turn", headers: ["Authorization": "Bearer guess"]).status == 401)
+        let api = try await HTTPGet.fetch(port: server.ports.http, "/api/v1/turn", headers: ["Authorization": "Bearer security-test"])
+        let answer = try JSONSerialization.jsonObject(with: api.body) as? [String: Any]
+        let relays = answer?["relays"] as? [[String: Any]] ?? []
+        let counters = answer?["counters"] as? [String: Any] ?? [:]
+        #expect(relays.count == 1 && relays.first?["user"] as? String == "turn-test" && (counters["authFailures"] as? Int ?? 0) >= 1,
+                "\(api.text)")
     }
 }

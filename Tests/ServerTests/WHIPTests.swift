@@ -27,7 +27,12 @@ import TestSupport
         #expect(r.headers["content-type"] == "application/sdp")
         let location = try #require(r.headers["location"])
         #expect(location.hasPrefix("/whip/live/cam/"))
-        #expect(r.headers["link"]?.contains("rel=\"ice-server\"") == true && r.headers["link"]?.contains("stun:") == true)
+        // STUN and TURN (UDP and TCP) in Link headers, TURN with credentials of the session's own, for the media port only.
+        let links = r.headers["link"] ?? ""
+        #expect(links.contains("<stun:127.0.0.1:\(server.ports.stunUDP)>; rel=\"ice-server\""), "\(links)")
+        #expect(links.contains("<turn:127.0.0.1:\(server.ports.stunUDP)?transport=udp>; rel=\"ice-server\"; username=\"")
+                && links.contains("<turn:127.0.0.1:\(server.ports.stunTCP)?transport=tcp>") && links.contains("~sfu\"; credential=\"")
+                && links.contains("credential-type=\"password\""), "\(links)")
         #expect(r.text.contains("a=ice-lite") && r.text.contains("a=recvonly") && r.text.contains("a=rtpmap:96 VP8/90000"))
         let listed = try await HTTPGet.fetch(port: server.ports.http, "/api/v1/streams").text
         #expect(listed.contains("\"webrtc\":[{") && listed.contains("live\\/cam"), "a WHIP stream is listed: \(listed)")

@@ -30,6 +30,8 @@ import Testing
         }
     }
 
+    static let iceServers = [ICEServer(urls: ["stun:127.0.0.1:3478"]),
+                             ICEServer(urls: ["turn:127.0.0.1:3478?transport=udp"], username: "u", credential: "c")]
     let media = FakeMedia()
     var service: RoomService
     var now = 0.0
@@ -40,7 +42,7 @@ import Testing
         service = RoomService(configuration: c, media: media)
     }
 
-    mutating func connect(_ id: Int) { service.connected(id, iceServers: ["stun:127.0.0.1:3478"], now: now) }
+    mutating func connect(_ id: Int) { service.connected(id, iceServers: Self.iceServers, now: now) }
 
     mutating func send(_ id: Int, _ json: String) -> [RoomService.Action] { service.received(json, from: id, now: now) }
 
@@ -67,11 +69,13 @@ import Testing
         #expect(j.room == "standup" && j.you.name == "bob" && j.canPublish && j.videoCodec == "VP8")
         #expect(j.participants == [ParticipantInfo(id: a, name: "alice", tracks: [TrackInfo(id: "\(a)-0", kind: "audio", muted: false),
                                                                                    TrackInfo(id: "\(a)-1", kind: "video", muted: false)])])
-        #expect(j.iceServers == ["stun:127.0.0.1:3478"] && j.resumeToken.count == 24 && j.you.id != a)
+        #expect(j.iceServers == Self.iceServers && j.resumeToken.count == 24 && j.you.id != a)
         #expect(actions.dropFirst() == [.send(1, .participantJoined(ParticipantInfo(id: j.you.id, name: "bob", tracks: [])))])
         // The snapshot's JSON, as a client reads it.
         let json = ServerMessage.joined(j).json
-        #expect(json.contains(#""iceServers":[{"urls":["stun:127.0.0.1:3478"]}]"#) && json.contains(#""type":"joined""#))
+        struct Snapshot: Decodable { var type: String; var iceServers: [ICEServer] }
+        let decoded = try JSONDecoder().decode(Snapshot.self, from: Data(json.utf8))
+        #expect(decoded.type == "joined" && decoded.iceServers == Self.iceServers, "\(json)")
         #expect(json.contains(#""codecs":{"audio":"opus","video":"VP8"}"#) && json.contains(#""version":1"#))
     }
 

@@ -21,12 +21,17 @@ const opts = {
   audioProcessing: q.get('audioProcessing') !== '0',
   // With source=test: the tone sounds for ON seconds, then is silent for OFF seconds, over and over (speak=ON,OFF).
   speak: /^\d+(\.\d+)?,\d+(\.\d+)?$/.test(q.get('speak') || '') ? q.get('speak').split(',').map(Number) : null,
+  // relay=1: TURN relays only (iceTransportPolicy 'relay'); turn=udp|tcp: keep that TURN transport only.
+  relay: q.get('relay') === '1',
+  turn: ['udp', 'tcp'].includes(q.get('turn')) ? q.get('turn') : null,
 };
 
 const S = {
   state: 'idle', you: null, joinMs: null, joinedAt: null, joinedMs: null, codecs: null, canPublish: null,
   pingMs: null, errors: [], events: [], resumes: 0, rejoins: 0, iceRestarts: 0, sockets: 0, speaker: null,
   voice: [], // when this page's own microphone started and stopped carrying sound: [{at: epoch ms, speaking}]
+  // Each PeerConnection's selected local candidate: {type: host|srflx|relay, relayProtocol: udp|tcp|tls|null}.
+  paths: { publish: null, subscribe: null },
 };
 // The seat's resume token (docs/ROOMS.md, Resuming), kept in sessionStorage so that a reload resumes too.
 const RESUME_KEY = `liveswarm.resume.${opts.room}`;
@@ -394,7 +399,22 @@ function enterRoom(msg) {
   changeSubscriptions();
 }
 
-function pcConfig() { return { iceServers, bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' }; }
+function pcConfig() {
+  // The server's STUN and TURN (credentials minted for this connection), narrowed by turn=udp|tcp.
+  const servers = opts.turn
+    ? iceServers.map((s) => Object.assign({}, s, { urls: s.urls.filter((u) => !u.startsWith('turn:') || u.endsWith(`transport=${opts.turn}`)) }))
+      .filter((s) => s.urls.length)
+    : iceServers;
+  return { iceServers: servers, iceTransportPolicy: opts.relay ? 'relay' : 'all', bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' };
+}
+
+/** The selected pair's local candidate in a stats report: how this PeerConnection reaches the server. */
+function selectedPath(report) {
+  let pair = null;
+  report.forEach((s) => { if (s.type === 'transport' && s.selectedCandidatePairId) pair = report.get(s.selectedCandidatePairId) || pair; });
+  const local = pair && report.get(pair.localCandidateId);
+  return local ? { type: local.candidateType, relayProtocol: local.relayProtocol || null } : null;
+}
 
 function watchPC(pc, label) {
   pc.onconnectionstatechange = () => {
@@ -1035,6 +1055,7 @@ async function readSubscribeStats() {
     if (s.type === 'transport' && s.selectedCandidatePairId) pair = report.get(s.selectedCandidatePairId) || pair;
   });
   if (!pair) report.forEach((s) => { if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded') pair = s; });
+  S.paths.subscribe = selectedPath(report) || S.paths.subscribe;
   const rttMs = pair && typeof pair.currentRoundTripTime === 'number' ? pair.currentRoundTripTime * 1000 : null;
   for (const p of remotes.values()) {
     const vr = videoRec(p);
@@ -1073,6 +1094,7 @@ async function readSubscribeStats() {
 async function readPublishStats() {
   if (!pub.pc || pub.pc.signalingState === 'closed') return;
   const report = await pub.pc.getStats();
+  S.paths.publish = selectedPath(report) || S.paths.publish;
   const s = pub.stats;
   report.forEach((r) => {
     if (r.type !== 'outbound-rtp') return;
@@ -1159,6 +1181,7 @@ window.meetingStats = () => ({
   resumes: S.resumes, rejoins: S.rejoins, iceRestarts: S.iceRestarts, sockets: S.sockets, speaker: S.speaker,
   voice: S.voice.slice(),
   ice: { publish: pub.pc ? pub.pc.iceConnectionState : null, subscribe: sub.pc ? sub.pc.iceConnectionState : null },
+  paths: { publish: S.paths.publish, subscribe: S.paths.subscribe },
   errors: S.errors.map((e) => Object.assign({}, e)),
   events: S.events.map((e) => JSON.parse(JSON.stringify(e))),
   self: {

@@ -32,19 +32,7 @@ public final class Allocations: @unchecked Sendable {
     public struct Configuration: Sendable {
         public var credentials = TURNCredentials()
         public var policy = PeerPolicy()
-        /// RFC 8656 defaults: 600 s unless asked, at most 3600 s; permissions 300 s; channels 600 s.
-        public var defaultLifetime: Double = 600
-        public var maximumLifetime: Double = 3600
-        public var permissionLifetime: Double = 300
-        public var channelLifetime: Double = 600
-        /// A reserved port (EVEN-PORT with R) waits this long for the Allocate that claims it (RFC 8656 7.2 says
-        /// about 30 s).
-        public var reservationLifetime: Double = 30
-        /// Allocations per REST user or static user (486 beyond): a P2P viewer with 8 neighbours over UDP, TCP
-        /// and TLS URLs makes 30 or more.
-        public var allocationsPerUser = 64
-        /// Allocations in all (508 beyond).
-        public var capacity = 4000
+        public var limits = TURNLimits()
         /// Relay families this server has (an IPv6 relay needs an IPv6 relay address).
         public var families: Set<Int> = [4]
         public var software = "LiveSwarm"
@@ -119,6 +107,8 @@ public final class Allocations: @unchecked Sendable {
         public var refreshes = 0
         public var relayedPackets = 0
         public var relayedBytes = 0
+        /// Allocate answered 486 (a user's or a source address's quota) or 508 (the server's capacity).
+        public var quotaRefusals = 0
     }
 
     /// Changed only by ``setMediaPorts(_:)`` (under the lock: the policy is read under it).
@@ -150,13 +140,8 @@ public final class Allocations: @unchecked Sendable {
 
     /// A TCP or TLS client's connection closed: its allocation goes (RFC 8656 3.1).
     public func closed(_ client: TURNClient) {
-        let gone = lock.withLock { () -> Allocation? in
-            guard let a = table[client] else { return nil }
-            table[client] = nil
-            byRelay[a.relay.address] = nil
-            return a
-        }
-        gone?.relay.close()
+        let relay = lock.withLock { table[client].map(detach) }
+        relay?.close()
     }
     public var count: Int { lock.withLock { table.count } }
 
@@ -232,11 +217,19 @@ public final class Allocations: @unchecked Sendable {
             if token != nil && (even != nil || family != nil) { return .reply(respond.error(.badRequest, key: key)) }
             let wanted = family ?? 4
             guard configuration.families.contains(wanted) else { return .reply(respond.error(.addressFamilyNotSupported, key: key)) }
-            guard table.count < configuration.capacity else { return .reply(respond.error(.insufficientCapacity, key: key)) }
-            let mine = table.values.reduce(0) { $0 + ($1.credential.user == credential.user ? 1 : 0) }
-            guard mine < configuration.allocationsPerUser else { return .reply(respond.error(.allocationQuotaReached, key: key)) }
-            let seconds = lifetime.map { min(max(Double($0), configuration.defaultLifetime), configuration.maximumLifetime) }
-                ?? configuration.defaultLifetime
+            guard table.count < configuration.limits.capacity else {
+                counters.quotaRefusals += 1
+                return .reply(respond.error(.insufficientCapacity, key: key))
+            }
+            let (mine, sameSource) = table.values.reduce((0, 0)) {
+                ($0.0 + ($1.credential.user == credential.user ? 1 : 0), $0.1 + ($1.client.address.ip == client.address.ip ? 1 : 0))
+            }
+            guard mine < configuration.limits.allocationsPerUser, sameSource < configuration.limits.allocationsPerSource else {
+                counters.quotaRefusals += 1
+                return .reply(respond.error(.allocationQuotaReached, key: key))
+            }
+            let seconds = lifetime.map { min(max(Double($0), configuration.limits.defaultLifetime), configuration.limits.maximumLifetime) }
+                ?? configuration.limits.defaultLifetime
             let pending = PendingAllocation(client: client, family: wanted, evenPort: even, request: m, credential: credential,
                                             username: username, lifetime: seconds)
             if let token {
@@ -277,7 +270,7 @@ public final class Allocations: @unchecked Sendable {
             .adding(.xorMappedAddress, address: p.client.address)
         if let reserved {
             let token = (0..<8).map { _ in UInt8.random(in: 0...255) }
-            reservations[token] = (reserved, now + configuration.reservationLifetime)
+            reservations[token] = (reserved, now + configuration.limits.reservationLifetime)
             response = response.adding(.reservationToken, token)
         }
         let bytes = Responder(request: p.request, software: configuration.software).encode(response, key: p.credential.key)
@@ -291,10 +284,11 @@ public final class Allocations: @unchecked Sendable {
 
     /// Under the lock.
     func refresh(_ a: Allocation, _ m: Message, respond: Responder, now: Double) -> [UInt8] {
-        guard let asked = try? m.lifetime() ?? UInt32(configuration.defaultLifetime) else { return respond.error(.badRequest, key: a.credential.key) }
-        let seconds = asked == 0 ? 0 : min(max(Double(asked), configuration.defaultLifetime), configuration.maximumLifetime)
+        guard let asked = try? m.lifetime() ?? UInt32(configuration.limits.defaultLifetime) else { return respond.error(.badRequest, key: a.credential.key) }
+        let seconds = asked == 0 ? 0 : min(max(Double(asked), configuration.limits.defaultLifetime), configuration.limits.maximumLifetime)
         if seconds == 0 {
-            remove(a)
+            // Closing a socket under the lock only schedules it on its event loop.
+            detach(a).close()
         } else {
             a.expiry = now + seconds
             counters.refreshes += 1
@@ -325,7 +319,7 @@ public final class Allocations: @unchecked Sendable {
                 return respond.error(code, key: a.credential.key)
             }
         }
-        for peer in peers { a.permissions[PeerPolicy.canonical(peer.ip)!] = now + configuration.permissionLifetime }
+        for peer in peers { a.permissions[PeerPolicy.canonical(peer.ip)!] = now + configuration.limits.permissionLifetime }
         return respond.encode(Message(type: MessageType(method: .createPermission, messageClass: .successResponse), transactionID: m.transactionID),
                               key: a.credential.key)
     }
@@ -343,18 +337,18 @@ public final class Allocations: @unchecked Sendable {
         // A channel is bound to one peer and a peer to one channel (RFC 8656 11.2).
         if let bound = a.channels[number], bound.peer != peer { return respond.error(.badRequest, key: a.credential.key) }
         if let other = a.channelOfPeer[peer], other != number { return respond.error(.badRequest, key: a.credential.key) }
-        a.channels[number] = Channel(peer: peer, expiry: now + configuration.channelLifetime)
+        a.channels[number] = Channel(peer: peer, expiry: now + configuration.limits.channelLifetime)
         a.channelOfPeer[peer] = number
-        a.permissions[peer.ip] = now + configuration.permissionLifetime
+        a.permissions[peer.ip] = now + configuration.limits.permissionLifetime
         return respond.encode(Message(type: MessageType(method: .channelBind, messageClass: .successResponse), transactionID: m.transactionID),
                               key: a.credential.key)
     }
 
-    /// Under the lock.
-    func remove(_ a: Allocation) {
+    /// Under the lock: `a` leaves the tables. Its relay is returned, to be closed outside the lock.
+    func detach(_ a: Allocation) -> any RelaySocket {
         table[a.client] = nil
         byRelay[a.relay.address] = nil
-        a.relay.close()
+        return a.relay
     }
 
     // MARK: - Data
@@ -378,6 +372,14 @@ public final class Allocations: @unchecked Sendable {
 
     func drop() { lock.withLock { counters.dropped += 1 } }
 
+    /// Under the lock: one relayed packet, on an allocation's direction and in all.
+    func count(_ bytes: Int, on direction: inout (packets: Int, bytes: Int)) {
+        direction.packets += 1
+        direction.bytes += bytes
+        counters.relayedPackets += 1
+        counters.relayedBytes += bytes
+    }
+
     func relay(from client: TURNClient, to peer: Address, _ data: ArraySlice<UInt8>, now: Double) {
         let canonical = Address(ip: PeerPolicy.canonical(peer.ip) ?? peer.ip, port: peer.port)
         let socket = lock.withLock { () -> (any RelaySocket)? in
@@ -392,10 +394,7 @@ public final class Allocations: @unchecked Sendable {
                 counters.deniedPeers += 1
                 return nil
             }
-            a.toPeers.packets += 1
-            a.toPeers.bytes += data.count
-            counters.relayedPackets += 1
-            counters.relayedBytes += data.count
+            count(data.count, on: &a.toPeers)
             return a.relay
         }
         socket?.send(data, to: canonical)
@@ -409,10 +408,7 @@ public final class Allocations: @unchecked Sendable {
                 counters.dropped += 1
                 return nil
             }
-            a.fromPeers.packets += 1
-            a.fromPeers.bytes += data.count
-            counters.relayedPackets += 1
-            counters.relayedBytes += data.count
+            count(data.count, on: &a.fromPeers)
             let canonical = Address(ip: PeerPolicy.canonical(peer.ip) ?? peer.ip, port: peer.port)
             if let number = a.channelOfPeer[canonical], let c = a.channels[number], c.expiry > now {
                 return (a.client, ChannelData.encode(channel: number, data, pad: a.client.transport != .udp))
@@ -432,9 +428,7 @@ public final class Allocations: @unchecked Sendable {
             var out: [any RelaySocket] = []
             for a in table.values {
                 if a.expiry <= now {
-                    table[a.client] = nil
-                    byRelay[a.relay.address] = nil
-                    out.append(a.relay)
+                    out.append(detach(a))
                     continue
                 }
                 a.permissions = a.permissions.filter { $0.value > now }
@@ -463,6 +457,7 @@ public final class Allocations: @unchecked Sendable {
 
     /// One allocation as the API shows it.
     public struct Summary: Sendable, Equatable {
+        public var transport: TURNTransport
         public var client: String
         public var relay: String
         public var user: String
@@ -480,7 +475,7 @@ public final class Allocations: @unchecked Sendable {
     public func summaries(now: Double) -> [Summary] {
         lock.withLock {
             table.values.map {
-                Summary(client: "\($0.client)", relay: "\($0.relay.address)", user: $0.credential.user, permissions: $0.permissions.count,
+                Summary(transport: $0.client.transport, client: "\($0.client.address)", relay: "\($0.relay.address)", user: $0.credential.user, permissions: $0.permissions.count,
                         channels: $0.channels.count, secondsLeft: max(0, Int($0.expiry - now)), toPeers: $0.toPeers, fromPeers: $0.fromPeers)
             }.sorted { $0.client < $1.client }
         }

@@ -27,15 +27,16 @@ public struct TURNConfiguration: Sendable, Equatable {
     public var allowLoopback = false
     /// Networks peers may be in although they are special-purpose (a LAN deployment), CIDR.
     public var allowedPeers: [String] = []
-    /// RFC 8656 defaults; tests shorten them.
-    public var defaultLifetime: Double = 600
-    public var maximumLifetime: Double = 3600
-    public var permissionLifetime: Double = 300
-    public var channelLifetime: Double = 600
-    public var allocationsPerUser = 64
-    public var capacity = 4000
+    /// Lifetimes and quotas (tests shorten the lifetimes).
+    public var limits = TURNLimits()
 
     public init() {}
+
+    /// A static user, `NAME:PASSWORD` (`--turn-user`, `turn.users` in the config file); nil when it is not one.
+    public static func user(_ text: String) -> (name: String, password: String)? {
+        guard let colon = text.firstIndex(of: ":"), colon != text.startIndex, text.index(after: colon) != text.endIndex else { return nil }
+        return (String(text[..<colon]), String(text[text.index(after: colon)...]))
+    }
 
     /// "MIN-MAX" within 1024-65535; nil when it is not.
     public static func portRange(_ text: String) -> ClosedRange<Int>? {
@@ -49,4 +50,26 @@ public struct TURNConfiguration: Sendable, Equatable {
     /// Session credentials last this long: at least the longest session, since Chromium refreshes its
     /// allocations with the credentials it started with.
     public var sessionTTL: Double = 86400
+}
+
+/// How long TURN state lives and how much of it a client may hold.
+public struct TURNLimits: Sendable, Equatable {
+    /// RFC 8656 defaults: 600 s unless asked, at most 3600 s; permissions 300 s; channels 600 s.
+    public var defaultLifetime: Double = 600
+    public var maximumLifetime: Double = 3600
+    public var permissionLifetime: Double = 300
+    public var channelLifetime: Double = 600
+    /// A reserved port (EVEN-PORT with R) waits this long for the Allocate that claims it (RFC 8656 7.2 says
+    /// about 30 s).
+    public var reservationLifetime: Double = 30
+    /// Allocations per REST user or static user (486 beyond): a P2P viewer with 8 neighbours over UDP, TCP and TLS
+    /// URLs makes 30 or more.
+    public var allocationsPerUser = 64
+    /// Allocations per client IP address (486 beyond): high enough for an office of meeting participants behind
+    /// one NAT, low enough that one host cannot take every relay port.
+    public var allocationsPerSource = 256
+    /// Allocations in all (508 beyond).
+    public var capacity = 4000
+
+    public init() {}
 }

@@ -28,12 +28,7 @@ final class TURNEndpoint: Sendable {
         var c = Allocations.Configuration()
         c.credentials = configuration.credentials
         c.credentials.secrets.append(sessionSecret)
-        c.defaultLifetime = configuration.defaultLifetime
-        c.maximumLifetime = configuration.maximumLifetime
-        c.permissionLifetime = configuration.permissionLifetime
-        c.channelLifetime = configuration.channelLifetime
-        c.allocationsPerUser = configuration.allocationsPerUser
-        c.capacity = configuration.capacity
+        c.limits = configuration.limits
         let wildcard = ["0.0.0.0", "::"].contains(listenHost)
         let v4 = configuration.relayIP ?? (wildcard ? Self.firstLocalAddress(v6: false) : listenHost)
         let v6 = configuration.relayIPv6
@@ -159,11 +154,12 @@ final class TURNEndpoint: Sendable {
         allocations.closed(client)
     }
 
-    /// Expiry, about once a second, until the server stops.
-    func runTimers() async {
+    /// Expiry and metrics, about once a second, until the server stops.
+    func runTimers(metrics: TURNMetrics) async {
         while !Task.isCancelled {
             try? await Task.sleep(for: .seconds(1))
             allocations.expire(now: now())
+            metrics.record(allocations.snapshot, allocations: allocations.count)
         }
         allocations.closeAll()
     }

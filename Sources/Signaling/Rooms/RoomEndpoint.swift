@@ -59,7 +59,7 @@ public final class RoomEndpoint: Sendable {
     /// `frameLimit` is the WebSocket's own frame limit (the port's, shared with the tracker): messages are read up to
     /// it and the service refuses those over the rooms' limit with 1009.
     public func serve(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, channel: any Channel,
-                      iceServers: [String], frameLimit: Int, logger: Logger) async {
+                      iceServers: [ICEServer], frameLimit: Int, logger: Logger) async {
         let (outbox, continuation) = AsyncStream<Outgoing>.makeStream(bufferingPolicy: .bufferingOldest(Self.outboxLimit))
         let closes = CloseWatcher.install(on: channel)
         let id = state.withLock { s in

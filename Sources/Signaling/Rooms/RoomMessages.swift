@@ -140,8 +140,8 @@ public enum ServerMessage: Sendable, Equatable {
         public var you: ParticipantInfo
         public var canPublish: Bool
         public var participants: [ParticipantInfo]
-        /// `RTCIceServer` URLs (the STUN server).
-        public var iceServers: [String]
+        /// For `RTCPeerConnection`: STUN, and TURN with credentials minted for this connection.
+        public var iceServers: [ICEServer]
         public var videoCodec: String
         public var resumeToken: String
         /// The room's active speaker now, if any.
@@ -184,7 +184,11 @@ public enum ServerMessage: Sendable, Equatable {
                 "you": .object(["id": .string(j.you.id), "name": .string(j.you.name), "canPublish": .bool(j.canPublish),
                                 "tracks": .array(j.you.tracks.map(JSONValue.init))]),
                 "participants": .array(j.participants.map(JSONValue.init)),
-                "iceServers": .array(j.iceServers.isEmpty ? [] : [.object(["urls": .array(j.iceServers.map(JSONValue.string))])]),
+                "iceServers": .array(j.iceServers.map { server in
+                    var o: [String: JSONValue] = ["urls": .array(server.urls.map(JSONValue.string))]
+                    if let u = server.username, let c = server.credential { (o["username"], o["credential"]) = (.string(u), .string(c)) }
+                    return .object(o)
+                }),
                 "codecs": .object(["audio": "opus", "video": .string(j.videoCodec)]),
                 "resumeToken": .string(j.resumeToken),
                 "activeSpeaker": j.activeSpeaker.map(JSONValue.string) ?? .null,

@@ -91,7 +91,7 @@ public struct RoomService: Sendable {
 
     struct Connection: Sendable {
         var participant: String?
-        var iceServers: [String]
+        var iceServers: [ICEServer]
         var windowStart: Double
         var messagesInWindow = 0
         /// The last message from it.
@@ -120,8 +120,9 @@ public struct RoomService: Sendable {
         generator = SystemRandomNumberGenerator()
     }
 
-    /// A WebSocket opened. `iceServers` are the URLs its `joined` will give (they depend on the Host it used).
-    public mutating func connected(_ id: ConnectionID, iceServers: [String], now: Double) {
+    /// A WebSocket opened. `iceServers` are what its `joined` will give (they depend on the Host it used, and TURN's
+    /// credentials are minted for it).
+    public mutating func connected(_ id: ConnectionID, iceServers: [ICEServer], now: Double) {
         connections[id] = Connection(iceServers: iceServers, windowStart: now, lastHeard: now)
     }
 

@@ -25,7 +25,11 @@ struct HTTPGet {
         let lines = String(decoding: bytes[..<split], as: UTF8.self).components(separatedBy: "\r\n")
         var headers: [String: String] = [:]
         for l in lines.dropFirst() {
-            if let c = l.firstIndex(of: ":") { headers[l[..<c].lowercased()] = l[l.index(after: c)...].trimmingCharacters(in: .whitespaces) }
+            // A header sent several times (Link) reads as one, its values joined with ", " (RFC 9110 5.3).
+            if let c = l.firstIndex(of: ":") {
+                let name = l[..<c].lowercased(), value = l[l.index(after: c)...].trimmingCharacters(in: .whitespaces)
+                headers[name] = headers[name].map { "\($0), \(value)" } ?? value
+            }
         }
         var body = Array(bytes[(split + 4)...])
         if headers["transfer-encoding"] == "chunked" {

@@ -1,0 +1,58 @@
+/// One `RTCIceServer`, as a client is given it.
+public struct ICEServer: Sendable, Equatable, Codable {
+    public var urls: [String]
+    public var username: String?
+    public var credential: String?
+
+    public init(urls: [String], username: String? = nil, credential: String? = nil) {
+        (self.urls, self.username, self.credential) = (urls, username, credential)
+    }
+}
+
+/// The STUN and TURN servers handed out where sessions start, before the offer: `GET /api/v1/ice-servers`, the
+/// room `joined` reply and WHIP/WHEP `Link` headers (docs/TURN.md). TURN credentials are minted per session and
+/// reach only the SFU's media port, since all three are open to anyone who can reach the HTTP port.
+public struct ICEServerDirectory: Sendable {
+    /// The STUN/TURN listener's ports once bound (UDP, TCP).
+    let ports: @Sendable () -> (udp: Int, tcp: Int)?
+    /// Session credentials; nil when TURN is off.
+    let mint: @Sendable () -> (username: String, password: String)?
+    /// Seconds minted credentials stay valid.
+    public let ttl: Int
+
+    public init(ttl: Int, ports: @escaping @Sendable () -> (udp: Int, tcp: Int)?,
+                mint: @escaping @Sendable () -> (username: String, password: String)?) {
+        (self.ttl, self.ports, self.mint) = (ttl, ports, mint)
+    }
+
+    /// The servers for a client that reached this server at `host` (what a browser behind NAT can reach), with
+    /// credentials of its own. Empty before the listener is bound.
+    public func servers(host: some StringProtocol) -> [ICEServer] {
+        guard let ports = ports() else { return [] }
+        var servers = [ICEServer(urls: ["stun:\(host):\(ports.udp)"])]
+        if let (username, password) = mint() {
+            servers.append(ICEServer(urls: ["turn:\(host):\(ports.udp)?transport=udp", "turn:\(host):\(ports.tcp)?transport=tcp"],
+                                     username: username, credential: password))
+        }
+        return servers
+    }
+
+    /// WHIP/WHEP `Link` header values (RFC 9725 4.4): one per URL, TURN ones with their credentials.
+    public func linkHeaders(host: some StringProtocol) -> [String] {
+        servers(host: host).flatMap { server in
+            server.urls.map { url in
+                var link = "<\(url)>; rel=\"ice-server\""
+                if let username = server.username, let credential = server.credential {
+                    link += "; username=\"\(username)\"; credential=\"\(credential)\"; credential-type=\"password\""
+                }
+                return link
+            }
+        }
+    }
+
+    /// `example.com:8080` to `example.com`, `[::1]:8080` to `[::1]` (the form URLs take).
+    public static func host(ofAuthority authority: String) -> Substring? {
+        if authority.hasPrefix("["), let end = authority.firstIndex(of: "]") { return authority[...end] }
+        return authority.split(separator: ":").first
+    }
+}
