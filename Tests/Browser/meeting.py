@@ -3,7 +3,7 @@
 (a y4m of its own colour, with a moving block) and a fake microphone (a WAV of its own tone), on web-demo/meeting.
 
     meeting.py --base http://127.0.0.1:PORT --room R --api-token T --workdir DIR
-               [--participants 4] [--late-joins 3] [--extra NAME] [--steady-only] [--test-source I]
+               [--participants 4] [--late-joins 3] [--extra NAME] [--steady-only] [--test-source I] [--relay]
 
 The scenario, in order (each step bounded in time):
   1. N participants join; every page waits until it decodes the other N-1 videos.
@@ -12,6 +12,8 @@ The scenario, in order (each step bounded in time):
      too, and its tile is measured the same way. With --steady-only the scenario ends here. With --test-source I,
      participant I publishes the page's own test source (&source=test: a canvas of its colour with the glass clock,
      an oscillator at its tone) and every page reads the glass-to-glass delay of the tiles that carry the clock.
+     With --relay every page uses TURN relays only (even participants over TURN/UDP, odd ones over TURN/TCP), and
+     each page's selected local candidates are reported (`paths`).
   3. A late joiner (its own process, colour and tone) opens the page --late-joins times, leaving in between; each time its join time
      (navigation start to every tile's first frame, measured by the page) is taken, with the CPUs' load meanwhile.
      The browsers run at a lower CPU priority than the server under test (nice 10, and unable to raise it): on two
@@ -191,6 +193,7 @@ def scenario(args, out, people):
                                   'freezeCount': t.get('freezeCount'), 'delayMs': t.get('delayMs'),
                                   'glassMs': t.get('glassMs')})
         out.setdefault('pageErrors', {})[p.name] = s.get('errors', [])
+        out.setdefault('paths', {})[p.name] = s.get('paths')
     log(f'steady: CPUs {out["steadyBusy"] * 100:.0f} % busy')
     if args.steady_only:
         return
@@ -304,6 +307,8 @@ def main():
     ap.add_argument('--late-joins', type=int, default=3)
     ap.add_argument('--extra', help='the name of a non-browser participant every page must also see')
     ap.add_argument('--steady-only', action='store_true', help='stop after step 2 (no late joiner, mute, leave)')
+    ap.add_argument('--relay', action='store_true',
+                    help='every page on TURN relays only (relay=1), the even ones over TURN/UDP, the odd ones over TURN/TCP')
     ap.add_argument('--test-source', type=int, metavar='I',
                     help="participant I publishes the page's test source (canvas in its colour with the glass clock, "
                          "oscillator at its tone) instead of the fake camera and microphone")
@@ -316,7 +321,8 @@ def main():
     status = 0
     try:
         for i in range(args.participants):
-            people.append(Participant(args, i, f'p{i}', niceness=NICENESS))
+            query = f'&relay=1&turn={("udp", "tcp")[i % 2]}' if args.relay else ''
+            people.append(Participant(args, i, f'p{i}', niceness=NICENESS, query=query))
         scenario(args, out, people)
     except BaseException as e:  # noqa: BLE001 - reported in the JSON, browsers closed below
         out['error'] = f'{type(e).__name__}: {e}'

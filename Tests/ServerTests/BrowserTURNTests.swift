@@ -7,7 +7,8 @@ import TestSupport
 /// Chromium relays and nothing else: a WHEP viewer with `iceTransportPolicy: 'relay'` and only the ICE servers
 /// LiveSwarm hands out (`/api/v1/ice-servers`, credentials minted for the session) plays a WHIP stream through a
 /// TURN allocation over UDP, then over TCP; the relay is refreshed several times along the way (lifetime shortened
-/// to 8 s, so Chromium refreshes every 4 s).
+/// to 8 s, so Chromium refreshes every 4 s). And two meeting participants relay-only, one over TURN/UDP, one over
+/// TURN/TCP, with the ICE servers the room's `joined` gives.
 @Suite(.serialized, .timeLimit(.minutes(4))) struct BrowserTURNTests {
     struct Stats: Decodable {
         var connection: String
@@ -57,6 +58,62 @@ import TestSupport
         let anonymous = try #require(publicView?.relays.first)
         #expect(anonymous.client == nil && anonymous.user == nil && anonymous.relay.hasPrefix("127.0.0.1:"))
         #expect(refreshes >= 3, "the allocation was refreshed \(refreshes) times")
+    }
+
+    struct MeetingRun: Decodable {
+        struct Path: Decodable { var type: String?; var relayProtocol: String? }
+        struct Paths: Decodable { var publish: Path?; var subscribe: Path? }
+        var error: String?
+        var participants: [BrowserRoomTests.Run.Person]
+        var steady: [BrowserRoomTests.Run.Tile]?
+        var steadyBusy: Double?
+        var paths: [String: Paths?]?
+    }
+
+    /// Two meeting participants, each its own Chromium with its own camera colour and tone, relay-only with the ICE
+    /// servers the room's `joined` gives: p0 over TURN/UDP, p1 over TURN/TCP. Each sees and hears the other, both of
+    /// its PeerConnections run through a relay of that protocol, and /api/v1/turn shows those allocations carrying
+    /// the media.
+    @Test func twoParticipantsMeetThroughTURNOnly() async throws {
+        let server = try await TestServer.start { $0.apiToken = "turn-test" }
+        defer { Task { await server.stop() } }
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("liveswarm-meeting-turn-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let tool = try Tool.python([Tool.checkout.appendingPathComponent("Tests/Browser/meeting.py").path,
+                                    "--base", server.httpURL, "--room", "relayed", "--api-token", "turn-test", "--workdir", work,
+                                    "--participants", "2", "--steady-only", "--relay"])
+        // The most each transport's allocations carried from peers (the SFU) while the pages ran.
+        var carried: [String: Int] = [:]
+        while tool.isRunning {
+            let api = try await TURNAPI.get(server, token: "turn-test")
+            for r in api.relays { carried[r.transport] = max(carried[r.transport] ?? 0, r.fromPeers.bytes) }
+            try await Task.sleep(for: .seconds(1))
+        }
+        let run = try await tool.jsonResult(MeetingRun.self, timeout: .seconds(150))
+        print(tool.errorOutput.split(separator: "\n").filter { $0.hasPrefix("meeting:") }.joined(separator: "\n"))
+        #expect(run.error == nil, "\(run.error ?? "")")
+        let steady = run.steady ?? []
+        #expect(steady.count == 2, "\(steady.map { "\($0.viewer)>\($0.tile)" })")
+        let starved = (run.steadyBusy ?? 0) >= 0.7 && steady.contains { $0.fps10s < 10 }
+        for t in steady {
+            let tone = run.participants.first { $0.name == t.tile }?.tone ?? 0
+            print("\(t.viewer) sees \(t.tile) through TURN: \(t.fps10s) fps, colour \(t.seenColor ?? []), tone \(t.heardHz ?? 0) Hz")
+            #expect(BrowserRoomTests.nearest(t.seenColor, in: run.participants) == t.tile, "\(t.viewer)'s tile for \(t.tile) shows \(t.seenColor ?? [])")
+            #expect(abs((t.heardHz ?? 0) - tone) <= 15, "\(t.viewer) hears \(t.heardHz ?? 0) Hz from \(t.tile) (\(tone) Hz)")
+            CPUSampler.judgeTiming(starved: starved, "CPUs \(Int((run.steadyBusy ?? 0) * 100)) % busy") {
+                #expect(t.fps10s >= 10, "\(t.viewer) decodes \(t.tile) at \(t.fps10s) fps")
+            }
+        }
+        for (name, transport) in [("p0", "udp"), ("p1", "tcp")] {
+            let paths = run.paths?[name] ?? nil
+            print("\(name): publish \(paths?.publish?.type ?? "-")/\(paths?.publish?.relayProtocol ?? "-"), subscribe \(paths?.subscribe?.type ?? "-")/\(paths?.subscribe?.relayProtocol ?? "-")")
+            for path in [paths?.publish, paths?.subscribe] {
+                #expect(path?.type == "relay" && path?.relayProtocol == transport, "\(name) goes through a TURN/\(transport) relay")
+            }
+        }
+        print("/api/v1/turn: bytes from peers by transport \(carried)")
+        // A 320x240 camera at 15 fps for the ten seconds of steady state is some 70 kB; STUN and RTCP alone are under 10.
+        #expect((carried["udp"] ?? 0) > 30_000 && (carried["tcp"] ?? 0) > 30_000, "\(carried)")
     }
 
     /// `GET /api/v1/turn` as a client reads it.
