@@ -64,6 +64,7 @@ public struct ConfigFile: Decodable, Sendable {
         var relay_ports: String?
         var external_ip: String?
         var relay_ip: String?
+        var relay_ipv6: String?
         var allowed_peers: [String]?
         var allocations_per_user: Int?
         var allocations_per_source: Int?
@@ -101,7 +102,7 @@ public struct ConfigFile: Decodable, Sendable {
         "auth": ["publish_keys", "stream_keys", "api_token"],
         "rooms": ["max_rooms", "max_participants", "max_tracks_per_participant", "max_message_bytes", "max_messages_per_second",
                   "video_codec", "secret", "grace", "reload_window"],
-        "turn": ["enabled", "realm", "users", "secrets", "relay_ports", "external_ip", "relay_ip", "allowed_peers", "allocations_per_user",
+        "turn": ["enabled", "realm", "users", "secrets", "relay_ports", "external_ip", "relay_ip", "relay_ipv6", "allowed_peers", "allocations_per_user",
                  "allocations_per_source", "max_allocations"],
     ]
 
@@ -247,11 +248,18 @@ public struct ConfigFile: Decodable, Sendable {
             guard let range = TURNConfiguration.portRange(v) else { throw Invalid(description: "turn.relay_ports takes MIN-MAX within 1024-65535, got \(v)") }
             c.relayPorts = range
         }
-        for (key, value) in [("external_ip", t.external_ip), ("relay_ip", t.relay_ip)] {
-            if let value, IPAddressText.parse(value) == nil { throw Invalid(description: "turn.\(key) must be an IP address, got \(value)") }
+        if let v = t.external_ip {
+            guard IPAddressText.parse(v) != nil else { throw Invalid(description: "turn.external_ip must be an IP address, got \(v)") }
+            c.externalIP = v
         }
-        if let v = t.external_ip { c.externalIP = v }
-        if let v = t.relay_ip { c.relayIP = v }
+        if let v = t.relay_ip {
+            guard IPAddressText.parse(v)?.count == 4 else { throw Invalid(description: "turn.relay_ip must be an IPv4 address, got \(v)") }
+            c.relayIP = v
+        }
+        if let v = t.relay_ipv6 {
+            guard IPAddressText.parse(v)?.count == 16 else { throw Invalid(description: "turn.relay_ipv6 must be an IPv6 address, got \(v)") }
+            c.relayIPv6 = v
+        }
         for v in t.allowed_peers ?? [] {
             guard PeerPolicy.Network(v) != nil else { throw Invalid(description: "turn.allowed_peers takes CIDR networks, got \(v)") }
             c.allowedPeers.append(v)

@@ -71,6 +71,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The public IP relays are advertised at when the server is behind a NAT.")
     var turnExternalIP: String?
 
+    @Option(help: "The local IPv4 address TURN relays bind to (default: the listen address, or this machine's first when that is a wildcard).")
+    var turnRelayIP: String?
+
+    @Option(name: .customLong("turn-relay-ipv6"), help: "The local IPv6 address for IPv6 relays (REQUESTED-ADDRESS-FAMILY, RFC 6156); without it they are refused (440).")
+    var turnRelayIPv6: String?
+
     @Option(name: .customLong("turn-allowed-peers"), help: "A network TURN may relay to although it is special-purpose (a LAN deployment), CIDR. Repeatable.")
     var turnAllowedPeers: [String] = []
 
@@ -148,6 +154,14 @@ struct Serve: AsyncParsableCommand {
         if let turnExternalIP {
             guard IPAddressText.parse(turnExternalIP) != nil else { throw ValidationError("--turn-external-ip must be an IP address") }
             configuration.stun.turn.externalIP = turnExternalIP
+        }
+        if let turnRelayIP {
+            guard IPAddressText.parse(turnRelayIP)?.count == 4 else { throw ValidationError("--turn-relay-ip must be an IPv4 address") }
+            configuration.stun.turn.relayIP = turnRelayIP
+        }
+        if let turnRelayIPv6 {
+            guard IPAddressText.parse(turnRelayIPv6)?.count == 16 else { throw ValidationError("--turn-relay-ipv6 must be an IPv6 address") }
+            configuration.stun.turn.relayIPv6 = turnRelayIPv6
         }
         for network in turnAllowedPeers {
             guard PeerPolicy.Network(network) != nil else { throw ValidationError("--turn-allowed-peers takes a CIDR network, like 10.20.0.0/16") }

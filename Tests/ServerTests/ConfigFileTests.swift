@@ -52,6 +52,7 @@ import Testing
           relay_ports: 50000-50999
           external_ip: 198.51.100.4
           relay_ip: 10.0.0.4
+          relay_ipv6: 2001:db8::4
           allowed_peers: [10.0.0.0/8]
           allocations_per_user: 10
           allocations_per_source: 20
@@ -80,7 +81,7 @@ import Testing
         #expect(try ConfigFile.parse(Self.example).logLevel == "debug")
         let t = c.stun.turn
         #expect(t.enabled && t.realm == "example.org" && t.users == ["alice": "pa:ss"] && t.secrets == ["rest1", "rest2"])
-        #expect(t.relayPorts == 50000...50999 && t.externalIP == "198.51.100.4" && t.relayIP == "10.0.0.4" && t.allowedPeers == ["10.0.0.0/8"])
+        #expect(t.relayPorts == 50000...50999 && t.externalIP == "198.51.100.4" && t.relayIP == "10.0.0.4" && t.relayIPv6 == "2001:db8::4" && t.allowedPeers == ["10.0.0.0/8"])
         #expect(t.limits.allocationsPerUser == 10 && t.limits.allocationsPerSource == 20 && t.limits.capacity == 30)
     }
 

@@ -6,7 +6,8 @@ import TestSupport
 
 /// coturn's own client relays through LiveSwarm: `turnutils_uclient` to `turnutils_peer` (a UDP echo on
 /// 127.0.0.2, a loopback address that is not the server's own), over UDP and TCP, with channels and with Send
-/// indications, padded ChannelData and DONT-FRAGMENT, and client to client, each with a static user and with a
+/// indications, padded ChannelData and DONT-FRAGMENT, and client to client (IPv4 and IPv6 relays, the IPv6 ones on
+/// ::1), each with a static user and with a
 /// REST secret. uclient's exit status says nothing, and it clamps what it counts as received to what it sent:
 /// each run's totals, loss and error lines are read.
 @Suite(.timeLimit(.minutes(5))) struct TURNInteropTests {
@@ -19,6 +20,7 @@ import TestSupport
             c.stun.turn.secrets = [secret]
             c.stun.turn.allowLoopback = true
             c.stun.turn.relayPorts = 62000...62999
+            c.stun.turn.relayIPv6 = "::1"
         }
     }
 
@@ -73,6 +75,7 @@ import TestSupport
         ("UDP, DONT-FRAGMENT", ["-X", "-g"], true),
         ("TCP to the server", ["-X", "-t"], true),
         ("client to client", ["-X", "-y"], false),
+        ("client to client, IPv6 relays", ["-x", "-y"], false),
     ])
     func coturnsClientRelaysThroughLiveSwarm(_ name: String, _ flags: [String], _ usesPeer: Bool) async throws {
         let server = try await Self.server()

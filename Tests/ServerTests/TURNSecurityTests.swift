@@ -117,6 +117,37 @@ import TestSupport
         #expect(c.receive() == nil, "the STUN port answered a Binding relayed to it")
     }
 
+    /// An IPv6 relay (on ::1, RFC 6156): every IPv6 form and every IPv4 form written in IPv6 is refused with 403,
+    /// IPv4 peers with 403 or 443 (the family differs). ::1 is the server's own address here (the relay is on it): like
+    /// 127.0.0.1 for an IPv4 relay, a permission is granted and only relays are reachable there.
+    @Test func anIPv6RelayRefusesEveryIPv6AndMappedForm() async throws {
+        let server = try await TestServer.start { c in
+            c.stun.turn.users = ["turn-test": "pass-word"]
+            c.stun.turn.relayIPv6 = "::1"
+        }
+        defer { Task { await server.stop() } }
+        let c = try Client(port: server.ports.stunUDP)
+        let allocated = try c.request(.allocate, [(.requestedTransport, [17, 0, 0, 0]), (.requestedAddressFamily, [2, 0, 0, 0])])
+        #expect(allocated.type.messageClass == .successResponse, "\(String(describing: try? allocated.errorCode()))")
+        let relay = try #require(try allocated.xorRelayedAddress())
+        #expect(relay.ip == IPAddressText.parse("::1"), "relayed at \(relay)")
+        for form in Self.forms where form != "::1" {
+            let ip = IPAddressText.parse(form)!
+            let code = try c.request(.createPermission, peers: [Address(ip: ip, port: 9)]).errorCode()?.code
+            #expect(code == 403 || (ip.count == 4 && code == 443), "\(form): \(code.map(String.init) ?? "allowed")")
+        }
+        // ::1 itself: a permission, but the server's ports there get nothing.
+        let own = Address(ip: IPAddressText.parse("::1")!, port: UInt16(server.ports.http))
+        #expect(try c.request(.createPermission, peers: [own]).type.messageClass == .successResponse)
+        let before = try #require(server.swarm.turnAllocations?.snapshot)
+        let send = Message(type: MessageType(method: .send, messageClass: .indication), transactionID: (0..<12).map { _ in 0 })
+            .adding(.xorPeerAddress, address: own).adding(.data, Array("GET / HTTP/1.0\r\n\r\n".utf8))
+        c.send(send.encode())
+        try await Task.sleep(for: .milliseconds(300))
+        let after = try #require(server.swarm.turnAllocations?.snapshot)
+        #expect(after.deniedPeers - before.deniedPeers == 1 && after.relayedPackets == before.relayedPackets, "\(after)")
+    }
+
     @Test func wrongPasswordsGet401AndGarbageOnTCPIsClosedWhileARelayKeepsWorking() async throws {
         let server = try await Self.server()
         defer { Task { await server.stop() } }

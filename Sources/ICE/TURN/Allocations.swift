@@ -305,7 +305,13 @@ public final class Allocations: @unchecked Sendable {
         if case .deny = verdict { return .forbidden }
         if a.credential.scope == .sfuOnly, verdict != .own { return .forbidden }
         let family = (PeerPolicy.canonical(peer.ip) ?? peer.ip).count == 4 ? 4 : 6
-        if family != (a.relay.address.isIPv6 ? 6 : 4) { return .peerAddressFamilyMismatch }
+        if a.relay.address.isIPv6 {
+            // IPv4 written inside IPv6 on an IPv6 relay: an IPv6 socket would reach it as IPv4 (the classic
+            // filter bypass), and it is no IPv6 peer: refused as a peer, not as a family.
+            if family == 4 { return peer.ip.count == 16 ? .forbidden : .peerAddressFamilyMismatch }
+        } else if family != 4 {
+            return .peerAddressFamilyMismatch
+        }
         return nil
     }
 
