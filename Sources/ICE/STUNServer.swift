@@ -1,3 +1,4 @@
+import DTLS
 import Logging
 import Metrics
 import NIOCore
@@ -22,6 +23,8 @@ public final class STUNServer: Service, Sendable {
     public struct BoundPorts: Sendable, Equatable {
         public var udp: Int
         public var tcp: Int
+        /// TURN over TLS, when configured.
+        public var tls: Int? = nil
     }
 
     let configuration: Configuration
@@ -33,9 +36,12 @@ public final class STUNServer: Service, Sendable {
     /// Set when TURN is on: the media port's number is known only once it is bound.
     let turn: TURNEndpoint?
     let turnMetrics: TURNMetrics
+    /// TURN over TLS's certificate and key, loaded at start.
+    let tls: TLSServerContext?
 
+    /// Throws when TURN over TLS's certificate or key cannot be loaded.
     public init(configuration: Configuration, metricsFactory: any MetricsFactory, logger: Logger,
-                onBound: @escaping @Sendable (BoundPorts) -> Void = { _ in }) {
+                onBound: @escaping @Sendable (BoundPorts) -> Void = { _ in }) throws(DTLSError) {
         self.configuration = configuration
         self.responder = BindingResponder()
         self.logger = logger
@@ -46,6 +52,11 @@ public final class STUNServer: Service, Sendable {
         turn = configuration.turn.isEnabled
             ? TURNEndpoint(configuration: configuration.turn, listenHost: configuration.host, logger: logger, group: MultiThreadedEventLoopGroup.singleton)
             : nil
+        if let files = configuration.turn.tls, configuration.turn.isEnabled {
+            tls = try TLSServerContext(certificateChain: files.certificate, privateKey: files.key)
+        } else {
+            tls = nil
+        }
     }
 
     /// TURN credentials for one session (the media port only), valid `ttl` seconds; nil when TURN is off.
@@ -79,10 +90,7 @@ public final class STUNServer: Service, Sendable {
                     channel.eventLoop.makeCompletedFuture {
                         // ChannelData is taken only on a channel this connection has bound: anything else starting
                         // with 0x40-0x7F (an HTTP request's "GET ") is garbage, closed at once rather than waited on.
-                        let isBound = Self.boundChannels(responding.turn, remote: channel.remoteAddress)
-                        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(TCPFramer(isBound: isBound)))
-                        try channel.pipeline.syncOperations.addHandler(
-                            TCPHandler(responding: responding))
+                        try Self.addStreamHandlers(channel, responding: responding, transport: .tcp)
                     }
                 }
                 .bind(host: configuration.host, port: configuration.port).get()
@@ -90,9 +98,31 @@ public final class STUNServer: Service, Sendable {
             try? await udp.close()
             throw error
         }
-        let ports = BoundPorts(udp: udp.localAddress?.port ?? 0, tcp: tcp.localAddress?.port ?? 0)
+        // TURN over TLS: its own port, TLS in front of the same framing and handling as TCP.
+        let tlsListener: (any Channel)?
+        if let tls {
+            do {
+                tlsListener = try await ServerBootstrap(group: group)
+                    .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                    .childChannelInitializer { [logger] channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            try channel.pipeline.syncOperations.addHandler(TLSServerHandler(connection: try tls.connection(), logger: logger))
+                            try Self.addStreamHandlers(channel, responding: responding, transport: .tls)
+                        }
+                    }
+                    .bind(host: configuration.host, port: configuration.turn.tls?.port ?? 0).get()
+            } catch {
+                try? await udp.close()
+                try? await tcp.close()
+                throw error
+            }
+        } else {
+            tlsListener = nil
+        }
+        let ports = BoundPorts(udp: udp.localAddress?.port ?? 0, tcp: tcp.localAddress?.port ?? 0, tls: tlsListener?.localAddress?.port)
         turn?.udpListener.withLockedValue { $0 = udp }
-        logger.info(turn == nil ? "STUN listening" : "STUN and TURN listening", metadata: ["udp": "\(ports.udp)", "tcp": "\(ports.tcp)"])
+        logger.info(turn == nil ? "STUN listening" : "STUN and TURN listening",
+                    metadata: ["udp": "\(ports.udp)", "tcp": "\(ports.tcp)", "tls": "\(ports.tls.map(String.init) ?? "off")"])
         onBound(ports)
         let timers = Task { [turn, turnMetrics] in await turn?.runTimers(metrics: turnMetrics) }
         defer { timers.cancel() }
@@ -103,15 +133,26 @@ public final class STUNServer: Service, Sendable {
         } onCancelOrGracefulShutdown: {
             udp.close(promise: nil)
             tcp.close(promise: nil)
+            tlsListener?.close(promise: nil)
         }
         try? await tcp.close()
+        try? await tlsListener?.close()
     }
 
-    /// For a TCP connection from `remote`: whether it has bound a channel number (nil without TURN).
-    static func boundChannels(_ turn: TURNEndpoint?, remote: SocketAddress?) -> (@Sendable (UInt16) -> Bool)? {
+    /// A stream connection's handlers (after TLS, for `turns:`): messages cut by their length, then answered.
+    static func addStreamHandlers(_ channel: any Channel, responding: Responding, transport: TURNTransport) throws {
+        // ChannelData is taken only on a channel this connection has bound: anything else starting with 0x40-0x7F
+        // (an HTTP request's "GET ") is garbage, closed at once rather than waited on.
+        let isBound = boundChannels(responding.turn, remote: channel.remoteAddress, transport: transport)
+        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(TCPFramer(isBound: isBound)))
+        try channel.pipeline.syncOperations.addHandler(TCPHandler(responding: responding, transport: transport))
+    }
+
+    /// For a stream connection from `remote`: whether it has bound a channel number (nil without TURN).
+    static func boundChannels(_ turn: TURNEndpoint?, remote: SocketAddress?, transport: TURNTransport) -> (@Sendable (UInt16) -> Bool)? {
         guard let turn else { return nil }
         guard let remote, let address = PeerAddress(remote, transport: .tcp)?.stunAddress else { return { _ in false } }
-        let client = TURNClient(transport: .tcp, address: address)
+        let client = TURNClient(transport: transport, address: address)
         return { number in turn.allocations.hasChannel(number, for: client) }
     }
 
@@ -214,12 +255,14 @@ public final class STUNServer: Service, Sendable {
         }
     }
 
+    /// Over TCP or, behind ``TLSServerHandler``, TLS.
     final class TCPHandler: ChannelInboundHandler, Sendable {
         typealias InboundIn = [UInt8]
         typealias OutboundOut = ByteBuffer
         let responding: Responding
+        let transport: TURNTransport
 
-        init(responding: Responding) { self.responding = responding }
+        init(responding: Responding, transport: TURNTransport) { (self.responding, self.transport) = (responding, transport) }
 
         func channelActive(context: ChannelHandlerContext) {
             if let turn = responding.turn, let client = client(context) { turn.connected(client, context.channel) }
@@ -233,7 +276,7 @@ public final class STUNServer: Service, Sendable {
 
         func client(_ context: ChannelHandlerContext) -> TURNClient? {
             guard let remote = context.channel.remoteAddress, let a = PeerAddress(remote, transport: .tcp)?.stunAddress else { return nil }
-            return TURNClient(transport: .tcp, address: a)
+            return TURNClient(transport: transport, address: a)
         }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {

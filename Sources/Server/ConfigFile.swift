@@ -69,6 +69,9 @@ public struct ConfigFile: Decodable, Sendable {
         var allocations_per_user: Int?
         var allocations_per_source: Int?
         var max_allocations: Int?
+        var tls_port: Int?
+        var tls_certificate: String?
+        var tls_key: String?
     }
     public struct Auth: Decodable, Sendable {
         var publish_keys: [String]?
@@ -103,7 +106,7 @@ public struct ConfigFile: Decodable, Sendable {
         "rooms": ["max_rooms", "max_participants", "max_tracks_per_participant", "max_message_bytes", "max_messages_per_second",
                   "video_codec", "secret", "grace", "reload_window"],
         "turn": ["enabled", "realm", "users", "secrets", "relay_ports", "external_ip", "relay_ip", "relay_ipv6", "allowed_peers", "allocations_per_user",
-                 "allocations_per_source", "max_allocations"],
+                 "allocations_per_source", "max_allocations", "tls_port", "tls_certificate", "tls_key"],
     ]
 
     public struct Invalid: Error, CustomStringConvertible {
@@ -267,6 +270,12 @@ public struct ConfigFile: Decodable, Sendable {
         if let v = t.allocations_per_user { c.limits.allocationsPerUser = try Self.positive(v, "turn.allocations_per_user") }
         if let v = t.allocations_per_source { c.limits.allocationsPerSource = try Self.positive(v, "turn.allocations_per_source") }
         if let v = t.max_allocations { c.limits.capacity = try Self.positive(v, "turn.max_allocations") }
+        switch (t.tls_port, t.tls_certificate, t.tls_key) {
+        case (nil, nil, nil): break
+        case (let port?, let certificate?, let key?):
+            c.tls = TURNConfiguration.TLS(port: try Self.port(port, "turn.tls_port"), certificate: certificate, key: key)
+        default: throw Invalid(description: "turn.tls_port, turn.tls_certificate and turn.tls_key go together")
+        }
     }
 
     static func port(_ v: Int, _ name: String) throws -> Int {

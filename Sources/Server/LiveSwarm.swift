@@ -38,6 +38,8 @@ public final class LiveSwarm: Sendable {
         public var rtcUDP: Int
         /// Nil when ICE-TCP is off.
         public var rtcTCP: Int?
+        /// TURN over TLS; nil when not configured.
+        public var turnTLS: Int? = nil
     }
 
     public init(configuration: ServerConfiguration, logger: Logger = Logger(label: "liveswarm")) {
@@ -58,7 +60,7 @@ public final class LiveSwarm: Sendable {
             let ready: BoundPorts? = ports.withLock { p in
                 update(&p)
                 guard let h = p.http, let r = p.rtmp, let s = p.stun, let m = p.rtc else { return nil }
-                return BoundPorts(http: h, rtmp: r, stunUDP: s.udp, stunTCP: s.tcp, rtcUDP: m.udp, rtcTCP: m.tcp)
+                return BoundPorts(http: h, rtmp: r, stunUDP: s.udp, stunTCP: s.tcp, rtcUDP: m.udp, rtcTCP: m.tcp, turnTLS: s.tls)
             }
             if let ready { onReady(ready) }
         }
@@ -66,7 +68,7 @@ public final class LiveSwarm: Sendable {
         // TURN refuses to relay to the server's own ports other than the media port: every address it listens on.
         stunConfiguration.turn.serverAddresses = [configuration.listenHost, configuration.rtmp.host, configuration.rtc.host]
             + configuration.rtc.advertisedHosts
-        let stun = STUNServer(configuration: stunConfiguration, metricsFactory: metricsFactory, logger: logger,
+        let stun = try STUNServer(configuration: stunConfiguration, metricsFactory: metricsFactory, logger: logger,
                               onBound: { bound in report { $0.stun = bound } })
         stunServer.withLock { $0 = stun }
         let rtmp = RTMPServer(configuration: configuration.rtmp, hub: hub, metricsFactory: metricsFactory,
@@ -87,7 +89,7 @@ public final class LiveSwarm: Sendable {
         // Where sessions start (GET /api/v1/ice-servers, a room's joined, WHIP/WHEP Link headers), clients get STUN
         // and TURN with credentials of their own that reach only the media port.
         let iceServers = ICEServerDirectory(ttl: Int(configuration.stun.turn.sessionTTL),
-                                            ports: { ports.withLock { $0.stun.map { ($0.udp, $0.tcp) } } },
+                                            ports: { ports.withLock { $0.stun.map { ($0.udp, $0.tcp, $0.tls) } } },
                                             mint: { [ttl = configuration.stun.turn.sessionTTL] in stun.sessionCredentials(ttl: ttl) })
         let routes = HTTPRoutes(hub: hub, hls: hls, registry: registry, metricsFactory: metricsFactory, logger: logger,
                                 tracker: TrackerEndpoint(configuration: configuration.tracker, hls: hls, logger: logger),

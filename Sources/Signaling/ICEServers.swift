@@ -13,14 +13,14 @@ public struct ICEServer: Sendable, Equatable, Codable {
 /// room `joined` reply and WHIP/WHEP `Link` headers (docs/TURN.md). TURN credentials are minted per session and
 /// reach only the SFU's media port, since all three are open to anyone who can reach the HTTP port.
 public struct ICEServerDirectory: Sendable {
-    /// The STUN/TURN listener's ports once bound (UDP, TCP).
-    let ports: @Sendable () -> (udp: Int, tcp: Int)?
+    /// The STUN/TURN listener's ports once bound (UDP, TCP, and TURN over TLS's when configured).
+    let ports: @Sendable () -> (udp: Int, tcp: Int, tls: Int?)?
     /// Session credentials; nil when TURN is off.
     let mint: @Sendable () -> (username: String, password: String)?
     /// Seconds minted credentials stay valid.
     public let ttl: Int
 
-    public init(ttl: Int, ports: @escaping @Sendable () -> (udp: Int, tcp: Int)?,
+    public init(ttl: Int, ports: @escaping @Sendable () -> (udp: Int, tcp: Int, tls: Int?)?,
                 mint: @escaping @Sendable () -> (username: String, password: String)?) {
         (self.ttl, self.ports, self.mint) = (ttl, ports, mint)
     }
@@ -31,7 +31,10 @@ public struct ICEServerDirectory: Sendable {
         guard let ports = ports() else { return [] }
         var servers = [ICEServer(urls: ["stun:\(host):\(ports.udp)"])]
         if let (username, password) = mint() {
-            servers.append(ICEServer(urls: ["turn:\(host):\(ports.udp)?transport=udp", "turn:\(host):\(ports.tcp)?transport=tcp"],
+            // turns: names the host as the page reached it: the certificate must be valid for it (an IP SAN for an
+            // address).
+            let tls = ports.tls.map { ["turns:\(host):\($0)?transport=tcp"] } ?? []
+            servers.append(ICEServer(urls: ["turn:\(host):\(ports.udp)?transport=udp", "turn:\(host):\(ports.tcp)?transport=tcp"] + tls,
                                      username: username, credential: password))
         }
         return servers

@@ -77,6 +77,15 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("turn-relay-ipv6"), help: "The local IPv6 address for IPv6 relays (REQUESTED-ADDRESS-FAMILY, RFC 6156); without it they are refused (440).")
     var turnRelayIPv6: String?
 
+    @Option(help: "TURN over TLS (turns:) on this TCP port, with --turn-tls-cert and --turn-tls-key. Chromium refuses TURN on ports below 1024 other than 53, 80 and 443.")
+    var turnTLSPort: Int?
+
+    @Option(help: "The certificate chain (PEM, leaf first) for TURN over TLS: valid for the host clients use, an IP SAN for an address.")
+    var turnTLSCert: String?
+
+    @Option(help: "The private key (PEM) for TURN over TLS.")
+    var turnTLSKey: String?
+
     @Option(name: .customLong("turn-allowed-peers"), help: "A network TURN may relay to although it is special-purpose (a LAN deployment), CIDR. Repeatable.")
     var turnAllowedPeers: [String] = []
 
@@ -154,6 +163,13 @@ struct Serve: AsyncParsableCommand {
         if let turnExternalIP {
             guard IPAddressText.parse(turnExternalIP) != nil else { throw ValidationError("--turn-external-ip must be an IP address") }
             configuration.stun.turn.externalIP = turnExternalIP
+        }
+        switch (turnTLSPort, turnTLSCert, turnTLSKey) {
+        case (nil, nil, nil): break
+        case (let port?, let cert?, let key?):
+            guard (0...65535).contains(port) else { throw ValidationError("--turn-tls-port must be 0-65535") }
+            configuration.stun.turn.tls = TURNConfiguration.TLS(port: port, certificate: cert, key: key)
+        default: throw ValidationError("--turn-tls-port, --turn-tls-cert and --turn-tls-key go together")
         }
         if let turnRelayIP {
             guard IPAddressText.parse(turnRelayIP)?.count == 4 else { throw ValidationError("--turn-relay-ip must be an IPv4 address") }

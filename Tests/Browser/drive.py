@@ -27,6 +27,7 @@ import argparse
 import ctypes
 import json
 import os
+import subprocess
 import shutil
 import signal
 import sys
@@ -169,6 +170,7 @@ def parse_args(argv):
                    help='hard limit for the whole run; default seconds + 60')
     p.add_argument('--page-load-timeout', type=float, default=30.0, metavar='S')
     p.add_argument('--flag', action='append', default=[], metavar='FLAG', help='extra Chromium flag (repeatable)')
+    p.add_argument('--trust-ca', metavar='PEM', help='a CA certificate the browser trusts (in an NSS database of its own)')
     p.add_argument('--screenshot', metavar='PNG', help='save a screenshot of the page at the end')
     p.add_argument('--allow-page-errors', action='store_true', help='report uncaught page errors but do not fail')
     args = p.parse_args(argv)
@@ -195,12 +197,25 @@ def lower_priority(niceness):
         raise OSError(ctypes.get_errno(), 'prctl(PR_CAPBSET_DROP, CAP_SYS_NICE)')
 
 
+def nss_home(ca_pem):
+    """A HOME whose NSS database (~/.pki/nssdb, where Chromium on Linux keeps the user's certificates, outside the
+    profile) trusts `ca_pem` to identify servers: for TURN over TLS (`turns:`), whose certificate Chromium checks."""
+    home = tempfile.mkdtemp(prefix='drive-home-')
+    db = os.path.join(home, '.pki', 'nssdb')
+    os.makedirs(db)
+    subprocess.run(['certutil', '-N', '-d', f'sql:{db}', '--empty-password'], check=True, capture_output=True)
+    subprocess.run(['certutil', '-A', '-d', f'sql:{db}', '-n', 'liveswarm-test-ca', '-t', 'C,,', '-i', ca_pem],
+                   check=True, capture_output=True)
+    return home
+
+
 class Browser:
-    def __init__(self, extra_flags, page_load_timeout, niceness=0):
+    def __init__(self, extra_flags, page_load_timeout, niceness=0, trust_ca=None):
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
 
         self.profile = tempfile.mkdtemp(prefix='drive-chromium-')
+        self.home = nss_home(trust_ca) if trust_ca else None
         options = webdriver.ChromeOptions()
         options.binary_location = CHROMIUM
         for flag in CHROMIUM_FLAGS + extra_flags + [f'--user-data-dir={self.profile}']:
@@ -213,7 +228,8 @@ class Browser:
         popen_kw = {'start_new_session': True}
         if niceness:
             popen_kw['preexec_fn'] = lambda: lower_priority(niceness)
-        self.service = Service(CHROMEDRIVER, popen_kw=popen_kw)
+        env = dict(os.environ, HOME=self.home) if self.home else None
+        self.service = Service(CHROMEDRIVER, popen_kw=popen_kw, env=env)
         self.driver = None
         try:
             self._start(options, page_load_timeout)
@@ -274,6 +290,8 @@ class Browser:
                 pass
         reap_descendants()
         shutil.rmtree(self.profile, ignore_errors=True)
+        if self.home:
+            shutil.rmtree(self.home, ignore_errors=True)
 
 
 def first_line(e):
@@ -309,7 +327,7 @@ def navigation_problem(driver):
 
 
 def run(args):
-    browser = Browser(args.flag, args.page_load_timeout)
+    browser = Browser(args.flag, args.page_load_timeout, trust_ca=args.trust_ca)
     try:
         driver = browser.driver
 

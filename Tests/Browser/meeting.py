@@ -3,7 +3,7 @@
 (a y4m of its own colour, with a moving block) and a fake microphone (a WAV of its own tone), on web-demo/meeting.
 
     meeting.py --base http://127.0.0.1:PORT --room R --api-token T --workdir DIR
-               [--participants 4] [--late-joins 3] [--extra NAME] [--steady-only] [--test-source I] [--relay]
+               [--participants 4] [--late-joins 3] [--extra NAME] [--steady-only] [--test-source I] [--relay] [--trust-ca PEM]
 
 The scenario, in order (each step bounded in time):
   1. N participants join; every page waits until it decodes the other N-1 videos.
@@ -12,7 +12,7 @@ The scenario, in order (each step bounded in time):
      too, and its tile is measured the same way. With --steady-only the scenario ends here. With --test-source I,
      participant I publishes the page's own test source (&source=test: a canvas of its colour with the glass clock,
      an oscillator at its tone) and every page reads the glass-to-glass delay of the tiles that carry the clock.
-     With --relay every page uses TURN relays only (even participants over TURN/UDP, odd ones over TURN/TCP), and
+     With --relay every page uses TURN relays only (participants 0, 1, 2 over TURN/UDP, TCP, TLS, and so on), and
      each page's selected local candidates are reported (`paths`).
   3. A late joiner (its own process, colour and tone) opens the page --late-joins times, leaving in between; each time its join time
      (navigation start to every tile's first frame, measured by the page) is taken, with the CPUs' load meanwhile.
@@ -82,7 +82,7 @@ class Participant:
                 self.url += '&source=test&color={:02x}{:02x}{:02x}&tone={}'.format(*COLOURS[i], TONES[i])
         self.browser = drive.Browser([f'--use-file-for-fake-video-capture={video}',
                                       f'--use-file-for-fake-audio-capture={audio}'], page_load_timeout=30,
-                                     niceness=niceness)
+                                     niceness=niceness, trust_ca=args.trust_ca)
         self.open()
 
     def open(self):
@@ -308,7 +308,8 @@ def main():
     ap.add_argument('--extra', help='the name of a non-browser participant every page must also see')
     ap.add_argument('--steady-only', action='store_true', help='stop after step 2 (no late joiner, mute, leave)')
     ap.add_argument('--relay', action='store_true',
-                    help='every page on TURN relays only (relay=1), the even ones over TURN/UDP, the odd ones over TURN/TCP')
+                    help='every page on TURN relays only (relay=1): participant i over TURN/UDP, TCP, TLS for i mod 3 = 0, 1, 2')
+    ap.add_argument('--trust-ca', metavar='PEM', help='a CA certificate the browsers trust (for TURN over TLS)')
     ap.add_argument('--test-source', type=int, metavar='I',
                     help="participant I publishes the page's test source (canvas in its colour with the glass clock, "
                          "oscillator at its tone) instead of the fake camera and microphone")
@@ -321,7 +322,7 @@ def main():
     status = 0
     try:
         for i in range(args.participants):
-            query = f'&relay=1&turn={("udp", "tcp")[i % 2]}' if args.relay else ''
+            query = f'&relay=1&turn={("udp", "tcp", "tls")[i % 3]}' if args.relay else ''
             people.append(Participant(args, i, f'p{i}', niceness=NICENESS, query=query))
         scenario(args, out, people)
     except BaseException as e:  # noqa: BLE001 - reported in the JSON, browsers closed below

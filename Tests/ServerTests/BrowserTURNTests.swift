@@ -6,9 +6,9 @@ import TestSupport
 
 /// Chromium relays and nothing else: a WHEP viewer with `iceTransportPolicy: 'relay'` and only the ICE servers
 /// LiveSwarm hands out (`/api/v1/ice-servers`, credentials minted for the session) plays a WHIP stream through a
-/// TURN allocation over UDP, then over TCP; the relay is refreshed several times along the way (lifetime shortened
-/// to 8 s, so Chromium refreshes every 4 s). And two meeting participants relay-only, one over TURN/UDP, one over
-/// TURN/TCP, with the ICE servers the room's `joined` gives.
+/// TURN allocation over UDP, TCP and TLS; the relay is refreshed several times along the way (lifetime shortened
+/// to 8 s, so Chromium refreshes every 4 s). And three meeting participants relay-only, over TURN/UDP, TCP and TLS,
+/// with the ICE servers the room's `joined` gives.
 @Suite(.serialized, .timeLimit(.minutes(4))) struct BrowserTURNTests {
     struct Stats: Decodable {
         var connection: String
@@ -19,9 +19,13 @@ import TestSupport
         var iceServers: [String]?
     }
 
-    @Test(arguments: ["udp", "tcp"]) func aRelayOnlyViewerPlaysThroughTURN(_ transport: String) async throws {
+    @Test(arguments: ["udp", "tcp", "tls"]) func aRelayOnlyViewerPlaysThroughTURN(_ transport: String) async throws {
+        // TURN over TLS with a certificate for 127.0.0.1 from a CA the viewer's browser trusts (drive.py --trust-ca).
+        let certificates = try TestCertificates.make()
+        defer { certificates.remove() }
         let server = try await TestServer.start {
             $0.stun.turn.limits.defaultLifetime = 8
+            $0.stun.turn.tls = TURNConfiguration.TLS(port: 0, certificate: certificates.chain, key: certificates.key)
             $0.apiToken = "turn-test"
         }
         defer { Task { await server.stop() } }
@@ -29,7 +33,10 @@ import TestSupport
         let publisher = try BrowserWebRTCTests.page(server, "role=publish&stream=live/relayed", seconds: seconds + 20)
         defer { publisher.kill(SIGTERM) }
         try await server.waitForWebRTCStream("live/relayed", timeout: .seconds(30))
-        let viewer = try BrowserWebRTCTests.page(server, "role=play&stream=live/relayed&relay=1&turn=\(transport)", seconds: seconds)
+        let viewer = try Tool.python(Tool.driveArguments(url: "\(server.httpURL)/webrtc/?role=play&stream=live/relayed&relay=1&turn=\(transport)",
+                                                         seconds: seconds, statsJS: "return window.webrtcStats()",
+                                                         flags: ["--autoplay-policy=no-user-gesture-required"])
+                                     + ["--trust-ca", certificates.ca])
         // Read from /api/v1/turn while the page plays: a TCP client's allocation ends with its connection, when the
         // page closes.
         var relays: [String: TURNAPI.Relay] = [:]
@@ -70,18 +77,23 @@ import TestSupport
         var paths: [String: Paths?]?
     }
 
-    /// Two meeting participants, each its own Chromium with its own camera colour and tone, relay-only with the ICE
-    /// servers the room's `joined` gives: p0 over TURN/UDP, p1 over TURN/TCP. Each sees and hears the other, both of
-    /// its PeerConnections run through a relay of that protocol, and /api/v1/turn shows those allocations carrying
-    /// the media.
-    @Test func twoParticipantsMeetThroughTURNOnly() async throws {
-        let server = try await TestServer.start { $0.apiToken = "turn-test" }
+    /// Three meeting participants, each its own Chromium with its own camera colour and tone, relay-only with the
+    /// ICE servers the room's `joined` gives: p0 over TURN/UDP, p1 over TURN/TCP, p2 over TURN/TLS. Each sees and
+    /// hears the others, both of its PeerConnections run through a relay of that protocol, and /api/v1/turn shows
+    /// those allocations carrying the media.
+    @Test func threeParticipantsMeetThroughTURNOnly() async throws {
+        let certificates = try TestCertificates.make()
+        defer { certificates.remove() }
+        let server = try await TestServer.start {
+            $0.stun.turn.tls = TURNConfiguration.TLS(port: 0, certificate: certificates.chain, key: certificates.key)
+            $0.apiToken = "turn-test"
+        }
         defer { Task { await server.stop() } }
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("liveswarm-meeting-turn-\(getpid())").path
         defer { try? FileManager.default.removeItem(atPath: work) }
         let tool = try Tool.python([Tool.checkout.appendingPathComponent("Tests/Browser/meeting.py").path,
                                     "--base", server.httpURL, "--room", "relayed", "--api-token", "turn-test", "--workdir", work,
-                                    "--participants", "2", "--steady-only", "--relay"])
+                                    "--participants", "3", "--steady-only", "--relay", "--trust-ca", certificates.ca])
         // The most each transport's allocations carried from peers (the SFU) while the pages ran.
         var carried: [String: Int] = [:]
         while tool.isRunning {
@@ -93,7 +105,7 @@ import TestSupport
         print(tool.errorOutput.split(separator: "\n").filter { $0.hasPrefix("meeting:") }.joined(separator: "\n"))
         #expect(run.error == nil, "\(run.error ?? "")")
         let steady = run.steady ?? []
-        #expect(steady.count == 2, "\(steady.map { "\($0.viewer)>\($0.tile)" })")
+        #expect(steady.count == 6, "\(steady.map { "\($0.viewer)>\($0.tile)" })")
         let starved = (run.steadyBusy ?? 0) >= 0.7 && steady.contains { $0.fps10s < 10 }
         for t in steady {
             let tone = run.participants.first { $0.name == t.tile }?.tone ?? 0
@@ -104,7 +116,7 @@ import TestSupport
                 #expect(t.fps10s >= 10, "\(t.viewer) decodes \(t.tile) at \(t.fps10s) fps")
             }
         }
-        for (name, transport) in [("p0", "udp"), ("p1", "tcp")] {
+        for (name, transport) in [("p0", "udp"), ("p1", "tcp"), ("p2", "tls")] {
             let paths = run.paths?[name] ?? nil
             print("\(name): publish \(paths?.publish?.type ?? "-")/\(paths?.publish?.relayProtocol ?? "-"), subscribe \(paths?.subscribe?.type ?? "-")/\(paths?.subscribe?.relayProtocol ?? "-")")
             for path in [paths?.publish, paths?.subscribe] {
@@ -113,7 +125,7 @@ import TestSupport
         }
         print("/api/v1/turn: bytes from peers by transport \(carried)")
         // A 320x240 camera at 15 fps for the ten seconds of steady state is some 70 kB; STUN and RTCP alone are under 10.
-        #expect((carried["udp"] ?? 0) > 30_000 && (carried["tcp"] ?? 0) > 30_000, "\(carried)")
+        #expect((carried["udp"] ?? 0) > 30_000 && (carried["tcp"] ?? 0) > 30_000 && (carried["tls"] ?? 0) > 30_000, "\(carried)")
     }
 
     /// `GET /api/v1/turn` as a client reads it.

@@ -1,4 +1,5 @@
 import Foundation
+import ICE
 import RTMPBridge
 import Server
 import Testing
@@ -57,6 +58,9 @@ import Testing
           allocations_per_user: 10
           allocations_per_source: 20
           max_allocations: 30
+          tls_port: 5349
+          tls_certificate: /etc/liveswarm/turn-chain.pem
+          tls_key: /etc/liveswarm/turn-key.pem
         """
 
     @Test func appliesEveryKey() throws {
@@ -83,6 +87,7 @@ import Testing
         #expect(t.enabled && t.realm == "example.org" && t.users == ["alice": "pa:ss"] && t.secrets == ["rest1", "rest2"])
         #expect(t.relayPorts == 50000...50999 && t.externalIP == "198.51.100.4" && t.relayIP == "10.0.0.4" && t.relayIPv6 == "2001:db8::4" && t.allowedPeers == ["10.0.0.0/8"])
         #expect(t.limits.allocationsPerUser == 10 && t.limits.allocationsPerSource == 20 && t.limits.capacity == 30)
+        #expect(t.tls == TURNConfiguration.TLS(port: 5349, certificate: "/etc/liveswarm/turn-chain.pem", key: "/etc/liveswarm/turn-key.pem"))
     }
 
     @Test func docsExampleParses() throws {
@@ -106,6 +111,7 @@ import Testing
         ("rtmp:\n  max_message_bytes: 0\n", "rtmp.max_message_bytes must be positive"),
         ("- a\n- b\n", "the top level must be a mapping"),
         ("turn:\n  users: [alice]\n", "turn.users takes NAME:PASSWORD"),
+        ("turn:\n  tls_port: 5349\n", "turn.tls_port, turn.tls_certificate and turn.tls_key go together"),
         ("turn:\n  relay_ports: 100-200\n", "turn.relay_ports takes MIN-MAX"),
         ("turn:\n  external_ip: example.org\n", "turn.external_ip must be an IP address"),
         ("turn:\n  allowed_peers: [10.0.0.0/33]\n", "turn.allowed_peers takes CIDR"),

@@ -148,6 +148,27 @@ import TestSupport
         #expect(after.deniedPeers - before.deniedPeers == 1 && after.relayedPackets == before.relayedPackets, "\(after)")
     }
 
+    /// TURN over TLS: a client that speaks no TLS is closed at once; a certificate that cannot be loaded stops the
+    /// server from starting, with the reason.
+    @Test func theTLSPortClosesPlaintextAndABadCertificateStopsTheStart() async throws {
+        let certificates = try TestCertificates.make()
+        defer { certificates.remove() }
+        let server = try await TestServer.start {
+            $0.stun.turn.tls = TURNConfiguration.TLS(port: 0, certificate: certificates.chain, key: certificates.key)
+        }
+        defer { Task { await server.stop() } }
+        let tcp = try await TCPTestClient.connect(port: try #require(server.ports.turnTLS))
+        try await tcp.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(await tcp.closesWithin(.seconds(5)), "plaintext on the TLS port was not closed")
+        await #expect(throws: (any Error).self) {
+            let wrong = try await TestServer.start {
+                // The CA's certificate with the server's key: they do not match.
+                $0.stun.turn.tls = TURNConfiguration.TLS(port: 0, certificate: certificates.ca, key: certificates.key)
+            }
+            await wrong.stop()
+        }
+    }
+
     @Test func wrongPasswordsGet401AndGarbageOnTCPIsClosedWhileARelayKeepsWorking() async throws {
         let server = try await Self.server()
         defer { Task { await server.stop() } }

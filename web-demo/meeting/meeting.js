@@ -21,9 +21,9 @@ const opts = {
   audioProcessing: q.get('audioProcessing') !== '0',
   // With source=test: the tone sounds for ON seconds, then is silent for OFF seconds, over and over (speak=ON,OFF).
   speak: /^\d+(\.\d+)?,\d+(\.\d+)?$/.test(q.get('speak') || '') ? q.get('speak').split(',').map(Number) : null,
-  // relay=1: TURN relays only (iceTransportPolicy 'relay'); turn=udp|tcp: keep that TURN transport only.
+  // relay=1: TURN relays only (iceTransportPolicy 'relay'); turn=udp|tcp|tls: keep that TURN transport only.
   relay: q.get('relay') === '1',
-  turn: ['udp', 'tcp'].includes(q.get('turn')) ? q.get('turn') : null,
+  turn: ['udp', 'tcp', 'tls'].includes(q.get('turn')) ? q.get('turn') : null,
 };
 
 const S = {
@@ -400,12 +400,18 @@ function enterRoom(msg) {
 }
 
 function pcConfig() {
-  // The server's STUN and TURN (credentials minted for this connection), narrowed by turn=udp|tcp.
+  // The server's STUN and TURN (credentials minted for this connection), narrowed by turn=udp|tcp|tls.
   const servers = opts.turn
-    ? iceServers.map((s) => Object.assign({}, s, { urls: s.urls.filter((u) => !u.startsWith('turn:') || u.endsWith(`transport=${opts.turn}`)) }))
+    ? iceServers.map((s) => Object.assign({}, s, { urls: s.urls.filter((u) => u.startsWith('stun:') || turnTransport(u) === opts.turn) }))
       .filter((s) => s.urls.length)
     : iceServers;
   return { iceServers: servers, iceTransportPolicy: opts.relay ? 'relay' : 'all', bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' };
+}
+
+/** How a TURN URL reaches its server: 'tls' (turns:), 'tcp' (transport=tcp) or 'udp'. */
+function turnTransport(url) {
+  if (url.startsWith('turns:')) return 'tls';
+  return /[?&]transport=tcp\b/.test(url) ? 'tcp' : 'udp';
 }
 
 /** The selected pair's local candidate in a stats report: how this PeerConnection reaches the server. */

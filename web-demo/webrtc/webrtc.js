@@ -79,8 +79,14 @@ async function publish() {
   await exchange(pc, 'whip');
 }
 
+/** How a TURN URL reaches its server: 'tls' (turns:), 'tcp' (transport=tcp) or 'udp'. */
+function turnTransport(url) {
+  if (url.startsWith('turns:')) return 'tls';
+  return /[?&]transport=tcp\b/.test(url) ? 'tcp' : 'udp';
+}
+
 // The ICE servers LiveSwarm hands out (STUN, and TURN with credentials for this session). `relay=1` keeps the
-// connection on TURN relays only; `turn=udp` or `turn=tcp` keeps one TURN transport (for trying each).
+// connection on TURN relays only; `turn=udp`, `turn=tcp` or `turn=tls` keeps one TURN transport (for trying each).
 async function pcConfig() {
   let iceServers = [];
   try {
@@ -91,7 +97,7 @@ async function pcConfig() {
   }
   const only = params.get('turn');
   if (only) {
-    iceServers = iceServers.map((s) => Object.assign({}, s, { urls: s.urls.filter((u) => !u.startsWith('turn:') || u.endsWith(`transport=${only}`)) }))
+    iceServers = iceServers.map((s) => Object.assign({}, s, { urls: s.urls.filter((u) => u.startsWith('stun:') || turnTransport(u) === only) }))
       .filter((s) => s.urls.length);
   }
   state.iceServers = iceServers.flatMap((s) => s.urls);

@@ -61,4 +61,33 @@ const char *ls_dtls_cipher(ls_dtls *d);
 // The last error, "" when none.
 const char *ls_dtls_error(ls_dtls *d);
 
+// MARK: - TLS over a byte stream (TURN over TLS, RFC 8656 3.1), through memory BIOs: the caller moves bytes.
+
+typedef struct ls_tls_context ls_tls_context;
+typedef struct ls_tls ls_tls;
+
+// A TLS server context (TLS 1.2 and 1.3) with the certificate chain and key of two PEM files. NULL on failure,
+// with the reason in `err`.
+ls_tls_context *ls_tls_context_new(const char *chain_file, const char *key_file, char *err, size_t errlen);
+void ls_tls_context_free(ls_tls_context *ctx);
+
+// One server connection.
+ls_tls *ls_tls_new(ls_tls_context *ctx);
+void ls_tls_free(ls_tls *t);
+// Bytes from the peer. 1, or 0 when they could not be buffered.
+int ls_tls_feed(ls_tls *t, const uint8_t *data, size_t len);
+// Plaintext after the handshake (advancing it first): bytes read, 0 when none is pending yet, LS_DTLS_CLOSED on
+// close_notify, LS_DTLS_FAILED on a fatal error (ls_tls_error says which).
+int ls_tls_read(ls_tls *t, uint8_t *out, size_t cap);
+// Whether the handshake is done.
+int ls_tls_established(ls_tls *t);
+// Plaintext to the peer: `len`, or LS_DTLS_FAILED.
+int ls_tls_write(ls_tls *t, const uint8_t *data, size_t len);
+// Bytes to send to the peer (handshake records, ciphertext, alerts): the length written, 0 when none.
+int ls_tls_take_output(ls_tls *t, uint8_t *out, size_t cap);
+// Sends close_notify (then take the output).
+void ls_tls_shutdown(ls_tls *t);
+const char *ls_tls_version(ls_tls *t);
+const char *ls_tls_error(ls_tls *t);
+
 #endif

@@ -27,6 +27,19 @@ public struct TURNConfiguration: Sendable, Equatable {
     public var allowLoopback = false
     /// Networks peers may be in although they are special-purpose (a LAN deployment), CIDR.
     public var allowedPeers: [String] = []
+    /// TURN over TLS (`turns:`): its own TCP port, with a certificate chain and key (PEM files).
+    public struct TLS: Sendable, Equatable {
+        /// 0 picks a free port (tests). Chromium refuses TURN on ports below 1024 other than 53, 80 and 443.
+        public var port: Int
+        public var certificate: String
+        public var key: String
+
+        public init(port: Int, certificate: String, key: String) { (self.port, self.certificate, self.key) = (port, certificate, key) }
+    }
+
+    /// Nil: no `turns:` (`--turn-tls-port` with `--turn-tls-cert` and `--turn-tls-key`).
+    public var tls: TLS?
+
     /// Lifetimes and quotas (tests shorten the lifetimes).
     public var limits = TURNLimits()
 
