@@ -169,6 +169,57 @@ import TestSupport
         }
     }
 
+    /// The TURN credentials GET /api/v1/ice-servers mints for a session (what a WHEP page or a room participant gets).
+    static func sessionCredentials(_ server: TestServer) async throws -> (username: String, password: String) {
+        struct Answer: Decodable { struct Server: Decodable { var urls: [String]; var username: String?; var credential: String? }; var iceServers: [Server] }
+        let body = try await HTTPGet.fetch(port: server.ports.http, "/api/v1/ice-servers").body
+        let turn = try #require(try JSONDecoder().decode(Answer.self, from: body).iceServers.first { $0.username != nil })
+        return (try #require(turn.username), try #require(turn.credential))
+    }
+
+    /// Sixteen participants behind one address (an office NAT), four allocations each with credentials of their own,
+    /// all get relays; those credentials reach the server's media port and nothing else.
+    @Test func sixteenParticipantsBehindOneAddressAllocateAndSessionCredentialsReachOnlyTheMediaPort() async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        var clients: [Client] = []
+        for _ in 0..<16 {
+            let (username, password) = try await Self.sessionCredentials(server)
+            for _ in 0..<4 { clients.append(try Client(port: server.ports.stunUDP, user: username, password: password)) }
+        }
+        var refused: [String] = []
+        for c in clients {
+            let r = try c.request(.allocate, [(.requestedTransport, [17, 0, 0, 0])])
+            if r.type.messageClass != .successResponse { refused.append("\(String(describing: try? r.errorCode()))") }
+        }
+        #expect(refused.isEmpty && server.swarm.turnAllocations?.count == 64, "\(refused)")
+        let c = clients[0]
+        #expect(try c.request(.createPermission, peers: [Address(ip: [127, 0, 0, 1], port: UInt16(server.ports.rtcUDP))]).type.messageClass == .successResponse)
+        for peer in ["127.0.0.2", "8.8.8.8", "::ffff:8.8.8.8"] {
+            let code = try c.request(.createPermission, peers: [Address(ip: IPAddressText.parse(peer)!, port: 9)]).errorCode()?.code
+            #expect(code == 403, "session credentials got a permission for \(peer): \(code.map(String.init) ?? "allowed")")
+        }
+    }
+
+    /// A flood of unauthenticated requests from one source gets a burst of challenges, then silence: the server
+    /// cannot be used to amplify a spoofed flood.
+    @Test func a401FloodFromOneSourceIsLimited() async throws {
+        let server = try await Self.server()
+        defer { Task { await server.stop() } }
+        let flood = try Client(port: server.ports.stunUDP)
+        for i in 0..<1000 {
+            let m = Message(type: MessageType(method: .allocate, messageClass: .request), transactionID: (0..<12).map { _ in UInt8(i & 0xFF) })
+                .adding(.requestedTransport, [17, 0, 0, 0])
+            flood.send(m.encode())
+        }
+        var answered = 0
+        while flood.receive() != nil { answered += 1 }
+        let counters = try #require(server.swarm.turnAllocations?.snapshot)
+        print("401 flood: 1000 sent, \(answered) challenged, \(counters.challengesDropped) dropped")
+        // A burst of 200, then 50 a second while the flood lasts.
+        #expect(answered >= 150 && answered <= 400 && counters.challengesDropped >= 600, "\(answered) answered, \(counters)")
+    }
+
     @Test func wrongPasswordsGet401AndGarbageOnTCPIsClosedWhileARelayKeepsWorking() async throws {
         let server = try await Self.server()
         defer { Task { await server.stop() } }
