@@ -69,6 +69,7 @@ public struct ConfigFile: Decodable, Sendable {
         var allocations_per_user: Int?
         var allocations_per_source: Int?
         var max_allocations: Int?
+        var max_mbps_per_allocation: Double?
         var tls_port: Int?
         var tls_certificate: String?
         var tls_key: String?
@@ -106,7 +107,7 @@ public struct ConfigFile: Decodable, Sendable {
         "rooms": ["max_rooms", "max_participants", "max_tracks_per_participant", "max_message_bytes", "max_messages_per_second",
                   "video_codec", "secret", "grace", "reload_window"],
         "turn": ["enabled", "realm", "users", "secrets", "relay_ports", "external_ip", "relay_ip", "relay_ipv6", "allowed_peers", "allocations_per_user",
-                 "allocations_per_source", "max_allocations", "tls_port", "tls_certificate", "tls_key"],
+                 "allocations_per_source", "max_allocations", "max_mbps_per_allocation", "tls_port", "tls_certificate", "tls_key"],
     ]
 
     public struct Invalid: Error, CustomStringConvertible {
@@ -270,6 +271,10 @@ public struct ConfigFile: Decodable, Sendable {
         if let v = t.allocations_per_user { c.limits.allocationsPerUser = try Self.positive(v, "turn.allocations_per_user") }
         if let v = t.allocations_per_source { c.limits.allocationsPerSource = try Self.positive(v, "turn.allocations_per_source") }
         if let v = t.max_allocations { c.limits.capacity = try Self.positive(v, "turn.max_allocations") }
+        if let v = t.max_mbps_per_allocation {
+            guard v >= 1, v <= 10_000 else { throw Invalid(description: "turn.max_mbps_per_allocation must be 1-10000, got \(v)") }
+            c.limits.bytesPerSecond = Int(v * 125_000)
+        }
         switch (t.tls_port, t.tls_certificate, t.tls_key) {
         case (nil, nil, nil): break
         case (let port?, let certificate?, let key?):

@@ -61,6 +61,7 @@ struct TURNRoutes: Sendable {
         var deniedPeers: Int
         var dropped: Int
         var quotaRefusals: Int
+        var overBandwidth: Int
     }
 
     struct Answer: ResponseEncodable {
@@ -87,7 +88,7 @@ struct TURNRoutes: Sendable {
                           counters: Counters(allocated: c.allocated, refreshes: c.refreshes, relayedPackets: c.relayedPackets,
                                              relayedBytes: c.relayedBytes, authFailures: c.authFailures,
                                              challengesDropped: c.challengesDropped, deniedPeers: c.deniedPeers, dropped: c.dropped,
-                                             quotaRefusals: c.quotaRefusals),
+                                             quotaRefusals: c.quotaRefusals, overBandwidth: c.overBandwidth),
                           relays: relays)
         }
     }

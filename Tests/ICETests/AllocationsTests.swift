@@ -263,6 +263,36 @@ import Testing
         #expect(allocations.snapshot.quotaRefusals == 1)
     }
 
+    /// Each allocation relays at most `bytesPerSecond` each way, a second's worth at once; the rest is dropped and
+    /// counted, and the budget refills with time.
+    @Test func bandwidthPerAllocation() throws {
+        var c = Allocations.Configuration()
+        c.credentials = TURNCredentials(realm: Self.realm, users: ["alice": "secret"])
+        c.policy = PeerPolicy(allowed: [PeerPolicy.Network("198.51.100.0/24")!])
+        c.limits.bytesPerSecond = 10_000
+        let allocations = Allocations(configuration: c, nonces: nonces)
+        let m = request(.allocate, [Self.udp])
+        guard case .allocate(let pending) = allocations.request(m, from: Self.client, now: 0, wall: 1_000_000) else { throw Failure("") }
+        let relay = FakeRelay(Address(ip: Self.server, port: 61000))
+        _ = allocations.allocated(pending, relay: relay, reserved: nil, now: 0)
+        let peer = Address(ip: [198, 51, 100, 20], port: 5000)
+        guard case .reply = allocations.request(request(.createPermission, peers: [peer]), from: Self.client, now: 0, wall: 1_000_000) else { throw Failure("") }
+        func send(_ count: Int, at now: Double) throws {
+            for _ in 0..<count {
+                let send = Message(type: MessageType(method: .send, messageClass: .indication), transactionID: Self.tid())
+                    .adding(.xorPeerAddress, address: peer).adding(.data, [UInt8](repeating: 7, count: 1000))
+                allocations.send(try Message(parsing: send.encode()), from: Self.client, now: now)
+            }
+        }
+        try send(15, at: 1)
+        #expect(relay.sent.count == 10 && allocations.snapshot.overBandwidth == 5)
+        try send(15, at: 1.5)
+        #expect(relay.sent.count == 15, "half a second refills half")
+        // From the peer: a budget of its own.
+        let back = (0..<12).compactMap { _ in allocations.fromPeer([UInt8](repeating: 1, count: 1000)[...], relay: relay.address, peer: peer, now: 2) }
+        #expect(back.count == 10 && allocations.snapshot.overBandwidth == 17)
+    }
+
     /// A flood of unauthenticated requests from one source gets a bounded number of challenges; a crowd behind
     /// one address (16 participants, six allocations each) is not limited.
     @Test func challengesAreRateLimitedPerSourceButNotForACrowd() throws {

@@ -81,11 +81,15 @@ public final class Allocations: @unchecked Sendable {
         let response: [UInt8]
         var toPeers = (packets: 0, bytes: 0)
         var fromPeers = (packets: 0, bytes: 0)
+        /// Each direction's bandwidth budget.
+        var toPeersBudget: ByteBudget
+        var fromPeersBudget: ByteBudget
 
         init(client: TURNClient, relay: any RelaySocket, username: String, credential: TURNCredentials.Candidate, expiry: Double,
              transactionID: [UInt8], response: [UInt8]) {
             (self.client, self.relay, self.username, self.credential, self.expiry) = (client, relay, username, credential, expiry)
             (self.transactionID, self.response) = (transactionID, response)
+            (toPeersBudget, fromPeersBudget) = (ByteBudget(), ByteBudget())
         }
 
         func permits(_ ip: [UInt8], now: Double) -> Bool {
@@ -109,6 +113,8 @@ public final class Allocations: @unchecked Sendable {
         public var relayedBytes = 0
         /// Allocate answered 486 (a user's or a source address's quota) or 508 (the server's capacity).
         public var quotaRefusals = 0
+        /// Packets dropped because their allocation was over its bandwidth (``TURNLimits/bytesPerSecond``).
+        public var overBandwidth = 0
     }
 
     /// Changed only by ``setMediaPorts(_:)`` (under the lock: the policy is read under it).
@@ -400,6 +406,10 @@ public final class Allocations: @unchecked Sendable {
                 counters.deniedPeers += 1
                 return nil
             }
+            guard a.toPeersBudget.take(data.count, now: now, rate: configuration.limits.bytesPerSecond) else {
+                counters.overBandwidth += 1
+                return nil
+            }
             count(data.count, on: &a.toPeers)
             return a.relay
         }
@@ -412,6 +422,10 @@ public final class Allocations: @unchecked Sendable {
         lock.withLock { () -> (TURNClient, [UInt8])? in
             guard let a = byRelay[relay], a.expiry > now, a.permits(peer.ip, now: now) else {
                 counters.dropped += 1
+                return nil
+            }
+            guard a.fromPeersBudget.take(data.count, now: now, rate: configuration.limits.bytesPerSecond) else {
+                counters.overBandwidth += 1
                 return nil
             }
             count(data.count, on: &a.fromPeers)
@@ -490,6 +504,22 @@ public final class Allocations: @unchecked Sendable {
     static func uint32(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)] }
 
     static func transactionID() -> [UInt8] { (0..<12).map { _ in UInt8.random(in: 0...255) } }
+}
+
+/// A token bucket of bytes: `rate` a second, at most one second's worth saved up.
+struct ByteBudget {
+    var tokens: Double = .nan
+    var at: Double = 0
+
+    /// Whether `bytes` fit now; they are spent when they do.
+    mutating func take(_ bytes: Int, now: Double, rate: Int) -> Bool {
+        let capacity = Double(rate)
+        tokens = tokens.isNaN ? capacity : min(capacity, tokens + max(0, now - at) * capacity)
+        at = now
+        guard tokens >= Double(bytes) else { return false }
+        tokens -= Double(bytes)
+        return true
+    }
 }
 
 /// Builds the answers to one request: SOFTWARE on each, MESSAGE-INTEGRITY when the request authenticated, a

@@ -7,11 +7,11 @@ import NIOConcurrencyHelpers
 final class TURNMetrics: Sendable {
     /// The `liveswarm_turn_NAME_total` counters, in the order of ``values(_:)``.
     static let names = ["allocations", "relayed_bytes", "relayed_packets", "auth_failures", "challenges_dropped", "denied_peers",
-                        "dropped", "refreshes", "quota_refusals"]
+                        "dropped", "refreshes", "quota_refusals", "over_bandwidth"]
 
     static func values(_ c: Allocations.Counters) -> [Int] {
         [c.allocated, c.relayedBytes, c.relayedPackets, c.authFailures, c.challengesDropped, c.deniedPeers, c.dropped, c.refreshes,
-         c.quotaRefusals]
+         c.quotaRefusals, c.overBandwidth]
     }
 
     let allocations: Gauge
