@@ -8,9 +8,11 @@ import Testing
     final class FakeRelay: RelaySocket, @unchecked Sendable {
         let address: Address
         var sent: [(data: [UInt8], to: Address)] = []
+        var delivered: [(data: [UInt8], from: Address)] = []
         var closed = false
         init(_ address: Address) { self.address = address }
         func send(_ data: ArraySlice<UInt8>, to peer: Address) { sent.append((Array(data), peer)) }
+        func deliver(_ data: ArraySlice<UInt8>, from peer: Address) { delivered.append((Array(data), peer)) }
         func close() { closed = true }
     }
 
@@ -291,6 +293,41 @@ import Testing
         // From the peer: a budget of its own.
         let back = (0..<12).compactMap { _ in allocations.fromPeer([UInt8](repeating: 1, count: 1000)[...], relay: relay.address, peer: peer, now: 2) }
         #expect(back.count == 10 && allocations.snapshot.overBandwidth == 17)
+    }
+
+    /// Behind a NAT that does not hairpin: a peer at the server's external address is reached locally, the media
+    /// port at the local address (its answers shown as from the external one) and another allocation's relay
+    /// handed over directly.
+    @Test func theExternalAddressIsReachedLocally() throws {
+        let external: [UInt8] = [198, 51, 100, 1], local: [UInt8] = [10, 0, 0, 5]
+        var c = Allocations.Configuration()
+        c.credentials = TURNCredentials(realm: Self.realm, users: ["alice": "secret", "bob": "secret"])
+        c.policy = PeerPolicy(ownAddresses: [external, local], mediaPorts: [8000])
+        c.hairpin = [external: local]
+        let allocations = Allocations(configuration: c, nonces: nonces)
+        func allocate(_ user: String, _ client: TURNClient, port: UInt16) throws -> FakeRelay {
+            guard case .allocate(let p) = allocations.request(request(.allocate, user: user, client: client, [Self.udp]), from: client, now: 0, wall: 1_000_000) else {
+                throw Failure("not allocating")
+            }
+            let relay = FakeRelay(Address(ip: external, port: port))
+            _ = allocations.allocated(p, relay: relay, reserved: nil, now: 0)
+            guard case .reply = allocations.request(request(.createPermission, user: user, client: client, peers: [Address(ip: external, port: 1)]),
+                                                    from: client, now: 0, wall: 1_000_000) else { throw Failure("no permission") }
+            return relay
+        }
+        let bob = TURNClient(transport: .udp, address: Address(ip: [192, 0, 2, 9], port: 5000))
+        let a = try allocate("alice", Self.client, port: 61000), b = try allocate("bob", bob, port: 61002)
+        func send(to peer: Address) throws {
+            let m = Message(type: MessageType(method: .send, messageClass: .indication), transactionID: Self.tid())
+                .adding(.xorPeerAddress, address: peer).adding(.data, [1, 2, 3])
+            allocations.send(try Message(parsing: m.encode()), from: Self.client, now: 1)
+        }
+        try send(to: Address(ip: external, port: 8000))
+        #expect(a.sent.map(\.to) == [Address(ip: local, port: 8000)], "the media port at its local address")
+        let answer = try #require(allocations.fromPeer([9][...], relay: a.address, peer: Address(ip: local, port: 8000), now: 1))
+        #expect(try Message(parsing: answer.1).xorPeerAddresses() == [Address(ip: external, port: 8000)], "shown as from the external address")
+        try send(to: b.address)
+        #expect(a.sent.count == 1 && b.delivered.map(\.from) == [a.address], "another relay: handed over, not sent")
     }
 
     /// A flood of unauthenticated requests from one source gets a bounded number of challenges; a crowd behind

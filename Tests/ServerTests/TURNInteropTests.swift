@@ -75,6 +75,24 @@ import TestSupport
         return Totals(sent: sent, received: received, lost: lost, output: output)
     }
 
+    /// Behind a NAT (`--turn-external-ip`, here 127.0.0.3, where nothing listens): relays are advertised at the
+    /// external address and clients relaying to each other there are served locally, as a NAT that does not
+    /// hairpin requires.
+    @Test func clientsRelayToEachOtherAtTheExternalAddress() async throws {
+        let server = try await TestServer.start { c in
+            c.stun.turn.users = [Self.user.0: Self.user.1]
+            c.stun.turn.secrets = [Self.secret]
+            c.stun.turn.externalIP = "127.0.0.3"
+        }
+        defer { Task { await server.stop() } }
+        let t = try await Self.uclient(["-X", "-y"], server: server, peerPort: nil, rest: false)
+        print("client to client at the external address: sent \(t.sent), received \(t.received), lost \(t.lost)")
+        #expect(t.sent == 80 && t.received == t.sent && t.lost == 0, "\(t.output.suffix(1500))")
+        let probe = try TURNSecurityTests.Client(port: server.ports.stunUDP, user: Self.user.0, password: Self.user.1)
+        let relayed = try probe.request(.allocate, [(.requestedTransport, [17, 0, 0, 0])]).xorRelayedAddress()
+        #expect(relayed?.ip == [127, 0, 0, 3], "relays advertised at the external address: \(String(describing: relayed))")
+    }
+
     /// Each flag set, with a static user and with a REST secret: every message sent comes back, none lost.
     @Test(arguments: [
         ("UDP, channels", ["-X"], true),

@@ -7,6 +7,9 @@ public protocol RelaySocket: AnyObject, Sendable {
     /// The relayed transport address as clients see it (the external IP when the server is behind a NAT).
     var address: Address { get }
     func send(_ data: ArraySlice<UInt8>, to peer: Address)
+    /// A datagram from another relay of this server, handed over without the network (which may not hairpin), as
+    /// if it had arrived on this socket from `peer`.
+    func deliver(_ data: ArraySlice<UInt8>, from peer: Address)
     func close()
 }
 
@@ -35,6 +38,9 @@ public final class Allocations: @unchecked Sendable {
         public var limits = TURNLimits()
         /// Relay families this server has (an IPv6 relay needs an IPv6 relay address).
         public var families: Set<Int> = [4]
+        /// Behind a NAT (`--turn-external-ip`): the external address to the local one, for packets to the server's
+        /// own media port at its external address (many cloud NATs do not hairpin).
+        public var hairpin: [[UInt8]: [UInt8]] = [:]
         public var software = "LiveSwarm"
         public init() {}
     }
@@ -394,7 +400,12 @@ public final class Allocations: @unchecked Sendable {
 
     func relay(from client: TURNClient, to peer: Address, _ data: ArraySlice<UInt8>, now: Double) {
         let canonical = Address(ip: PeerPolicy.canonical(peer.ip) ?? peer.ip, port: peer.port)
-        let socket = lock.withLock { () -> (any RelaySocket)? in
+        enum Route {
+            case network(any RelaySocket, Address)
+            /// To another allocation's relay on this server: handed over directly.
+            case inside(from: Address, to: any RelaySocket)
+        }
+        let route = lock.withLock { () -> Route? in
             guard let a = table[client], a.expiry > now, a.permits(peer.ip, now: now) else {
                 counters.dropped += 1
                 return nil
@@ -411,15 +422,27 @@ public final class Allocations: @unchecked Sendable {
                 return nil
             }
             count(data.count, on: &a.toPeers)
-            return a.relay
+            if let other = byRelay[canonical] { return .inside(from: a.relay.address, to: other.relay) }
+            let target = configuration.hairpin[canonical.ip].map { Address(ip: $0, port: canonical.port) } ?? canonical
+            return .network(a.relay, target)
         }
-        socket?.send(data, to: canonical)
+        switch route {
+        case .network(let socket, let target): socket.send(data, to: target)
+        case .inside(let source, let target): target.deliver(data, from: source)
+        case nil: break
+        }
     }
 
     /// Data from `peer` arrived on the relay at `relay`: what to send to which client (ChannelData when a channel
     /// is bound, else a Data indication), or nil when the peer has no permission.
     public func fromPeer(_ data: ArraySlice<UInt8>, relay: Address, peer: Address, now: Double) -> (TURNClient, [UInt8])? {
         lock.withLock { () -> (TURNClient, [UInt8])? in
+            // The media port answering a client that reached it at the external address: shown as that address.
+            var peer = peer
+            if configuration.policy.mediaPorts.contains(peer.port), let local = PeerPolicy.canonical(peer.ip),
+               let external = configuration.hairpin.first(where: { $0.value == local })?.key {
+                peer = Address(ip: external, port: peer.port)
+            }
             guard let a = byRelay[relay], a.expiry > now, a.permits(peer.ip, now: now) else {
                 counters.dropped += 1
                 return nil

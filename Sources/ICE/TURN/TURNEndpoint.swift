@@ -36,6 +36,7 @@ final class TURNEndpoint: Sendable {
         let external = configuration.externalIP.flatMap(IPAddressText.parse)
         advertised = (external ?? v4.flatMap(IPAddressText.parse), v6.flatMap(IPAddressText.parse))
         c.families = Set([v4 != nil ? 4 : nil, v6 != nil ? 6 : nil].compactMap { $0 })
+        if let external, let local = v4.flatMap(IPAddressText.parse), external != local { c.hairpin = [external: local] }
         var own = Set(([v4, v6, external.map(IPAddressText.format), listenHost] + configuration.serverAddresses).compactMap { $0 }
             .compactMap(IPAddressText.parse))
         // A wildcard listener is reached on every local address, loopback ones included.
@@ -188,25 +189,31 @@ final class TURNEndpoint: Sendable {
 final class NIORelaySocket: RelaySocket, Sendable {
     let address: Address
     let channel: any Channel
+    let handler: RelayHandler
 
-    init(address: Address, channel: any Channel) { (self.address, self.channel) = (address, channel) }
+    init(address: Address, channel: any Channel, handler: RelayHandler) { (self.address, self.channel, self.handler) = (address, channel, handler) }
 
     static func bind(host: String, port: Int, shown: [UInt8], endpoint: TURNEndpoint) -> EventLoopFuture<NIORelaySocket> {
         let address = Address(ip: shown, port: UInt16(port))
+        let handler = RelayHandler(endpoint: endpoint, relay: address)
         return DatagramBootstrap(group: endpoint.group)
             .channelOption(.socketOption(.so_rcvbuf), value: 1 << 20)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(RelayHandler(endpoint: endpoint, relay: address))
+                    try channel.pipeline.syncOperations.addHandler(handler)
                 }
             }
             .bind(host: host, port: port)
-            .map { NIORelaySocket(address: address, channel: $0) }
+            .map { NIORelaySocket(address: address, channel: $0, handler: handler) }
     }
 
     func send(_ data: ArraySlice<UInt8>, to peer: Address) {
         guard let to = TURNEndpoint.socketAddress(peer) else { return }
         channel.writeAndFlush(AddressedEnvelope(remoteAddress: to, data: channel.allocator.buffer(bytes: data)), promise: nil)
+    }
+
+    func deliver(_ data: ArraySlice<UInt8>, from peer: Address) {
+        handler.endpoint.fromPeer(data, relay: address, peer: peer)
     }
 
     func close() { channel.close(promise: nil) }
