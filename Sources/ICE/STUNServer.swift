@@ -73,7 +73,8 @@ public final class STUNServer: Service, Sendable {
 
     public func run() async throws {
         let group = MultiThreadedEventLoopGroup.singleton
-        let responding = Responding(responder: responder, logger: logger, answered: answered, dropped: dropped, turn: turn)
+        let responding = Responding(responder: responder, logger: logger, answered: answered, dropped: dropped, turn: turn,
+                                    idleSeconds: configuration.turn.limits.idleConnectionSeconds)
         let udp = try await DatagramBootstrap.batched(group: group, receiveBuffer: 1 << 20)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -164,6 +165,8 @@ public final class STUNServer: Service, Sendable {
         let answered: Counter
         let dropped: Counter
         let turn: TURNEndpoint?
+        /// How long a TCP or TLS connection may go without an allocation.
+        let idleSeconds: Double
 
         func reply(to bytes: [UInt8], from remote: SocketAddress?, transport: ICETransport) -> [UInt8]? {
             guard let remote, let source = PeerAddress(remote, transport: transport)?.stunAddress else { return nil }
@@ -266,6 +269,19 @@ public final class STUNServer: Service, Sendable {
 
         func channelActive(context: ChannelHandlerContext) {
             if let turn = responding.turn, let client = client(context) { turn.connected(client, context.channel) }
+            // A connection without an allocation is closed when the check finds it so: a silent client, or one
+            // sending half a message, holds no socket for long.
+            let channel = context.channel
+            let every = TimeAmount.milliseconds(Int64(responding.idleSeconds * 1000))
+            let client = client(context)
+            context.eventLoop.scheduleRepeatedTask(initialDelay: every, delay: every) { [turn = responding.turn, logger = responding.logger] task in
+                guard !channel.isActive || client.map({ turn?.allocations.has($0) ?? false }) != true else { return }
+                task.cancel()
+                if channel.isActive {
+                    logger.debug("STUN/TURN stream closed: no allocation", metadata: ["client": "\(client.map { "\($0)" } ?? "?")"])
+                    channel.close(promise: nil)
+                }
+            }
             context.fireChannelActive()
         }
 

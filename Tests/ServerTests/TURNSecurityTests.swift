@@ -220,6 +220,38 @@ import TestSupport
         #expect(answered >= 150 && answered <= 400 && counters.challengesDropped >= 600, "\(answered) answered, \(counters)")
     }
 
+    /// A TCP connection that sends nothing, or half a message, is closed once found without an allocation (here
+    /// after 1 s); one that allocated stays open.
+    @Test func tcpConnectionsWithoutAnAllocationAreClosed() async throws {
+        let server = try await TestServer.start { c in
+            c.stun.turn.users = ["turn-test": "pass-word"]
+            c.stun.turn.limits.idleConnectionSeconds = 1
+        }
+        defer { Task { await server.stop() } }
+        let silent = try await TCPTestClient.connect(port: server.ports.stunTCP)
+        let half = try await TCPTestClient.connect(port: server.ports.stunTCP)
+        try await half.send(ByteBuffer(bytes: [0x00, 0x03, 0x00]))
+        // A client that allocates over TCP: a challenge, then the signed request.
+        let allocating = try await TCPTestClient.connect(port: server.ports.stunTCP)
+        func allocate(nonce: String?) async throws -> Message {
+            var m = Message(type: MessageType(method: .allocate, messageClass: .request), transactionID: (0..<12).map { _ in .random(in: 0...255) })
+                .adding(.requestedTransport, [17, 0, 0, 0])
+            var key: [UInt8]?
+            if let nonce {
+                m = m.adding(.username, Array("turn-test".utf8)).adding(.realm, Array("liveswarm".utf8)).adding(.nonce, Array(nonce.utf8))
+                key = Message.longTermKey(username: "turn-test", realm: "liveswarm", password: "pass-word")
+            }
+            try await allocating.send(ByteBuffer(bytes: m.encode(integrityKey: key)))
+            let answer = try #require(await allocating.receive())
+            return try Message(parsing: Array(answer.readableBytesView))
+        }
+        let challenge = try await allocate(nonce: nil)
+        #expect(try await allocate(nonce: challenge.nonce).type.messageClass == .successResponse)
+        #expect(await silent.closesWithin(.seconds(4)), "a silent connection stayed open")
+        #expect(await half.closesWithin(.seconds(4)), "a connection with half a message stayed open")
+        #expect(await !allocating.closesWithin(.milliseconds(2500)), "a connection with an allocation was closed")
+    }
+
     @Test func wrongPasswordsGet401AndGarbageOnTCPIsClosedWhileARelayKeepsWorking() async throws {
         let server = try await Self.server()
         defer { Task { await server.stop() } }

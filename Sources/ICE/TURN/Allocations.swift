@@ -157,6 +157,9 @@ public final class Allocations: @unchecked Sendable {
     }
     public var count: Int { lock.withLock { table.count } }
 
+    /// Whether `client` holds an allocation.
+    public func has(_ client: TURNClient) -> Bool { lock.withLock { table[client] != nil } }
+
     // MARK: - Requests
 
     /// A STUN request other than Binding, from `client`.

@@ -83,6 +83,9 @@ public struct TURNLimits: Sendable, Equatable {
     public var allocationsPerSource = 256
     /// Allocations in all (508 beyond).
     public var capacity = 4000
+    /// A TCP or TLS connection without an allocation is closed after this long (checked as often): a client that
+    /// connects and sends nothing, or half a message, cannot hold a socket.
+    public var idleConnectionSeconds: Double = 30
     /// Bytes a second each allocation may relay each way (one second's worth may come at once); more is dropped and
     /// counted. 20 Mbit/s: a 1080p screen share fits with room to spare; one allocation cannot take the uplink.
     public var bytesPerSecond = 2_500_000
