@@ -1,4 +1,5 @@
 import Foundation
+import ICE
 import Server
 import Testing
 import TestSupport
@@ -12,7 +13,14 @@ import TestSupport
     static let consentTimeout = 5
 
     struct Result: Decodable {
-        struct Pair: Decodable { var local: String?; var remote: String?; var rttMs: Double?; var localAddress: String? }
+        struct Pair: Decodable {
+            var local: String?
+            var remote: String?
+            var rttMs: Double?
+            var localAddress: String?
+            var localType: String?
+            var relayProtocol: String?
+        }
         struct DTLS: Decodable { var state: String?; var version: String?; var cipher: String?; var srtpCipher: String? }
         struct ServerDTLS: Decodable { var dtlsState: String; var srtpProfile: String?; var dtlsCipher: String?; var failure: String? }
         struct Server: Decodable {
@@ -105,5 +113,36 @@ import TestSupport
         if let ice = r.connectedMs, let dtls = r.dtlsConnectedMs { #expect(dtls - ice < 800, "DTLS took \(Int(dtls - ice)) ms after ICE") }
         let took = try await Self.waitForConsentExpiry(server, probe: s.id)
         print("session \(s.id) closed \(took) after the browser quit (consent timeout \(Self.consentTimeout) s)")
+    }
+
+    /// The page's TURN checks: relays only, over TURN/UDP, TCP and TLS in turn, with the ICE servers the server
+    /// hands out (its TLS certificate from a CA the browser trusts). Each connects through a relay of that protocol
+    /// to the media port, where the server sees it.
+    @Test func turnChecksSayWhichRelaysWork() async throws {
+        let certificates = try TestCertificates.make()
+        defer { certificates.remove() }
+        let server = try await TestServer.start {
+            $0.stun.turn.tls = TURNConfiguration.TLS(port: 0, certificate: certificates.chain, key: certificates.key)
+        }
+        defer { Task { await server.stop() } }
+        let driver = try Tool.python(Tool.driveArguments(
+            url: "\(server.httpURL)/net-check/?transport=turn", seconds: 12,
+            statsJS: """
+                const out = {};
+                for (const t of ['turn-udp', 'turn-tcp', 'turn-tls']) {
+                  const r = window.netCheck[t] || {};
+                  out[t] = { state: r.state || 'none', states: r.states || [], connectedMs: r.connectedMs, selectedPair: r.selectedPair,
+                             server: r.server, error: r.error, connectionState: r.connectionState };
+                }
+                return out;
+                """) + ["--trust-ca", certificates.ca])
+        let results = try await driver.jsonResult([String: Result].self, timeout: .seconds(90))
+        for transport in ["udp", "tcp", "tls"] {
+            let r = try #require(results["turn-\(transport)"])
+            print("TURN/\(transport): \(r.state) in \(r.connectedMs.map { "\(Int($0)) ms" } ?? "-"), \(r.selectedPair?.local ?? r.error ?? "-") → \(r.selectedPair?.remote ?? "-"); server \(r.server?.state ?? "-"), selected \(r.server?.selected ?? "-")")
+            #expect(r.state == "connected" || r.state == "completed", "TURN/\(transport): \(r.state) \(r.error ?? "")")
+            #expect(r.selectedPair?.localType == "relay" && r.selectedPair?.relayProtocol == transport, "\(String(describing: r.selectedPair))")
+            #expect(r.server?.state == "connected" && r.server?.selected?.hasPrefix("udp ") == true, "the media port saw the relay over UDP")
+        }
     }
 }
