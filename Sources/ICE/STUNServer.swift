@@ -59,8 +59,11 @@ public final class STUNServer: Service, Sendable {
         }
     }
 
-    /// TURN credentials for one session (the media port only), valid `ttl` seconds; nil when TURN is off.
-    public func sessionCredentials(ttl: Double) -> (username: String, password: String)? { turn?.mintSession(ttl: ttl) }
+    /// TURN credentials for one session (the media port only, unless `general`), valid `ttl` seconds; nil when TURN
+    /// is off.
+    public func sessionCredentials(ttl: Double, general: Bool = false) -> (username: String, password: String)? {
+        turn?.mintSession(ttl: ttl, general: general)
+    }
 
     /// The relays' decisions and counters (nil when TURN is off).
     public var allocations: Allocations? { turn?.allocations }

@@ -73,6 +73,7 @@ public struct ConfigFile: Decodable, Sendable {
         var tls_port: Int?
         var tls_certificate: String?
         var tls_key: String?
+        var p2p: Bool?
     }
     public struct Auth: Decodable, Sendable {
         var publish_keys: [String]?
@@ -107,7 +108,7 @@ public struct ConfigFile: Decodable, Sendable {
         "rooms": ["max_rooms", "max_participants", "max_tracks_per_participant", "max_message_bytes", "max_messages_per_second",
                   "video_codec", "secret", "grace", "reload_window"],
         "turn": ["enabled", "realm", "users", "secrets", "relay_ports", "external_ip", "relay_ip", "relay_ipv6", "allowed_peers", "allocations_per_user",
-                 "allocations_per_source", "max_allocations", "max_mbps_per_allocation", "tls_port", "tls_certificate", "tls_key"],
+                 "allocations_per_source", "max_allocations", "max_mbps_per_allocation", "tls_port", "tls_certificate", "tls_key", "p2p"],
     ]
 
     public struct Invalid: Error, CustomStringConvertible {
@@ -236,6 +237,7 @@ public struct ConfigFile: Decodable, Sendable {
 
     func apply(_ t: TURN, to c: inout TURNConfiguration) throws {
         if let v = t.enabled { c.enabled = v }
+        if let v = t.p2p { c.forP2P = v }
         if let v = t.realm {
             guard !v.isEmpty else { throw Invalid(description: "turn.realm must not be empty") }
             c.realm = v

@@ -165,11 +165,11 @@ extension HTTPRoutes {
                             part: p.index, duration: p.duration, independent: p.independent, bytes: p.data.readableBytes,
                             sha256: p.sha256.map { String(format: "%02x", $0) }.joined())
         }
-        // Peers find their addresses with LiveSwarm's STUN server only: a TURN relay would carry the bytes P2P is
-        // meant to keep off the servers.
-        var iceServers: [ChunkList.ICEServer] = []
-        if let port = webRTC?.stunPort(), let authority, let host = ICEServerDirectory.host(ofAuthority: authority) {
-            iceServers.append(.init(urls: "stun:\(host):\(port)"))
+        // Peers find their addresses with LiveSwarm's STUN server; TURN only when the operator allows it for P2P
+        // (--turn-for-p2p): a relay carries the bytes P2P is meant to keep off the servers.
+        var iceServers: [ICEServer] = []
+        if let webRTC, let authority, let host = ICEServerDirectory.host(ofAuthority: authority) {
+            iceServers = webRTC.iceServers.p2pServers(host: host)
         }
         let swarm = hls.epochs()[key].map { epoch in
             ChunkList.Swarm(infoHash: InfoHash.liveSwarm(stream: "\(key)", epoch: epoch).hex, tracker: "/tracker",
@@ -198,7 +198,6 @@ struct ChunkList: ResponseEncodable {
     /// The stream's P2P swarm: its info hash (hex; the tracker wants it as a 20-character binary string) and the
     /// tracker's path. Nil once the stream has ended.
     struct Swarm: Codable { var infoHash: String; var tracker: String; var iceServers: [ICEServer] }
-    struct ICEServer: Codable { var urls: String }
     var stream: String
     var swarm: Swarm?
     var initSections: [InitEntry]

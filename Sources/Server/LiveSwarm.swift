@@ -88,9 +88,9 @@ public final class LiveSwarm: Sendable {
         let rooms = RoomEndpoint(configuration: configuration.rooms, registry: sfu, logger: logger)
         // Where sessions start (GET /api/v1/ice-servers, a room's joined, WHIP/WHEP Link headers), clients get STUN
         // and TURN with credentials of their own that reach only the media port.
-        let iceServers = ICEServerDirectory(ttl: Int(configuration.stun.turn.sessionTTL),
+        let iceServers = ICEServerDirectory(ttl: Int(configuration.stun.turn.sessionTTL), forP2P: configuration.stun.turn.forP2P,
                                             ports: { ports.withLock { $0.stun.map { ($0.udp, $0.tcp, $0.tls) } } },
-                                            mint: { [ttl = configuration.stun.turn.sessionTTL] in stun.sessionCredentials(ttl: ttl) })
+                                            mint: { [ttl = configuration.stun.turn.sessionTTL] general in stun.sessionCredentials(ttl: ttl, general: general) })
         let routes = HTTPRoutes(hub: hub, hls: hls, registry: registry, metricsFactory: metricsFactory, logger: logger,
                                 tracker: TrackerEndpoint(configuration: configuration.tracker, hls: hls, logger: logger),
                                 probes: RTCProbes(port: mediaPort, certificate: certificate, logger: logger),

@@ -15,22 +15,24 @@ public struct ICEServer: Sendable, Equatable, Codable {
 public struct ICEServerDirectory: Sendable {
     /// The STUN/TURN listener's ports once bound (UDP, TCP, and TURN over TLS's when configured).
     let ports: @Sendable () -> (udp: Int, tcp: Int, tls: Int?)?
-    /// Session credentials; nil when TURN is off.
-    let mint: @Sendable () -> (username: String, password: String)?
+    /// Session credentials (`general`: for P2P, not limited to the media port); nil when TURN is off.
+    let mint: @Sendable (_ general: Bool) -> (username: String, password: String)?
+    /// Whether P2P viewers get TURN (`--turn-for-p2p`).
+    let forP2P: Bool
     /// Seconds minted credentials stay valid.
     public let ttl: Int
 
-    public init(ttl: Int, ports: @escaping @Sendable () -> (udp: Int, tcp: Int, tls: Int?)?,
-                mint: @escaping @Sendable () -> (username: String, password: String)?) {
-        (self.ttl, self.ports, self.mint) = (ttl, ports, mint)
+    public init(ttl: Int, forP2P: Bool = false, ports: @escaping @Sendable () -> (udp: Int, tcp: Int, tls: Int?)?,
+                mint: @escaping @Sendable (_ general: Bool) -> (username: String, password: String)?) {
+        (self.ttl, self.forP2P, self.ports, self.mint) = (ttl, forP2P, ports, mint)
     }
 
     /// The servers for a client that reached this server at `host` (what a browser behind NAT can reach), with
     /// credentials of its own. Empty before the listener is bound.
-    public func servers(host: some StringProtocol) -> [ICEServer] {
+    public func servers(host: some StringProtocol, general: Bool = false) -> [ICEServer] {
         guard let ports = ports() else { return [] }
         var servers = [ICEServer(urls: ["stun:\(host):\(ports.udp)"])]
-        if let (username, password) = mint() {
+        if let (username, password) = mint(general) {
             // turns: names the host as the page reached it: the certificate must be valid for it (an IP SAN for an
             // address).
             let tls = ports.tls.map { ["turns:\(host):\($0)?transport=tcp"] } ?? []
@@ -38,6 +40,12 @@ public struct ICEServerDirectory: Sendable {
                                      username: username, credential: password))
         }
         return servers
+    }
+
+    /// For P2P viewers: STUN only, unless the operator allows TURN for P2P (`--turn-for-p2p`); then TURN too, with
+    /// general credentials, since the peers are other browsers.
+    public func p2pServers(host: some StringProtocol) -> [ICEServer] {
+        forP2P ? servers(host: host, general: true) : Array(servers(host: host).prefix(1))
     }
 
     /// WHIP/WHEP `Link` header values (RFC 9725 4.4): one per URL, TURN ones with their credentials.

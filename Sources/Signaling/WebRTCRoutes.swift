@@ -16,14 +16,12 @@ import StreamHub
 public struct WebRTCRoutes: Sendable {
     public let registry: RouterRegistry
     let authentication: PublishAuthentication
-    let iceServers: ICEServerDirectory
+    /// What clients are handed where sessions start (WHIP/WHEP Link headers here; P2P viewers' chunk lists).
+    public let iceServers: ICEServerDirectory
 
     public init(registry: RouterRegistry, authentication: PublishAuthentication, iceServers: ICEServerDirectory) {
         (self.registry, self.authentication, self.iceServers) = (registry, authentication, iceServers)
     }
-
-    /// The STUN port, once bound.
-    public func stunPort() -> Int? { iceServers.ports()?.udp }
 
     public func add<Context: RequestContext>(to router: Hummingbird.Router<Context>) {
         for (path, publishing) in [("whip", true), ("whep", false)] {

@@ -86,6 +86,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The private key (PEM) for TURN over TLS.")
     var turnTLSKey: String?
 
+    @Flag(name: .customLong("turn-for-p2p"), help: "Hand P2P viewers TURN too (credentials that may relay between browsers). Off by default: a relay carries the bytes P2P saves.")
+    var turnForP2P = false
+
     @Option(name: .customLong("turn-allowed-peers"), help: "A network TURN may relay to although it is special-purpose (a LAN deployment), CIDR. Repeatable.")
     var turnAllowedPeers: [String] = []
 
@@ -184,6 +187,7 @@ struct Serve: AsyncParsableCommand {
             configuration.stun.turn.allowedPeers.append(network)
         }
         if turnAllowLoopback { configuration.stun.turn.allowLoopback = true }
+        if turnForP2P { configuration.stun.turn.forP2P = true }
         if noTurn { configuration.stun.turn.enabled = false }
         if let webRoot {
             guard FileManager.default.fileExists(atPath: webRoot) else { throw ValidationError("--web-root \(webRoot) does not exist") }

@@ -1,5 +1,7 @@
 import Foundation
+import ICE
 import Server
+import Signaling
 import Testing
 import TestSupport
 
@@ -89,6 +91,10 @@ import TestSupport
         var busy: Double
         var viewers: Int
         var seconds: Int
+        /// What the chunk list gave the pages for their RTCPeerConnections.
+        var iceServers: [ICEServer] = []
+        /// Bytes the server's TURN relays carried in all.
+        var turnRelayedBytes = 0
         /// Bytes the pages appended: the demand the origin would have served alone.
         var demand: Double { run.pages.reduce(0) { $0 + $1.appended.bytes } }
         var share: Double { 1 - originMedia / demand }
@@ -106,8 +112,9 @@ import TestSupport
     }
 
     static func run(p2p: Bool, stream: String, viewers: Int = viewers, seconds: Int = seconds, query: String = "", scripts: [String] = [],
-                    beside: (@Sendable (TestServer) throws -> Tool)? = nil) async throws -> (Outcome, Tool?) {
-        let server = try await TestServer.start()
+                    beside: (@Sendable (TestServer) throws -> Tool)? = nil,
+                    configure: (inout ServerConfiguration) -> Void = { _ in }) async throws -> (Outcome, Tool?) {
+        let server = try await TestServer.start(configure)
         defer { Task { await server.stop() } }
         let publisher = try Tool.publisher(url: "\(server.rtmpURL)/live/\(stream)", seconds: Double(seconds + 60), size: "426x240",
                                            extra: ["-b:v", "800k"])
@@ -116,6 +123,13 @@ import TestSupport
             (try? await HTTPGet.fetch(port: server.ports.http, "/live/\(stream)/index.m3u8"))?.text.components(separatedBy: "#EXTINF").count ?? 0 >= 3
         }
         let before = try await served(server, stream)
+        // The ICE servers the chunk list hands the P2P viewers.
+        struct Chunks: Decodable {
+            struct Swarm: Decodable { var iceServers: [ICEServer] }
+            var swarm: Swarm?
+        }
+        let chunks = try await HTTPGet.fetch(port: server.ports.http, "/api/v1/streams/live/\(stream)/chunks").body
+        let iceServers = try JSONDecoder().decode(Chunks.self, from: chunks).swarm?.iceServers ?? []
         // Runs beside the pages; the caller waits for it (it ends by itself).
         let other = try beside?(server)
         let cpu = CPUSampler()
@@ -131,7 +145,8 @@ import TestSupport
         let busy = cpu.busyFraction()
         let after = try await served(server, stream)
         return (Outcome(run: run, originMedia: Double(after.media - before.media), originPlaylists: Double(after.playlists - before.playlists),
-                        busy: busy, viewers: viewers, seconds: seconds), other)
+                        busy: busy, viewers: viewers, seconds: seconds, iceServers: iceServers,
+                        turnRelayedBytes: server.swarm.turnAllocations?.snapshot.relayedBytes ?? 0), other)
     }
 
     static func notJudged(_ o: Outcome) -> String {
@@ -243,9 +258,29 @@ import TestSupport
         print(Self.describe(o, "P2P off"))
         Self.checkIntegrity(o)
         for p in o.run.pages { #expect(p.stats.peerBytes == 0 && p.stats.engine == nil) }
+        // By default P2P viewers get STUN only: TURN would carry the bytes P2P saves.
+        #expect(o.iceServers.count == 1 && o.iceServers.allSatisfy { $0.urls.allSatisfy { $0.hasPrefix("stun:") } }, "\(o.iceServers)")
         // Everything appended came from the origin, and the origin counted at least that much.
         #expect(o.originMedia >= o.demand, "origin \(o.originMedia) bytes for \(o.demand) appended")
         #expect(o.share <= 0.001)
+    }
+
+    /// With TURN allowed for P2P (`--turn-for-p2p`), two viewer pages relay-only (`relay=1`) exchange chunks: the
+    /// chunk list hands them TURN with general credentials, and every peer byte crosses the server's relays.
+    @Test func withTURNForP2PTwoViewersShareChunksThroughRelaysOnly() async throws {
+        let (o, _) = try await Self.run(p2p: true, stream: "relayed", viewers: 2, seconds: 30, query: "&relay=1",
+                                        configure: { $0.stun.turn.forP2P = true })
+        print(Self.describe(o, "P2P through TURN relays only"))
+        Self.checkIntegrity(o)
+        let turn = o.iceServers.first { $0.username != nil }
+        #expect(turn?.urls.contains { $0.hasPrefix("turn:") } == true && turn?.username?.hasSuffix(TURNCredentials.sfuScopeSuffix) == false,
+                "general TURN credentials for P2P: \(o.iceServers)")
+        let fromPeers = o.run.pages.map(\.stats.peerBytes)
+        print("from peers \(fromPeers) B; TURN relayed \(o.turnRelayedBytes) B")
+        #expect(fromPeers.allSatisfy { $0 > 0 } || o.starved, "each page got chunks from the other: \(fromPeers)")
+        #expect(fromPeers.reduce(0, +) > 100_000, "\(fromPeers)")
+        // Each peer byte goes out through one relay and in through the other.
+        #expect(Double(o.turnRelayedBytes) >= Double(fromPeers.reduce(0, +)), "relayed \(o.turnRelayedBytes) B for \(fromPeers) B from peers")
     }
 
     /// A peer of the test's own (`Tests/Browser/bad_peer.py`, aiortc, written apart from the engine) claims every

@@ -62,6 +62,7 @@ import Testing
           tls_port: 5349
           tls_certificate: /etc/liveswarm/turn-chain.pem
           tls_key: /etc/liveswarm/turn-key.pem
+          p2p: true
         """
 
     @Test func appliesEveryKey() throws {
@@ -85,7 +86,7 @@ import Testing
         #expect(!c.rtmp.authentication.allows(stream: "live/x", query: "key=secret2"))
         #expect(try ConfigFile.parse(Self.example).logLevel == "debug")
         let t = c.stun.turn
-        #expect(t.enabled && t.realm == "example.org" && t.users == ["alice": "pa:ss"] && t.secrets == ["rest1", "rest2"])
+        #expect(t.enabled && t.forP2P && t.realm == "example.org" && t.users == ["alice": "pa:ss"] && t.secrets == ["rest1", "rest2"])
         #expect(t.relayPorts == 50000...50999 && t.externalIP == "198.51.100.4" && t.relayIP == "10.0.0.4" && t.relayIPv6 == "2001:db8::4" && t.allowedPeers == ["10.0.0.0/8"])
         #expect(t.limits.allocationsPerUser == 10 && t.limits.allocationsPerSource == 20 && t.limits.capacity == 30 && t.limits.bytesPerSecond == 5_000_000)
         #expect(t.tls == TURNConfiguration.TLS(port: 5349, certificate: "/etc/liveswarm/turn-chain.pem", key: "/etc/liveswarm/turn-key.pem"))

@@ -2,7 +2,8 @@
 // /api/v1/p2p/reports every 2 s, and a chart of bytes from the origin and from peers.
 //
 // Query: ?stream=live/cam&p2p=1&target=3&autoplay=1, and engine options seedStep=, neighbours=, urgent=,
-// uploadKbps=. window.p2pStats() and window.p2pCheck() are for test drivers.
+// uploadKbps=, and relay=1 (peers through TURN relays only, when the server hands TURN out for P2P).
+// window.p2pStats() and window.p2pCheck() are for test drivers.
 (function () {
   'use strict';
   const q = new URLSearchParams(location.search);
@@ -41,7 +42,7 @@
       engine = new P2PEngine({
         stream, swarm, iceServers: swarm.iceServers, player: null,
         seedStepMs: number('seedStep', 100), maxNeighbours: number('neighbours', 8), urgentSeconds: number('urgent', 0.7),
-        uploadKbps: number('uploadKbps', 0),
+        uploadKbps: number('uploadKbps', 0), iceTransportPolicy: q.get('relay') === '1' ? 'relay' : 'all',
       });
     }
     player = new LivePlayer(video, { stream, targetDelay: target, loader: engine });

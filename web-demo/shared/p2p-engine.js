@@ -27,6 +27,7 @@
   const DEFAULTS = {
     tracker: '/tracker',
     iceServers: [],
+    iceTransportPolicy: 'all', // 'relay': peers only through TURN relays (the server must hand TURN out for P2P)
     maxNeighbours: 8,
     offersPerAnnounce: 4,
     seedStepMs: 100,         // how long each rank of the seeding lottery waits for a chunk to arrive from peers
@@ -212,7 +213,7 @@
       const n = Math.max(0, Math.min(this.o.offersPerAnnounce, room));
       const offers = [];
       for (let i = 0; i < n; i++) {
-        const pc = new RTCPeerConnection({ iceServers: this.o.iceServers });
+        const pc = new RTCPeerConnection({ iceServers: this.o.iceServers, iceTransportPolicy: this.o.iceTransportPolicy });
         const dc = pc.createDataChannel('liveswarm', { ordered: true });
         await pc.setLocalDescription(await pc.createOffer());
         await waitIceGathering(pc, 2000);
@@ -256,7 +257,7 @@
       if (m.peer_id === this.peerId || this.banned.has(m.peer_id)) return;
       if (!this.peers.has(m.peer_id) && this.peers.size >= this.o.maxNeighbours) return;
       if (!this.keepNew(m.peer_id, m.peer_id)) return;
-      const pc = new RTCPeerConnection({ iceServers: this.o.iceServers });
+      const pc = new RTCPeerConnection({ iceServers: this.o.iceServers, iceTransportPolicy: this.o.iceTransportPolicy });
       const peer = new Peer(this, m.peer_id, pc);
       peer.offerer = m.peer_id;
       this.peers.set(m.peer_id, peer);

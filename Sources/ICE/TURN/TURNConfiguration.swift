@@ -39,6 +39,9 @@ public struct TURNConfiguration: Sendable, Equatable {
 
     /// Nil: no `turns:` (`--turn-tls-port` with `--turn-tls-cert` and `--turn-tls-key`).
     public var tls: TLS?
+    /// P2P viewers get TURN too, with credentials that may relay between browsers (`--turn-for-p2p`). Off by
+    /// default: a relay carries the very bytes P2P is meant to keep off the servers.
+    public var forP2P = false
 
     /// Lifetimes and quotas (tests shorten the lifetimes).
     public var limits = TURNLimits()

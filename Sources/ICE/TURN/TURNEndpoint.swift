@@ -53,10 +53,10 @@ final class TURNEndpoint: Sendable {
 
     func now() -> Double { (ContinuousClock.now - epoch) / .seconds(1) }
 
-    /// REST credentials for one session (a WHIP, WHEP or room session), valid `ttl` seconds, that reach only the
-    /// SFU's media port.
-    func mintSession(ttl: Double) -> (username: String, password: String) {
-        let user = (0..<6).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined() + TURNCredentials.sfuScopeSuffix
+    /// REST credentials for one session, valid `ttl` seconds: for a WHIP, WHEP or room session they reach only the
+    /// SFU's media port; `general` ones (P2P viewers, when the operator allows it) reach any peer the policy allows.
+    func mintSession(ttl: Double, general: Bool = false) -> (username: String, password: String) {
+        let user = (0..<6).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined() + (general ? "" : TURNCredentials.sfuScopeSuffix)
         return TURNCredentials(secrets: [sessionSecret]).mint(user: user, ttl: ttl, now: Date().timeIntervalSince1970)!
     }
 
