@@ -82,7 +82,7 @@ class Participant:
                 self.url += '&source=test&color={:02x}{:02x}{:02x}&tone={}'.format(*COLOURS[i], TONES[i])
         self.browser = drive.Browser([f'--use-file-for-fake-video-capture={video}',
                                       f'--use-file-for-fake-audio-capture={audio}'], page_load_timeout=30,
-                                     niceness=niceness, trust_ca=args.trust_ca)
+                                     niceness=niceness, trust_ca=getattr(args, 'trust_ca', None))
         self.open()
 
     def open(self):
