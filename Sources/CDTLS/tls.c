@@ -40,6 +40,7 @@ ls_tls_context *ls_tls_context_new(const char *chain_file, const char *key_file,
     // No session cache or tickets: a TURN connection lives as long as its allocation.
     SSL_CTX_set_session_cache_mode(ctx->ssl_ctx, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_options(ctx->ssl_ctx, SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION);
+    SSL_CTX_set_num_tickets(ctx->ssl_ctx, 0);  // TLS 1.3 sends tickets despite SSL_OP_NO_TICKET otherwise
     const char *what = NULL;
     if (SSL_CTX_use_certificate_chain_file(ctx->ssl_ctx, chain_file) != 1) what = "cannot read the certificate chain";
     else if (SSL_CTX_use_PrivateKey_file(ctx->ssl_ctx, key_file, SSL_FILETYPE_PEM) != 1) what = "cannot read the private key";
@@ -132,7 +133,8 @@ int ls_tls_take_output(ls_tls *t, uint8_t *out, size_t cap) {
 }
 
 void ls_tls_shutdown(ls_tls *t) {
-    if (SSL_is_init_finished(t->ssl)) SSL_shutdown(t->ssl);
+    if (!t->failed && SSL_is_init_finished(t->ssl)) SSL_shutdown(t->ssl);
+    ERR_clear_error();  // the queue is the thread's, shared with DTLS
 }
 
 const char *ls_tls_version(ls_tls *t) { return SSL_get_version(t->ssl); }

@@ -278,12 +278,15 @@ public final class STUNServer: Service, Sendable {
             let every = TimeAmount.milliseconds(Int64(responding.idleSeconds * 1000))
             let client = client(context)
             context.eventLoop.scheduleRepeatedTask(initialDelay: every, delay: every) { [turn = responding.turn, logger = responding.logger] task in
-                guard !channel.isActive || client.map({ turn?.allocations.has($0) ?? false }) != true else { return }
-                task.cancel()
-                if channel.isActive {
-                    logger.debug("STUN/TURN stream closed: no allocation", metadata: ["client": "\(client.map { "\($0)" } ?? "?")"])
-                    channel.close(promise: nil)
+                // A closed connection stops its check (and lets go of the channel).
+                guard channel.isActive else {
+                    task.cancel()
+                    return
                 }
+                guard client.map({ turn?.allocations.has($0) ?? false }) != true else { return }
+                task.cancel()
+                logger.debug("STUN/TURN stream closed: no allocation", metadata: ["client": "\(client.map { "\($0)" } ?? "?")"])
+                channel.close(promise: nil)
             }
             context.fireChannelActive()
         }

@@ -227,6 +227,12 @@ import Testing
             allocations.send(try Message(parsing: send.encode()), from: Self.client, now: 1)
         }
         #expect(relay.sent.map(\.to.port) == [8000], "only the media port")
+        // Not another relay of this server either: two anonymous sessions must not relay to each other.
+        let (other, _) = try allocate(client: TURNClient(transport: .udp, address: Address(ip: [1, 1, 1, 1], port: 9)), port: 61002)
+        let send = Message(type: MessageType(method: .send, messageClass: .indication), transactionID: Self.tid())
+            .adding(.xorPeerAddress, address: other.address).adding(.data, [3])
+        allocations.send(try Message(parsing: send.encode()), from: Self.client, now: 1)
+        #expect(other.delivered.isEmpty && relay.sent.count == 1, "a session's relay reached another relay")
     }
 
     @Test func quotasAndCapacity() throws {

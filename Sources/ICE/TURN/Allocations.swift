@@ -414,7 +414,11 @@ public final class Allocations: @unchecked Sendable {
                 return nil
             }
             let verdict = configuration.policy.check(peer: canonical) { byRelay[$0] != nil }
-            let allowed = a.credential.scope == .sfuOnly ? verdict == .allow && configuration.policy.check(ip: canonical.ip) == .own : verdict == .allow
+            // Session credentials (~sfu) reach the media port and nothing else: not even other relays of this server,
+            // or two anonymous clients could relay to each other through it.
+            let allowed = a.credential.scope == .sfuOnly
+                ? verdict == .allow && configuration.policy.check(ip: canonical.ip) == .own && configuration.policy.mediaPorts.contains(canonical.port)
+                : verdict == .allow
             guard allowed else {
                 counters.dropped += 1
                 counters.deniedPeers += 1
