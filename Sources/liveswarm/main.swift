@@ -86,7 +86,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The private key (PEM) for TURN over TLS.")
     var turnTLSKey: String?
 
-    @Flag(name: .customLong("turn-for-p2p"), help: "Hand P2P viewers TURN too (credentials that may relay between browsers). Off by default: a relay carries the bytes P2P saves.")
+    @Flag(name: .customLong("turn-for-p2p"), help: "Hand P2P viewers TURN too, with general credentials (any peer the policy allows, for 24 h; anyone who can read a chunk list gets them). Off by default: a relay carries the bytes P2P saves.")
     var turnForP2P = false
 
     @Option(name: .customLong("turn-allowed-peers"), help: "A network TURN may relay to although it is special-purpose (a LAN deployment), CIDR. Repeatable.")
