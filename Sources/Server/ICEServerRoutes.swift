@@ -51,24 +51,11 @@ struct TURNRoutes: Sendable {
         var user: String?
     }
 
-    struct Counters: Codable {
-        var allocated: Int
-        var refreshes: Int
-        var relayedPackets: Int
-        var relayedBytes: Int
-        var authFailures: Int
-        var challengesDropped: Int
-        var deniedPeers: Int
-        var dropped: Int
-        var quotaRefusals: Int
-        var overBandwidth: Int
-    }
-
     struct Answer: ResponseEncodable {
         var enabled: Bool
         var allocations: Int
         /// Since the server started.
-        var counters: Counters?
+        var counters: Allocations.Counters?
         var relays: [Relay]
     }
 
@@ -85,11 +72,7 @@ struct TURNRoutes: Sendable {
                       client: detailed ? $0.client : nil, user: detailed ? $0.user : nil)
             }
             return Answer(enabled: true, allocations: relays.count,
-                          counters: Counters(allocated: c.allocated, refreshes: c.refreshes, relayedPackets: c.relayedPackets,
-                                             relayedBytes: c.relayedBytes, authFailures: c.authFailures,
-                                             challengesDropped: c.challengesDropped, deniedPeers: c.deniedPeers, dropped: c.dropped,
-                                             quotaRefusals: c.quotaRefusals, overBandwidth: c.overBandwidth),
-                          relays: relays)
+                          counters: c, relays: relays)
         }
     }
 }

@@ -29,10 +29,11 @@ public struct ICEServerDirectory: Sendable {
 
     /// The servers for a client that reached this server at `host` (what a browser behind NAT can reach), with
     /// credentials of its own. Empty before the listener is bound.
-    public func servers(host: some StringProtocol, general: Bool = false) -> [ICEServer] {
+    /// `turn: false`: STUN only, nothing minted.
+    public func servers(host: some StringProtocol, general: Bool = false, turn: Bool = true) -> [ICEServer] {
         guard let ports = ports() else { return [] }
         var servers = [ICEServer(urls: ["stun:\(host):\(ports.udp)"])]
-        if let (username, password) = mint(general) {
+        if turn, let (username, password) = mint(general) {
             // turns: names the host as the page reached it: the certificate must be valid for it (an IP SAN for an
             // address).
             let tls = ports.tls.map { ["turns:\(host):\($0)?transport=tcp"] } ?? []
@@ -45,7 +46,7 @@ public struct ICEServerDirectory: Sendable {
     /// For P2P viewers: STUN only, unless the operator allows TURN for P2P (`--turn-for-p2p`); then TURN too, with
     /// general credentials, since the peers are other browsers.
     public func p2pServers(host: some StringProtocol) -> [ICEServer] {
-        forP2P ? servers(host: host, general: true) : Array(servers(host: host).prefix(1))
+        servers(host: host, general: true, turn: forP2P)
     }
 
     /// WHIP/WHEP `Link` header values (RFC 9725 4.4): one per URL, TURN ones with their credentials.

@@ -105,7 +105,7 @@ public final class Allocations: @unchecked Sendable {
     }
 
     /// Counters for metrics and the API.
-    public struct Counters: Sendable, Equatable {
+    public struct Counters: Sendable, Equatable, Codable {
         public var allocated = 0
         public var authFailures = 0
         /// 401 and 438 answers not sent: over a source's ``ChallengeLimiter`` bucket.
