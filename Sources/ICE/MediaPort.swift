@@ -99,9 +99,22 @@ public final class MediaPort: Service, Sendable {
         case tcp(any Channel)
     }
 
+    /// What a session is for, the label of the bytes it is sent: `liveswarm_rtc_bytes_sent_total{use="whep"}`.
+    public enum Use: String, Sendable, CaseIterable {
+        /// A WHIP publisher (it is sent RTCP only).
+        case whip
+        /// A WHEP viewer, of a WHIP stream or of an RTMP stream.
+        case whep
+        /// A meeting room participant.
+        case rooms
+        /// `/api/v1/rtc-probe` (the network check page).
+        case probe
+    }
+
     struct Entry {
         let session: MediaSession
         let handler: any MediaSessionHandler
+        let sent: Counter
         var path: Path?
     }
 
@@ -132,7 +145,11 @@ public final class MediaPort: Service, Sendable {
         let sessions: Gauge
         let restarts: Counter
         let switches: Counter
+        let sent: [Use: Counter]
         init(_ f: any MetricsFactory) {
+            sent = Dictionary(uniqueKeysWithValues: Use.allCases.map {
+                ($0, Counter(label: "liveswarm_rtc_bytes_sent_total", dimensions: [("use", $0.rawValue)], factory: f))
+            })
             checks = Counter(label: "liveswarm_ice_checks_total", factory: f)
             errors = Counter(label: "liveswarm_ice_check_errors_total", factory: f)
             dropped = Counter(label: "liveswarm_rtc_dropped_packets_total", factory: f)
@@ -159,7 +176,7 @@ public final class MediaPort: Service, Sendable {
     }
 
     /// Starts a session with fresh local credentials. `remoteUfrag` is the peer's `a=ice-ufrag`, when known.
-    public func openSession(remoteUfrag: String?, handler: any MediaSessionHandler) throws(OpenError) -> MediaSession {
+    public func openSession(remoteUfrag: String?, handler: any MediaSessionHandler, use: Use) throws(OpenError) -> MediaSession {
         let now = ContinuousClock.now
         let session: MediaSession? = state.withLock { s in
             guard s.bound != nil else { return nil }
@@ -167,7 +184,7 @@ public final class MediaPort: Service, Sendable {
                 let credentials = ICECredentials.random()
                 guard let id = s.agent.addSession(local: credentials, remoteUfrag: remoteUfrag, now: now) else { continue }
                 let session = MediaSession(id: id, credentials: credentials, port: self)
-                s.entries[id] = Entry(session: session, handler: handler)
+                s.entries[id] = Entry(session: session, handler: handler, sent: metrics.sent[use]!)
                 return session
             }
         }
@@ -219,18 +236,20 @@ public final class MediaPort: Service, Sendable {
     public var boundPorts: BoundPorts? { state.withLock { $0.bound } }
 
     func send(_ packet: ByteBuffer, session id: ICELiteAgent.SessionID) -> Bool {
-        let (path, udp): (Path?, (any Channel)?) = state.withLock { ($0.entries[id]?.path, $0.udp) }
+        let (path, sent, udp): (Path?, Counter?, (any Channel)?) = state.withLock { s in
+            s.entries[id].map { ($0.path, $0.sent, s.udp) } ?? (nil, nil, nil)
+        }
+        guard let path, let sent else { return false }
+        sent.increment(by: packet.readableBytes)
         switch path {
-        case .udp(let address)?:
+        case .udp(let address):
             guard let udp else { return false }
             udp.writeAndFlush(AddressedEnvelope(remoteAddress: address, data: packet), promise: nil)
-        case .tcp(let channel)?:
+        case .tcp(let channel):
             var framed = channel.allocator.buffer(capacity: packet.readableBytes + 2)
             framed.writeInteger(UInt16(truncatingIfNeeded: packet.readableBytes))
             framed.writeImmutableBuffer(packet)
             channel.writeAndFlush(framed, promise: nil)
-        case nil:
-            return false
         }
         return true
     }

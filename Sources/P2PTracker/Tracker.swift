@@ -89,6 +89,8 @@ public struct Tracker: Sendable {
     var expiries: Deque<(expires: Double, key: PendingKey)> = []
     var rng: Xoshiro
     public private(set) var statistics = Statistics()
+    /// Streams whose P2P the operator switched off (``setP2P(_:stream:)``).
+    public private(set) var p2pOff: Set<String> = []
 
     public init(configuration: Configuration = .init(), seed: UInt64 = 0x5eed, namespace: @escaping @Sendable (InfoHash) -> String?) {
         self.configuration = configuration
@@ -157,6 +159,29 @@ public struct Tracker: Sendable {
         statistics.pendingOffers = pending.count
     }
 
+    /// Switches P2P for `stream` on or off. Off: every peer in the stream's swarms is told (``TrackerResponse/p2pOff(infoHash:stream:)``)
+    /// and leaves it, offers relayed to them and not answered yet are forgotten, and announces get the same answer
+    /// until P2P is on again. On: the next announce joins as usual.
+    public mutating func setP2P(_ enabled: Bool, stream: String) -> [Action] {
+        guard !enabled else {
+            p2pOff.remove(stream)
+            return []
+        }
+        p2pOff.insert(stream)
+        var actions: [Action] = []
+        let hashes = Set(swarms.filter { $0.value.name == stream }.keys)
+        for hash in hashes {
+            for (peer, p) in swarms[hash]?.peers ?? [:] {
+                actions.append(.send(p.connection, .p2pOff(infoHash: hash, stream: stream)))
+                connections[p.connection]?.swarms.removeValue(forKey: hash)
+                leave(hash, peer)
+            }
+        }
+        pending = pending.filter { !hashes.contains($0.key.infoHash) }
+        statistics.pendingOffers = pending.count
+        return actions
+    }
+
     // MARK: - Queries
 
     public var swarmCount: Int { swarms.count }
@@ -183,6 +208,7 @@ public struct Tracker: Sendable {
             }
             return [.send(id, announced(a.infoHash, name: name))]
         }
+        if p2pOff.contains(name) { return [.send(id, .p2pOff(infoHash: a.infoHash, stream: name))] }
         // Refusals first, reading the swarm in place. It is then taken out of the dictionary while it changes: a
         // copy left behind would make every change copy the whole swarm (copy-on-write).
         let joining = swarms[a.infoHash]?.peers[a.peerID] == nil

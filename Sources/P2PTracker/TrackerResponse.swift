@@ -12,6 +12,10 @@ public enum TrackerResponse: Equatable, Sendable {
     case scrape([(InfoHash, complete: Int, incomplete: Int)])
     /// The protocol's error; `action` and `info_hash` are echoed when known, as bittorrent-tracker does.
     case failure(reason: String, action: String?, infoHash: InfoHash?)
+    /// The operator switched P2P off for the stream: a failure with `x_liveswarm.p2p` false, sent to every peer of
+    /// its swarm at the switch and in answer to announces until it is on again. The peer plays from the origin and
+    /// announces again later; an ordinary `announced` answer says P2P is back.
+    case p2pOff(infoHash: InfoHash, stream: String)
 
     public static func == (a: TrackerResponse, b: TrackerResponse) -> Bool { a.json == b.json }
 
@@ -66,6 +70,17 @@ public enum TrackerResponse: Equatable, Sendable {
             if let action { out.field("action", action) }
             if let hash { out.field("info_hash", hash.binaryString) }
             out.close()
+        case let .p2pOff(hash, stream):
+            out.open()
+            out.field("failure reason", "P2P is off for \(stream) (switched off by the operator): play from the origin")
+            out.field("action", "announce")
+            out.field("info_hash", hash.binaryString)
+            out.key("x_liveswarm")
+            out.open()
+            out.field("stream", stream)
+            out.field("p2p", false)
+            out.close()
+            out.close()
         }
         return out.text
     }
@@ -103,6 +118,12 @@ struct JSONWriter {
     mutating func field(_ k: String, _ v: Int) {
         key(k)
         text += String(v)
+        needsComma = true
+    }
+
+    mutating func field(_ k: String, _ v: Bool) {
+        key(k)
+        text += v ? "true" : "false"
         needsComma = true
     }
 

@@ -92,7 +92,7 @@ public final class RouterRegistry: @unchecked Sendable {
         let offer = try Self.parse(text)
         let (accepted, tracks, transportCCID) = try publishPlan(offer)
         if lock.withLock({ routers[stream] != nil }) { throw .alreadyPublished(stream) }
-        let (transport, session) = try open(offer)
+        let (transport, session) = try open(offer, use: .whip)
         let producers = makeProducers(tracks, publisher: transport)
         let router = Router(name: stream, publisher: transport, producers: producers, transportCCID: transportCCID,
                             eventLoop: eventLoops.next())
@@ -195,7 +195,7 @@ public final class RouterRegistry: @unchecked Sendable {
             throw .negotiation(.wrongDirection(mid: offer.sections.first?.mid ?? "-", expected: "recvonly or sendrecv for a published track",
                                                got: offer.sections.first?.direction.rawValue ?? "-"))
         }
-        let (transport, session) = try open(offer)
+        let (transport, session) = try open(offer, use: .whep)
         let consumers = plan.map { producer, codec, ssrc, rtxSSRC in
             Consumer(producer: producer, payloadType: codec.payloadType, ssrc: ssrc,
                      rtx: rtxSSRC.flatMap { r in codec.rtxPayloadType.map { (payloadType: $0, ssrc: r) } }, transport: transport)
@@ -258,7 +258,7 @@ public final class RouterRegistry: @unchecked Sendable {
         do { return try RemoteOffer(parsing: text) } catch { throw .negotiation(error) }
     }
 
-    func open(_ offer: RemoteOffer) throws(WebRTCError) -> (WebRTCTransport, MediaSession) {
+    func open(_ offer: RemoteOffer, use: MediaPort.Use) throws(WebRTCError) -> (WebRTCTransport, MediaSession) {
         let transport: WebRTCTransport
         do {
             transport = try WebRTCTransport(certificate: certificate, peerFingerprint: offer.fingerprint,
@@ -267,7 +267,7 @@ public final class RouterRegistry: @unchecked Sendable {
             throw .unavailable("DTLS: \(error)")
         }
         do {
-            let session = try port.openSession(remoteUfrag: offer.ufrag, handler: transport)
+            let session = try port.openSession(remoteUfrag: offer.ufrag, handler: transport, use: use)
             transport.attach(session)
             return (transport, session)
         } catch {

@@ -57,7 +57,7 @@ public final class WebRTCTransport: MediaSessionHandler, @unchecked Sendable {
         self.dtls = try DTLSSession(certificate: certificate, role: .server, peerFingerprint: peerFingerprint)
     }
 
-    /// The ICE session this transport runs on (from ``MediaPort/openSession(remoteUfrag:handler:)``).
+    /// The ICE session this transport runs on (from ``MediaPort/openSession(remoteUfrag:handler:use:)``).
     public func attach(_ session: MediaSession) {
         lock.withLock { self.session = session }
     }

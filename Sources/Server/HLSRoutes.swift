@@ -19,7 +19,7 @@ extension HTTPRoutes {
         router.get("/:app/:file/:name") { request, context in
             let key = try streamKey(context.parameters.require("app"), context.parameters.require("file"))
             let file = try context.parameters.require("name")
-            return try await cmaf(request: request, key: key, file: file)
+            return try await cmaf(request: request, key: key, file: file, client: client(request, context))
         }
         router.get("/api/v1/streams/:app/:stream/chunks") { request, context in
             let key = try streamKey(context.parameters.require("app"), context.parameters.require("stream"))
@@ -38,11 +38,16 @@ extension HTTPRoutes {
         guard let playlist = hls.renderedPlaylist(key, lowLatency: false) else {
             throw HTTPError(.notFound, message: "no HLS segment of \(key) yet (is it live?)")
         }
-        return playlistResponse(playlist, key)
+        return playlistResponse(playlist, key, .ts, client(request, context))
+    }
+
+    /// The viewer a request is from (``HLSAudience/client(_:address:)``).
+    func client(_ request: Request, _ context: HTTPContext) -> HLSAudience.Client {
+        HLSAudience.client(request, address: context.remoteAddress?.ipAddress)
     }
 
     /// `GET /app/stream-N.ts`: one segment.
-    func hlsSegment(context: HTTPContext, file: String) throws -> Response {
+    func hlsSegment(request: Request, context: HTTPContext, file: String) throws -> Response {
         let name = file.dropLast(3)
         guard let dash = name.lastIndex(of: "-"), let sequence = Self.number(name[name.index(after: dash)...]) else {
             throw HTTPError(.notFound, message: "segment names are STREAM-N.ts")
@@ -51,45 +56,45 @@ extension HTTPRoutes {
         guard let segment = hls.segment(key, sequence: sequence) else {
             throw HTTPError(.notFound, message: "segment \(sequence) of \(key) is not (or no longer) available")
         }
-        return immutable(contentType: "video/mp2t", [segment.data], key)
+        return immutable(contentType: "video/mp2t", [segment.data], key, .ts, client(request, context))
     }
 
     /// The CMAF rendition's files.
-    func cmaf(request: Request, key: StreamKey, file: String) async throws -> Response {
+    func cmaf(request: Request, key: StreamKey, file: String, client: HLSAudience.Client) async throws -> Response {
         if file == "index.m3u8" {
             try await block(key, Self.blockingDirectives(request.uri))
             guard let playlist = hls.renderedPlaylist(key, lowLatency: true) else {
                 throw HTTPError(.notFound, message: "no CMAF part of \(key) yet (is it live?)")
             }
-            return playlistResponse(playlist, key)
+            return playlistResponse(playlist, key, .cmaf, client)
         }
         if let id = Self.numbers(file, prefix: "init-", suffix: ".mp4", count: 1) {
             guard let section = hls.initSection(key, id: id[0]) else {
                 throw HTTPError(.notFound, message: "init section \(id[0]) of \(key) is not (or no longer) available")
             }
-            return immutable(contentType: "video/mp4", [section.data], key)
+            return immutable(contentType: "video/mp4", [section.data], key, .cmaf, client)
         }
         if let n = Self.numbers(file, prefix: "seg-", suffix: ".m4s", count: 1) {
             guard let segment = hls.segment(key, sequence: n[0]) else {
                 throw HTTPError(.notFound, message: "segment \(n[0]) of \(key) is not (or no longer) available")
             }
-            return immutable(contentType: "video/mp4", segment.parts.map(\.data), key)
+            return immutable(contentType: "video/mp4", segment.parts.map(\.data), key, .cmaf, client)
         }
         if let n = Self.numbers(file, prefix: "part-", suffix: ".m4s", count: 2) {
-            return try await part(key, segment: n[0], index: n[1])
+            return try await part(key, segment: n[0], index: n[1], client: client)
         }
         throw HTTPError(.notFound, message: "CMAF files are index.m3u8, init-N.mp4, seg-N.m4s and part-N.I.m4s")
     }
 
     /// A part; one not made yet (the preload hint, or a little ahead of it) is answered when it is.
-    func part(_ key: StreamKey, segment: Int, index: Int) async throws -> Response {
+    func part(_ key: StreamKey, segment: Int, index: Int, client: HLSAudience.Client) async throws -> Response {
         if hls.part(key, segment: segment, index: index) == nil {
             try await block(key, (segment, index))
         }
         guard let part = hls.part(key, segment: segment, index: index) else {
             throw HTTPError(.notFound, message: "part \(segment).\(index) of \(key) is not (or no longer) available")
         }
-        var response = immutable(contentType: "video/mp4", [part.data], key)
+        var response = immutable(contentType: "video/mp4", [part.data], key, .cmaf, client)
         // RFC 9530: lets a viewer that got this chunk from a peer compare it with the origin's.
         response.headers[HTTPField.Name("Repr-Digest")!] = "sha-256=:\(Data(part.sha256).base64EncodedString()):"
         return response
@@ -141,19 +146,22 @@ extension HTTPRoutes {
         return values.map { $0! }
     }
 
-    /// Bodies are counted per stream as they are written (`OriginCounter`, for `/api/v1/p2p`).
-    func playlistResponse(_ text: ByteBuffer, _ key: StreamKey) -> Response {
+    /// Bodies are counted per stream and viewer as they are written (`OriginCounter`, for `/api/v1/p2p` and the
+    /// dashboard).
+    func playlistResponse(_ text: ByteBuffer, _ key: StreamKey, _ rendition: HLSAudience.Rendition,
+                          _ client: HLSAudience.Client) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = "application/vnd.apple.mpegurl"
         headers[.cacheControl] = "no-cache"
-        return Response(status: .ok, headers: headers, body: origin.body([text], for: key, playlist: true))
+        return Response(status: .ok, headers: headers, body: origin.body([text], for: key, playlist: true, rendition: rendition, client: client))
     }
 
-    func immutable(contentType: String, _ buffers: [ByteBuffer], _ key: StreamKey) -> Response {
+    func immutable(contentType: String, _ buffers: [ByteBuffer], _ key: StreamKey, _ rendition: HLSAudience.Rendition,
+                   _ client: HLSAudience.Client) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = contentType
         headers[.cacheControl] = "public, max-age=3600, immutable"
-        return Response(status: .ok, headers: headers, body: origin.body(buffers, for: key, playlist: false))
+        return Response(status: .ok, headers: headers, body: origin.body(buffers, for: key, playlist: false, rendition: rendition, client: client))
     }
 
     /// `GET /api/v1/streams/APP/STREAM/chunks`: the CMAF chunks in the window with their ids and SHA-256, the
@@ -177,6 +185,7 @@ extension HTTPRoutes {
         }
         return ChunkList(
             stream: "\(key)",
+            p2p: !tracker.p2pOff.contains("\(key)"),
             swarm: swarm,
             initSections: c.initSections.map { .init(id: $0.id, uri: Segmenter.initURI($0.id), codecs: $0.codecs, bytes: $0.data.readableBytes) },
             chunks: c.segments.flatMap { $0.parts.map(entry) } + c.open.map(entry))
@@ -199,6 +208,8 @@ struct ChunkList: ResponseEncodable {
     /// tracker's path. Nil once the stream has ended.
     struct Swarm: Codable { var infoHash: String; var tracker: String; var iceServers: [ICEServer] }
     var stream: String
+    /// False while the operator has P2P switched off for the stream: the tracker then sends its viewers to the origin.
+    var p2p: Bool
     var swarm: Swarm?
     var initSections: [InitEntry]
     var chunks: [Chunk]

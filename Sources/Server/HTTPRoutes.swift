@@ -27,7 +27,6 @@ struct HTTPRoutes: Sendable {
     let hls: HLSOrigin
     let registry: PrometheusCollectorRegistry
     let flvMetrics: ProtocolMetrics
-    let streamsGauge: Metrics.Gauge
     let metricsFactory: any MetricsFactory
     let logger: Logger
     let probes: RTCProbes?
@@ -36,13 +35,16 @@ struct HTTPRoutes: Sendable {
     let rooms: RoomRoutes?
     let iceServers: ICEServerRoutes?
     let turn: TURNRoutes?
-    let origin = OriginCounter()
+    let operators: OperatorAuthentication
+    let origin: OriginCounter
     let reports = P2PReports()
+    let dashboard: Dashboard
 
     init(hub: StreamHub, hls: HLSOrigin, registry: PrometheusCollectorRegistry, metricsFactory: any MetricsFactory, logger: Logger,
          tracker: TrackerEndpoint, probes: RTCProbes? = nil, webRTC: WebRTCRoutes? = nil, rooms: RoomRoutes? = nil,
-         iceServers: ICEServerRoutes? = nil, turn: TURNRoutes? = nil) {
+         iceServers: ICEServerRoutes? = nil, turn: TURNRoutes? = nil, operators: OperatorAuthentication = .init(token: nil)) {
         self.tracker = tracker
+        self.operators = operators
         self.turn = turn
         self.iceServers = iceServers
         self.rooms = rooms
@@ -52,9 +54,17 @@ struct HTTPRoutes: Sendable {
         self.hls = hls
         self.registry = registry
         self.metricsFactory = metricsFactory
+        self.origin = OriginCounter(factory: metricsFactory)
         self.flvMetrics = ProtocolMetrics(protocolName: "http-flv", factory: metricsFactory)
-        self.streamsGauge = Metrics.Gauge(label: "liveswarm_streams", factory: metricsFactory)
         self.logger = logger
+        self.dashboard = Dashboard(
+            inputs: .init(hub: hub, webRTC: webRTC?.registry, rooms: rooms?.endpoint,
+                          turn: { [turn] in
+                              guard let turn, let counters = turn.counters(), let relays = turn.summaries() else { return nil }
+                              return (relays.count, counters)
+                          },
+                          origin: origin, reports: reports, tracker: tracker, counters: metricsFactory as? ReadableMetricsFactory),
+            metricsFactory: metricsFactory)
     }
 
     func router(webRoot: String? = nil) -> Hummingbird.Router<HTTPContext> {
@@ -66,7 +76,7 @@ struct HTTPRoutes: Sendable {
         }
         // Players on other origins (a page on a CDN, a dev server) read FLV and the API directly.
         router.add(middleware: CORSMiddleware(allowOrigin: .all, allowHeaders: [.contentType, .authorization, .range],
-                                              allowMethods: [.get, .head, .post, .delete, .options]))
+                                              allowMethods: [.get, .head, .post, .put, .delete, .options]))
         router.add(middleware: ExposeHeadersMiddleware())
         router.get("/api/v1/streams") { _, _ in
             StreamList(streams: hub.snapshot(), webrtc: webRTC?.registry.snapshot() ?? [])
@@ -76,12 +86,29 @@ struct HTTPRoutes: Sendable {
             guard let source = hub.source(key) else { throw HTTPError(.notFound, message: "no stream \(key)") }
             return StreamDetail(stream: source.snapshot(), viewers: source.viewers.map(\.stats).sorted { $0.id < $1.id })
         }
+        dashboard.add(to: router)
         router.get("/metrics") { _, _ in
             metricsResponse()
         }
         addHLSRoutes(to: router)
         router.get("/api/v1/p2p") { _, _ in
             P2PSummary(origin: origin, reports: reports, tracker: tracker)
+        }
+        // The operator's P2P switch for a stream: {"enabled": false} sends its P2P viewers to the origin.
+        router.put("/api/v1/p2p/streams/:app/:stream") { request, context -> P2PSwitch in
+            try operators.check(request)
+            let key = try streamKey(context.parameters.require("app"), context.parameters.require("stream"))
+            let body = try await request.body.collect(upTo: 1024)
+            let wanted: P2PSwitch
+            do {
+                wanted = try JSONDecoder().decode(P2PSwitch.self, from: Data(buffer: body))
+            } catch {
+                throw HTTPError(.badRequest, message: #"the body is {"enabled": true} or {"enabled": false}"#)
+            }
+            guard tracker.setP2P(wanted.enabled, stream: "\(key)") else {
+                throw HTTPError(.conflict, message: "P2P is already off for \(TrackerEndpoint.maxSwitchedOff) streams: switch some on first")
+            }
+            return P2PSwitch(stream: "\(key)", enabled: wanted.enabled)
         }
         router.post("/api/v1/p2p/reports") { request, _ -> HTTPResponse.Status in
             let body = try await request.body.collect(upTo: 4096)
@@ -111,7 +138,7 @@ struct HTTPRoutes: Sendable {
         router.get("/:app/:file") { request, context in
             let file = try context.parameters.require("file")
             if file.hasSuffix(".m3u8") { return try await hlsPlaylist(request: request, context: context, file: file) }
-            if file.hasSuffix(".ts") { return try hlsSegment(context: context, file: file) }
+            if file.hasSuffix(".ts") { return try hlsSegment(request: request, context: context, file: file) }
             return try flv(context: context, file: file)
         }
         return router
@@ -133,13 +160,7 @@ struct HTTPRoutes: Sendable {
     }
 
     func metricsResponse() -> Response {
-        let snapshots = hub.snapshot()
-        streamsGauge.record(snapshots.filter(\.published).count)
-        var perProtocol: [String: Int] = ["rtmp": 0, "http-flv": 0]
-        for s in snapshots { for (p, n) in s.viewers { perProtocol[p, default: 0] += n } }
-        for (p, n) in perProtocol {
-            Metrics.Gauge(label: "liveswarm_viewers", dimensions: [("protocol", p)], factory: metricsFactory).record(n)
-        }
+        dashboard.recordViewerGauges()
         Metrics.Gauge(label: "liveswarm_hls_bytes", factory: metricsFactory).record(hls.memoryBytes)
         Metrics.Gauge(label: "liveswarm_hls_blocked_requests", factory: metricsFactory).record(hls.waitingRequests)
         rooms?.recordMetrics(factory: metricsFactory)
@@ -155,6 +176,12 @@ struct StreamList: ResponseEncodable {
     var streams: [StreamSnapshot]
     /// Streams published over WHIP (they do not go through the stream hub yet).
     var webrtc: [RouterRegistry.Snapshot]
+}
+
+/// The body and answer of `PUT /api/v1/p2p/streams/APP/STREAM`.
+struct P2PSwitch: ResponseEncodable, Decodable {
+    var stream: String?
+    var enabled: Bool
 }
 
 struct StreamDetail: ResponseEncodable {

@@ -21,7 +21,8 @@ public final class LiveSwarm: Sendable {
     public let hub: StreamHub
     public let registry = PrometheusCollectorRegistry()
     public let hls: HLSOrigin
-    let metricsFactory: PrometheusMetricsFactory
+    /// Prometheus's, with counters the dashboard can read back.
+    let metricsFactory: ReadableMetricsFactory
     let logger: Logger
     /// The STUN/TURN server while running.
     let stunServer = Mutex<STUNServer?>(nil)
@@ -48,7 +49,7 @@ public final class LiveSwarm: Sendable {
         self.hub = StreamHub(configuration: configuration.hub, logger: logger)
         self.hls = HLSOrigin(hub: hub, configuration: configuration.hls, eventLoop: MultiThreadedEventLoopGroup.singleton.next(),
                              logger: logger)
-        self.metricsFactory = PrometheusMetricsFactory(registry: registry)
+        self.metricsFactory = ReadableMetricsFactory(base: PrometheusMetricsFactory(registry: registry))
     }
 
     /// Runs until SIGINT/SIGTERM (when `handleSignals`) or until the calling task is cancelled.
@@ -98,7 +99,8 @@ public final class LiveSwarm: Sendable {
                                 rooms: RoomRoutes(endpoint: rooms, operators: OperatorAuthentication(token: configuration.apiToken)),
                                 iceServers: ICEServerRoutes(directory: iceServers),
                                 turn: TURNRoutes(summaries: { stun.turnSummaries() }, counters: { stun.allocations?.snapshot },
-                                                 operators: OperatorAuthentication(token: configuration.apiToken)))
+                                                 operators: OperatorAuthentication(token: configuration.apiToken)),
+                                operators: OperatorAuthentication(token: configuration.apiToken))
         // Both WebSockets share the port's frame limit: the larger of the two, each refusing more than its own.
         let frameLimit = max(configuration.tracker.maxMessageBytes, configuration.rooms.maxMessageBytes)
         let (hub, flvMetrics, logger) = (self.hub, routes.flvMetrics, self.logger)
@@ -158,6 +160,7 @@ public final class LiveSwarm: Sendable {
                                         + "\(configuration.rtc.host):\(configuration.rtc.port))", mediaPort)),
                 .init(service: sweeper),
                 .init(service: TrackerShutdown(endpoint: tracker)),
+                .init(service: DashboardSampler(dashboard: routes.dashboard)),
                 .init(service: RoomHousekeeping(endpoint: rooms)),
             ],
             gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Metrics
 import NIOCore
 import P2PTracker
 import StreamHub
@@ -25,17 +26,33 @@ final class OriginCounter: Sendable {
     }
 
     let counts = Mutex<[StreamKey: Bytes]>([:])
+    /// Who watches over HLS, and what each viewer took.
+    let audience = HLSAudience()
+    /// `liveswarm_bytes_sent_total{protocol="hls"}` and `{protocol="ll-hls"}`, beside RTMP's and HTTP-FLV's.
+    let sent: [HLSAudience.Rendition: Counter]
+
+    init(factory: any MetricsFactory) {
+        sent = [.ts: Counter(label: "liveswarm_bytes_sent_total", dimensions: [("protocol", HLSAudience.Rendition.ts.rawValue)], factory: factory),
+                .cmaf: Counter(label: "liveswarm_bytes_sent_total", dimensions: [("protocol", HLSAudience.Rendition.cmaf.rawValue)], factory: factory)]
+    }
 
     func snapshot() -> [StreamKey: Bytes] { counts.withLock { $0 } }
 
-    /// A response body of `buffers`, counted for `key` as it is handed to the server: one lock per response, and
-    /// Hummingbird's own bodies, so a single buffer keeps its fast path (head, body and end in one write). A body
-    /// that counted each buffer as it was written cost 5-16 % more server CPU per request in `bench-hls`. A client
-    /// that leaves mid-response is counted as served in full: the origin's count errs high, so a P2P share judged
-    /// from it errs low.
-    func body(_ buffers: [ByteBuffer], for key: StreamKey, playlist: Bool) -> ResponseBody {
+    /// A response body of `buffers`, counted for `key` (and for the viewer `client`) as it is handed to the server:
+    /// one lock per response, and Hummingbird's own bodies, so a single buffer keeps its fast path (head, body and end
+    /// in one write). A body that counted each buffer as it was written cost 5-16 % more server CPU per request in
+    /// `bench-hls`. A client that leaves mid-response is counted as served in full: the origin's count errs high, so a
+    /// P2P share judged from it errs low.
+    func body(_ buffers: [ByteBuffer], for key: StreamKey, playlist: Bool, rendition: HLSAudience.Rendition,
+              client: HLSAudience.Client) -> ResponseBody {
         let total = buffers.reduce(0) { $0 + $1.readableBytes }
         counts.withLock { $0[key, default: Bytes()].add(total, playlist: playlist) }
+        sent[rendition]?.increment(by: total)
+        if playlist {
+            audience.playlist(key, rendition, client: client, bytes: total)
+        } else {
+            audience.media(key, rendition, client: client, bytes: total)
+        }
         return buffers.count == 1 ? ResponseBody(byteBuffer: buffers[0]) : ResponseBody(contentsOf: buffers)
     }
 }
@@ -151,6 +168,8 @@ struct P2PSummary: ResponseEncodable {
         var departedViewers: Int
         /// The tracker's swarm of the stream: peers connected to it now.
         var swarmPeers: Int?
+        /// False while the operator has P2P switched off for the stream.
+        var p2p: Bool
     }
 
     var streams: [Stream]
@@ -161,9 +180,10 @@ struct P2PSummary: ResponseEncodable {
         let served = origin.snapshot()
         let (viewers, departed) = reports.snapshot()
         let (swarms, stats) = tracker.snapshot()
+        let off = tracker.p2pOff
         var swarmPeers: [String: Int] = [:]
         for s in swarms { swarmPeers[s.stream, default: 0] += s.peers }
-        let keys = Set(served.keys).union(viewers.keys).union(departed.keys)
+        let keys = Set(served.keys).union(viewers.keys).union(departed.keys).union(off.compactMap(StreamKey.init(name:)))
         streams = keys.sorted { "\($0)" < "\($1)" }.map { key in
             let live = viewers[key] ?? []
             let gone = departed[key] ?? .init()
@@ -178,7 +198,7 @@ struct P2PSummary: ResponseEncodable {
                           p2pShare: total > 0 ? peer / total : nil, medianDelay: median,
                           stalls: live.reduce(0) { $0 + $1.stalls } + gone.stalls,
                           stalledMs: live.reduce(0) { $0 + $1.stalledMs } + gone.stalledMs,
-                          departedViewers: gone.viewers, swarmPeers: swarmPeers["\(key)"])
+                          departedViewers: gone.viewers, swarmPeers: swarmPeers["\(key)"], p2p: !off.contains("\(key)"))
         }
         self.tracker = stats
     }

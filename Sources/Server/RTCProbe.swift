@@ -143,7 +143,7 @@ final class RTCProbes: Sendable {
         let probe = Probe(transport: want, webRTC: webRTC) { [weak self] id in self?.closed(id) }
         let session: MediaSession
         do {
-            session = try port.openSession(remoteUfrag: remote.ufrag, handler: probe)
+            session = try port.openSession(remoteUfrag: remote.ufrag, handler: probe, use: .probe)
         } catch {
             throw HTTPError(.serviceUnavailable, message: "\(error)")
         }

@@ -157,6 +157,25 @@ final class TrackerEndpoint: Sendable {
         }
     }
 
+    /// The operator's P2P switch for one stream (``Tracker/setP2P(_:stream:)``): switched off, the stream's peers
+    /// are told at once. False when refused: more than ``maxSwitchedOff`` streams switched off.
+    func setP2P(_ enabled: Bool, stream: String) -> Bool {
+        let actions: [Tracker.Action]? = state.withLock { s in
+            if !enabled, !s.tracker.p2pOff.contains(stream), s.tracker.p2pOff.count >= Self.maxSwitchedOff { return nil }
+            return s.tracker.setP2P(enabled, stream: stream)
+        }
+        guard let actions else { return false }
+        logger.info("P2P switched \(enabled ? "on" : "off") by the operator", metadata: ["stream": "\(stream)", "peersTold": "\(actions.count)"])
+        deliver(actions)
+        return true
+    }
+
+    /// Streams an operator may switch P2P off for at once (names of streams that may never go live count too).
+    static let maxSwitchedOff = 10_000
+
+    /// Streams whose P2P is switched off.
+    var p2pOff: Set<String> { state.withLock { $0.tracker.p2pOff } }
+
     /// Swarm sizes and counters for `/api/v1/p2p`.
     func snapshot() -> (swarms: [(infoHash: InfoHash, stream: String, peers: Int)], statistics: Tracker.Statistics) {
         state.withLock { ($0.tracker.swarmSizes(), $0.tracker.statistics) }

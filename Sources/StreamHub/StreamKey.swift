@@ -14,6 +14,13 @@ public struct StreamKey: Hashable, Sendable, CustomStringConvertible, Comparable
         self.stream = stream
     }
 
+    /// `APP/STREAM`, as ``description`` writes it.
+    public init?(name: String) {
+        let parts = name.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2 else { return nil }
+        self.init(app: String(parts[0]), stream: String(parts[1]))
+    }
+
     static func isValid(_ s: String) -> Bool {
         guard !s.isEmpty, s.utf8.count <= maxComponentLength, s.utf8.first != UInt8(ascii: ".") else { return false }
         return s.utf8.allSatisfy { c in

@@ -264,4 +264,35 @@ import Testing
         }
         #expect(t.peerCount(Self.cam) ?? 0 >= 1, "peer 2 is still there")
     }
+
+    @Test func switchingP2POffEmptiesTheStreamsSwarmAndRefusesOffersUntilItIsOnAgain() throws {
+        var t = Self.tracker()
+        let (a, b, c) = (Self.peer(1), Self.peer(2), Self.peer(3))
+        for id in 1...3 { t.connected(id, now: 0) }
+        _ = t.received(Self.announce(a), from: 1, now: 0)
+        _ = t.received(Self.announce(b, offers: ["o1"]), from: 2, now: 0)   // relayed to a, pending
+        _ = t.received(Self.announce(c, in: Self.other), from: 3, now: 0)
+        #expect(t.peerCount(Self.cam) == 2 && t.statistics.pendingOffers == 1)
+
+        let told = t.setP2P(false, stream: "live/cam")
+        // Both peers of live/cam are told, with the extension field a page acts on; live/other is untouched.
+        #expect(Set(told.compactMap { if case .send(let to, .p2pOff(Self.cam, "live/cam")) = $0 { to } else { nil } }) == [1, 2])
+        #expect(told.count == 2)
+        let json = try #require(Self.sent(told, to: 1).first?.json)
+        #expect(json.contains(#""x_liveswarm":{"stream":"live/cam","p2p":false}"#) && json.contains("failure reason"))
+        #expect(t.peerCount(Self.cam) == nil && t.peerCount(Self.other) == 1)
+        #expect(t.statistics.pendingOffers == 0 && t.statistics.peers == 1)
+        // a's answer to the forgotten offer goes nowhere; announces with offers get the same answer and relay nothing.
+        #expect(Self.failures(t.received(Self.answer(from: a, to: b, offerID: "o1"), from: 1, now: 1)).count == 1)
+        let again = t.received(Self.announce(a, offers: ["o2"]), from: 1, now: 1)
+        #expect(again == [.send(1, .p2pOff(infoHash: Self.cam, stream: "live/cam"))])
+        #expect(t.peerCount(Self.cam) == nil)
+
+        // On again: the next announces join, and offers flow.
+        #expect(t.setP2P(true, stream: "live/cam").isEmpty)
+        _ = t.received(Self.announce(a), from: 1, now: 2)
+        let offers = t.received(Self.announce(b, offers: ["o3"]), from: 2, now: 2)
+        #expect(Self.sent(offers, to: 1).contains { if case .offer(Self.cam, b, "o3", _) = $0 { true } else { false } })
+        #expect(t.p2pOff.isEmpty)
+    }
 }

@@ -90,6 +90,61 @@ import TestSupport
         }
     }
 
+    /// The operator's P2P switch: only with the API token; off, the swarm's peers are told at once over their
+    /// WebSockets, announces are answered the same way, and the chunk list and /api/v1/p2p say so; on, announces join.
+    @Test func theOperatorsP2PSwitchTellsThePeersAndTheChunkList() async throws {
+        let server = try await TestServer.start { $0.apiToken = "operator-secret" }
+        defer { Task { await server.stop() } }
+        let (publisher, hash) = try await Self.live(server, "switch")
+        defer { withExtendedLifetime(publisher) {} }
+        let path = "/api/v1/p2p/streams/live/switch"
+        func put(_ body: String, token: String? = "operator-secret") async throws -> HTTPGet {
+            try await HTTPGet.fetch(port: server.ports.http, path, method: "PUT",
+                                    headers: token.map { ["Authorization": "Bearer \($0)", "Content-Type": "application/json"] } ?? [:], body: body)
+        }
+        #expect(try await put(#"{"enabled":false}"#, token: nil).status == 401)
+        #expect(try await put(#"{"enabled":false}"#, token: "wrong").status == 401)
+        #expect(try await put("{garbage").status == 400)
+        #expect(try await HTTPGet.fetch(port: server.ports.http, "/api/v1/p2p/streams/live/no%20such", method: "PUT",
+                                        headers: ["Authorization": "Bearer operator-secret"], body: #"{"enabled":false}"#).status == 400)
+
+        let (a, b) = (try await WebSocketTestClient.connect(port: server.ports.http),
+                      try await WebSocketTestClient.connect(port: server.ports.http))
+        defer { a.close(); b.close() }
+        a.send(Self.announce(hash, Self.peer("a")))
+        #expect(try Self.object(try await a.text())["incomplete"] as? Int == 1)
+        b.send(Self.announce(hash, Self.peer("b")))
+        #expect(try Self.object(try await b.text())["incomplete"] as? Int == 2)
+
+        let off = try await put(#"{"enabled":false}"#)
+        #expect(off.status == 200 && off.text.contains(#""enabled":false"#), "\(off.status) \(off.text)")
+        for peer in [a, b] {
+            let told = try Self.object(try await peer.text())
+            #expect((told["x_liveswarm"] as? [String: Any])?["p2p"] as? Bool == false, "\(told)")
+            #expect(InfoHash(binaryString: told["info_hash"] as? String ?? "") == hash)
+        }
+        a.send(Self.announce(hash, Self.peer("a"), offers: ["o1"]))
+        let refused = try Self.object(try await a.text())
+        #expect((refused["x_liveswarm"] as? [String: Any])?["p2p"] as? Bool == false && refused["offer"] == nil)
+        let chunks = try await HTTPGet.fetch(port: server.ports.http, "/api/v1/streams/live/switch/chunks")
+        #expect(chunks.text.contains(#""p2p":false"#))
+        #expect(try await HTTPGet.fetch(port: server.ports.http, "/api/v1/p2p").text.contains(#""p2p":false"#))
+
+        #expect(try await put(#"{"enabled":true}"#).status == 200)
+        a.send(Self.announce(hash, Self.peer("a")))
+        let back = try Self.object(try await a.text())
+        #expect(back["incomplete"] as? Int == 1 && back["failure reason"] == nil, "\(back)")
+        #expect(try await HTTPGet.fetch(port: server.ports.http, "/api/v1/streams/live/switch/chunks").text.contains(#""p2p":true"#))
+    }
+
+    /// Without --api-token the switch is refused outright.
+    @Test func theP2PSwitchIsOffWithoutAnAPIToken() async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        let r = try await HTTPGet.fetch(port: server.ports.http, "/api/v1/p2p/streams/live/x", method: "PUT", body: #"{"enabled":false}"#)
+        #expect(r.status == 403 && r.text.contains("--api-token"))
+    }
+
     /// Each kind of bad input gets a failure reason or a close for its own connection; the tracker stays up, and
     /// a swarm next door goes on relaying.
     @Test func badInputCostsOnlyTheConnectionThatSentIt() async throws {

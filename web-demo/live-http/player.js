@@ -3,7 +3,7 @@
 //
 // Classic script, no build step, no third-party player. Defines window.LivePlayer:
 //
-//   const p = new LivePlayer(videoElement, { stream: 'live/cam', targetDelay: 2 });
+//   const p = new LivePlayer(videoElement, { stream: 'live/cam', targetDelay: 2 });   // also viewer: 'ID' (see DEFAULTS)
 //   p.start();            // MSE with CMAF parts
 //   p.startNative(url);   // the browser's own HLS, for comparison
 //   p.stats()             // delay, stalls, first frame, bitrate ... (JSON-friendly)
@@ -29,6 +29,7 @@
     keepBehind: 30,       // seconds of played media kept in the SourceBuffer
     origin: '',           // '' = same origin as the page
     loader: null,         // gets parts instead of fetch (a P2PEngine): loader.get({id, uri, hash}) -> {status, data}
+    viewer: null,         // sent as ?viewer= with every request, so the origin counts this viewer apart (random if null)
   };
 
   // --- playlist parsing (only what this player needs) ---------------------------------------------
@@ -132,8 +133,15 @@
     constructor(video, options = {}) {
       this.video = video;
       this.o = Object.assign({}, DEFAULTS, options);
+      if (!this.o.viewer) this.o.viewer = Math.random().toString(16).slice(2, 14);
       this.base = `${this.o.origin}/${this.o.stream}/`;
       this.reset();
+    }
+
+    /** A file of the stream, with the query `query` (may start with '?') and this viewer's id. */
+    url(file, query = '') {
+      const q = query.replace(/^\?/, '');
+      return `${this.base}${file}?${q ? q + '&' : ''}viewer=${encodeURIComponent(this.o.viewer)}`;
     }
 
     reset() {
@@ -172,7 +180,7 @@
     /** A part, from the loader (P2P) when there is one, else from the origin. */
     async loadPart(cursor, info) {
       const uri = `part-${cursor.sequence}.${cursor.index}.m4s`;
-      if (!this.o.loader) return this.fetchBytes(this.base + uri, this.abort.signal);
+      if (!this.o.loader) return this.fetchBytes(this.url(uri), this.abort.signal);
       const r = await this.o.loader.get({ id: `${cursor.sequence}.${cursor.index}`, uri, hash: info ? info.hash : null });
       if (r.data) this.bytes.push([performance.now(), r.data.length]);
       return r;
@@ -180,7 +188,7 @@
 
     async playlist(query = '') {
       for (;;) {
-        const r = await fetch(this.base + 'index.m3u8' + query, { signal: this.abort.signal, cache: 'no-store' });
+        const r = await fetch(this.url('index.m3u8', query), { signal: this.abort.signal, cache: 'no-store' });
         if (r.ok) {
           const text = await r.text();
           this.originPlaylistBytes += text.length;
@@ -296,7 +304,7 @@
 
     async useInit(uri) {
       if (uri === this.currentInit) return;
-      const r = await this.fetchBytes(this.base + uri, this.abort.signal);
+      const r = await this.fetchBytes(this.url(uri), this.abort.signal);
       if (!r.data) throw new Error(`init ${uri}: HTTP ${r.status}`);
       const mime = mimeOf(r.data);
       if (!this.sb) {

@@ -45,7 +45,8 @@
         uploadKbps: number('uploadKbps', 0), iceTransportPolicy: q.get('relay') === '1' ? 'relay' : 'all',
       });
     }
-    player = new LivePlayer(video, { stream, targetDelay: target, loader: engine });
+    // The viewer id of the reports goes with every origin request, so the origin counts this viewer as P2P.
+    player = new LivePlayer(video, { stream, targetDelay: target, loader: engine, viewer: engine ? engine.stats().peerId : viewerId });
     if (engine) { engine.player = player; engine.start(); }
     player.start();
     window.livePlayer = player;
@@ -130,7 +131,8 @@
       ['sent to peers', `${(t.uploadedBytes / 1e6).toFixed(2)} MB`],
     ];
     if (t.engine) {
-      rows.push(['neighbours', `${t.engine.neighbours} (swarm ${t.engine.swarmPeers ?? '-'})`]);
+      rows.push(['neighbours', t.engine.p2pOff ? 'none: P2P is switched off for this stream by the operator'
+        : `${t.engine.neighbours} (swarm ${t.engine.swarmPeers ?? '-'})`]);
       rows.push(['chunks', `${t.engine.peerChunks} from peers, ${t.engine.httpChunks} from the origin (${t.engine.seeded} seeded, ${t.engine.urgent} urgent)`]);
       rows.push(['bad chunks', `${t.engine.badChunks}, peers dropped ${t.engine.droppedPeers.length}`]);
     }

@@ -167,6 +167,7 @@
       this.swarmPeers = null;
       this.running = false;
       this.closedPeerBytes = { in: 0, out: 0 };
+      this.off = false;             // P2P switched off by the operator (the tracker said so)
     }
 
     note(msg) { this.log.push(`${new Date().toISOString()} ${msg}`); if (this.log.length > 30) this.log.shift(); }
@@ -210,7 +211,8 @@
       clearTimeout(this.announceTimer);
       if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return;
       const room = this.o.maxNeighbours - this.peers.size - this.offers.size;
-      const n = Math.max(0, Math.min(this.o.offersPerAnnounce, room));
+      // While P2P is switched off, announces only ask whether it is on again: no offers.
+      const n = this.off ? 0 : Math.max(0, Math.min(this.o.offersPerAnnounce, room));
       const offers = [];
       for (let i = 0; i < n; i++) {
         const pc = new RTCPeerConnection({ iceServers: this.o.iceServers, iceTransportPolicy: this.o.iceTransportPolicy });
@@ -233,14 +235,34 @@
     async onTracker(text) {
       let m;
       try { m = JSON.parse(text); } catch (e) { return; }
+      if (m.info_hash === this.infoHash && m.x_liveswarm && m.x_liveswarm.p2p === false) { this.switchedOff(m['failure reason']); return; }
       if (m['failure reason']) { this.note(`tracker: ${m['failure reason']}`); return; }
       if (m.info_hash !== this.infoHash) return;
+      if (m.interval && this.off) {
+        // The operator switched P2P back on: offers again at once.
+        this.off = false;
+        this.note('P2P is on again');
+        this.announce();
+      }
       if (m.interval) {
         this.interval = m.interval;
         if (m.x_liveswarm) this.swarmPeers = m.x_liveswarm.peers;
       }
       if (m.offer && m.peer_id && m.offer_id) await this.answerOffer(m);
       if (m.answer && m.peer_id && m.offer_id) await this.takeAnswer(m);
+    }
+
+    /** The operator switched P2P off for the stream (the tracker said so): every neighbour is let go, so every chunk
+     *  comes from the origin, and the engine keeps announcing (without offers) to learn when it is back on. */
+    switchedOff(reason) {
+      if (!this.off) this.note(`tracker: ${reason || 'P2P is off'}`);
+      this.off = true;
+      this.swarmPeers = 0;
+      for (const p of [...this.peers.values()]) this.dropPeer(p, 'P2P switched off');
+      for (const o of this.offers.values()) o.pc.close();
+      this.offers.clear();
+      clearTimeout(this.announceTimer);
+      this.announceTimer = setTimeout(() => this.announce(), this.o.reannounceMs);
     }
 
     /** Two viewers that offered to each other at once would each keep a different connection and lose both: of two
@@ -254,7 +276,7 @@
     }
 
     async answerOffer(m) {
-      if (m.peer_id === this.peerId || this.banned.has(m.peer_id)) return;
+      if (this.off || m.peer_id === this.peerId || this.banned.has(m.peer_id)) return;
       if (!this.peers.has(m.peer_id) && this.peers.size >= this.o.maxNeighbours) return;
       if (!this.keepNew(m.peer_id, m.peer_id)) return;
       const pc = new RTCPeerConnection({ iceServers: this.o.iceServers, iceTransportPolicy: this.o.iceTransportPolicy });
@@ -415,7 +437,8 @@
     async fetchHTTP(c) {
       c.http = true;
       try {
-        const r = await fetch(`${this.o.origin}/${this.o.stream}/${c.uri}`, { cache: 'no-store' });
+        // ?viewer= lets the origin count what each viewer took from it (its share, the operator's P2P switch).
+        const r = await fetch(`${this.o.origin}/${this.o.stream}/${c.uri}?viewer=${binaryToHex(this.peerId)}`, { cache: 'no-store' });
         if (!r.ok) { c.http = false; this.resolve(c, { status: r.status, data: null }); return; }
         const data = new Uint8Array(await r.arrayBuffer());
         this.originBytes += data.length;
@@ -607,6 +630,7 @@
         connecting: this.peers.size - open.length,
         offersOut: this.offers.size,
         swarmPeers: this.swarmPeers,
+        p2pOff: this.off,       // the operator switched P2P off for the stream
         originBytes: this.originBytes,
         peerBytes: this.peerBytes,
         uploadedBytes: this.uploadedBytes,

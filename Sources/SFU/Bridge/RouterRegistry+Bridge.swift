@@ -150,7 +150,7 @@ extension RouterRegistry {
             throw .unplayable("\(key) has \(has.isEmpty ? "no media yet" : has.joined(separator: " and ")); the offer receives "
                               + "\(takes.isEmpty ? "nothing" : takes.joined(separator: " and ")), and WebRTC viewers get H.264 video and AAC audio (as Opus)")
         }
-        let (transport, session) = try open(offer)
+        let (transport, session) = try open(offer, use: .whep)
         let id = String(session.id.rawValue)
         let stream = key.description
         lock.withLock { sessions[id] = (.bridgeViewer, stream, transport) }

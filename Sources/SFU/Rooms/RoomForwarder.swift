@@ -82,7 +82,7 @@ public final class RoomForwarder: @unchecked Sendable {
         guard sending <= maxTracks else { throw .tooManyTracks(offered: sending, limit: maxTracks) }
         let plan = try publishPlan(offer)
         let (transport, session): (WebRTCTransport, MediaSession)
-        do throws(WebRTCError) { (transport, session) = try registry.open(offer) } catch { throw .unavailable(error.description) }
+        do throws(WebRTCError) { (transport, session) = try registry.open(offer, use: .rooms) } catch { throw .unavailable(error.description) }
         let producers = registry.makeProducers(plan.tracks, publisher: transport)
         let router = Router(name: "\(room)/\(pid)", publisher: transport, producers: producers, transportCCID: plan.transportCCID,
                             eventLoop: registry.eventLoops.next())
@@ -145,7 +145,7 @@ public final class RoomForwarder: @unchecked Sendable {
             subscriber = current
         } else {
             let (transport, session): (WebRTCTransport, MediaSession)
-            do throws(WebRTCError) { (transport, session) = try registry.open(offer) } catch { throw .unavailable(error.description) }
+            do throws(WebRTCError) { (transport, session) = try registry.open(offer, use: .rooms) } catch { throw .unavailable(error.description) }
             subscriber = Subscriber(transport: transport, session: session, remoteUfrag: offer.ufrag)
             opened = transport
         }

@@ -7,7 +7,7 @@ import SFU
 /// The rooms' operator API: `GET /api/v1/rooms`, `GET /api/v1/rooms/NAME`, and
 /// `DELETE /api/v1/rooms/NAME/participants/ID`, which needs the operator token (``OperatorAuthentication``).
 public struct RoomRoutes: Sendable {
-    let endpoint: RoomEndpoint
+    public let endpoint: RoomEndpoint
     let operators: OperatorAuthentication
 
     public init(endpoint: RoomEndpoint, operators: OperatorAuthentication) {
