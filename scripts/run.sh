@@ -5,5 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
 need_swift
+# Chart.js for the operator dashboard (/dashboard/), served from Debian's package, never a CDN.
+apt_install libjs-chart.js
 swift build -c release --product liveswarm
 exec .build/release/liveswarm serve "$@"

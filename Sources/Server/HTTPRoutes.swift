@@ -84,7 +84,8 @@ struct HTTPRoutes: Sendable {
         router.get("/api/v1/streams/:app/:stream") { _, context in
             let key = try streamKey(context.parameters.require("app"), context.parameters.require("stream"))
             guard let source = hub.source(key) else { throw HTTPError(.notFound, message: "no stream \(key)") }
-            return StreamDetail(stream: source.snapshot(), viewers: source.viewers.map(\.stats).sorted { $0.id < $1.id })
+            return StreamDetail(stream: source.snapshot(), viewers: source.viewers.map(\.stats).sorted { $0.id < $1.id },
+                                hls: origin.audience.snapshot()[key] ?? [])
         }
         dashboard.add(to: router)
         router.get("/metrics") { _, _ in
@@ -187,6 +188,8 @@ struct P2PSwitch: ResponseEncodable, Decodable {
 struct StreamDetail: ResponseEncodable {
     var stream: StreamSnapshot
     var viewers: [ViewerStats]
+    /// HLS and LL-HLS viewers (``HLSAudience``), with what the origin served each.
+    var hls: [HLSAudience.Viewer]
 }
 
 /// `Access-Control-Expose-Headers` on every cross-origin response (the CORS spec wants it on the actual response,

@@ -2,7 +2,7 @@
 """A meeting-room participant on aiortc and websockets (PyPI), written from docs/ROOMS.md alone.
 
     room_client.py --url ws://HOST:PORT/ws --room R --name N [--token T] [--seconds S]
-                   [--luma Y --cb U --cr V] [--tone HZ] [--leave-when-alone]
+                   [--luma Y --cb U --cr V] [--tone HZ] [--leave-when-alone] [--stun-only]
 
 Joins room R, publishes a 320x240 15 fps picture of one Y'CbCr colour (with a small block moving along the top
 edge, so frames differ) and a sine tone, subscribes to everyone else's tracks, and after S seconds (or once alone,
@@ -146,7 +146,7 @@ class Client:
 
     def make_pc(self, ice_servers):
         servers = [RTCIceServer(urls=s['urls'], username=s.get('username'), credential=s.get('credential'))
-                   for s in ice_servers]
+                   for s in ice_servers if not (self.args.stun_only and s.get('username'))]
         # max-bundle: every m-line shares one ICE/DTLS transport from the start, so a re-offer's new m-lines
         # carry the ufrag and fingerprint already in use (aiortc's default would make a new transport per kind).
         return RTCPeerConnection(RTCConfiguration(iceServers=servers, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
@@ -344,6 +344,7 @@ def main():
     p.add_argument('--tone', type=float, default=440)
     p.add_argument('--leave-when-alone', action='store_true',
                    help='leave (and report) as soon as the last other participant has left')
+    p.add_argument('--stun-only', action='store_true', help='leave out the TURN servers the room hands out')
     return asyncio.run(main_async(p.parse_args()))
 
 

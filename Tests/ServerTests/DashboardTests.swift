@@ -2,6 +2,8 @@ import Foundation
 import Metrics
 import NIOCore
 import Prometheus
+import StreamHub
+import Synchronization
 @testable import Server
 import Testing
 import TestSupport
@@ -25,6 +27,28 @@ import TestSupport
         #expect(rows.map { $0.values.first } == [7197, 7198, 7199])
         #expect(rows.allSatisfy { $0.values.dropFirst().first?.isNaN == true })
         #expect(ring.rows().first?.time == 3600)
+    }
+
+    @Test func anHLSViewerIsAClientThatLoadedAPlaylistInTheLastTenSeconds() {
+        let now = Mutex(1000.0)
+        let audience = HLSAudience(clock: { now.withLock { $0 } })
+        let key = StreamKey(app: "live", stream: "a")!
+        audience.playlist(key, .cmaf, client: ("v1", true), bytes: 300)
+        audience.playlist(key, .ts, client: ("v1", true), bytes: 200)          // the same client on both renditions: two viewers
+        audience.media(key, .cmaf, client: ("v1", true), bytes: 5000)
+        audience.media(key, .cmaf, client: ("10.0.0.9 curl", false), bytes: 7000) // media without a playlist: no viewer
+        var viewers = audience.snapshot()[key] ?? []
+        #expect(viewers.map { "\($0.id) \($0.protocol.rawValue) \($0.mediaBytes)" } == ["v1 hls 0", "v1 ll-hls 5000"])
+        now.withLock { $0 += 9 }
+        audience.playlist(key, .cmaf, client: ("v1", true), bytes: 300)
+        now.withLock { $0 += 2 }
+        viewers = audience.snapshot()[key] ?? []
+        #expect(viewers.map(\.protocol) == [.cmaf] && viewers.first?.playlists == 2 && viewers.first?.playlistBytes == 600)
+        now.withLock { $0 += 11 }
+        #expect(audience.snapshot()[key] == nil, "gone 10 s after its last playlist, and the stream with it")
+        // A flood of made-up ids stops at the bound.
+        for i in 0..<(HLSAudience.maxViewersPerStream + 50) { audience.playlist(key, .cmaf, client: ("id\(i)", true), bytes: 1) }
+        #expect(audience.snapshot()[key]?.count == HLSAudience.maxViewersPerStream)
     }
 
     @Test func processFiguresReadACommandNameWithSpacesAndParentheses() throws {
@@ -96,10 +120,12 @@ import TestSupport
         let publisher = try Tool.publisher(url: "\(server.rtmpURL)/live/dash", seconds: 40, size: "320x240")
         defer { publisher.kill() }
         try await server.waitForStream(.init(app: "live", stream: "dash")!)
-        try await server.waitUntil("both HLS playlists", timeout: .seconds(15)) {
+        // ffmpeg is no LL-HLS client: given a playlist of parts alone (the stream's first second) it finds an empty
+        // segment and quits. It starts once a whole segment is listed.
+        try await server.waitUntil("a whole segment in both HLS playlists", timeout: .seconds(15)) {
             let ll = try? await HTTPGet.fetch(port: server.ports.http, "/live/dash/index.m3u8")
             let ts = try? await HTTPGet.fetch(port: server.ports.http, "/live/dash.m3u8")
-            return ll?.status == 200 && ts?.status == 200
+            return ll?.text.contains("#EXTINF") == true && ts?.status == 200
         }
         func viewer(_ url: String) throws -> Tool {
             try Tool("ffmpeg", ["-hide_banner", "-loglevel", "error", "-i", url, "-t", "30", "-f", "null", "-"])

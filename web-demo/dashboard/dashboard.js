@@ -171,7 +171,7 @@
 
   function rooms(f) {
     $('rooms').tBodies[0].innerHTML = f.rooms.map((r) => `<tr data-room="${esc(r.name)}"><td>${esc(r.name)}</td>
-      <td data-participants="${esc(r.name)}" data-count="${r.participants.length}">${r.participants.map((p) => esc(p.name) + (p.connected ? '' : ' (away)')).join(', ')}</td>
+      <td data-participants="${esc(r.name)}"><b>${r.participants.length}</b>: ${r.participants.map((p) => esc(p.name) + (p.connected ? '' : ' (away)')).join(', ')}</td>
       <td class="n">${r.tracks}</td></tr>`).join('') || '<tr><td colspan="3" class="muted">no rooms</td></tr>';
     const t = f.turn;
     $('turn').tBodies[0].innerHTML = t

@@ -128,6 +128,8 @@ final class Dashboard: Sendable {
     static let maxStreamSeries = 32
     /// Pages following the events at once.
     static let maxFollowers = 64
+    /// How long a stream that ended and has no viewers left stays in the table.
+    static let endedRowSeconds = 3600.0
     /// The window of the P2P share.
     static let shareWindow = 10
 
@@ -158,6 +160,8 @@ final class Dashboard: Sendable {
         var streams: [String: SeriesRing] = [:]
         /// When each stream with a ring was last live.
         var lastLive: [String: Double] = [:]
+        /// When each stream was last live, watched or shared: an ended one stays in the table for ``endedRowSeconds``.
+        var lastActive: [String: Double] = [:]
         var totals = Totals()
         var at: Double?
         /// Per stream (and "" for the server): (peer, origin media) bytes of each of the last seconds.
@@ -333,7 +337,8 @@ final class Dashboard: Sendable {
                     bitrate: snap?.bitrate ?? 0, uptimeSeconds: snap?.uptimeSeconds ?? 0, viewers: viewers,
                     p2p: .init(enabled: !off.contains(name), share: share, medianDelay: Self.median(d), stalls: stallTotals[name] ?? 0,
                                peerBytes: peerTotals[name] ?? 0, originMediaBytes: mediaTotals[name] ?? 0, swarmPeers: swarmPeers[name]))
-                streams.append(row)
+                if row.live || viewers.total > 0 || peer > 0 || media > 0 { s.lastActive[name] = now }
+                if now - (s.lastActive[name] ?? -.infinity) <= Self.endedRowSeconds { streams.append(row) }
                 if row.live { s.lastLive[name] = now }
                 // The stream's own ring: made when it first has something to show, while there is room.
                 if s.streams[name] == nil, row.live || viewers.total > 0 {
@@ -357,6 +362,7 @@ final class Dashboard: Sendable {
             s.window[""] = window
             // Streams gone from every source forget their windows (their rings stay, for the hour).
             for key in s.window.keys where key != "" && !names.contains(key) && peerTotals[key] == nil { s.window[key] = nil }
+            for (key, at) in s.lastActive where now - at > Self.endedRowSeconds { s.lastActive[key] = nil }
             let wp = window.reduce(0) { $0 + $1.peer }, wm = window.reduce(0) { $0 + $1.media }
             let share: Double? = wp + wm > 0 ? wp / (wp + wm) : nil
             let total = audience.values.reduce(Audience(), +)

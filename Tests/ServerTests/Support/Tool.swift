@@ -56,12 +56,12 @@ final class Tool: @unchecked Sendable {
         return try JSONDecoder().decode(T.self, from: Data(line.utf8))
     }
 
-    init(path: String, _ arguments: [String]) throws {
+    init(path: String, _ arguments: [String], input: Pipe? = nil) throws {
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments
         process.standardOutput = stdout
         process.standardError = stderr
-        process.standardInput = FileHandle.nullDevice
+        process.standardInput = input ?? FileHandle.nullDevice
         stdout.fileHandleForReading.readabilityHandler = { [weak self] h in
             let d = h.availableData
             self?.lock.withLock { self?.out.append(d) }
@@ -114,6 +114,61 @@ final class Tool: @unchecked Sendable {
         args += ["-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-g", String(gop),
                  "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k"] + extra + ["-f", "flv", url]
         return try Tool("ffmpeg", args)
+    }
+}
+
+/// A tool that answers each JSON line on its stdin with one on its stdout (`Tests/Browser/pages.py`): the test
+/// decides its next step from the last answer.
+final class Conversation: @unchecked Sendable {
+    let input = Pipe()
+    let tool: Tool
+    private var answered = 0
+
+    /// The Python script `script` of Tests/Browser with `arguments`; waits for its first line (ready).
+    init(script: String, _ arguments: [String], timeout: Duration = .seconds(60)) async throws {
+        let command = Tool.pythonCommand
+        tool = try Tool(path: command[0], Array(command.dropFirst())
+                        + [Tool.checkout.appendingPathComponent("Tests/Browser/\(script)").path] + arguments, input: input)
+        _ = try await next(timeout: timeout)
+    }
+
+    /// Sends `command` and returns the answer; an answer with "error" throws, with the tool's stderr.
+    @discardableResult
+    func ask(_ command: [String: Any], timeout: Duration = .seconds(60)) async throws -> [String: Any] {
+        let line = try JSONSerialization.data(withJSONObject: command) + Data("\n".utf8)
+        try input.fileHandleForWriting.write(contentsOf: line)
+        let answer = try await next(timeout: timeout)
+        if let error = answer["error"] { throw TestFailure("\(command["cmd"] ?? "?"): \(error)\n\(tool.errorOutput.suffix(3000))") }
+        return answer
+    }
+
+    /// `js` run in page `page`; its result.
+    func eval(_ page: Int, _ js: String, timeout: Duration = .seconds(60)) async throws -> Any? {
+        try await ask(["cmd": "eval", "page": page, "js": js], timeout: timeout)["result"]
+    }
+
+    private func next(timeout: Duration) async throws -> [String: Any] {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let lines = tool.output.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
+            if lines.count > answered {
+                let line = lines[lines.startIndex + answered]
+                answered += 1
+                guard let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
+                    throw TestFailure("not a JSON object: \(line)")
+                }
+                return object
+            }
+            guard tool.isRunning else { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw TestFailure("no answer within \(timeout)\(tool.isRunning ? "" : " (it exited)"): \(tool.errorOutput.suffix(3000))")
+    }
+
+    /// Asks it to quit, and waits.
+    func quit() async {
+        _ = try? await ask(["cmd": "quit"], timeout: .seconds(10))
+        await tool.wait(timeout: .seconds(30))
     }
 }
 
