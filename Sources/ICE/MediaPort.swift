@@ -240,15 +240,16 @@ public final class MediaPort: Service, Sendable {
             s.entries[id].map { ($0.path, $0.sent, s.udp) } ?? (nil, nil, nil)
         }
         guard let path, let sent else { return false }
-        sent.increment(by: packet.readableBytes)
         switch path {
         case .udp(let address):
             guard let udp else { return false }
+            sent.increment(by: packet.readableBytes)
             udp.writeAndFlush(AddressedEnvelope(remoteAddress: address, data: packet), promise: nil)
         case .tcp(let channel):
             var framed = channel.allocator.buffer(capacity: packet.readableBytes + 2)
             framed.writeInteger(UInt16(truncatingIfNeeded: packet.readableBytes))
             framed.writeImmutableBuffer(packet)
+            sent.increment(by: packet.readableBytes)
             channel.writeAndFlush(framed, promise: nil)
         }
         return true

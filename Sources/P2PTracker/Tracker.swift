@@ -91,6 +91,9 @@ public struct Tracker: Sendable {
     public private(set) var statistics = Statistics()
     /// Streams whose P2P the operator switched off (``setP2P(_:stream:)``).
     public private(set) var p2pOff: Set<String> = []
+    /// The swarms of switched-off streams, by info hash: their peers announce every few seconds to learn when P2P is
+    /// back, and `namespace` (which hashes every live stream's name) is not asked each time.
+    var offSwarms: [InfoHash: String] = [:]
 
     public init(configuration: Configuration = .init(), seed: UInt64 = 0x5eed, namespace: @escaping @Sendable (InfoHash) -> String?) {
         self.configuration = configuration
@@ -165,6 +168,7 @@ public struct Tracker: Sendable {
     public mutating func setP2P(_ enabled: Bool, stream: String) -> [Action] {
         guard !enabled else {
             p2pOff.remove(stream)
+            offSwarms = offSwarms.filter { $0.value != stream }
             return []
         }
         p2pOff.insert(stream)
@@ -198,7 +202,7 @@ public struct Tracker: Sendable {
 
     mutating func announce(_ a: TrackerRequest.Announce, from id: ConnectionID, now: Double) throws(TrackerError) -> [Action] {
         statistics.announces += 1
-        guard let name = swarms[a.infoHash]?.name ?? namespace(a.infoHash) else { throw .unknownSwarm(a.infoHash) }
+        guard let name = swarms[a.infoHash]?.name ?? offSwarms[a.infoHash] ?? namespace(a.infoHash) else { throw .unknownSwarm(a.infoHash) }
         var connection = connections[id]!
         if a.event == .stopped {
             if connection.swarms[a.infoHash] == a.peerID {
@@ -208,7 +212,13 @@ public struct Tracker: Sendable {
             }
             return [.send(id, announced(a.infoHash, name: name))]
         }
-        if p2pOff.contains(name) { return [.send(id, .p2pOff(infoHash: a.infoHash, stream: name))] }
+        if p2pOff.contains(name) {
+            if offSwarms[a.infoHash] == nil {
+                if offSwarms.count >= 10_000 { offSwarms.removeAll() }  // old epochs of switched-off streams
+                offSwarms[a.infoHash] = name
+            }
+            return [.send(id, .p2pOff(infoHash: a.infoHash, stream: name))]
+        }
         // Refusals first, reading the swarm in place. It is then taken out of the dictionary while it changes: a
         // copy left behind would make every change copy the whole swarm (copy-on-write).
         let joining = swarms[a.infoHash]?.peers[a.peerID] == nil

@@ -122,6 +122,10 @@ struct HTTPRoutes: Sendable {
             let parts = report.stream.split(separator: "/", omittingEmptySubsequences: false)
             guard parts.count == 2 else { throw HTTPError(.badRequest, message: "stream must be APP/STREAM") }
             let key = try streamKey(String(parts[0]), String(parts[1]))
+            // Only streams that exist get figures: made-up names would grow the figures (and the dashboard) forever.
+            guard hub.source(key) != nil || hls.epochs()[key] != nil else {
+                throw HTTPError(.notFound, message: "no stream \(key)")
+            }
             do throws(P2PReports.Refusal) {
                 try reports.add(report, key: key)
             } catch .invalid(let why) {

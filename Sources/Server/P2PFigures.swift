@@ -86,6 +86,8 @@ final class P2PReports: Sendable {
     }
 
     struct Departed: Sendable {
+        /// When a viewer of the stream last departed: the totals are forgotten an hour after, once nobody reports.
+        var at = 0.0
         var viewers = 0
         var originBytes = 0.0
         var peerBytes = 0.0
@@ -99,6 +101,11 @@ final class P2PReports: Sendable {
     }
 
     static let expiry = 10.0
+    /// How long a stream's departed viewers' totals are kept once no viewer of it reports.
+    static let departedExpiry = 3600.0
+    /// The most a believable report says (more is made up, and would overflow the sums): a petabyte, an hour behind,
+    /// a million stalls, eleven days stalled, a hundred thousand neighbours.
+    static let maxBytes = 1e15, maxDelay = 3600.0, maxCount = 1_000_000, maxMilliseconds = 1e9
     /// Viewers per stream the figures keep; reports beyond it are refused (a flood of made-up viewer ids).
     static let maxViewersPerStream = 20_000
 
@@ -111,8 +118,13 @@ final class P2PReports: Sendable {
 
     func add(_ r: Report, key: StreamKey) throws(Refusal) {
         let numbers = [r.delay ?? 0, r.stalledMs, r.firstFrameMs ?? 0, r.originBytes, r.peerBytes, r.uploadedBytes]
-        guard numbers.allSatisfy({ $0.isFinite && $0 >= 0 }), r.stalls >= 0, (r.neighbours ?? 0) >= 0 else {
+        let counts = [r.stalls, r.neighbours ?? 0, r.badChunks ?? 0, r.droppedPeers ?? 0]
+        guard numbers.allSatisfy({ $0.isFinite && $0 >= 0 }), counts.allSatisfy({ $0 >= 0 }) else {
             throw .invalid("numbers must be finite and not negative")
+        }
+        guard [r.originBytes, r.peerBytes, r.uploadedBytes].allSatisfy({ $0 <= Self.maxBytes }), (r.delay ?? 0) <= Self.maxDelay,
+              r.stalledMs <= Self.maxMilliseconds, (r.firstFrameMs ?? 0) <= Self.maxMilliseconds, counts.allSatisfy({ $0 <= Self.maxCount }) else {
+            throw .invalid("numbers beyond belief: at most 1e15 bytes, an hour of delay, 1e9 ms and a million of anything counted")
         }
         guard !r.viewer.isEmpty, r.viewer.utf8.count <= 64 else { throw .invalid("viewer must be 1 to 64 bytes") }
         let now = clock()
@@ -128,6 +140,7 @@ final class P2PReports: Sendable {
             for (id, e) in viewers where now - e.at > Self.expiry {
                 s.viewers[key]?.removeValue(forKey: id)
                 var d = s.departed[key, default: Departed()]
+                d.at = now
                 d.viewers += 1
                 d.originBytes += e.report.originBytes
                 d.peerBytes += e.report.peerBytes
@@ -137,6 +150,7 @@ final class P2PReports: Sendable {
             }
             if s.viewers[key]?.isEmpty == true { s.viewers[key] = nil }
         }
+        for (key, d) in s.departed where s.viewers[key] == nil && now - d.at > Self.departedExpiry { s.departed[key] = nil }
     }
 
     func snapshot() -> (viewers: [StreamKey: [Report]], departed: [StreamKey: Departed]) {

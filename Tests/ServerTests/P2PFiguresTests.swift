@@ -69,6 +69,10 @@ import TestSupport
     @Test func viewerReportsAreSummedAndBadOnesRefused() async throws {
         let server = try await TestServer.start()
         defer { Task { await server.stop() } }
+        // Reports are taken for streams that exist.
+        let publisher = try await RTMPTestClient.connect(port: server.ports.rtmp)
+        #expect(try await publisher.publish("figures") == "NetStream.Publish.Start")
+        defer { withExtendedLifetime(publisher) {} }
         func post(_ body: String) async throws -> Int {
             try await HTTPGet.fetch(port: server.ports.http, "/api/v1/p2p/reports", method: "POST",
                                     headers: ["Content-Type": "application/json"], body: body).status
@@ -85,6 +89,11 @@ import TestSupport
         #expect(try await post(Self.report(stream: "live/bad name", viewer: "d", origin: 1, peer: 0)) == 400)
         #expect(try await post(Self.report(viewer: "", origin: 1, peer: 0)) == 400)
         #expect(try await post(Self.report(viewer: String(repeating: "v", count: 5000), origin: 1, peer: 0)) == 413)
+        // Numbers beyond belief (they would overflow the sums), and streams that do not exist.
+        #expect(try await post(Self.report(viewer: "d", origin: 1, peer: 1e19)) == 400)
+        #expect(try await post(Self.report(viewer: "d", delay: 1e308, origin: 1, peer: 1)) == 400)
+        #expect(try await post(Self.report(viewer: "d", stalls: Int.max / 200, origin: 1, peer: 1)) == 400)
+        #expect(try await post(Self.report(stream: "live/nobody", viewer: "d", origin: 1, peer: 0)) == 404)
         let s = try #require(try await Self.summary(server).streams.first { $0.stream == "live/figures" })
         #expect(s.viewers == 3 && s.p2pViewers == 2)
         #expect(s.peerBytes == 9800 + 4500 && s.reportedOriginBytes == 1200 + 500 + 10000)

@@ -228,6 +228,9 @@
   events.addEventListener('tick', (e) => {
     const t = JSON.parse(e.data);
     const time = t.frame.time;
+    // A page that joined between a sample and its tick has that row in its history already.
+    const last = state.server.time[state.server.time.length - 1];
+    if (last !== undefined && time <= last) { state.frame = t.frame; return; }
     state.server.time.push(time); state.server.rows.push(t.server); trim(state.server);
     for (const [name, row] of Object.entries(t.streams)) {
       const ring = state.streams[name] || (state.streams[name] = { time: [], rows: [] });

@@ -213,6 +213,7 @@
       const room = this.o.maxNeighbours - this.peers.size - this.offers.size;
       // While P2P is switched off, announces only ask whether it is on again: no offers.
       const n = this.off ? 0 : Math.max(0, Math.min(this.o.offersPerAnnounce, room));
+      if (this.off) this.askedSinceOff = true;
       const offers = [];
       for (let i = 0; i < n; i++) {
         const pc = new RTCPeerConnection({ iceServers: this.o.iceServers, iceTransportPolicy: this.o.iceTransportPolicy });
@@ -238,8 +239,9 @@
       if (m.info_hash === this.infoHash && m.x_liveswarm && m.x_liveswarm.p2p === false) { this.switchedOff(m['failure reason']); return; }
       if (m['failure reason']) { this.note(`tracker: ${m['failure reason']}`); return; }
       if (m.info_hash !== this.infoHash) return;
-      if (m.interval && this.off) {
-        // The operator switched P2P back on: offers again at once.
+      if (m.interval && this.off && this.askedSinceOff) {
+        // The operator switched P2P back on (an answer to an announce sent since it was off: one sent before could
+        // be answered after the switch): offers again at once.
         this.off = false;
         this.note('P2P is on again');
         this.announce();
@@ -257,6 +259,7 @@
     switchedOff(reason) {
       if (!this.off) this.note(`tracker: ${reason || 'P2P is off'}`);
       this.off = true;
+      this.askedSinceOff = false;
       this.swarmPeers = 0;
       for (const p of [...this.peers.values()]) this.dropPeer(p, 'P2P switched off');
       for (const o of this.offers.values()) o.pc.close();

@@ -126,8 +126,9 @@ final class Dashboard: Sendable {
     static let capacity = 3600
     /// Streams with rows of their own at once; when full, the longest-ended one gives its ring up.
     static let maxStreamSeries = 32
-    /// Pages following the events at once.
+    /// Pages following the events at once, and from one address.
     static let maxFollowers = 64
+    static let maxFollowersPerAddress = 8
     /// How long a stream that ended and has no viewers left stays in the table.
     static let endedRowSeconds = 3600.0
     /// The window of the P2P share.
@@ -158,16 +159,19 @@ final class Dashboard: Sendable {
     struct State {
         var server = SeriesRing(columns: Dashboard.serverColumns.count, capacity: Dashboard.capacity)
         var streams: [String: SeriesRing] = [:]
-        /// When each stream with a ring was last live.
+        /// When each stream with a ring was last live (the longest-ended one gives its ring up first).
         var lastLive: [String: Double] = [:]
         /// When each stream was last live, watched or shared: an ended one stays in the table for ``endedRowSeconds``.
         var lastActive: [String: Double] = [:]
         var totals = Totals()
-        var at: Double?
+        /// The last sample, on the monotonic clock (rates must not jump when the wall clock is set).
+        var at: ContinuousClock.Instant?
         /// Per stream (and "" for the server): (peer, origin media) bytes of each of the last seconds.
         var window: [String: [(peer: Double, media: Double)]] = [:]
-        var followers: [Int: AsyncStream<ByteBuffer>.Continuation] = [:]
+        var followers: [Int: (address: String, continuation: AsyncStream<ByteBuffer>.Continuation)] = [:]
         var nextFollower = 0
+        /// Set at shutdown: no new page follows (one would hold the HTTP server's shutdown up).
+        var closed = false
         var last: Frame?
     }
 
@@ -258,7 +262,11 @@ final class Dashboard: Sendable {
 
     /// Takes one second's sample: rows into the rings, gauges recorded, the frame sent to every follower.
     func sample(now: Double = Date().timeIntervalSince1970) {
+        let instant = ContinuousClock.now
         let (audience, hub, whip, reports, _) = audiences()
+        var hubByName: [String: StreamSnapshot] = [:]
+        for s in hub where s.published { hubByName["\(s.app)/\(s.stream)"] = s }
+        let whipByName = Dictionary(whip.map { ($0.stream, $0) }, uniquingKeysWith: { a, _ in a })
         recordViewerGauges(audience, live: hub.filter(\.published).count + whip.count)
         let served = inputs.origin.snapshot()
         let off = inputs.tracker.p2pOff
@@ -282,8 +290,7 @@ final class Dashboard: Sendable {
         if let turn { egressTotals["turn"] = turn.counters.relayedBytes }
 
         // Per stream: P2P figures from the reports and the origin's own count.
-        var names = Set(audience.keys)
-        for s in hub where s.published { names.insert("\(s.app)/\(s.stream)") }
+        let names = Set(audience.keys).union(hubByName.keys).union(whipByName.keys)
         var peerTotals: [String: Double] = [:], mediaTotals: [String: Int] = [:], stallTotals: [String: Int] = [:]
         var delays: [String: [Double]] = [:]
         for key in Set(reports.viewers.keys).union(reports.departed.keys) {
@@ -295,7 +302,7 @@ final class Dashboard: Sendable {
         for (key, bytes) in served { mediaTotals["\(key)"] = bytes.media }
 
         let frame: Frame = state.withLock { s in
-            let elapsed = s.at.map { max(0.001, now - $0) } ?? 1
+            let elapsed = s.at.map { max(0.001, (instant - $0) / .seconds(1)) } ?? 1
             func rate(_ new: Int?, _ old: Int?) -> Double? {
                 guard let new, let old else { return nil }
                 return Double(max(0, new - old)) / elapsed
@@ -306,6 +313,10 @@ final class Dashboard: Sendable {
             if let p = process, let before = s.totals.cpuSeconds, p.cpuSeconds > before { gauges.cpu.increment(by: p.cpuSeconds - before) }
             if let p = process { gauges.memory.record(p.residentBytes) }
 
+            // Every stream live now holding a ring is marked first, so that a new one takes the ring of a stream that
+            // is not live (and only such a ring).
+            for name in hubByName.keys where s.streams[name] != nil { s.lastLive[name] = now }
+            for name in whipByName.keys where s.streams[name] != nil { s.lastLive[name] = now }
             var streams: [Frame.Stream] = []
             var serverPeer = 0.0, serverMedia = 0.0, allDelays: [Double] = [], stallsNow = 0, stallsNew = 0, peerNew = 0.0
             for name in names.union(peerTotals.keys).sorted() {
@@ -325,8 +336,8 @@ final class Dashboard: Sendable {
                 let share: Double? = wp + wm > 0 ? wp / (wp + wm) : nil
                 let d = delays[name] ?? []
                 allDelays += d
-                let snap = hub.first { "\($0.app)/\($0.stream)" == name && $0.published }
-                let whipStream = whip.first { $0.stream == name }
+                let snap = hubByName[name]
+                let whipStream = whipByName[name]
                 let viewers = audience[name] ?? Audience()
                 let row = Frame.Stream(
                     stream: name, live: snap != nil || whipStream != nil,
@@ -339,11 +350,10 @@ final class Dashboard: Sendable {
                                peerBytes: peerTotals[name] ?? 0, originMediaBytes: mediaTotals[name] ?? 0, swarmPeers: swarmPeers[name]))
                 if row.live || viewers.total > 0 || peer > 0 || media > 0 { s.lastActive[name] = now }
                 if now - (s.lastActive[name] ?? -.infinity) <= Self.endedRowSeconds { streams.append(row) }
-                if row.live { s.lastLive[name] = now }
                 // The stream's own ring: made when it first has something to show, while there is room.
                 if s.streams[name] == nil, row.live || viewers.total > 0 {
                     if s.streams.count >= Self.maxStreamSeries,
-                       let oldest = s.lastLive.filter({ s.streams[$0.key] != nil && now - $0.value > 1 }).min(by: { $0.value < $1.value })?.key {
+                       let oldest = s.lastLive.filter({ $0.value < now }).min(by: { $0.value < $1.value })?.key {
                         s.streams[oldest] = nil
                         s.lastLive[oldest] = nil
                     }
@@ -360,7 +370,7 @@ final class Dashboard: Sendable {
             window.append((serverPeer, serverMedia))
             while window.count > Self.shareWindow { window.removeFirst() }
             s.window[""] = window
-            // Streams gone from every source forget their windows (their rings stay, for the hour).
+            // Streams gone from every source forget their windows (their rings stay until a new stream needs one).
             for key in s.window.keys where key != "" && !names.contains(key) && peerTotals[key] == nil { s.window[key] = nil }
             for (key, at) in s.lastActive where now - at > Self.endedRowSeconds { s.lastActive[key] = nil }
             let wp = window.reduce(0) { $0 + $1.peer }, wm = window.reduce(0) { $0 + $1.media }
@@ -383,13 +393,14 @@ final class Dashboard: Sendable {
                    process.map { Double($0.residentBytes) }]
             s.server.append(time: now, row.map { $0.map(Float.init) ?? .nan })
 
-            gauges.peerBytes.increment(by: Int64(peerNew))
-            gauges.stalls.increment(by: Int64(stallsNew))
+            // Reports are bounded (P2PReports.maxBytes), so these fit; the clamp keeps a conversion from ever trapping.
+            gauges.peerBytes.increment(by: Int64(min(peerNew, 1e18)))
+            gauges.stalls.increment(by: Int64(min(stallsNew, Int(Int64.max / 2))))
             gauges.share.record(share ?? 0)
             gauges.delay.record(delay ?? 0)
 
             s.totals = Totals(egress: egressTotals, cpuSeconds: process?.cpuSeconds, peer: peerTotals, media: mediaTotals, stalls: stallTotals)
-            s.at = now
+            s.at = instant
             s.last = frame
             return frame
         }
@@ -417,7 +428,7 @@ final class Dashboard: Sendable {
         init(_ ring: SeriesRing, last: Int) {
             let rows = ring.rows(last: last)
             time = rows.map(\.time)
-            self.rows = rows.map { $0.values.map { $0.isNaN ? nil : $0 } }
+            self.rows = rows.map { $0.values.map { $0.isFinite ? $0 : nil } }
         }
     }
 
@@ -439,24 +450,26 @@ final class Dashboard: Sendable {
 
     func history(seconds: Int) -> History {
         let n = max(1, min(Self.capacity, seconds))
-        return state.withLock { s in
-            History(columns: .init(server: Self.serverColumns, stream: Self.streamColumns), frame: s.last,
-                    server: Series(s.server, last: n), streams: s.streams.mapValues { Series($0, last: n) })
-        }
+        // The rings are copied under the lock (copy on write: nothing is copied unless a sample comes meanwhile), and
+        // read outside it.
+        let (last, server, streams) = state.withLock { ($0.last, $0.server, $0.streams) }
+        return History(columns: .init(server: Self.serverColumns, stream: Self.streamColumns), frame: last,
+                       server: Series(server, last: n), streams: streams.mapValues { Series($0, last: n) })
     }
 
     func publish(_ frame: Frame) {
         let followers: [AsyncStream<ByteBuffer>.Continuation] = state.withLock { s in
             guard !s.followers.isEmpty else { return [] }
-            return Array(s.followers.values)
+            return s.followers.values.map(\.continuation)
         }
         guard !followers.isEmpty else { return }
         let rows: (server: [Float?], streams: [String: [Float?]]) = state.withLock { s in
-            func row(_ ring: SeriesRing) -> [Float?] { ring.last.map { $0.values.map { $0.isNaN ? nil : $0 } } ?? [] }
+            func row(_ ring: SeriesRing) -> [Float?] { ring.last.map { $0.values.map { $0.isFinite ? $0 : nil } } ?? [] }
             return (row(s.server), s.streams.filter { $0.value.last?.time == frame.time }.mapValues(row))
         }
         guard let event = Self.event("tick", Tick(frame: frame, server: rows.server, streams: rows.streams)) else { return }
-        for f in followers { f.yield(event) }
+        // A page that let 30 ticks pile up is not reading: its stream ends, and its place is free again.
+        for f in followers { if case .dropped = f.yield(event) { f.finish() } }
     }
 
     /// An SSE event (`event:` and one `data:` line of JSON).
@@ -469,14 +482,16 @@ final class Dashboard: Sendable {
         return buffer
     }
 
-    /// A page's event stream: the history first, then a tick a second. Nil when ``maxFollowers`` pages follow.
-    /// A page that does not read loses old ticks, not memory (the newest 30 wait).
-    func follow(seconds: Int) -> AsyncStream<ByteBuffer>? {
-        let (stream, continuation) = AsyncStream<ByteBuffer>.makeStream(bufferingPolicy: .bufferingNewest(30))
+    /// A page's event stream: the history first, then a tick a second. Nil when ``maxFollowers`` pages follow,
+    /// ``maxFollowersPerAddress`` from `address`, or the server is shutting down. A page that stops reading has its
+    /// stream ended once 30 ticks wait.
+    func follow(seconds: Int, address: String) -> AsyncStream<ByteBuffer>? {
+        let (stream, continuation) = AsyncStream<ByteBuffer>.makeStream(bufferingPolicy: .bufferingOldest(30))
         let id: Int? = state.withLock { s in
-            guard s.followers.count < Self.maxFollowers else { return nil }
+            guard !s.closed, s.followers.count < Self.maxFollowers,
+                  s.followers.values.filter({ $0.address == address }).count < Self.maxFollowersPerAddress else { return nil }
             s.nextFollower += 1
-            s.followers[s.nextFollower] = continuation
+            s.followers[s.nextFollower] = (address, continuation)
             return s.nextFollower
         }
         guard let id else { return nil }
@@ -489,7 +504,8 @@ final class Dashboard: Sendable {
     func closeAll() {
         let all = state.withLock { s in
             defer { s.followers.removeAll() }
-            return Array(s.followers.values)
+            s.closed = true
+            return s.followers.values.map(\.continuation)
         }
         for f in all { f.finish() }
     }
@@ -500,9 +516,10 @@ final class Dashboard: Sendable {
         router.get("/api/v1/dashboard") { request, _ in
             self.history(seconds: Self.seconds(request))
         }
-        router.get("/api/v1/dashboard/events") { request, _ -> Response in
-            guard let stream = self.follow(seconds: Self.seconds(request)) else {
-                throw HTTPError(.serviceUnavailable, message: "\(Self.maxFollowers) pages already follow the dashboard")
+        router.get("/api/v1/dashboard/events") { request, context -> Response in
+            guard let stream = self.follow(seconds: Self.seconds(request), address: context.remoteAddress?.ipAddress ?? "?") else {
+                throw HTTPError(.serviceUnavailable, message: "the dashboard has its \(Self.maxFollowers) pages following, "
+                                + "\(Self.maxFollowersPerAddress) from this address, or the server is stopping")
             }
             var headers = HTTPFields()
             headers[.contentType] = "text/event-stream"

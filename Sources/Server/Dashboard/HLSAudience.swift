@@ -64,7 +64,8 @@ final class HLSAudience: Sendable {
            v.utf8.allSatisfy({ $0.isASCIILetterOrDigit || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".") }) {
             return (String(v), true)
         }
-        let agent = request.headers[.userAgent].map { String($0.prefix(80)) } ?? "-"
+        // Bytes, not characters: 80 characters may carry any number of combining marks.
+        let agent = request.headers[.userAgent].map { String(decoding: $0.utf8.prefix(80), as: UTF8.self) } ?? "-"
         return ("\(address ?? "?") \(agent)", false)
     }
 
