@@ -57,6 +57,14 @@ public final class HLSOrigin: Sendable {
 
     let renditions = Mutex<[StreamKey: Rendition]>([:])
     let waiterIDs = Atomic<Int>(0)
+    /// Told of every part the moment it is made (``onParts(_:)``).
+    let partHandlers = Mutex<[@Sendable (StreamKey, _ epoch: Int64, [PartNotice]) -> Void]>([])
+
+    /// Calls `handler` with the parts of a stream's rendition as they are made (on the segmenting event loop, after the
+    /// parts can be served): the tracker announces them to the stream's P2P viewers.
+    public func onParts(_ handler: @escaping @Sendable (StreamKey, _ epoch: Int64, [PartNotice]) -> Void) {
+        partHandlers.withLock { $0.append(handler) }
+    }
 
     public init(hub: StreamHub, configuration: SegmenterConfiguration = .init(), eventLoop: any EventLoop, logger: Logger,
                 wallClock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) {
@@ -93,9 +101,12 @@ public final class HLSOrigin: Sendable {
         var newlyUnsupported: Set<String> = []
         var finished = false
         var woken: [Waiter] = []
+        var made: [PartNotice] = []
+        var epoch: Int64 = 0
         let now = wallClock()
         renditions.withLock { r in
             guard var rendition = r[key], let viewer = rendition.viewer else { return }
+            let before = rendition.segmenter.nextPart
             while true {
                 guard let batch = viewer.take(maxBytes: 1 << 20) else {
                     rendition.segmenter.endSession()
@@ -113,6 +124,8 @@ public final class HLSOrigin: Sendable {
                     rendition.segmenter.add(frame, wallClock: now)
                 }
             }
+            made = rendition.segmenter.parts(since: before)
+            epoch = rendition.epoch
             newlyUnsupported = rendition.segmenter.unsupported.subtracting(rendition.reported)
             rendition.reported.formUnion(newlyUnsupported)
             let segmenter = rendition.segmenter
@@ -125,6 +138,9 @@ public final class HLSOrigin: Sendable {
             r[key] = rendition
         }
         for w in woken { w.continuation.resume(returning: .ready) }
+        if !made.isEmpty {
+            for handler in partHandlers.withLock({ $0 }) { handler(key, epoch, made) }
+        }
         for codec in newlyUnsupported.sorted() {
             logger.warning("HLS cannot carry this codec; it is left out of the HLS renditions", metadata: [
                 "stream": "\(key)", "codec": "\(codec)"])

@@ -20,6 +20,35 @@ public struct Part: Sendable {
     public var id: String { "\(segment).\(index)" }
 }
 
+/// What a P2P viewer is told of a part the moment it is made (docs/P2P.md, "Part announcements"): all a player
+/// needs to fetch, check and place it without reloading the playlist.
+public struct PartNotice: Sendable, Equatable {
+    public var segment: Int
+    public var index: Int
+    public var bytes: Int
+    public var sha256: [UInt8]
+    public var durationMs: Int
+    public var independent: Bool
+    /// Wall-clock time the origin received its first frame (ms since the epoch): its segment's
+    /// EXT-X-PROGRAM-DATE-TIME plus the parts before it, as a player reckons it from the playlist.
+    public var wallClock: Int64
+    /// The ``InitSection`` it needs (`init-ID.mp4`).
+    public var initID: Int
+
+    public var id: String { "\(segment).\(index)" }
+
+    public init(segment: Int, index: Int, bytes: Int, sha256: [UInt8], durationMs: Int, independent: Bool, wallClock: Int64, initID: Int) {
+        self.segment = segment
+        self.index = index
+        self.bytes = bytes
+        self.sha256 = sha256
+        self.durationMs = durationMs
+        self.independent = independent
+        self.wallClock = wallClock
+        self.initID = initID
+    }
+}
+
 /// An fMP4 initialization section (`ftyp` + `moov`): EXT-X-MAP of the segments cut while it was current.
 public struct InitSection: Sendable {
     public var id: Int

@@ -149,6 +149,28 @@ public struct Segmenter: Sendable {
 
     public func initSection(_ id: Int) -> InitSection? { initSections.first { $0.id == id } }
 
+    /// The parts finished since ``nextPart`` read `from`, oldest first, as the origin announces them to P2P viewers.
+    public func parts(since from: (segment: Int, index: Int)) -> [PartNotice] {
+        var all: [(sequence: Int, pdt: Int64, initID: Int, parts: [Part])] = []
+        for s in segments.reversed() {
+            guard s.sequence >= from.segment else { break }
+            all.insert((s.sequence, s.programDateTime, s.initID, s.parts), at: 0)
+        }
+        if let open, open.sequence >= from.segment { all.append((open.sequence, open.programDateTime, open.initID, open.parts)) }
+        var out: [PartNotice] = []
+        for s in all {
+            var wall = Double(s.pdt)
+            for p in s.parts {
+                defer { wall += p.duration * 1000 }
+                guard s.sequence > from.segment || p.index >= from.index else { continue }
+                out.append(PartNotice(segment: s.sequence, index: p.index, bytes: p.data.readableBytes, sha256: p.sha256,
+                                      durationMs: Int((p.duration * 1000).rounded()), independent: p.independent,
+                                      wallClock: Int64(wall.rounded()), initID: s.initID))
+            }
+        }
+        return out
+    }
+
     /// The part the low-latency playlist hints at (EXT-X-PRELOAD-HINT): the one being built now.
     public var nextPart: (segment: Int, index: Int) {
         if let open { return (open.sequence, open.parts.count) }

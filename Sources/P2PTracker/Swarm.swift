@@ -14,6 +14,8 @@ struct Swarm: Sendable {
         var uploadRate: Double = 0
         /// Offers relayed to this peer and not answered or expired yet.
         var pendingOffers = 0
+        /// It asked for part announcements (`x_liveswarm.parts` in its last announce).
+        var wantsParts = false
     }
 
     let name: String

@@ -198,6 +198,11 @@ public struct Tracker: Sendable {
         swarms.map { ($0.key, $0.value.name, $0.value.count) }
     }
 
+    /// The connections of the swarm `hash` that asked for part announcements (``TrackerResponse/part(infoHash:_:)``).
+    public func partSubscribers(_ hash: InfoHash) -> [ConnectionID] {
+        swarms[hash]?.peers.values.compactMap { $0.wantsParts ? $0.connection : nil } ?? []
+    }
+
     // MARK: - Actions
 
     mutating func announce(_ a: TrackerRequest.Announce, from id: ConnectionID, now: Double) throws(TrackerError) -> [Action] {
@@ -245,6 +250,7 @@ public struct Tracker: Sendable {
             connections[id] = connection
         }
         swarm.report(a.peerID, uploaded: a.uploaded, left: a.left, now: now)
+        swarm.peers[a.peerID]!.wantsParts = a.wantsParts
         var actions: [Action] = []
         let wanted = min(a.offers.count, a.numwant ?? a.offers.count, configuration.maxOffersPerAnnounce)
         let targets = swarm.neighbours(for: a.peerID, count: wanted, pendingLimit: configuration.maxPendingOffersPerPeer, using: &rng)

@@ -5,7 +5,8 @@ import Foundation
 ///
 /// ```
 /// {"action":"announce","info_hash":BIN20,"peer_id":BIN20,"numwant":5,"uploaded":0,"downloaded":0,"left":0,
-///  "event":"started","offers":[{"offer_id":"...","offer":{"type":"offer","sdp":"..."}}]}
+///  "event":"started","offers":[{"offer_id":"...","offer":{"type":"offer","sdp":"..."}}],
+///  "x_liveswarm":{"parts":true}}
 /// {"action":"announce","info_hash":BIN20,"peer_id":BIN20,"to_peer_id":BIN20,"offer_id":"...",
 ///  "answer":{"type":"answer","sdp":"..."}}
 /// {"action":"scrape","info_hash":[BIN20, ...]}
@@ -41,6 +42,9 @@ public enum TrackerRequest: Equatable, Sendable {
         public var left: Double?
         public var event: Event?
         public var offers: [Offer]
+        /// `x_liveswarm.parts`: the peer wants each new part of the stream announced to it as it is made
+        /// (``TrackerResponse/part(infoHash:_:)``), so that it need not reload the playlist for each.
+        public var wantsParts = false
     }
 
     public struct Answer: Equatable, Sendable {
@@ -99,9 +103,14 @@ public enum TrackerRequest: Equatable, Sendable {
                 guard n >= 0, n <= 1_000_000 else { throw .malformedField("numwant") }
                 numwant = Int(n)
             }
+            var wantsParts = false
+            if let raw = fields.value("x_liveswarm") {
+                guard let x = raw as? [String: Any] else { throw .malformedField("x_liveswarm") }
+                wantsParts = try Fields(object: x).bool("parts", field: "x_liveswarm.parts") ?? false
+            }
             self = .announce(Announce(infoHash: infoHash, peerID: peerID, numwant: numwant,
                                       uploaded: try fields.number("uploaded"), downloaded: try fields.number("downloaded"),
-                                      left: try fields.number("left"), event: event, offers: offers))
+                                      left: try fields.number("left"), event: event, offers: offers, wantsParts: wantsParts))
         case "scrape":
             var hashes: [InfoHash] = []
             switch object["info_hash"] {
@@ -143,6 +152,12 @@ public enum TrackerRequest: Equatable, Sendable {
                 throw .malformedField(name)
             }
             return n.doubleValue
+        }
+
+        func bool(_ name: String, field: String) throws(TrackerError) -> Bool? {
+            guard let v = value(name) else { return nil }
+            guard let n = v as? NSNumber, String(cString: n.objCType) == "c" else { throw .malformedField(field) }
+            return n.boolValue
         }
 
         static func binary20(_ s: String, field: String) throws(TrackerError) -> Bytes20 {

@@ -16,6 +16,36 @@ public enum TrackerResponse: Equatable, Sendable {
     /// its swarm at the switch and in answer to announces until it is on again. The peer plays from the origin and
     /// announces again later; an ordinary `announced` answer says P2P is back.
     case p2pOff(infoHash: InfoHash, stream: String)
+    /// A part the origin has just made, sent to the swarm's peers that asked (`x_liveswarm.parts`): an `announce`
+    /// with no `interval`, `offer` or `answer`, so WebTorrent clients pass over it. Only the tracker writes
+    /// `x_liveswarm`: what peers send is relayed field by field (offers and answers), never as it came, so a peer
+    /// cannot forge an announcement.
+    case part(infoHash: InfoHash, Announcement)
+
+    /// ``part(infoHash:_:)``'s content: what a player needs to fetch, check and place a part without the playlist.
+    public struct Announcement: Equatable, Sendable {
+        /// "SEGMENT.PART".
+        public var id: String
+        public var bytes: Int
+        /// Base64 of the SHA-256, as the playlist's X-SHA256.
+        public var sha256: String
+        public var durationMs: Int
+        public var independent: Bool
+        /// Wall-clock ms of its first frame's arrival at the origin.
+        public var time: Int64
+        /// Its initialization section's id (`init-ID.mp4`).
+        public var initID: Int
+
+        public init(id: String, bytes: Int, sha256: String, durationMs: Int, independent: Bool, time: Int64, initID: Int) {
+            self.id = id
+            self.bytes = bytes
+            self.sha256 = sha256
+            self.durationMs = durationMs
+            self.independent = independent
+            self.time = time
+            self.initID = initID
+        }
+    }
 
     public static func == (a: TrackerResponse, b: TrackerResponse) -> Bool { a.json == b.json }
 
@@ -69,6 +99,24 @@ public enum TrackerResponse: Equatable, Sendable {
             out.field("failure reason", reason)
             if let action { out.field("action", action) }
             if let hash { out.field("info_hash", hash.binaryString) }
+            out.close()
+        case let .part(hash, a):
+            out.open()
+            out.field("action", "announce")
+            out.field("info_hash", hash.binaryString)
+            out.key("x_liveswarm")
+            out.open()
+            out.key("part")
+            out.open()
+            out.field("id", a.id)
+            out.field("bytes", a.bytes)
+            out.field("sha256", a.sha256)
+            out.field("duration_ms", a.durationMs)
+            out.field("independent", a.independent)
+            out.field("time", Int(a.time))
+            out.field("init", a.initID)
+            out.close()
+            out.close()
             out.close()
         case let .p2pOff(hash, stream):
             out.open()

@@ -1,3 +1,4 @@
+import Foundation
 import HLS
 import HummingbirdWebSocket
 import Logging
@@ -48,6 +49,28 @@ final class TrackerEndpoint: Sendable {
             return nil
         }
         state = Mutex(State(tracker: tracker))
+        hls.onParts { [weak self] key, epoch, parts in self?.announce(parts, stream: key, epoch: epoch) }
+    }
+
+    /// Announces new parts to the stream's P2P viewers that asked (``TrackerResponse/part(infoHash:_:)``): each
+    /// message is written once and put in every subscriber's outbox.
+    func announce(_ parts: [PartNotice], stream: StreamKey, epoch: Int64) {
+        let hash = InfoHash.liveSwarm(stream: "\(stream)", epoch: epoch)
+        let texts = parts.map { p in
+            TrackerResponse.part(infoHash: hash, .init(id: p.id, bytes: p.bytes, sha256: Data(p.sha256).base64EncodedString(),
+                                                        durationMs: p.durationMs, independent: p.independent, time: p.wallClock,
+                                                        initID: p.initID)).json
+        }
+        var overflowed: [Tracker.ConnectionID] = []
+        state.withLock { s in
+            for id in s.tracker.partSubscribers(hash) {
+                guard let outbox = s.outboxes[id] else { continue }
+                for text in texts {
+                    if case .dropped = outbox.yield(.text(text)) { overflowed.append(id); break }
+                }
+            }
+        }
+        closeUnread(overflowed)
     }
 
     var now: Double { (ContinuousClock.now - started) / .seconds(1) }
@@ -124,6 +147,11 @@ final class TrackerEndpoint: Sendable {
                 }
             }
         }
+        closeUnread(overflowed)
+    }
+
+    /// Closes connections whose outbox overflowed: their peers do not read.
+    func closeUnread(_ overflowed: [Tracker.ConnectionID]) {
         for id in overflowed {
             logger.info("tracker peer closed: it does not read its messages", metadata: ["connection": "\(id)",
                                                                                           "unread": "\(Self.outboxLimit)"])

@@ -127,6 +127,32 @@ import TestSupport
         #expect(t.segments.flatMap(\.parts).allSatisfy { $0.duration <= 0.5 && $0.duration > 0 })
     }
 
+    /// What the origin announces to P2P viewers: every part once, in order, as it is made, with the bytes, hash and
+    /// place (its segment's program date-time plus the parts before it) that the playlist gives it.
+    @Test func everyPartIsAnnouncedOnceInOrderWithWhatThePlaylistSays() {
+        var s = Segmenter(name: "cam")
+        var announced: [PartNotice] = []
+        var mark = s.nextPart
+        Self.feed(&s, seconds: 10, gopSeconds: 1, frameInterval: 100.0 / 3) { now in
+            announced += now.parts(since: mark)
+            mark = now.nextPart
+        }
+        let finished = s.segments.flatMap(\.parts)
+        #expect(announced.count == finished.count + s.openPartCount)
+        #expect(announced.prefix(finished.count).map(\.id) == finished.map(\.id))
+        for seg in s.segments {
+            var wall = Double(seg.programDateTime)
+            for p in seg.parts {
+                let a = announced.first { $0.id == p.id }
+                #expect(a?.sha256 == p.sha256 && a?.bytes == p.data.readableBytes && a?.independent == p.independent, "part \(p.id)")
+                #expect(a?.wallClock == Int64(wall.rounded()) && a?.initID == seg.initID && a?.durationMs == 500, "part \(p.id)")
+                wall += p.duration * 1000
+            }
+        }
+        // Asked again with nothing new, nothing is announced twice.
+        #expect(s.parts(since: s.nextPart).isEmpty)
+    }
+
     @Test func blockingReloadConditions() {
         var s = Segmenter(name: "cam")
         #expect(!s.contains(segment: 0, part: 0))

@@ -22,8 +22,9 @@ import Testing
     }
 
     static func announce(_ peer: PeerID, in hash: InfoHash = cam, offers: [String] = [], numwant: Int? = nil,
-                         uploaded: Double? = nil, event: String? = nil) -> String {
+                         uploaded: Double? = nil, event: String? = nil, extra: String? = nil) -> String {
         var fields = ["\"action\":\"announce\"", "\"info_hash\":\(str(hash))", "\"peer_id\":\(str(peer))"]
+        if let extra { fields.append(extra) }
         if let numwant { fields.append("\"numwant\":\(numwant)") }
         if let uploaded { fields.append("\"uploaded\":\(uploaded)") }
         if let event { fields.append("\"event\":\"\(event)\"") }
@@ -114,6 +115,37 @@ import Testing
         // A new peer reusing the id is a new peer.
         t.connected(3, now: 2)
         #expect(Self.failures(t.received(Self.announce(a), from: 3, now: 2)).isEmpty)
+    }
+
+    /// Part announcements go to the peers of the swarm that asked for them in their last announce, and to no one
+    /// else; a peer that leaves gets none. A malformed `x_liveswarm` is refused, not taken as no.
+    @Test func partAnnouncementsGoToPeersThatAskedForThem() throws {
+        var t = Self.tracker()
+        for c in 1...4 { t.connected(c, now: 0) }
+        _ = t.received(Self.announce(Self.peer(1), extra: #""x_liveswarm":{"parts":true}"#), from: 1, now: 0)
+        _ = t.received(Self.announce(Self.peer(2)), from: 2, now: 0)
+        _ = t.received(Self.announce(Self.peer(3), in: Self.other, extra: #""x_liveswarm":{"parts":true}"#), from: 3, now: 0)
+        _ = t.received(Self.announce(Self.peer(4), extra: #""x_liveswarm":{"parts":true}"#), from: 4, now: 0)
+        #expect(Set(t.partSubscribers(Self.cam)) == [1, 4])
+        #expect(t.partSubscribers(Self.other) == [3])
+        // Asking no longer, or leaving, ends them.
+        _ = t.received(Self.announce(Self.peer(4), extra: #""x_liveswarm":{"parts":false}"#), from: 4, now: 1)
+        #expect(t.partSubscribers(Self.cam) == [1])
+        t.disconnected(1)
+        #expect(t.partSubscribers(Self.cam).isEmpty)
+        for bad in [#""x_liveswarm":{"parts":1}"#, #""x_liveswarm":[true]"#, #""x_liveswarm":"parts""#] {
+            #expect(Self.failures(t.received(Self.announce(Self.peer(2), extra: bad), from: 2, now: 2)).count == 1, "\(bad)")
+        }
+        // The message itself: an announce without interval, offer or answer (WebTorrent clients pass over it).
+        let text = TrackerResponse.part(infoHash: Self.cam, .init(id: "12.3", bytes: 54212, sha256: "r/RCyc+/=", durationMs: 500,
+                                                                    independent: true, time: 1_733_400_000_123, initID: 0)).json
+        let o = try #require(JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+        #expect(o["action"] as? String == "announce" && o["interval"] == nil && o["offer"] == nil && o["answer"] == nil)
+        #expect(InfoHash(binaryString: o["info_hash"] as? String ?? "") == Self.cam)
+        let part = try #require((o["x_liveswarm"] as? [String: Any])?["part"] as? [String: Any])
+        #expect(part["id"] as? String == "12.3" && part["bytes"] as? Int == 54212 && part["sha256"] as? String == "r/RCyc+/=")
+        #expect(part["duration_ms"] as? Int == 500 && part["independent"] as? Bool == true && part["time"] as? Int == 1_733_400_000_123
+                && part["init"] as? Int == 0)
     }
 
     @Test func stoppedLeavesTheSwarm() {

@@ -147,6 +147,58 @@ import TestSupport
 
     /// Each kind of bad input gets a failure reason or a close for its own connection; the tracker stays up, and
     /// a swarm next door goes on relaying.
+    struct Chunks: Decodable {
+        struct Chunk: Decodable { var id: String; var uri: String; var bytes: Int; var sha256: String; var independent: Bool }
+        var chunks: [Chunk]
+    }
+
+    /// Part announcements over a real stream (ffmpeg): a peer that asked gets every new part, in order, as it is
+    /// made, and each one's size and hash are those of the part the origin serves; a peer that did not ask gets none.
+    @Test func peersThatAskGetEveryNewPartAsItIsMade() async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        let ffmpeg = try Tool.publisher(url: "\(server.rtmpURL)/live/parts", seconds: 40, size: "320x180")
+        defer { ffmpeg.kill() }
+        var hash: InfoHash?
+        try await server.waitUntil("the stream's first parts", timeout: .seconds(20)) {
+            guard let r = try? await HTTPGet.fetch(port: server.ports.http, "/api/v1/streams/live/parts/chunks"), r.status == 200,
+                  let listing = try? JSONDecoder().decode(ChunkListing.self, from: r.body), let swarm = listing.swarm else { return false }
+            hash = InfoHash(hex: swarm.infoHash)
+            return true
+        }
+        let swarm = try #require(hash)
+        let (a, b) = (try await WebSocketTestClient.connect(port: server.ports.http),
+                      try await WebSocketTestClient.connect(port: server.ports.http))
+        defer { a.close(); b.close() }
+        a.send(Self.json(["action": "announce", "info_hash": swarm.binaryString, "peer_id": Self.peer("a").binaryString,
+                          "x_liveswarm": ["parts": true]]))
+        #expect(try Self.object(try await a.text())["interval"] != nil)
+        b.send(Self.announce(swarm, Self.peer("b")))
+        #expect(try Self.object(try await b.text())["interval"] != nil)
+
+        var parts: [[String: Any]] = []
+        while parts.count < 8 {
+            let o = try Self.object(try await a.text(timeout: .seconds(5)))
+            #expect(InfoHash(binaryString: o["info_hash"] as? String ?? "") == swarm && o["interval"] == nil)
+            parts.append(try #require((o["x_liveswarm"] as? [String: Any])?["part"] as? [String: Any]))
+        }
+        // In order, none missed: the same segment's next part, or the next segment's first.
+        let ids = parts.map { ($0["id"] as? String ?? "").split(separator: ".").compactMap { Int($0) } }
+        for (x, y) in zip(ids, ids.dropFirst()) {
+            #expect((y[0] == x[0] && y[1] == x[1] + 1) || (y[0] == x[0] + 1 && y[1] == 0), "\(x) then \(y)")
+        }
+        let listed = try JSONDecoder().decode(Chunks.self, from: try await HTTPGet.fetch(port: server.ports.http, "/api/v1/streams/live/parts/chunks").body)
+        for p in parts {
+            let chunk = try #require(listed.chunks.first { $0.id == p["id"] as? String }, "\(p)")
+            #expect(p["bytes"] as? Int == chunk.bytes && p["sha256"] as? String == Data([UInt8](hex: chunk.sha256)).base64EncodedString() && p["independent"] as? Bool == chunk.independent)
+            let served = try await HTTPGet.fetch(port: server.ports.http, "/live/parts/\(chunk.uri)")
+            #expect(served.body.count == chunk.bytes)
+        }
+        // (The chunk list writes hashes in hex, announcements in base64 as the playlist's X-SHA256.)
+        // B did not ask: nothing came to it while A got eight parts.
+        #expect(await b.next(timeout: .milliseconds(300)) == nil)
+    }
+
     @Test func badInputCostsOnlyTheConnectionThatSentIt() async throws {
         let server = try await TestServer.start()
         defer { Task { await server.stop() } }
