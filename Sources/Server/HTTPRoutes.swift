@@ -128,6 +128,7 @@ struct HTTPRoutes: Sendable {
             }
             do throws(P2PReports.Refusal) {
                 try reports.add(report, key: key)
+                origin.audience.reported(key, id: report.viewer)
             } catch .invalid(let why) {
                 throw HTTPError(.badRequest, message: why)
             } catch .tooMany {

@@ -7,6 +7,7 @@
 //   p.start();            // MSE with CMAF parts
 //   p.startNative(url);   // the browser's own HLS, for comparison
 //   p.stats()             // delay, stalls, first frame, bitrate ... (JSON-friendly)
+//   p.pause(); p.resume() // stops fetching altogether (playlists too); resumes at the target delay
 //   p.stop()
 //
 // How it stays near the live edge:
@@ -18,6 +19,10 @@
 // - Behind the target: play faster, up to maxRate, in proportion to the excess. Far behind (after a
 //   stall, a paused video or a background tab): jump to the newest independent part that keeps at
 //   least targetDelay of delay. Fetching also skips ahead if it falls that far behind.
+// - With a P2P loader whose origin announces each new part (P2PEngine.nextPart), the next part comes from the
+//   announcement and the playlist is not reloaded for it; when announcements stop, blocking reloads take over.
+// - pause() aborts every request and stops the video; resume() reloads the playlist once and goes on from where it
+//   was, or, if that is gone from the playlist or too far behind, from where a new viewer would start.
 (function (global) {
   'use strict';
 
@@ -28,7 +33,8 @@
     jumpBehind: 3.0,      // seconds beyond the target after which the player jumps instead of speeding up
     keepBehind: 30,       // seconds of played media kept in the SourceBuffer
     origin: '',           // '' = same origin as the page
-    loader: null,         // gets parts instead of fetch (a P2PEngine): loader.get({id, uri, hash}) -> {status, data}
+    loader: null,         // gets parts instead of fetch (a P2PEngine): loader.get({id, uri, hash}, signal) -> {status, data};
+                          // loader.nextPart(cursor, signal), if it has one: the part at cursor, announced, or null
     viewer: null,         // sent as ?viewer= with every request, so the origin counts this viewer apart (random if null)
   };
 
@@ -164,6 +170,14 @@
       this.history = [];        // [now, delay, kbps] for the chart
       this.originMediaBytes = 0; // what this page fetched from the origin: init sections and parts
       this.originPlaylistBytes = 0;
+      this.playlistLoads = 0;
+      this.announcedParts = 0;   // parts found from the loader's announcements instead of a playlist reload
+      this.paused = false;
+      this.pauses = 0;
+      this.lastResume = null;    // {pausedMs, from, to, jumped}
+      this.pos = null;           // where fetching is: {cursor, pl, clock}
+      this.started = false;
+      this.seekOnAppend = false;
     }
 
     log(msg) { this.errors.push(`${new Date().toISOString()} ${msg}`); if (this.errors.length > 20) this.errors.shift(); }
@@ -181,7 +195,7 @@
     async loadPart(cursor, info) {
       const uri = `part-${cursor.sequence}.${cursor.index}.m4s`;
       if (!this.o.loader) return this.fetchBytes(this.url(uri), this.abort.signal);
-      const r = await this.o.loader.get({ id: `${cursor.sequence}.${cursor.index}`, uri, hash: info ? info.hash : null });
+      const r = await this.o.loader.get({ id: `${cursor.sequence}.${cursor.index}`, uri, hash: info ? info.hash : null }, this.abort.signal);
       if (r.data) this.bytes.push([performance.now(), r.data.length]);
       return r;
     }
@@ -192,6 +206,7 @@
         if (r.ok) {
           const text = await r.text();
           this.originPlaylistBytes += text.length;
+          this.playlistLoads += 1;
           return parsePlaylist(text);
         }
         if (r.status === 400 && query) { query = ''; continue; }
@@ -231,9 +246,33 @@
       this.ms = new MediaSource();
       this.video.src = URL.createObjectURL(this.ms);
       this.watch();
-      this.ms.addEventListener('sourceopen', () => this.run().catch((e) => {
-        if (this.running) { this.log(`stopped: ${e.message}`); this.running = false; }
-      }), { once: true });
+      this.ms.addEventListener('sourceopen', () => this.run().catch((e) => this.failed(e)), { once: true });
+    }
+
+    failed(e) {
+      if (this.paused && e.name === 'AbortError') return;   // pause() aborted the request
+      if (this.running) { this.log(`stopped: ${e.message}`); this.running = false; }
+    }
+
+    /** Stops fetching (every request in flight is aborted, playlists included) and the video. */
+    pause() {
+      if (!this.running || this.mode !== 'mse' || this.paused) return;
+      this.paused = true;
+      this.pauses += 1;
+      this.pausedAt = performance.now();
+      this.abort.abort();
+      this.video.pause();
+    }
+
+    /** Goes on after pause(): from where fetching was, unless that has left the playlist or is far behind live (then
+     *  from where a new viewer would start), and plays. */
+    resume() {
+      if (!this.paused) return;
+      this.paused = false;
+      this.abort = new AbortController();
+      const pausedMs = Math.round(performance.now() - this.pausedAt);
+      if (!this.pos) this.video.play().catch(() => {});
+      (this.pos ? this.follow(pausedMs) : this.run()).catch((e) => this.failed(e));
     }
 
     /** The browser's own HLS playback of `url` (no MSE), for comparison: delay from the same clock. Chromium's
@@ -324,15 +363,35 @@
       let pl = await this.playlist();
       let start = LivePlayer.pickStart(pl, this.o.targetDelay);
       while (!start) { pl = await this.playlist(`?_HLS_msn=${pl.mediaSequence + pl.segments.length}`); start = LivePlayer.pickStart(pl, this.o.targetDelay); }
-      let cursor = { sequence: start.sequence, index: start.index };
-      let clock = LivePlayer.partClock(pl);
-      let started = false;
-      while (this.running) {
+      this.pos = { cursor: { sequence: start.sequence, index: start.index }, pl, clock: LivePlayer.partClock(pl) };
+      await this.follow(null);
+    }
+
+    /** Fetches and appends parts from this.pos on, until stopped or paused. `resumedAfterMs`: after a pause of that
+     *  long, the playlist is reloaded first and fetching goes on from where it was unless that is gone or far behind. */
+    async follow(resumedAfterMs) {
+      let { cursor, pl, clock } = this.pos;
+      const live = () => this.running && !this.paused;
+      if (resumedAfterMs != null) {
+        pl = await this.playlist();
+        if (!live()) return;
+        clock = LivePlayer.partClock(pl);
+        const skips = this.skips;
+        const from = `${cursor.sequence}.${cursor.index}`;
+        cursor = this.advance(cursor, pl, clock);
+        const jumped = this.skips > skips;
+        // Jumped: what is buffered ends long before the new part, which is played from once it is appended.
+        if (jumped) this.seekOnAppend = true;
+        else this.video.play().catch((e) => this.log(`play: ${e.message}`));
+        this.lastResume = { pausedMs: resumedAfterMs, from, to: `${cursor.sequence}.${cursor.index}`, jumped };
+      }
+      while (live()) {
+        this.pos = { cursor, pl, clock };
         const info = clock.find((p) => p.sequence === cursor.sequence && p.index === cursor.index);
         if (info && info.map) await this.useInit(info.map);
         else if (!this.currentInit) await this.useInit(pl.segments[pl.segments.length - 1].map);
         const r = await this.loadPart(cursor, info);
-        if (!this.running) return;
+        if (!live()) return;
         if (r.data) {
           this.partsFetched += 1;
           const media = fragmentTime(r.data);
@@ -341,20 +400,32 @@
             this.anchors.push([media / this.timescale, info.wall, info.independent]);
             if (this.anchors.length > 400) this.anchors.shift();
           }
-          if (!started) {
-            started = true;
+          if (!this.started || this.seekOnAppend) {
+            this.started = true;
+            this.seekOnAppend = false;
             this.video.currentTime = media != null ? media / this.timescale : this.video.buffered.start(0);
             this.video.play().catch((e) => this.log(`play: ${e.message}`));
           }
           cursor = { sequence: cursor.sequence, index: cursor.index + 1 };
           if (!clock.find((p) => p.sequence === cursor.sequence && p.index === cursor.index)) {
-            // Past what the last playlist listed: reload it when the next part exists (blocking reload).
-            pl = await this.playlist(`?_HLS_msn=${cursor.sequence}&_HLS_part=${cursor.index}`);
-            clock = LivePlayer.partClock(pl);
-            cursor = this.advance(cursor, pl, clock);
+            // Past what the last playlist listed: the loader's announcement of the next part, else a reload of the
+            // playlist when the next part exists (blocking reload).
+            const next = this.o.loader && this.o.loader.nextPart ? await this.o.loader.nextPart(cursor, this.abort.signal) : null;
+            if (!live()) return;
+            if (next) {
+              this.announcedParts += 1;
+              clock.push(next);
+              if (clock.length > 600) clock.splice(0, clock.length - 600);
+              cursor = { sequence: next.sequence, index: next.index };
+            } else {
+              pl = await this.playlist(`?_HLS_msn=${cursor.sequence}&_HLS_part=${cursor.index}`);
+              clock = LivePlayer.partClock(pl);
+              cursor = this.advance(cursor, pl, clock);
+            }
           }
           continue;
         }
+        if (r.stopped || r.aborted) continue;   // the loader went away (P2P switched off here) or we paused
         if (r.status === 404 || r.status === 503) {
           pl = await this.playlist();
           clock = LivePlayer.partClock(pl);
@@ -458,6 +529,11 @@
         delay: d == null ? null : Math.round(d * 1000) / 1000,
         targetDelay: this.o.targetDelay,
         playbackRate: this.video.playbackRate,
+        pausedByUser: this.paused,
+        pauses: this.pauses,
+        lastResume: this.lastResume,
+        playlistLoads: this.playlistLoads,
+        announcedParts: this.announcedParts,
         bufferAhead: Math.round(this.bufferAhead() * 1000) / 1000,
         firstFrameMs: this.firstFrameMs == null ? null : Math.round(this.firstFrameMs),
         stalls: this.stalls,

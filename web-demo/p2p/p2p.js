@@ -2,8 +2,11 @@
 // /api/v1/p2p/reports every 2 s, and a chart of bytes from the origin and from peers.
 //
 // Query: ?stream=live/cam&p2p=1&target=3&autoplay=1, and engine options seedStep=, neighbours=, urgent=,
-// uploadKbps=, and relay=1 (peers through TURN relays only, when the server hands TURN out for P2P).
-// window.p2pStats() and window.p2pCheck() are for test drivers.
+// uploadKbps=, relay=1 (peers through TURN relays only, when the server hands TURN out for P2P) and announce=0 (no part
+// announcements: the playlist is reloaded for every part, as before they existed); embed=1 shows
+// the video alone (the swarm lab's viewers, web-demo/lab).
+// window.p2pStats() and window.p2pCheck() are for test drivers; window.viewer (pause, resume, setP2P, stats) for the
+// lab.
 (function () {
   'use strict';
   const q = new URLSearchParams(location.search);
@@ -11,11 +14,18 @@
   if (q.get('stream')) $('stream').value = q.get('stream');
   if (q.get('target')) $('target').value = q.get('target');
   if (q.get('p2p') === '0') $('p2p').checked = false;
+  if (q.get('embed') === '1') document.body.classList.add('embed');
   const video = $('video');
-  const viewerId = Math.random().toString(16).slice(2, 14);
+  // One id for the page's life, whether P2P is on or off: the tracker's peer id, and (in hex) the viewer id of the
+  // reports and of every origin request, so the origin's per-viewer count follows the viewer across switches.
+  const peerId = '-LS0001-' + [...crypto.getRandomValues(new Uint8Array(6))].map((x) => x.toString(16).padStart(2, '0')).join('');
+  const viewerId = P2PEngine.binaryToHex(peerId);
   let player = null;
   let engine = null;
+  let swarm = null;
   let reportTimer = null;
+  // Counts of engines stopped by a P2P switch, so that the page's totals never go down.
+  const past = { originBytes: 0, peerBytes: 0, uploadedBytes: 0, pcFailures: 0 };
   const samples = [];   // [time, origin bytes, peer bytes, uploaded bytes], every second
 
   async function swarmOf(stream) {
@@ -33,25 +43,54 @@
     return Number.isFinite(v) ? v : fallback;
   }
 
+  function newEngine(stream) {
+    return new P2PEngine({
+      stream, swarm, iceServers: swarm.iceServers, player, peerId,
+      seedStepMs: number('seedStep', 100), maxNeighbours: number('neighbours', 8), urgentSeconds: number('urgent', 0.7),
+      uploadKbps: number('uploadKbps', 0), iceTransportPolicy: q.get('relay') === '1' ? 'relay' : 'all',
+      parts: q.get('announce') !== '0',
+    });
+  }
+
   async function play() {
     stop();
     const stream = $('stream').value;
     const target = parseFloat($('target').value) || 3;
     if ($('p2p').checked) {
-      const swarm = await swarmOf(stream);
-      engine = new P2PEngine({
-        stream, swarm, iceServers: swarm.iceServers, player: null,
-        seedStepMs: number('seedStep', 100), maxNeighbours: number('neighbours', 8), urgentSeconds: number('urgent', 0.7),
-        uploadKbps: number('uploadKbps', 0), iceTransportPolicy: q.get('relay') === '1' ? 'relay' : 'all',
-      });
+      swarm = await swarmOf(stream);
+      engine = newEngine(stream);
     }
     // The viewer id of the reports goes with every origin request, so the origin counts this viewer as P2P.
-    player = new LivePlayer(video, { stream, targetDelay: target, loader: engine, viewer: engine ? engine.stats().peerId : viewerId });
+    player = new LivePlayer(video, { stream, targetDelay: target, loader: engine, viewer: viewerId });
     if (engine) { engine.player = player; engine.start(); }
     player.start();
     window.livePlayer = player;
     window.p2pEngine = engine;
     reportTimer = setInterval(report, 2000);
+  }
+
+  /** P2P on or off for this viewer alone, without stopping the player: off, the engine leaves the swarm and every
+   *  part comes from the origin (with blocking playlist reloads); on, a new engine joins under the same peer id. */
+  async function setP2P(on) {
+    if (!player || on === !!engine) return;
+    if (!on) {
+      const es = engine.stats();
+      past.originBytes += es.originBytes; past.peerBytes += es.peerBytes; past.uploadedBytes += es.uploadedBytes;
+      past.pcFailures += es.pcFailures;
+      const old = engine;
+      engine = null;
+      player.o.loader = null;
+      old.stop();
+    } else {
+      swarm = swarm || await swarmOf($('stream').value);
+      if (engine || !player) return;
+      engine = newEngine($('stream').value);
+      engine.player = player;
+      player.o.loader = engine;
+      engine.start();
+    }
+    $('p2p').checked = on;
+    window.p2pEngine = engine;
   }
 
   function stop() {
@@ -66,9 +105,9 @@
     const ps = player ? player.stats() : null;
     const es = engine ? engine.stats() : null;
     return {
-      originBytes: (ps ? ps.originMediaBytes : 0) + (es ? es.originBytes : 0),
-      peerBytes: es ? es.peerBytes : 0,
-      uploadedBytes: es ? es.uploadedBytes : 0,
+      originBytes: (ps ? ps.originMediaBytes : 0) + (es ? es.originBytes : 0) + past.originBytes,
+      peerBytes: (es ? es.peerBytes : 0) + past.peerBytes,
+      uploadedBytes: (es ? es.uploadedBytes : 0) + past.uploadedBytes,
       player: ps,
       engine: es,
     };
@@ -78,7 +117,7 @@
     const t = totals();
     if (!t.player) return;
     const body = {
-      stream: $('stream').value, viewer: engine ? engine.stats().peerId : viewerId, p2p: !!engine,
+      stream: $('stream').value, viewer: viewerId, p2p: !!engine,
       delay: t.player.delay, stalls: t.player.stalls, stalledMs: t.player.stalledMs, firstFrameMs: t.player.firstFrameMs,
       originBytes: t.originBytes, peerBytes: t.peerBytes, uploadedBytes: t.uploadedBytes,
       neighbours: t.engine ? t.engine.neighbours : 0, badChunks: t.engine ? t.engine.badChunks : 0,
@@ -141,19 +180,36 @@
   }
 
   $('play').onclick = () => { play(); };
-  $('pause').onclick = () => { if (video.paused) video.play(); else video.pause(); $('pause').textContent = video.paused ? 'Resume' : 'Pause'; };
+  $('p2p').onchange = () => { if (player) setP2P($('p2p').checked); };
+  // Pause stops fetching altogether (playlists too), not only the picture; resume goes on at the target delay.
+  $('pause').onclick = () => {
+    if (!player) return;
+    if (player.paused) player.resume(); else player.pause();
+    $('pause').textContent = player.paused ? 'Resume' : 'Pause';
+  };
   setInterval(show, 1000);
   if (q.get('autoplay') !== '0') play();
 
   /** For test drivers: the player's and the engine's figures, and this page's totals. */
   window.p2pStats = () => {
     const t = totals();
+    const es0 = t.engine;
     const q = video.getVideoPlaybackQuality ? video.getVideoPlaybackQuality() : null;
-    return { viewer: engine ? engine.stats().peerId : viewerId, p2p: !!engine, originBytes: t.originBytes,
+    return { viewer: viewerId, p2p: !!engine, originBytes: t.originBytes,
              peerBytes: t.peerBytes, uploadedBytes: t.uploadedBytes, player: t.player, engine: t.engine,
              // Frames shown so far, and seconds since the first one: a starved machine shows fewer than the stream has.
              framesPresented: q ? q.totalVideoFrames - q.droppedVideoFrames : null,
+             framesDecoded: q ? q.totalVideoFrames : null, framesDropped: q ? q.droppedVideoFrames : null,
+             pcFailures: (es0 ? es0.pcFailures : 0) + past.pcFailures,
              playingSeconds: player && player.firstFrameMs != null ? (performance.now() - player.startedAt - player.firstFrameMs) / 1000 : null };
+  };
+  /** For the swarm lab (web-demo/lab), which holds this page in an iframe. */
+  window.viewer = {
+    id: viewerId,
+    pause: () => { if (player) { player.pause(); $('pause').textContent = 'Resume'; } },
+    resume: () => { if (player) { player.resume(); $('pause').textContent = 'Pause'; } },
+    setP2P,
+    stats: () => window.p2pStats(),
   };
   /** Per neighbour: the engine's byte counts beside its DataChannel's getStats() counts. */
   window.p2pCheck = () => (engine ? engine.channelCheck() : Promise.resolve([]));

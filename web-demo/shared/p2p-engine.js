@@ -7,6 +7,7 @@
 //   engine.start();
 //   const bytes = await engine.get({ id: '12.3', uri: 'part-12.3.m4s', hash: 'BASE64' });  // verified
 //   engine.stats();   engine.stop();
+//   const next = await engine.nextPart({ sequence: 12, index: 4 }, signal);   // announced by the origin, or null
 //
 // How a chunk is got (docs/P2P.md has the reasons):
 // - Due soon (the player has less than `urgentSeconds` buffered) or no neighbours: from the origin over HTTP.
@@ -21,6 +22,10 @@
 //   {t:'hello', have:[ids]}  {t:'have', id}  {t:'req', id}  {t:'none', id}  {t:'data', id, size}  {t:'cancel', id}
 //   {t:'soon', id} (fetching it from the origin now: wait for my 'have')
 // and after each 'data' header, the chunk's bytes in binary messages of at most `pieceBytes`.
+//
+// Part announcements: the engine asks the tracker for them (x_liveswarm.parts in its announces), and the origin
+// then tells it of each new part (id, size, SHA-256, place) the moment it is made. The player takes the next part
+// from them (nextPart) instead of reloading the playlist for each; when they stop, it reloads the playlist again.
 (function (global) {
   'use strict';
 
@@ -43,6 +48,11 @@
     reannounceMs: 5000,      // announce again this often while short of neighbours
     offerTimeoutMs: 20000,
     origin: '',
+    peerId: null,            // 20-character binary string; random when null (a page that restarts its engine keeps one)
+    partWaitMs: 1500,        // how long nextPart waits for an announcement before the player reloads the playlist
+    partsQuietMs: 2500,      // announcements count as flowing while the last came at most this long ago
+    keepParts: 200,          // announced parts remembered
+    parts: true,             // ask the tracker for part announcements (false: the player reloads the playlist per part)
   };
 
   function randomHex(n) {
@@ -145,7 +155,7 @@
       this.o = Object.assign({}, DEFAULTS, options);
       this.player = options.player;
       this.infoHash = hexToBinary(options.swarm.infoHash);
-      this.peerId = '-LS0001-' + randomHex(6);   // 8 + 12 characters, as WebTorrent clients make them
+      this.peerId = options.peerId || ('-LS0001-' + randomHex(6));   // 8 + 12 characters, as WebTorrent clients make them
       this.peers = new Map();       // peer id -> Peer (connected or connecting)
       this.offers = new Map();      // offer id -> {pc, dc, created}
       this.chunks = new Map();      // chunk id -> {id, uri, hash, bytes, waiters, http}
@@ -168,6 +178,23 @@
       this.running = false;
       this.closedPeerBytes = { in: 0, out: 0 };
       this.off = false;             // P2P switched off by the operator (the tracker said so)
+      this.parts = new Map();       // announced part id -> {sequence, index, wall, independent, map, uri, hash, bytes}
+      this.partOrder = [];
+      this.partWaiters = [];        // nextPart calls waiting: {sequence, index, resolve}
+      this.lastPartAt = null;       // performance.now() of the last announcement
+      this.partsAnnounced = 0;
+      this.pcFailures = 0;          // RTCPeerConnections the browser refused to create (Chromium: 500 a page, over its life)
+    }
+
+    /** A DataChannel-only RTCPeerConnection, or null when the browser refuses one (counted). */
+    newConnection() {
+      try {
+        return new RTCPeerConnection({ iceServers: this.o.iceServers, iceTransportPolicy: this.o.iceTransportPolicy });
+      } catch (e) {
+        this.pcFailures += 1;
+        this.note(`RTCPeerConnection refused: ${e.message}`);
+        return null;
+      }
     }
 
     note(msg) { this.log.push(`${new Date().toISOString()} ${msg}`); if (this.log.length > 30) this.log.shift(); }
@@ -189,6 +216,9 @@
       for (const p of [...this.peers.values()]) this.dropPeer(p, 'stopped');
       for (const o of this.offers.values()) o.pc.close();
       this.offers.clear();
+      // The player's requests end now, so it can go on without this engine.
+      for (const c of this.chunks.values()) this.resolve(c, { status: 0, data: null, stopped: true });
+      for (const w of this.partWaiters.splice(0)) w.resolve(null);
     }
 
     // --- tracker ---------------------------------------------------------------------------------------
@@ -198,7 +228,10 @@
         : `${location.protocol === 'https:' ? 'wss' : 'ws'}://${this.o.origin ? new URL(this.o.origin).host : location.host}${this.o.tracker}`;
       const ws = new WebSocket(url);
       this.ws = ws;
-      ws.onopen = () => this.announce('started');
+      // Joins at once without offers (so part announcements start now), then announces again with offers, whose ICE
+      // gathering takes a second or two.
+      ws.onopen = () => { this.send({ action: 'announce', info_hash: this.infoHash, peer_id: this.peerId, event: 'started', numwant: 0,
+                                      offers: [], ...this.extension() }); this.announce(); };
       ws.onmessage = (e) => this.onTracker(e.data);
       ws.onclose = () => {
         if (this.ws !== ws || !this.running) return;
@@ -207,6 +240,12 @@
       };
     }
 
+    send(msg) {
+      if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(msg));
+    }
+
+    extension() { return this.o.parts ? { x_liveswarm: { parts: true } } : {}; }
+
     async announce(event) {
       clearTimeout(this.announceTimer);
       if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return;
@@ -214,19 +253,21 @@
       // While P2P is switched off, announces only ask whether it is on again: no offers.
       const n = this.off ? 0 : Math.max(0, Math.min(this.o.offersPerAnnounce, room));
       if (this.off) this.askedSinceOff = true;
-      const offers = [];
-      for (let i = 0; i < n; i++) {
-        const pc = new RTCPeerConnection({ iceServers: this.o.iceServers, iceTransportPolicy: this.o.iceTransportPolicy });
+      // The offers gather their candidates side by side.
+      const made = await Promise.all([...Array(n)].map(async () => {
+        const pc = this.newConnection();
+        if (!pc) return null;
         const dc = pc.createDataChannel('liveswarm', { ordered: true });
         await pc.setLocalDescription(await pc.createOffer());
         await waitIceGathering(pc, 2000);
         const id = randomHex(20);
         this.offers.set(id, { pc, dc, created: performance.now() });
-        offers.push({ offer_id: id, offer: { type: 'offer', sdp: pc.localDescription.sdp } });
-      }
+        return { offer_id: id, offer: { type: 'offer', sdp: pc.localDescription.sdp } };
+      }));
+      const offers = made.filter(Boolean);
       if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return;
-      const msg = { action: 'announce', info_hash: this.infoHash, peer_id: this.peerId, numwant: n,
-                    uploaded: this.uploadedBytes, downloaded: this.peerBytes + this.originBytes, offers };
+      const msg = { action: 'announce', info_hash: this.infoHash, peer_id: this.peerId, numwant: offers.length,
+                    uploaded: this.uploadedBytes, downloaded: this.peerBytes + this.originBytes, offers, ...this.extension() };
       if (event) msg.event = event;
       this.ws.send(JSON.stringify(msg));
       const short = this.peers.size < this.o.maxNeighbours / 2;
@@ -237,6 +278,11 @@
       let m;
       try { m = JSON.parse(text); } catch (e) { return; }
       if (m.info_hash === this.infoHash && m.x_liveswarm && m.x_liveswarm.p2p === false) { this.switchedOff(m['failure reason']); return; }
+      // Only the tracker writes x_liveswarm (what peers send is relayed field by field): a part announcement.
+      if (m.info_hash === this.infoHash && m.x_liveswarm && m.x_liveswarm.part && !m.offer && !m.answer && !m.peer_id) {
+        this.onPart(m.x_liveswarm.part);
+        return;
+      }
       if (m['failure reason']) { this.note(`tracker: ${m['failure reason']}`); return; }
       if (m.info_hash !== this.infoHash) return;
       if (m.interval && this.off && this.askedSinceOff) {
@@ -282,7 +328,8 @@
       if (this.off || m.peer_id === this.peerId || this.banned.has(m.peer_id)) return;
       if (!this.peers.has(m.peer_id) && this.peers.size >= this.o.maxNeighbours) return;
       if (!this.keepNew(m.peer_id, m.peer_id)) return;
-      const pc = new RTCPeerConnection({ iceServers: this.o.iceServers, iceTransportPolicy: this.o.iceTransportPolicy });
+      const pc = this.newConnection();
+      if (!pc) return;
       const peer = new Peer(this, m.peer_id, pc);
       peer.offerer = m.peer_id;
       this.peers.set(m.peer_id, peer);
@@ -339,6 +386,65 @@
       this.schedule();
     }
 
+    // --- part announcements ----------------------------------------------------------------------------
+
+    onPart(p) {
+      const m = typeof p.id === 'string' ? /^(\d+)\.(\d+)$/.exec(p.id) : null;
+      if (!m || typeof p.sha256 !== 'string' || !Number.isFinite(p.time) || !Number.isInteger(p.init)) return;
+      const info = { sequence: +m[1], index: +m[2], wall: p.time, independent: !!p.independent, map: `init-${p.init}.mp4`,
+                     uri: `part-${p.id}.m4s`, hash: p.sha256, bytes: p.bytes };
+      this.lastPartAt = performance.now();
+      this.partsAnnounced += 1;
+      if (!this.parts.has(p.id)) {
+        this.parts.set(p.id, info);
+        this.partOrder.push(p.id);
+        while (this.partOrder.length > this.o.keepParts) this.parts.delete(this.partOrder.shift());
+      }
+      this.partWaiters = this.partWaiters.filter((w) => {
+        const hit = this.partAt(w);
+        if (hit) w.resolve(hit);
+        return !hit;
+      });
+    }
+
+    /** The announced part at `cursor`, or the next segment's first part (the cursor's segment ended before it). */
+    partAt(cursor) {
+      return this.parts.get(`${cursor.sequence}.${cursor.index}`) || this.parts.get(`${cursor.sequence + 1}.0`) || null;
+    }
+
+    /** Whether the origin's announcements are arriving (one in the last `partsQuietMs`). */
+    partsFlowing() {
+      return !this.off && this.running && this.lastPartAt != null && performance.now() - this.lastPartAt < this.o.partsQuietMs;
+    }
+
+    /** The part at `cursor` (or the next segment's first) as the origin announced it: {sequence, index, wall,
+     *  independent, map, uri, hash}. Null at once when announcements are not flowing, or after `partWaitMs` without
+     *  it, or when `signal` aborts: the player then reloads the playlist. */
+    nextPart(cursor, signal) {
+      const hit = this.partAt(cursor);
+      if (hit) return Promise.resolve(hit);
+      if (!this.partsFlowing() || (signal && signal.aborted)) return Promise.resolve(null);
+      // Later parts were announced already: this one was made before the engine joined (or its announcement was lost),
+      // and will not come.
+      const newest = this.parts.get(this.partOrder[this.partOrder.length - 1]);
+      if (newest && (newest.sequence > cursor.sequence + 1 || (newest.sequence === cursor.sequence && newest.index > cursor.index)
+                     || (newest.sequence === cursor.sequence + 1 && newest.index > 0))) return Promise.resolve(null);
+      return new Promise((resolve) => {
+        const w = { sequence: cursor.sequence, index: cursor.index, resolve: null };
+        const done = (v) => {
+          clearTimeout(timer);
+          if (signal) signal.removeEventListener('abort', abort);
+          this.partWaiters = this.partWaiters.filter((x) => x !== w);
+          resolve(v);
+        };
+        const abort = () => done(null);
+        w.resolve = done;
+        const timer = setTimeout(() => done(null), this.o.partWaitMs);
+        if (signal) signal.addEventListener('abort', abort, { once: true });
+        this.partWaiters.push(w);
+      });
+    }
+
     // --- chunks ----------------------------------------------------------------------------------------
 
     chunk(info) {
@@ -359,12 +465,25 @@
       return c;
     }
 
-    /** The verified bytes of a chunk the player wants next: {status, data}. */
-    get(info) {
+    /** The verified bytes of a chunk the player wants next: {status, data}. When `signal` aborts (the player paused
+     *  or stopped), the request ends with status 0, and an origin fetch nobody waits for any longer is aborted. */
+    get(info, signal) {
       const c = this.chunk(info);
       if (c.bytes) return Promise.resolve({ status: 200, data: c.bytes });
+      if (signal && signal.aborted) return Promise.resolve({ status: 0, data: null, aborted: true });
       if (c.wantedAt == null) c.wantedAt = performance.now();
-      return new Promise((resolve) => { c.waiters.push(resolve); this.schedule(); });
+      return new Promise((resolve) => {
+        c.waiters.push(resolve);
+        if (signal) {
+          signal.addEventListener('abort', () => {
+            if (!c.waiters.includes(resolve)) return;
+            c.waiters = c.waiters.filter((r) => r !== resolve);
+            if (!c.waiters.length && c.fetching) c.fetching.abort();
+            resolve({ status: 0, data: null, aborted: true });
+          }, { once: true });
+        }
+        this.schedule();
+      });
     }
 
     /** Whether this viewer should now take a chunk nobody around has from the origin (seed it).
@@ -439,9 +558,11 @@
 
     async fetchHTTP(c) {
       c.http = true;
+      c.fetching = new AbortController();
       try {
         // ?viewer= lets the origin count what each viewer took from it (its share, the operator's P2P switch).
-        const r = await fetch(`${this.o.origin}/${this.o.stream}/${c.uri}?viewer=${binaryToHex(this.peerId)}`, { cache: 'no-store' });
+        const r = await fetch(`${this.o.origin}/${this.o.stream}/${c.uri}?viewer=${binaryToHex(this.peerId)}`,
+                              { cache: 'no-store', signal: c.fetching.signal });
         if (!r.ok) { c.http = false; this.resolve(c, { status: r.status, data: null }); return; }
         const data = new Uint8Array(await r.arrayBuffer());
         this.originBytes += data.length;
@@ -452,10 +573,11 @@
         }
         this.accept(c, data);
       } catch (e) {
-        this.note(`fetch ${c.id}: ${e.message}`);
+        if (e.name !== 'AbortError') this.note(`fetch ${c.id}: ${e.message}`);
         this.resolve(c, { status: 0, data: null });
       } finally {
         c.http = false;
+        c.fetching = null;
       }
     }
 
@@ -634,6 +756,9 @@
         offersOut: this.offers.size,
         swarmPeers: this.swarmPeers,
         p2pOff: this.off,       // the operator switched P2P off for the stream
+        partsAnnounced: this.partsAnnounced,
+        pcFailures: this.pcFailures,
+        partsFlowing: this.partsFlowing(),
         originBytes: this.originBytes,
         peerBytes: this.peerBytes,
         uploadedBytes: this.uploadedBytes,

@@ -28,6 +28,7 @@ final class HLSAudience: Sendable {
         var mediaBytes: Int
         var playlistBytes: Int
         var playlists: Int
+        /// Since its last playlist request, or its last report (a P2P page).
         var secondsSinceSeen: Double
     }
 
@@ -92,6 +93,17 @@ final class HLSAudience: Sendable {
         state.withLock { s in
             guard s[key]?[k] != nil else { return }
             s[key]![k]!.mediaBytes += bytes
+        }
+    }
+
+    /// A P2P page reported (`POST /api/v1/p2p/reports`) as `id`: it is still a viewer even while it fetches nothing
+    /// from the origin (peers feed it, or it is paused), so its entry and counts are kept. Only an entry it made by
+    /// loading a playlist is kept; a report makes none.
+    func reported(_ key: StreamKey, id: String) {
+        let now = clock()
+        let k = Key(id: id, rendition: .cmaf)
+        state.withLock { s in
+            if s[key]?[k] != nil { s[key]![k]!.lastSeen = now }
         }
     }
 
