@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Takes the dashboard's screenshots for docs/DASHBOARD.md (docs/images/dashboard*.png): a server on ports of its own,
 # an ffmpeg test stream watched over RTMP, HTTP-FLV and LL-HLS, two P2P viewers and two meeting participants in
-# headless Chromium, and the dashboard after a minute of it (and once more, P2P switched off for the stream).
+# headless Chromium, and the dashboard after a minute of it (and once more, P2P switched off for the stream). Then
+# the swarm lab's for docs/P2P.md (docs/images/lab*.png): ten test viewers of the stream after a minute, and again
+# with one switched to the origin and one paused.
 #
-#   scripts/screenshots.sh [SECONDS]     (default 60: how long the charts fill before the first picture)
+#   scripts/screenshots.sh [SECONDS] [dashboard|lab]   (default 60: how long the charts fill before the first
+#                                                       picture; both sets unless one is named)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
@@ -11,6 +14,7 @@ need_swift
 apt_install ffmpeg chromium chromium-driver libjs-chart.js
 PYTHON=$(python_venv .build/venv selenium)
 seconds=${1:-60}
+only=${2:-}
 swift build --product liveswarm >/dev/null
 mkdir -p docs/images
 http=18280 rtmp=11955 token=screenshots
@@ -30,7 +34,7 @@ for url in rtmp://127.0.0.1:$rtmp/live/demo http://127.0.0.1:$http/live/demo.flv
     ffmpeg -hide_banner -loglevel error -i "$url" -f null - &
     pids+=($!)
 done
-"$PYTHON" - "$http" "$seconds" "$token" <<'EOF'
+[ "$only" = lab ] || "$PYTHON" - "$http" "$seconds" "$token" <<'EOF'
 import sys, time
 sys.path.insert(0, 'Tests/Browser')
 import drive, pages
@@ -56,6 +60,26 @@ try:
     time.sleep(2)
     p.run({'cmd': 'screenshot', 'page': dash, 'path': 'docs/images/dashboard-p2p-off.png'})
     print('screenshots: docs/images/dashboard.png, docs/images/dashboard-p2p-off.png')
+finally:
+    browser.close()
+EOF
+[ "$only" = dashboard ] || "$PYTHON" - "$http" "$seconds" <<'EOF'
+import sys, time
+sys.path.insert(0, 'Tests/Browser')
+import drive, pages
+http, seconds = sys.argv[1], float(sys.argv[2])
+browser = drive.Browser(['--window-size=1300,1650'], page_load_timeout=30)
+try:
+    p = pages.Pages(browser)
+    lab = p.open(f'http://127.0.0.1:{http}/lab/?stream=live/demo&target=3', [])
+    p.run({'cmd': 'click', 'page': lab, 'css': 'button[data-add="10"]'})
+    time.sleep(seconds)
+    p.run({'cmd': 'screenshot', 'page': lab, 'path': 'docs/images/lab.png'})
+    p.run({'cmd': 'click', 'page': lab, 'css': 'button[data-n="2"][data-action="p2p-off"]'})
+    p.run({'cmd': 'click', 'page': lab, 'css': 'button[data-n="5"][data-action="pause"]'})
+    time.sleep(20)
+    p.run({'cmd': 'screenshot', 'page': lab, 'path': 'docs/images/lab-switched.png'})
+    print('screenshots: docs/images/lab.png, docs/images/lab-switched.png')
 finally:
     browser.close()
 EOF

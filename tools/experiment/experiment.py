@@ -43,7 +43,7 @@ CHART_JS = '/usr/share/javascript/chart.js/chart.min.js'
 RUN_FIELDS = ['run', 'started', 'viewers', 'p2p', 'announce', 'rep', 'seconds', 'pages', 'made_bytes', 'demand_bytes',
               'origin_media_bytes', 'origin_playlist_bytes', 'peer_bytes_reported', 'share_media', 'share_all',
               'share_media_reported', 'ceiling', 'ratio_to_ceiling', 'median_delay', 'p90_delay', 'stalled_fraction',
-              'stalls', 'cpu_busy', 'fps_presented', 'dropped_share', 'starved', 'failed_pcs',
+              'stalls', 'cpu_busy', 'fps_presented', 'fps_per_page', 'dropped_share', 'starved', 'failed_pcs',
               'playlist_bytes_per_viewer_minute', 'playlists_per_viewer_minute', 'publisher']
 SAMPLE_FIELDS = ['run', 'second', 'origin_kbps', 'playlist_kbps', 'peer_kbps', 'demand_kbps', 'median_delay',
                  'stalled_ms', 'cpu_busy', 'playing']
@@ -69,7 +69,7 @@ def cpu_times():
 
 def median(xs):
     xs = [x for x in xs if x is not None]
-    return statistics.median(xs) if xs else None
+    return round(statistics.median(xs), 4) if xs else None
 
 
 def quantile(xs, q):
@@ -234,6 +234,9 @@ def run_once(args, run_id, n, p2p, rep, origin, progress):
         'stalled_fraction': round(sum(v['stalled_ms'] for v in viewers) / (n * elapsed * 1000), 5),
         'stalls': sum(v['stalls'] for v in viewers), 'cpu_busy': round(busy, 3),
         'fps_presented': round(fps, 2) if fps is not None else None,
+        # Frames presented a second, the mean of each page's viewers: a starved Chromium process shows here.
+        'fps_per_page': ';'.join(f'{statistics.mean(p):.1f}' for p in (
+            [v['fps_presented'] for v in viewers if v['page'] == i and v['fps_presented'] is not None] for i in range(len(shares))) if p),
         'dropped_share': round(dropped_share, 4) if dropped_share is not None else None,
         'starved': 1 if starved(fps, busy, dropped_share) else 0,
         'failed_pcs': sum(v['failed_pcs'] for v in viewers),
@@ -394,9 +397,9 @@ cdf('stalls', 'stalled_ms', (v) => {
 // The runs table and what this is.
 {
   const cols = ['run', 'viewers', 'p2p', 'seconds', 'share_media', 'share_all', 'ratio_to_ceiling', 'median_delay', 'p90_delay',
-                'stalled_fraction', 'cpu_busy', 'fps_presented', 'starved', 'failed_pcs', 'playlist_bytes_per_viewer_minute'];
+                'stalled_fraction', 'cpu_busy', 'fps_presented', 'fps_per_page', 'starved', 'failed_pcs', 'playlist_bytes_per_viewer_minute'];
   document.getElementById('runs').innerHTML = '<tr>' + cols.map((c) => `<th>${c}</th>`).join('') + '</tr>'
-    + runs.map((r) => `<tr class="${r.starved === '1' ? 'starved' : ''}">` + cols.map((c) => `<td>${r[c]}</td>`).join('') + '</tr>').join('');
+    + runs.map((r) => `<tr class="${r.starved === '1' ? 'starved' : ''}">` + cols.map((c) => `<td>${r[c] ?? ""}</td>`).join('') + '</tr>').join('');
   document.getElementById('about').textContent = `${runs.length} runs of ${configs.join(', ')}; ${DATA.machine}; publisher: ${runs[0] ? runs[0].publisher : '-'}. `
     + 'Starved runs (the house rule: under 25 frames a second presented with the CPUs 70 % busy, or 5 % of frames dropped) are marked and left out of the averages.';
 }
