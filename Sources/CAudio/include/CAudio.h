@@ -53,4 +53,22 @@ void ls_opus_decoder_free(ls_opus_decoder *d);
 // packet. Returns frames decoded, or -1 with the reason in `err`.
 int ls_opus_decode(ls_opus_decoder *d, const uint8_t *data, size_t len, float *out, int capacity, char *err, size_t errlen);
 
+typedef struct ls_aac_encoder ls_aac_encoder;
+
+// libavcodec's AAC-LC encoder for 48 kHz stereo at `bitrate` bits per second: what browsers' Opus becomes for RTMP,
+// HTTP-FLV and HLS viewers. NULL on failure, with the reason in `err`.
+ls_aac_encoder *ls_aac_encoder_new(int bitrate, char *err, size_t errlen);
+void ls_aac_encoder_free(ls_aac_encoder *e);
+// Frames per access unit (1024), the encoder's priming delay in samples, its bitrate.
+int ls_aac_encoder_frame_size(const ls_aac_encoder *e);
+int ls_aac_encoder_delay(const ls_aac_encoder *e);
+int ls_aac_encoder_bitrate(const ls_aac_encoder *e);
+// The AudioSpecificConfig (ISO 14496-3 1.6.2.1) into `out`; its length, or -1.
+int ls_aac_encoder_config(const ls_aac_encoder *e, uint8_t *out, int capacity);
+// Encodes exactly frame_size frames of interleaved stereo float. Returns the length of the raw access unit written
+// to `out` (0: none yet, the encoder's delay), with its first sample's position in `pts` (samples fed before it,
+// less the priming delay: negative for the first); -1 with the reason in `err`.
+int ls_aac_encode(ls_aac_encoder *e, const float *pcm, int frames, uint8_t *out, int capacity, int64_t *pts,
+                  char *err, size_t errlen);
+
 #endif
