@@ -13,6 +13,8 @@ public final class Producer: @unchecked Sendable {
     let publisher: WebRTCTransport
     let lock = NIOLock()
     var consumers: [Consumer] = []
+    /// What else takes the packets: the hub ingest of a WHIP stream.
+    var sinks: [any ProducerSink] = []
     var lastKeyframeRequest: ContinuousClock.Instant?
     /// Media packets received (padding-only packets are not counted here).
     public private(set) var packets = 0
@@ -71,14 +73,14 @@ public final class Producer: @unchecked Sendable {
         if let id = audioLevelID, !retransmission, let v = RTPPacket.oneByteExtension(id, in: packet), let b = v.first {
             level = Int(b & 0x7F)
         }
-        let (targets, gap) = lock.withLock { () -> ([Consumer], Bool) in
+        let (targets, sinks, gap) = lock.withLock { () -> ([Consumer], [any ProducerSink], Bool) in
             if let level {
                 levelSum += level
                 levelCount += 1
             }
             // Without NACKs there is no gap to fill: a retransmission is never wanted.
             let arrived = nacks?.received(seq, at: arrival)
-            if retransmission ? arrived != .filledGap : arrived == .duplicate { return ([], false) }
+            if retransmission ? arrived != .filledGap : arrived == .duplicate { return ([], [], false) }
             // Padding alone (a sender probing for bandwidth, as libwebrtc does on a muted track's SSRC) is not
             // media: counted apart, but still forwarded so that subscribers' sequence numbers stay continuous.
             if Self.isPaddingOnly(packet) { paddingPackets += 1 } else { packets += 1 }
@@ -88,9 +90,10 @@ public final class Producer: @unchecked Sendable {
             if !history.isEmpty {
                 history[Int(seq) % Self.historySize] = (seq, packet)
             }
-            return (consumers, arrived == .afterGap)
+            return (consumers, self.sinks, arrived == .afterGap)
         }
         for c in targets { c.forward(packet) }
+        for s in sinks { s.producer(self, received: packet) }
         if gap { requestMissing() }
     }
 
@@ -162,16 +165,21 @@ public final class Producer: @unchecked Sendable {
     /// publisher measures its round-trip time), and each consumer sends its own, in its numbering.
     func senderReport(_ report: SenderReport) {
         let arrival = elapsed()
-        let targets = lock.withLock { () -> [Consumer] in
+        let (targets, sinks) = lock.withLock { () -> ([Consumer], [any ProducerSink]) in
             statistics.senderReport(ntpTimestamp: report.ntpTimestamp, arrival: arrival)
-            return consumers
+            return (consumers, self.sinks)
         }
         for c in targets { c.senderReport(report) }
+        for s in sinks { s.producer(self, senderReport: report) }
     }
 
     func add(_ consumer: Consumer) {
         lock.withLock { consumers.append(consumer) }
         requestKeyframe()
+    }
+
+    func add(sink: any ProducerSink) {
+        lock.withLock { sinks.append(sink) }
     }
 
     func remove(_ consumer: Consumer) {

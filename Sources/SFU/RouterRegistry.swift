@@ -48,6 +48,9 @@ public final class RouterRegistry: @unchecked Sendable {
         /// Packets lost on the way from the publisher that LiveSwarm asked for (NACK), and those that came back.
         public var nacksToPublisher: Int
         public var recoveredFromPublisher: Int
+        /// The hub stream this WHIP stream feeds (RTMP, HTTP-FLV and HLS viewers), or why it feeds none.
+        public var hub: HubIngest.Stats?
+        public var hubRefused: String?
     }
 
     enum Role { case publisher, viewer, bridgeViewer }
@@ -60,6 +63,10 @@ public final class RouterRegistry: @unchecked Sendable {
         public var catchUpSpeed = 4.0
         /// RTMP streams to WebRTC viewers: the Opus bitrate their AAC is transcoded to (see ``AACToOpus/Options``).
         public var opusBitrate = 96_000
+        /// WHIP streams become hub streams too (RTMP, HTTP-FLV, HLS, LL-HLS and P2P viewers): H.264 is preferred in
+        /// the answer, and Opus is transcoded to AAC at this bitrate.
+        public var whipToHub = true
+        public var aacBitrate = 128_000
         public init() {}
     }
 
@@ -76,6 +83,9 @@ public final class RouterRegistry: @unchecked Sendable {
     /// WHEP sessions of RTMP streams, and each such stream's AAC-to-Opus transcoder while it has audio viewers.
     var bridged: [String: BridgedViewer] = [:]
     var feeds: [StreamKey: OpusFeed] = [:]
+    /// WHIP streams' hub ingests, and why a WHIP stream has none.
+    var ingests: [String: HubIngest] = [:]
+    var hubRefusals: [String: String] = [:]
     /// Server-added video delay of the RTMP-to-WebRTC bridge.
     public let bridgeMeter = BridgeMeter()
     let bridgeWarnings = BridgeWarnings()
@@ -90,27 +100,53 @@ public final class RouterRegistry: @unchecked Sendable {
     /// WHIP: the offer's audio and video become the producers of `stream`.
     public func publish(stream: String, offer text: String) throws(WebRTCError) -> Session {
         let offer = try Self.parse(text)
-        let (accepted, tracks, transportCCID) = try publishPlan(offer)
+        let key = hub != nil && options.whipToHub ? Self.key(stream) : nil
+        let (accepted, tracks, transportCCID) = try publishPlan(offer, preferH264: key != nil)
         if lock.withLock({ routers[stream] != nil }) { throw .alreadyPublished(stream) }
-        let (transport, session) = try open(offer, use: .whip)
+        // The hub name is taken first: an RTMP publisher of the same name refuses this one before any session opens.
+        var hubPublisher: Publisher?
+        var refused: String?
+        if let hub, let key {
+            if let video = tracks.first(where: { $0.0.kind == .video }), video.1.name.uppercased() != "H264" {
+                refused = "the offer has no H.264 (only \(video.1.rtpmap)): RTMP, HTTP-FLV and HLS viewers need H.264, and LiveSwarm does not transcode video"
+            } else {
+                do { hubPublisher = try hub.publish(key, protocolName: "whip", peer: "webrtc") } catch {
+                    throw .alreadyPublished("\(stream) (over RTMP)")
+                }
+            }
+        }
+        let transport: WebRTCTransport, session: MediaSession
+        do { (transport, session) = try open(offer, use: .whip) } catch {
+            hubPublisher?.unpublish()
+            throw error
+        }
         let producers = makeProducers(tracks, publisher: transport)
         let router = Router(name: stream, publisher: transport, producers: producers, transportCCID: transportCCID,
                             eventLoop: eventLoops.next())
+        let ingest = hubPublisher.map { p in
+            HubIngest(key: key!, publisher: p, video: producers.first { $0.kind == .video }, audio: producers.first { $0.kind == .audio },
+                      aacBitrate: options.aacBitrate, eventLoop: eventLoops.next(), logger: logger)
+        }
         let taken = lock.withLock { () -> Bool in
             if routers[stream] != nil { return true }
             routers[stream] = router
             sessions[String(session.id.rawValue)] = (.publisher, stream, transport)
+            ingests[stream] = ingest
+            hubRefusals[stream] = refused
             return false
         }
         if taken {
             transport.close()
+            ingest?.stop()
             throw .alreadyPublished(stream)
         }
+        if let ingest { for p in producers { p.add(sink: ingest) } }
         transport.onPacket { [weak router] packet, isRTCP in router?.publisherPacket(packet, isRTCP: isRTCP) }
         let id = String(session.id.rawValue)
         transport.onClose { [weak self] reason in self?.ended(id, reason: reason) }
         logger.info("WHIP publish", metadata: ["stream": "\(stream)", "session": "\(id)",
-                                               "tracks": "\(producers.map { "\($0.kind) \($0.codec.rtpmap)" })"])
+                                               "tracks": "\(producers.map { "\($0.kind) \($0.codec.rtpmap)" })",
+                                               "hub": "\(ingest != nil ? "yes: RTMP, HTTP-FLV, HLS and P2P viewers can watch" : refused ?? "no")"])
         return Session(id: id, answer: offer.answer(accepted, credentials: session.credentials, fingerprint: certificate.fingerprint,
                                                     candidates: port.candidates).text)
     }
@@ -118,14 +154,14 @@ public final class RouterRegistry: @unchecked Sendable {
     /// What a publisher's offer becomes: the answer's sections (recvonly), a producer's worth for each sending
     /// section, and the transport-wide congestion control extension id. `videoCodec` ("VP8", "H264") limits video
     /// to one codec (rooms); nil takes ``CodecPolicy/publishCodec(for:)``'s choice.
-    func publishPlan(_ offer: RemoteOffer, videoCodec: String? = nil) throws(WebRTCError)
+    func publishPlan(_ offer: RemoteOffer, videoCodec: String? = nil, preferH264: Bool = false) throws(WebRTCError)
         -> (accepted: [AnswerSection], tracks: [(RemoteOffer.Section, RTPCodec)], transportCCID: UInt8?) {
         var accepted: [AnswerSection] = []
         var tracks: [(RemoteOffer.Section, RTPCodec)] = []
         var transportCCID: UInt8?
         for s in offer.sections {
             guard s.direction.sends else { throw .negotiation(.wrongDirection(mid: s.mid, expected: "sendonly or sendrecv", got: s.direction.rawValue)) }
-            guard let codec = CodecPolicy.publishCodec(for: s, only: s.kind == .video ? videoCodec : nil) else {
+            guard let codec = CodecPolicy.publishCodec(for: s, only: s.kind == .video ? videoCodec : nil, preferH264: preferH264) else {
                 throw .negotiation(.noCommonCodec(mid: s.mid, kind: s.kind.rawValue, offered: s.codecs.map(\.rtpmap),
                                                   supported: s.kind == .video && videoCodec != nil ? ["\(videoCodec!)/90000"] : CodecPolicy.supported(s.kind)))
             }
@@ -224,17 +260,24 @@ public final class RouterRegistry: @unchecked Sendable {
     }
 
     public func snapshot() -> [Snapshot] {
-        lock.withLock { routers.values.map { r in
+        let (all, ingests, refusals) = lock.withLock { (Array(routers.values), self.ingests, hubRefusals) }
+        return all.map { r in
             Snapshot(stream: r.name, tracks: r.producers.map { "\($0.kind.rawValue) \($0.codec.rtpmap)" }, viewers: r.viewerCount,
                      packetsIn: r.producers.reduce(0) { $0 + $1.packets }, retransmitted: r.retransmitted,
-                     nacksToPublisher: r.publisherNACKs.requested, recoveredFromPublisher: r.publisherNACKs.recovered)
-        } }.sorted { $0.stream < $1.stream }
+                     nacksToPublisher: r.publisherNACKs.requested, recoveredFromPublisher: r.publisherNACKs.recovered,
+                     hub: ingests[r.name]?.snapshot, hubRefused: refusals[r.name])
+        }.sorted { $0.stream < $1.stream }
     }
 
     func ended(_ id: String, reason: String) {
+        var endedIngest: HubIngest?
         let (entry, router) = lock.withLock { () -> ((role: Role, stream: String, transport: WebRTCTransport)?, Router?) in
             guard let e = sessions.removeValue(forKey: id) else { return (nil, nil) }
-            if e.role == .publisher, routers[e.stream]?.publisher === e.transport { return (e, routers.removeValue(forKey: e.stream)) }
+            if e.role == .publisher, routers[e.stream]?.publisher === e.transport {
+                endedIngest = ingests.removeValue(forKey: e.stream)
+                hubRefusals[e.stream] = nil
+                return (e, routers.removeValue(forKey: e.stream))
+            }
             return (e, routers[e.stream])
         }
         guard let entry else { return }
@@ -242,6 +285,7 @@ public final class RouterRegistry: @unchecked Sendable {
         case .publisher:
             logger.info("WHIP publish ended", metadata: ["stream": "\(entry.stream)", "session": "\(id)", "reason": "\(reason)"])
             router?.close()
+            endedIngest?.stop()
         case .viewer:
             logger.info("WHEP play ended", metadata: ["stream": "\(entry.stream)", "session": "\(id)", "reason": "\(reason)"])
             router?.removeViewer(entry.transport)
@@ -252,6 +296,12 @@ public final class RouterRegistry: @unchecked Sendable {
                                                       "audio": "\(bridged?.audio.map { "\($0.sender.stats)" } ?? "-")"])
             if let bridged { stop(bridged) }
         }
+    }
+
+    /// The hub's name for a WHIP stream ("APP/STREAM").
+    static func key(_ stream: String) -> StreamKey? {
+        let parts = stream.split(separator: "/", maxSplits: 1).map(String.init)
+        return parts.count == 2 ? StreamKey(app: parts[0], stream: parts[1]) : nil
     }
 
     static func parse(_ text: String) throws(WebRTCError) -> RemoteOffer {

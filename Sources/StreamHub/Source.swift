@@ -32,6 +32,8 @@ public final class Source: Sendable {
         var framesIn = 0
         var rate = RateMeter()
         var lastTimestamp: UInt32 = 0
+        /// The id of the newest viewer that is not internal (ids only grow).
+        var newestViewer: UInt64 = 0
     }
 
     let state: Mutex<State>
@@ -140,9 +142,14 @@ public final class Source: Sendable {
                 viewer.push(f, now: now, hasVideo: s.hasVideo)
             }
             s.viewers[viewer.id] = viewer
+            if !isInternal { s.newestViewer = viewer.id }
         }
         return viewer
     }
+
+    /// The id of the newest viewer that is not internal, 0 before any: a publisher that makes keyframes only on
+    /// request (a browser) sees from it that someone new is waiting for one.
+    public var newestViewerID: UInt64 { state.withLock { $0.newestViewer } }
 
     func remove(_ viewer: Viewer) {
         _ = state.withLock { $0.viewers.removeValue(forKey: viewer.id) }

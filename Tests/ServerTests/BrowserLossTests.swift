@@ -82,7 +82,12 @@ import TestSupport
     /// watches on the host.
     static func publisherRun(nack: Bool, seconds: Int = 20) async throws -> PublisherRun {
         try await NetworkNamespace.with { ns in
-            let server = try await TestServer.start(reachableFrom: ns) { $0.webRTC.nack = nack }
+            // VP8 (payload types 96 and 97 in Chromium's offer, which the drop rules count apart): the SFU's path
+            // alone, without the hub ingest that would have the answer take H.264.
+            let server = try await TestServer.start(reachableFrom: ns) {
+                $0.webRTC.nack = nack
+                $0.webRTC.whipToHub = false
+            }
             defer { Task { await server.stop() } }
             try await ns.dropOutgoing(percent: 5, udpDestinationPort: server.ports.rtcUDP)
             let publisher = try Self.page(in: ns, server, "role=publish&stream=live/lossy-in&size=640x480&noise=1", seconds: seconds + 25)

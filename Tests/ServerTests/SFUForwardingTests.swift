@@ -11,6 +11,11 @@ import TestSupport
 /// the viewer's join asks the publisher for a keyframe; a NACK is answered from the buffer; sender reports
 /// arrive in the viewer's numbering.
 @Suite(.serialized, .timeLimit(.minutes(5))) struct SFUForwardingTests {
+    /// These publishers send VP8: the SFU alone, without the hub ingest (which would have the answer take H.264).
+    static func server() async throws -> TestServer {
+        try await TestServer.start { $0.webRTC.whipToHub = false }
+    }
+
     /// One end: a UDP socket that passed ICE and DTLS, with SRTP contexts.
     struct Peer {
         let socket: UDPTestClient
@@ -101,7 +106,7 @@ import TestSupport
     /// retransmission on the RTX SSRC reaches the viewer as the original; a second copy, and RTX that is only
     /// padding (bandwidth probing), go no further.
     @Test func lossOnTheWayInIsAskedForAndFilledByRTX() async throws {
-        let server = try await TestServer.start()
+        let server = try await Self.server()
         defer { Task { await server.stop() } }
         let publisher = try await Self.connect(server, path: "/whip/live/in", offer: WHIPTests.offer)
         defer { publisher.socket.close() }
@@ -140,7 +145,7 @@ import TestSupport
 
     /// A viewer that offers NACK without RTX gets the lost packets again as they were: same SSRC, same number.
     @Test func viewerWithoutRTXGetsPlainRetransmissions() async throws {
-        let server = try await TestServer.start()
+        let server = try await Self.server()
         defer { Task { await server.stop() } }
         let publisher = try await Self.connect(server, path: "/whip/live/plain", offer: WHIPTests.offer)
         defer { publisher.socket.close() }
@@ -174,7 +179,7 @@ import TestSupport
     }
 
     @Test func viewerGetsRenumberedPacketsKeyframeRequestRetransmissionsAndSenderReports() async throws {
-        let server = try await TestServer.start()
+        let server = try await Self.server()
         defer { Task { await server.stop() } }
         let publisher = try await Self.connect(server, path: "/whip/live/fwd", offer: WHIPTests.offer)
         defer { publisher.socket.close() }

@@ -33,7 +33,13 @@ import TestSupport
         #expect(links.contains("<turn:127.0.0.1:\(server.ports.stunUDP)?transport=udp>; rel=\"ice-server\"; username=\"")
                 && links.contains("<turn:127.0.0.1:\(server.ports.stunTCP)?transport=tcp>") && links.contains("~sfu\"; credential=\"")
                 && links.contains("credential-type=\"password\""), "\(links)")
-        #expect(r.text.contains("a=ice-lite") && r.text.contains("a=recvonly") && r.text.contains("a=rtpmap:96 VP8/90000"))
+        // H.264 (Constrained Baseline, packetization mode 1) before VP8: the stream becomes a hub stream.
+        #expect(r.text.contains("a=ice-lite") && r.text.contains("a=recvonly") && r.text.contains("a=rtpmap:108 H264/90000")
+                && !r.text.contains("VP8"), "\(r.text)")
+        #expect(server.swarm.hub.snapshot().contains { $0.app == "live" && $0.stream == "cam" && $0.published }, "a hub stream")
+        // The name is taken in the hub too: RTMP cannot publish it.
+        let rtmp = try await RTMPTestClient.connect(port: server.ports.rtmp)
+        #expect(try await rtmp.publish("cam") == "NetStream.Publish.BadName")
         let listed = try await HTTPGet.fetch(port: server.ports.http, "/api/v1/streams").text
         #expect(listed.contains("\"webrtc\":[{") && listed.contains("live\\/cam"), "a WHIP stream is listed: \(listed)")
         // The same stream again: 409. A viewer gets an answer with our SSRCs.
@@ -46,6 +52,22 @@ import TestSupport
         try await server.waitUntil("the stream to be free", timeout: .seconds(5)) {
             try await Self.post(server, "/whip/live/cam", Self.offer).status == 201
         }
+    }
+
+    /// A stream RTMP publishes cannot be published over WHIP (409, saying so); a VP8-only offer is published for
+    /// WebRTC viewers, and the API says why it is no hub stream.
+    @Test func theHubNameIsSharedWithRTMPAndVP8OnlyIsNoHubStream() async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        let rtmp = try await RTMPTestClient.connect(port: server.ports.rtmp)
+        #expect(try await rtmp.publish("taken") == "NetStream.Publish.Start")
+        let refused = try await Self.post(server, "/whip/live/taken", Self.offer)
+        #expect(refused.status == 409 && refused.text.contains("over RTMP"), "\(refused.text)")
+        let vp8 = try await Self.post(server, "/whip/live/vp8", Self.offer.replacingOccurrences(of: "H264/90000", with: "H265/90000"))
+        #expect(vp8.status == 201 && vp8.text.contains("VP8/90000"), "\(vp8.text)")
+        #expect(!server.swarm.hub.snapshot().contains { $0.stream == "vp8" })
+        let api = try await HTTPGet.fetch(port: server.ports.http, "/api/v1/webrtc/streams").text
+        #expect(api.contains("\"hubRefused\":\"the offer has no H.264"), "\(api)")
     }
 
     @Test func badRequestsGetClearErrors() async throws {

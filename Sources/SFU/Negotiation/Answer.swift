@@ -6,12 +6,14 @@ import SDP
 public enum CodecPolicy {
     /// Publishing: Opus for audio; VP8, then H.264 with packetization-mode=1 (Constrained Baseline or Baseline
     /// first: what Chromium decodes, see docs/WEBRTC.md) for video.
-    /// `only` ("VP8" or "H264") takes that video codec or none (a room's codec).
-    public static func publishCodec(for section: RemoteOffer.Section, only: String? = nil) -> RTPCodec? {
+    /// `only` ("VP8" or "H264") takes that video codec or none (a room's codec). `preferH264` puts H.264 first: a
+    /// stream that becomes a hub stream (RTMP, HTTP-FLV, HLS viewers) needs it, and VP8 would need a transcoder.
+    public static func publishCodec(for section: RemoteOffer.Section, only: String? = nil, preferH264: Bool = false) -> RTPCodec? {
         switch section.kind {
         case .audio:
             return section.codecs.first { $0.name.lowercased() == "opus" && $0.clockRate == 48000 }
         case .video:
+            if preferH264, only == nil, let h264 = publishCodec(for: section, only: "H264") { return h264 }
             if only == nil || only?.uppercased() == "VP8", let vp8 = section.codecs.first(where: { $0.name.uppercased() == "VP8" }) { return vp8 }
             if let only, only.uppercased() != "H264" { return nil }
             let h264 = section.codecs.filter(\.isH264PacketizationMode1)

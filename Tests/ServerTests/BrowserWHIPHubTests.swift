@@ -1,0 +1,110 @@
+import Foundation
+import Server
+import StreamHub
+import Testing
+import TestSupport
+
+/// A browser's WHIP stream as a hub stream: Chromium publishes H.264 and Opus from the WHIP page's canvas (a moving
+/// clock) and a tone, and ffmpeg reads it back over RTMP, HTTP-FLV, HLS and LL-HLS.
+@Suite(.serialized, .timeLimit(.minutes(5))) struct BrowserWHIPHubTests {
+    struct Sample: Decodable {
+        var f: Int
+        var t: Double
+    }
+
+    /// Frames ffprobe decoded from `seconds` of `url`: their times and which were keyframes.
+    struct Decoded {
+        var times: [Double]
+        var keyframes: [Double]
+        var audio: [Double]
+        var fps: Double { times.count > 1 ? Double(times.count - 1) / (times.last! - times.first!) : 0 }
+        var span: Double { (times.last ?? 0) - (times.first ?? 0) }
+        var maxGap: Double { zip(times, times.dropFirst()).map { $1 - $0 }.max() ?? .infinity }
+        var maxAudioGap: Double { zip(audio, audio.dropFirst()).map { $1 - $0 }.max() ?? .infinity }
+        var keyframeIntervals: [Double] { zip(keyframes, keyframes.dropFirst()).map { $1 - $0 } }
+
+        static func read(_ url: String, seconds: Int) async throws -> Decoded {
+            // Video frames decoded (with their key flag), and audio packets, from the first `seconds` of media.
+            let out = try await Tool.run("ffprobe", ["-v", "error", "-read_intervals", "%+\(seconds)",
+                                                     "-show_entries", "frame=media_type,pts_time,key_frame", "-of", "csv=p=0", url],
+                                         timeout: .seconds(Int64(seconds) + 40))
+            var d = Decoded(times: [], keyframes: [], audio: [])
+            for line in out.split(separator: "\n") {
+                let f = line.split(separator: ",").map(String.init)
+                // ffprobe writes its fields in its own order: media_type, key_frame, pts_time.
+                guard f.count >= 3, let t = Double(f[2]) else { continue }
+                if f[0] == "video" {
+                    d.times.append(t)
+                    if f[1] == "1" { d.keyframes.append(t) }
+                } else if f[0] == "audio" {
+                    d.audio.append(t)
+                }
+            }
+            d.times.sort()
+            d.audio.sort()
+            return d
+        }
+    }
+
+    static func samples(_ t: Tool) -> [Sample] {
+        t.errorOutput.split(separator: "\n").compactMap { line in
+            guard line.contains("script-at"), let r = line.range(of: "returned ") else { return nil }
+            return try? JSONDecoder().decode(Sample.self, from: Data(line[r.upperBound...].utf8))
+        }
+    }
+
+    @Test func everyHubProtocolPlaysABrowsersWHIPStream() async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        let probe = "return {f: window.webrtcStats().framesEncoded || 0, t: performance.now() / 1000}"
+        let publisher = try Tool.drive(url: "\(server.httpURL)/webrtc/?role=publish&stream=live/browser&size=640x360&color=c02020&tone=440",
+                                       seconds: 70, statsJS: "return window.webrtcStats()", scripts: ["12:\(probe)", "50:\(probe)"],
+                                       flags: ["--autoplay-policy=no-user-gesture-required"])
+        defer { publisher.kill(SIGTERM) }
+        try await server.waitForStream(StreamKey(app: "live", stream: "browser")!, timeout: .seconds(30))
+        // Three 2-second segments in the HLS window before HLS is read.
+        try await Task.sleep(for: .seconds(8))
+        let urls = [("RTMP", "\(server.rtmpURL)/live/browser"), ("HTTP-FLV", "\(server.httpURL)/live/browser.flv"),
+                    ("HLS", "\(server.httpURL)/live/browser.m3u8"), ("LL-HLS", "\(server.httpURL)/live/browser/index.m3u8")]
+        for (name, url) in urls {
+            let p = try await Probe.run(url)
+            #expect(p.video?.codec_name == "h264" && p.video?.width == 640 && p.video?.height == 360, "\(name): \(p.streams)")
+            #expect(p.audio?.codec_name == "aac" && p.audio?.sample_rate == "48000" && p.audio?.channels == 2, "\(name): \(p.streams)")
+        }
+        // 20 s of each, all four at once.
+        let decoded = try await withThrowingTaskGroup(of: (String, Decoded).self) { group in
+            for (name, url) in urls { group.addTask { (name, try await Decoded.read(url, seconds: 20)) } }
+            var all: [String: Decoded] = [:]
+            for try await (name, d) in group { all[name] = d }
+            return all
+        }
+        // The publisher's frame rate between its two samples (12 s and 50 s into its page), which span the reads.
+        let deadline = ContinuousClock.now + .seconds(60)
+        while Self.samples(publisher).count < 2, ContinuousClock.now < deadline { try await Task.sleep(for: .seconds(1)) }
+        let s = Self.samples(publisher)
+        try #require(s.count == 2, "the publisher's samples: \(publisher.errorOutput.suffix(1500))")
+        let encodedFPS = Double(s[1].f - s[0].f) / (s[1].t - s[0].t)
+        let api = try await HTTPGet.fetch(port: server.ports.http, "/api/v1/webrtc/streams").text
+        print("WHIP to hub: the publisher encoded \(String(format: "%.1f", encodedFPS)) frames/s; ingest \(api)")
+        for (name, _) in urls {
+            let d = try #require(decoded[name])
+            let intervals = d.keyframeIntervals.map { String(format: "%.2f", $0) }
+            print("""
+                \(name): \(d.times.count) frames over \(String(format: "%.1f", d.span)) s, \(String(format: "%.1f", d.fps)) fps \
+                (\(String(format: "%.1f", d.fps / encodedFPS * 100)) % of encoded), longest gap \(String(format: "%.3f", d.maxGap)) s, \
+                keyframes every \(intervals) s, audio frames \(d.audio.count), longest audio gap \(String(format: "%.3f", d.maxAudioGap)) s
+                """)
+            #expect(d.span >= 18, "\(name): \(d.span) s of video")
+            #expect(d.fps >= 0.95 * encodedFPS, "\(name): \(d.fps) fps decoded against \(encodedFPS) encoded")
+            #expect(d.maxGap < 1, "\(name): a gap of \(d.maxGap) s")
+            #expect(d.maxAudioGap < 0.05, "\(name): an audio gap of \(d.maxAudioGap) s")
+            // Keyframes come on the ingest's requests, about every 2 s (the segmenter's shortest segment).
+            let sorted = d.keyframeIntervals.sorted()
+            if !sorted.isEmpty {
+                let median = sorted[sorted.count / 2]
+                #expect(median >= 1.9 && median <= 2.6, "\(name): keyframe intervals \(intervals)")
+            }
+        }
+        #expect(api.contains("\"framesGivenUp\":0") && api.contains("\"configurations\":1") && api.contains("\"brokenFrames\":0"), "\(api)")
+    }
+}
