@@ -39,11 +39,13 @@ struct HTTPRoutes: Sendable {
     let origin: OriginCounter
     let reports = P2PReports()
     let dashboard: Dashboard
+    let pushes: PushManager?
 
-    init(hub: StreamHub, hls: HLSOrigin, registry: PrometheusCollectorRegistry, metricsFactory: any MetricsFactory, logger: Logger,
+    init(hub: StreamHub, hls: HLSOrigin, pushes: PushManager? = nil, registry: PrometheusCollectorRegistry, metricsFactory: any MetricsFactory, logger: Logger,
          tracker: TrackerEndpoint, probes: RTCProbes? = nil, webRTC: WebRTCRoutes? = nil, rooms: RoomRoutes? = nil,
          iceServers: ICEServerRoutes? = nil, turn: TURNRoutes? = nil, operators: OperatorAuthentication = .init(token: nil)) {
         self.tracker = tracker
+        self.pushes = pushes
         self.operators = operators
         self.turn = turn
         self.iceServers = iceServers
@@ -88,6 +90,7 @@ struct HTTPRoutes: Sendable {
                                 hls: origin.audience.snapshot()[key] ?? [])
         }
         dashboard.add(to: router)
+        addPushRoutes(to: router)
         router.get("/metrics") { _, _ in
             metricsResponse()
         }

@@ -21,6 +21,8 @@ public final class LiveSwarm: Sendable {
     public let hub: StreamHub
     public let registry = PrometheusCollectorRegistry()
     public let hls: HLSOrigin
+    /// Streams pushed to other RTMP servers (`/api/v1/streams/APP/STREAM/pushes`).
+    public let pushes: PushManager
     /// Prometheus's, with counters the dashboard can read back.
     let metricsFactory: ReadableMetricsFactory
     let logger: Logger
@@ -50,6 +52,7 @@ public final class LiveSwarm: Sendable {
         self.hls = HLSOrigin(hub: hub, configuration: configuration.hls, eventLoop: MultiThreadedEventLoopGroup.singleton.next(),
                              logger: logger)
         self.metricsFactory = ReadableMetricsFactory(base: PrometheusMetricsFactory(registry: registry))
+        self.pushes = PushManager(hub: hub, logger: logger)
     }
 
     /// Runs until SIGINT/SIGTERM (when `handleSignals`) or until the calling task is cancelled.
@@ -92,7 +95,7 @@ public final class LiveSwarm: Sendable {
         let iceServers = ICEServerDirectory(ttl: Int(configuration.stun.turn.sessionTTL), forP2P: configuration.stun.turn.forP2P,
                                             ports: { ports.withLock { $0.stun.map { ($0.udp, $0.tcp, $0.tls) } } },
                                             mint: { [ttl = configuration.stun.turn.sessionTTL] general in stun.sessionCredentials(ttl: ttl, general: general) })
-        let routes = HTTPRoutes(hub: hub, hls: hls, registry: registry, metricsFactory: metricsFactory, logger: logger,
+        let routes = HTTPRoutes(hub: hub, hls: hls, pushes: pushes, registry: registry, metricsFactory: metricsFactory, logger: logger,
                                 tracker: TrackerEndpoint(configuration: configuration.tracker, hls: hls, logger: logger),
                                 probes: RTCProbes(port: mediaPort, certificate: certificate, logger: logger),
                                 webRTC: WebRTCRoutes(registry: sfu, authentication: configuration.rtmp.authentication, iceServers: iceServers),
@@ -150,7 +153,7 @@ public final class LiveSwarm: Sendable {
                 report { $0.http = channel.localAddress?.port }
             },
             logger: logger)
-        let sweeper = HubSweeper(hub: hub)
+        let sweeper = HubSweeper(hub: hub, pushes: pushes)
         let group = ServiceGroup(configuration: .init(
             services: [
                 .init(service: Labelled("RTMP (TCP \(configuration.rtmp.host):\(configuration.rtmp.port))", rtmp)),
@@ -198,6 +201,7 @@ struct Labelled: Service {
 /// ends every viewer so that open HTTP-FLV responses finish and the HTTP server can stop.
 struct HubSweeper: Service {
     let hub: StreamHub
+    var pushes: PushManager? = nil
 
     func run() async throws {
         await withTaskCancellationOrGracefulShutdownHandler {
@@ -206,6 +210,7 @@ struct HubSweeper: Service {
                 hub.sweep()
             }
         } onCancelOrGracefulShutdown: {
+            pushes?.stopAll()
             hub.endAllViewers()
         }
     }

@@ -54,7 +54,7 @@ import TestSupport
     }
 
     @Test func everyHubProtocolPlaysABrowsersWHIPStream() async throws {
-        let server = try await TestServer.start()
+        let server = try await TestServer.start { $0.apiToken = PushTests.token }
         defer { Task { await server.stop() } }
         let probe = "return {f: window.webrtcStats().framesEncoded || 0, t: performance.now() / 1000}"
         let publisher = try Tool.drive(url: "\(server.httpURL)/webrtc/?role=publish&stream=live/browser&size=640x360&color=c02020&tone=440",
@@ -105,6 +105,16 @@ import TestSupport
                 #expect(median >= 1.9 && median <= 2.6, "\(name): keyframe intervals \(intervals)")
             }
         }
+        // The WHIP stream pushed to another RTMP server (ffmpeg listening) as an RTMP stream would be.
+        let port = try PushTests.freeTCPPort()
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("whip-push-\(UUID().uuidString).flv").path
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let listener = try PushTests.listener(port: port, file: file)
+        defer { listener.kill() }
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(try await PushTests.push(server, "live/browser", #"{"url": "rtmp://127.0.0.1:\#(port)/live/target"}"#).status == 201)
+        let pushed = try await PushTests.recorded(file, bytes: 50_000)
+        #expect(pushed.video?.codec_name == "h264" && pushed.video?.width == 640 && pushed.audio?.codec_name == "aac", "\(pushed.streams)")
         #expect(api.contains("\"framesGivenUp\":0") && api.contains("\"configurations\":1") && api.contains("\"brokenFrames\":0"), "\(api)")
     }
 }
