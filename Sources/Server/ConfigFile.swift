@@ -1,6 +1,7 @@
 import Foundation
 import ICE
 import RTMPBridge
+import StreamHub
 import Yams
 
 /// The optional YAML config file (`liveswarm serve --config FILE`). Every key is optional; what is
@@ -43,6 +44,8 @@ public struct ConfigFile: Decodable, Sendable {
         var key_file: String?
         var catch_up_speed: Double?
         var opus_kbps: Int?
+        var whip_to_hub: Bool?
+        var aac_kbps: Int?
     }
     public struct Rooms: Decodable, Sendable {
         var max_rooms: Int?
@@ -75,6 +78,11 @@ public struct ConfigFile: Decodable, Sendable {
         var tls_key: String?
         var p2p: Bool?
     }
+    public struct Push: Decodable, Sendable {
+        var stream: String
+        var url: String
+    }
+
     public struct Auth: Decodable, Sendable {
         var publish_keys: [String]?
         var stream_keys: [String: String]?
@@ -91,10 +99,11 @@ public struct ConfigFile: Decodable, Sendable {
     var auth: Auth?
     var rooms: Rooms?
     var turn: TURN?
+    var pushes: [Push]?
     var log_level: String?
 
     static let knownKeys: [String: Set<String>] = [
-        "": ["listen", "http", "rtmp", "hub", "hls", "stun", "rtc", "auth", "rooms", "turn", "log_level"],
+        "": ["listen", "http", "rtmp", "hub", "hls", "stun", "rtc", "auth", "rooms", "turn", "pushes", "log_level"],
         "http": ["port", "web_root"],
         "rtmp": ["port", "max_message_bytes", "max_buffered_bytes", "handshake_timeout_seconds", "publish_idle_timeout_seconds",
                  "max_connections"],
@@ -103,7 +112,8 @@ public struct ConfigFile: Decodable, Sendable {
         "hls": ["target_duration_seconds", "minimum_segment_seconds", "part_target_seconds", "window_segments",
                 "retained_after_window"],
         "stun": ["port"],
-        "rtc": ["port", "host", "tcp", "consent_timeout_seconds", "certificate_file", "key_file", "catch_up_speed", "opus_kbps"],
+        "rtc": ["port", "host", "tcp", "consent_timeout_seconds", "certificate_file", "key_file", "catch_up_speed", "opus_kbps",
+                "whip_to_hub", "aac_kbps"],
         "auth": ["publish_keys", "stream_keys", "api_token"],
         "rooms": ["max_rooms", "max_participants", "max_tracks_per_participant", "max_message_bytes", "max_messages_per_second",
                   "video_codec", "secret", "grace", "reload_window"],
@@ -134,6 +144,14 @@ public struct ConfigFile: Decodable, Sendable {
                     throw Invalid(description: "\(name): unknown key '\(key).\(sub)'")
                 }
             }
+            if key == "pushes" {
+                guard let list = value as? [Any] else { throw Invalid(description: "\(name): pushes must be a list of {stream, url}") }
+                for case let entry as [String: Any] in list {
+                    for sub in entry.keys where !["stream", "url"].contains(sub) {
+                        throw Invalid(description: "\(name): unknown key 'pushes.\(sub)'")
+                    }
+                }
+            }
         }
         do { return try YAMLDecoder().decode(ConfigFile.self, from: text) } catch {
             throw Invalid(description: "\(name): \(error)")
@@ -160,6 +178,11 @@ public struct ConfigFile: Decodable, Sendable {
             if let v = r.catch_up_speed {
                 guard v >= 1, v <= 16 else { throw Invalid(description: "rtc.catch_up_speed must be between 1 and 16, got \(v)") }
                 c.webRTC.catchUpSpeed = v
+            }
+            if let v = r.whip_to_hub { c.webRTC.whipToHub = v }
+            if let v = r.aac_kbps {
+                guard v >= 32, v <= 320 else { throw Invalid(description: "rtc.aac_kbps must be between 32 and 320, got \(v)") }
+                c.webRTC.aacBitrate = v * 1000
             }
             if let v = r.opus_kbps {
                 // libopus takes 6-510 kbit/s; under 16, stereo music falls apart.
@@ -232,6 +255,14 @@ public struct ConfigFile: Decodable, Sendable {
             }
         }
         if let t = turn { try apply(t, to: &c.stun.turn) }
+        for (i, p) in (pushes ?? []).enumerated() {
+            let parts = p.stream.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+            guard parts.count == 2, let key = StreamKey(app: parts[0], stream: parts[1]) else {
+                throw Invalid(description: "pushes[\(i)].stream must be APP/STREAM, got \(p.stream)")
+            }
+            do { _ = try RTMPPushTarget(url: p.url) } catch { throw Invalid(description: "pushes[\(i)].url: \(error)") }
+            c.pushes.append(PushEntry(stream: key, url: p.url))
+        }
         return c
     }
 

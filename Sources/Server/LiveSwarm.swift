@@ -154,6 +154,11 @@ public final class LiveSwarm: Sendable {
             },
             logger: logger)
         let sweeper = HubSweeper(hub: hub, pushes: pushes)
+        for p in configuration.pushes {
+            do { try pushes.start(stream: p.stream, url: p.url) } catch {
+                logger.error("push from the config not started", metadata: ["stream": "\(p.stream)", "error": "\(error)"])
+            }
+        }
         let group = ServiceGroup(configuration: .init(
             services: [
                 .init(service: Labelled("RTMP (TCP \(configuration.rtmp.host):\(configuration.rtmp.port))", rtmp)),

@@ -28,6 +28,8 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var rooms = RoomService.Configuration()
     /// The bearer token operator routes that change state need (`--api-token`). Nil: those routes are refused.
     public var apiToken: String?
+    /// Streams pushed to other RTMP servers from the start (config `pushes:`; more through the API).
+    public var pushes: [PushEntry] = []
     /// The DTLS certificate and its private key (PEM files, ECDSA P-256), so the fingerprint stays the same across
     /// restarts. Nil: a fresh certificate at each start.
     public var dtlsCertificate: DTLSCertificateFiles?
@@ -76,4 +78,11 @@ public struct DTLSCertificateFiles: Sendable, Equatable {
             throw Failure(description: "DTLS certificate (\(names)): \(error)")
         }
     }
+}
+
+/// A stream to push to another RTMP server from the start.
+public struct PushEntry: Sendable, Equatable {
+    public var stream: StreamKey
+    public var url: String
+    public init(stream: StreamKey, url: String) { (self.stream, self.url) = (stream, url) }
 }

@@ -100,6 +100,25 @@ import Testing
         _ = try ConfigFile.parse(yaml).apply(to: ServerConfiguration())
     }
 
+    @Test func pushesAndTheWHIPBridge() throws {
+        let c = try ConfigFile.parse("""
+            rtc:
+              whip_to_hub: false
+              aac_kbps: 96
+            pushes:
+              - stream: live/cam
+                url: rtmp://a.rtmp.youtube.com/live2/abcd-efgh
+              - stream: live/cam
+                url: rtmp://127.0.0.1:1936/live/copy?token=1
+            """).apply(to: ServerConfiguration())
+        #expect(!c.webRTC.whipToHub && c.webRTC.aacBitrate == 96_000)
+        #expect(c.pushes.map(\.url) == ["rtmp://a.rtmp.youtube.com/live2/abcd-efgh", "rtmp://127.0.0.1:1936/live/copy?token=1"])
+        #expect(c.pushes.allSatisfy { $0.stream.description == "live/cam" })
+        let target = try RTMPPushTarget(url: c.pushes[0].url)
+        #expect(target.app == "live2" && target.key == "abcd-efgh" && target.port == 1935 && target.tcURL == "rtmp://a.rtmp.youtube.com:1935/live2")
+        #expect(try RTMPPushTarget(url: c.pushes[1].url).key == "copy?token=1")
+    }
+
     @Test func emptyFileKeepsDefaults() throws {
         #expect(try ConfigFile.parse("").apply(to: ServerConfiguration()) == ServerConfiguration())
         #expect(try ConfigFile.parse("# nothing\n").apply(to: ServerConfiguration()) == ServerConfiguration())
@@ -123,6 +142,11 @@ import Testing
         ("http:\n  port: eighty\n", "config:"),
         ("rtc:\n  catch_up_speed: 0.5\n", "rtc.catch_up_speed must be between 1 and 16"),
         ("rtc:\n  opus_kbps: 8\n", "rtc.opus_kbps must be between 16 and 510"),
+        ("rtc:\n  aac_kbps: 1000\n", "rtc.aac_kbps must be between 32 and 320"),
+        ("pushes:\n  - stream: live\n    url: rtmp://h/app/key\n", "pushes[0].stream must be APP/STREAM"),
+        ("pushes:\n  - stream: live/a\n    url: http://h/app/key\n", "pushes[0].url: bad push URL: the URL must start with rtmp://"),
+        ("pushes:\n  - stream: live/a\n    url: rtmp://h/app/key\n    key: x\n", "unknown key 'pushes.key'"),
+        ("pushes:\n  stream: live/a\n", "pushes must be a list"),
     ])
     func rejectsBadFiles(yaml: String, message: String) {
         do {

@@ -1,4 +1,5 @@
 import Foundation
+import Server
 import Testing
 import TestSupport
 
@@ -85,6 +86,25 @@ import TestSupport
                                            headers: ["Authorization": "Bearer \(Self.token)"])
         #expect(gone.status == 200)
         #expect(try await Self.list(server, "live/src").isEmpty)
+    }
+
+    /// A push from the config starts with the server and waits for its stream.
+    @Test func aPushFromTheConfigWaitsForItsStream() async throws {
+        let port = try Self.freeTCPPort()
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("config-push-\(UUID().uuidString).flv").path
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let listener = try Self.listener(port: port, file: file)
+        defer { listener.kill() }
+        let server = try await TestServer.start {
+            $0.pushes = [PushEntry(stream: .init(app: "live", stream: "later")!, url: "rtmp://127.0.0.1:\(port)/live/target")]
+        }
+        defer { Task { await server.stop() } }
+        try await Task.sleep(for: .seconds(1))
+        #expect(try await Self.list(server, "live/later").first?["state"] as? String == "waiting")
+        let source = try Tool.publisher(url: "\(server.rtmpURL)/live/later", seconds: 30)
+        defer { source.kill() }
+        let p = try await Self.recorded(file)
+        #expect(p.video?.codec_name == "h264" && p.audio?.codec_name == "aac", "\(p.streams)")
     }
 
     @Test func badRequestsGetClearErrors() async throws {
