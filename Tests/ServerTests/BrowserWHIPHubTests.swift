@@ -17,6 +17,8 @@ import TestSupport
         var times: [Double]
         var keyframes: [Double]
         var audio: [Double]
+        /// Each decoded video frame's width, in decoding order.
+        var widths: [Int] = []
         var fps: Double { times.count > 1 ? Double(times.count - 1) / (times.last! - times.first!) : 0 }
         var span: Double { (times.last ?? 0) - (times.first ?? 0) }
         var maxGap: Double { zip(times, times.dropFirst()).map { $1 - $0 }.max() ?? .infinity }
@@ -26,7 +28,7 @@ import TestSupport
         static func read(_ url: String, seconds: Int) async throws -> Decoded {
             // Video frames decoded (with their key flag), and audio packets, from the first `seconds` of media.
             let out = try await Tool.run("ffprobe", ["-v", "error", "-read_intervals", "%+\(seconds)",
-                                                     "-show_entries", "frame=media_type,pts_time,key_frame", "-of", "csv=p=0", url],
+                                                     "-show_entries", "frame=media_type,pts_time,key_frame,width", "-of", "csv=p=0", url],
                                          timeout: .seconds(Int64(seconds) + 40))
             var d = Decoded(times: [], keyframes: [], audio: [])
             for line in out.split(separator: "\n") {
@@ -36,6 +38,7 @@ import TestSupport
                 if f[0] == "video" {
                     d.times.append(t)
                     if f[1] == "1" { d.keyframes.append(t) }
+                    if f.count >= 4, let w = Int(f[3]) { d.widths.append(w) }
                 } else if f[0] == "audio" {
                     d.audio.append(t)
                 }
@@ -116,5 +119,69 @@ import TestSupport
         let pushed = try await PushTests.recorded(file, bytes: 50_000)
         #expect(pushed.video?.codec_name == "h264" && pushed.video?.width == 640 && pushed.audio?.codec_name == "aac", "\(pushed.streams)")
         #expect(api.contains("\"framesGivenUp\":0") && api.contains("\"configurations\":1") && api.contains("\"brokenFrames\":0"), "\(api)")
+    }
+
+    struct LiveStats: Decodable {
+        struct Clock: Decodable {
+            struct Window: Decodable { var medianMs: Double?; var decoded: Int? }
+            var framesDecoded: Int
+            var framesCorrupt: Int
+            var window: Window
+        }
+        struct Frames: Decodable { var total: Int; var dropped: Int }
+        var clock: Clock?
+        var frames: Frames?
+    }
+
+    /// The publisher draws the glass clock: its delay to an HTTP-FLV reader (ffmpeg, no jitter buffer) and to the
+    /// LL-HLS player in Chromium is printed. The publisher's canvas then shrinks from 640x360 to 480x270: a new
+    /// sequence header and init section, and every viewer goes on (ffmpeg over HTTP-FLV and LL-HLS, Chromium's MSE).
+    @Test func glassToGlassDelayAndAResolutionChange() async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        let publisher = try Tool.drive(url: "\(server.httpURL)/webrtc/?role=publish&stream=live/clock&size=640x360&clock=1&resize=32:480x270&tone=660",
+                                       seconds: 70, statsJS: "return window.webrtcStats()",
+                                       flags: ["--autoplay-policy=no-user-gesture-required"])
+        defer { publisher.kill(SIGTERM) }
+        try await server.waitForStream(StreamKey(app: "live", stream: "clock")!, timeout: .seconds(30))
+        try await Task.sleep(for: .seconds(8))
+        let probe = Tool.checkout.appendingPathComponent("tools/glass-clock/probe.py").path
+        let flv = try await Tool.run("python3", [probe, "\(server.httpURL)/live/clock.flv", "--seconds", "8"], timeout: .seconds(40))
+        print("glass to glass, WHIP to HTTP-FLV (ffmpeg, no jitter buffer): \(flv.trimmingCharacters(in: .whitespacesAndNewlines))")
+        let flvSummary = try JSONSerialization.jsonObject(with: Data(flv.utf8)) as? [String: Any]
+        #expect((flvSummary?["framesDecoded"] as? Int ?? 0) > 150, "\(flv)")
+        // Across the resize (the publisher's page is about 20 s in): the LL-HLS player in Chromium and ffmpeg on both.
+        let player = try Tool.drive(url: "\(server.httpURL)/live-http/?stream=live/clock&clock=1", seconds: 30, statsJS: "return window.liveStats()",
+                                    scripts: ["0.5:document.getElementById('mse').click(); return 1", "8:return window.liveStats().frames.total"])
+        let decoded = try await withThrowingTaskGroup(of: (String, Decoded).self) { group in
+            // ffmpeg starts LL-HLS at the start of the playlist's window (about 18 s back): 45 s of media from there
+            // end about as late as 25 s of HTTP-FLV from the live edge.
+            for (name, url, seconds) in [("HTTP-FLV", "\(server.httpURL)/live/clock.flv", 25), ("LL-HLS", "\(server.httpURL)/live/clock/index.m3u8", 45)] {
+                group.addTask { (name, try await Decoded.read(url, seconds: seconds)) }
+            }
+            var all: [String: Decoded] = [:]
+            for try await (name, d) in group { all[name] = d }
+            return all
+        }
+        let live = try await player.jsonResult(LiveStats.self, timeout: .seconds(90))
+        let api = try await HTTPGet.fetch(port: server.ports.http, "/api/v1/webrtc/streams").text
+        print("""
+            glass to glass, WHIP to LL-HLS (Chromium's MSE player at its 2 s target): median \(live.clock?.window.medianMs ?? -1) ms \
+            over the last 5 s, \(live.clock?.framesDecoded ?? 0) frames read, \(live.clock?.framesCorrupt ?? 0) unreadable; \
+            \(live.frames?.total ?? 0) frames decoded, \(live.frames?.dropped ?? 0) dropped
+            """)
+        for (name, d) in decoded.sorted(by: { $0.key < $1.key }) {
+            let sizes = Dictionary(grouping: d.widths, by: { $0 }).mapValues(\.count)
+            print("\(name) across the resize: \(d.times.count) frames, widths \(sizes), longest gap \(String(format: "%.3f", d.maxGap)) s")
+            #expect(sizes[640, default: 0] > 30 && sizes[480, default: 0] > 30, "\(name): \(sizes)")
+            #expect(d.maxGap < 1, "\(name): a gap of \(d.maxGap) s")
+            #expect(d.span >= 20, "\(name): \(d.span) s")
+        }
+        #expect(api.contains("\"configurations\":2") && api.contains("\"width\":480"), "\(api)")
+        // The browser's player went on after the change: frames in the last 22 s, the clock still readable.
+        let midway = player.errorOutput.split(separator: "\n").first { $0.contains("script-at 8") && $0.contains("returned") }
+            .flatMap { Int($0.split(separator: " ").last ?? "") } ?? 0
+        #expect((live.frames?.total ?? 0) - midway > 22 * 20, "frames decoded: \(midway) at 8 s, \(live.frames?.total ?? 0) at 30 s")
+        #expect((live.clock?.window.decoded ?? 0) > 100 && live.clock?.window.medianMs != nil, "the clock read after the change")
     }
 }

@@ -36,22 +36,39 @@ function watch(pc) {
 }
 
 // A canvas in one colour with a moving clock (so every frame differs), and a sine tone. With `noise`, random
-// blocks fill the picture every frame, so the encoder needs all the bitrate it is allowed.
-function testPattern(color, tone, size, noise) {
+// blocks fill the picture every frame, so the encoder needs all the bitrate it is allowed. With `clock`, the glass
+// clock strip (tools/glass-clock/README.md) across the top, for viewers that measure glass-to-glass delay. With
+// `resize` (SECONDS:WxH), the canvas changes size then, and so does the video the encoder is given.
+function testPattern(color, tone, size, noise, clock, resize) {
   const canvas = document.createElement('canvas');
   [canvas.width, canvas.height] = size;
   document.getElementById('media').appendChild(canvas);
   const ctx = canvas.getContext('2d');
+  if (resize) {
+    const [at, wh] = resize.split(':');
+    setTimeout(() => {
+      [canvas.width, canvas.height] = wh.split('x').map(Number);
+      state.resizedAt = Math.round(performance.now() - state.startedAt);
+    }, Number(at) * 1000);
+  }
   setInterval(() => {
     ctx.fillStyle = `#${color}`;
     ctx.fillRect(0, 0, canvas.width, canvas.height);
+    if (clock) {
+      const cell = canvas.width / GlassClock.COLS;
+      const bits = GlassClock.encodeBits(Date.now());
+      for (let k = 0; k < bits.length; k++) {
+        ctx.fillStyle = bits[k] ? '#fff' : '#000';
+        ctx.fillRect((k % GlassClock.COLS) * cell, Math.floor(k / GlassClock.COLS) * cell, cell, cell);
+      }
+    }
     for (let i = 0; noise && i < 1500; i++) {
       ctx.fillStyle = `rgb(${Math.random() * 255 | 0},${Math.random() * 255 | 0},${Math.random() * 255 | 0})`;
       ctx.fillRect(Math.random() * canvas.width | 0, Math.random() * canvas.height | 0, 8, 8);
     }
     ctx.fillStyle = '#fff';
     ctx.font = '16px monospace';
-    ctx.fillText(new Date().toISOString().slice(11, 23), 8, 20);
+    ctx.fillText(new Date().toISOString().slice(11, 23), 8, clock ? canvas.width / 16 + 20 : 20);
   }, 33);
   const media = canvas.captureStream(30);
   const audio = new AudioContext();
@@ -69,7 +86,8 @@ async function publish() {
   const media = params.get('camera') === '1'
     ? await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 640, height: 360 } })
     : testPattern(params.get('color') || '2060c0', Number(params.get('tone') || 440),
-      (params.get('size') || '320x240').split('x').map(Number), params.get('noise') === '1');
+      (params.get('size') || '320x240').split('x').map(Number), params.get('noise') === '1',
+      params.get('clock') === '1' && !!window.GlassClock, params.get('resize'));
   state.color = params.get('color');
   state.tone = Number(params.get('tone') || 0);
   const pc = new RTCPeerConnection(await pcConfig());
@@ -77,6 +95,14 @@ async function publish() {
   for (const t of media.getTracks()) pc.addTransceiver(t, { direction: 'sendonly', streams: [media] });
   window.pc = pc;
   await exchange(pc, 'whip');
+  // A broadcast keeps its picture size and gives up frame rate first under CPU or bandwidth pressure: each
+  // resolution change is a new sequence header for RTMP, FLV and HLS viewers.
+  for (const sender of pc.getSenders()) {
+    if (!sender.track || sender.track.kind !== 'video') continue;
+    const p = sender.getParameters();
+    p.degradationPreference = 'maintain-resolution';
+    await sender.setParameters(p).catch((e) => console.warn('degradationPreference', e));
+  }
 }
 
 /** How a TURN URL reaches its server: 'tls' (turns:), 'tcp' (transport=tcp) or 'udp'. */

@@ -255,10 +255,17 @@ public final class HubIngest: ProducerSink, @unchecked Sendable {
         var keyframe = false
         var nals: [[UInt8]] = []
         var newSPS: [UInt8]?, newPPS: [UInt8]?
+        // SPS and PPS stay in the sample too (before the IDR, where the browser put them): a decoder that does not
+        // follow a new sequence header or init section (ffmpeg's HLS reader over a new EXT-X-MAP) still finds the
+        // new resolution in-band.
         for n in unit.nalUnits where !n.isEmpty {
             switch n[0] & 0x1F {
-            case 7: newSPS = n
-            case 8: newPPS = n
+            case 7:
+                newSPS = n
+                nals.append(n)
+            case 8:
+                newPPS = n
+                nals.append(n)
             case 9, 12: continue  // access unit delimiter, filler: nothing a FLV or MP4 sample needs
             case 5:
                 keyframe = true
@@ -274,7 +281,7 @@ public final class HubIngest: ProducerSink, @unchecked Sendable {
             pps = newPPS
             configSent = false
         }
-        guard !nals.isEmpty else { return }
+        guard nals.contains(where: { ![7, 8].contains($0[0] & 0x1F) }) else { return }
         if waitingForKeyframe && !keyframe || keyframe && (sps == nil || pps == nil) {
             stats.framesWithoutKeyframe += 1
             waitingForKeyframe = true
