@@ -112,14 +112,14 @@ import TestSupport
     }
 
     static func run(p2p: Bool, stream: String, viewers: Int = viewers, seconds: Int = seconds, query: String = "", scripts: [String] = [],
-                    beside: (@Sendable (TestServer) throws -> Tool)? = nil,
+                    beside: (@Sendable (TestServer) throws -> Tool)? = nil, publisher publish: ((TestServer) throws -> Tool)? = nil,
                     configure: (inout ServerConfiguration) -> Void = { _ in }) async throws -> (Outcome, Tool?) {
         let server = try await TestServer.start(configure)
         defer { Task { await server.stop() } }
-        let publisher = try Tool.publisher(url: "\(server.rtmpURL)/live/\(stream)", seconds: Double(seconds + 60), size: "426x240",
-                                           extra: ["-b:v", "800k"])
-        defer { publisher.kill() }
-        try await server.waitUntil("a few CMAF parts", timeout: .seconds(20)) {
+        let publisher = try publish?(server)
+            ?? Tool.publisher(url: "\(server.rtmpURL)/live/\(stream)", seconds: Double(seconds + 60), size: "426x240", extra: ["-b:v", "800k"])
+        defer { publisher.kill(SIGTERM) }
+        try await server.waitUntil("a few CMAF parts", timeout: .seconds(30)) {
             (try? await HTTPGet.fetch(port: server.ports.http, "/live/\(stream)/index.m3u8"))?.text.components(separatedBy: "#EXTINF").count ?? 0 >= 3
         }
         let before = try await served(server, stream)
@@ -250,6 +250,20 @@ import TestSupport
         #expect((resumed.player.delay ?? 0) > Self.target + 10, "the pause put it behind")
         #expect((later.player.delay ?? .infinity) < Self.target + 1, "back near the target delay within 10 s")
         #expect(fromPeers > fromOrigin, "most of its chunks came from peers")
+    }
+
+    /// A browser's WHIP stream (H.264 and Opus made into a hub stream) shared by four P2P viewers.
+    @Test func fourViewersShareAWHIPStream() async throws {
+        let (o, _) = try await Self.run(p2p: true, stream: "whip", viewers: 4, seconds: 30) { server in
+            try Tool.drive(url: "\(server.httpURL)/webrtc/?role=publish&stream=live/whip&size=426x240&tone=550", seconds: 100,
+                           statsJS: "return window.webrtcStats()", flags: ["--autoplay-policy=no-user-gesture-required"])
+        }
+        print(Self.describe(o, "P2P on, a WHIP publisher"))
+        Self.checkIntegrity(o)
+        for p in o.run.pages { #expect(p.stats.peerBytes > 0, "page \(p.index) got nothing from peers") }
+        CPUSampler.judgeTiming(starved: o.starved, Self.notJudged(o)) {
+            #expect(o.share > 0.4, "P2P share of media \(o.share)")
+        }
     }
 
     @Test func withP2POffTheOriginSendsEveryByte() async throws {
