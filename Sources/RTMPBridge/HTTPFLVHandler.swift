@@ -47,6 +47,12 @@ public final class HTTPFLVHandler: ChannelDuplexHandler, RemovableChannelHandler
         return StreamKey(app: String(parts[0]), stream: String(parts[1].dropLast(4)))
     }
 
+    /// The `token` query parameter of a request path.
+    static func token(path: String) -> String? {
+        guard let q = path.firstIndex(of: "?") else { return nil }
+        return StreamHub.token(inQuery: path[path.index(after: q)...])
+    }
+
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = unwrapInboundIn(data)
         switch state {
@@ -56,8 +62,10 @@ public final class HTTPFLVHandler: ChannelDuplexHandler, RemovableChannelHandler
             if case .end = part { state = .idle }
             context.fireChannelRead(data)
         case .idle:
+            // A stream this viewer may not watch goes to the router too, which says why (401/403).
             guard case .head(let request) = part, request.method == .get, let path = request.path,
                   let key = Self.streamKey(path: path),
+                  hub.playbackRefusal(key, token: Self.token(path: path)) == nil,
                   let viewer = try? hub.subscribe(key, protocolName: "http-flv", peer: peer(context)) else {
                 if case .head = part { state = .passing }
                 context.fireChannelRead(data)

@@ -159,7 +159,12 @@ final class RTMPConnectionHandler: ChannelInboundHandler {
             publisher?.send(kind, timestamp: ts, payload: payload)
         case .requestPublish(let key, let query, let streamID):
             try requestPublish(key, query: query, streamID: streamID, context: context, out: &out)
-        case .requestPlay(let key, let streamID):
+        case .requestPlay(let key, let query, let streamID):
+            if let why = hub.playbackRefusal(key, token: StreamHub.token(inQuery: query[...])) {
+                logger.info("play refused", metadata: ["stream": "\(key)", "reason": "\(why)"])
+                for a in session.playRefused(streamID: streamID, key: key, reason: why) { try perform(a, context: context, out: &out) }
+                return
+            }
             try requestPlay(key, streamID: streamID, context: context, out: &out)
         case .stopPublishing:
             stopPublishing(reason: "unpublished by client")

@@ -15,7 +15,7 @@ public struct RTMPSession: Sendable {
         /// Switch our outgoing chunk size (after the Set Chunk Size message that announces it).
         case setOutgoingChunkSize(Int)
         case requestPublish(StreamKey, query: String, streamID: UInt32)
-        case requestPlay(StreamKey, streamID: UInt32)
+        case requestPlay(StreamKey, query: String, streamID: UInt32)
         case stopPublishing
         case stopPlaying
         case media(MediaFrame.Kind, timestamp: UInt32, payload: ByteBuffer)
@@ -109,12 +109,13 @@ public struct RTMPSession: Sendable {
                 throw .malformedMessage("play on a connection that already publishes or plays")
             }
             guard let raw = c.arguments.first?.stringValue else { throw .malformedMessage("play without a stream name") }
-            let (name, _) = Self.splitQuery(raw)
+            let (name, query) = Self.splitQuery(raw)
             guard let key = StreamKey(app: app, stream: name) else {
                 return [status(streamID, level: "error", code: "NetStream.Play.StreamNotFound",
                                description: "invalid stream name"), .close("invalid stream name \"\(raw.prefix(64))\"")]
             }
-            return [.requestPlay(key, streamID: streamID)]
+            // The play name's query first: its token is the one meant for this stream.
+            return [.requestPlay(key, query: [query, connectQuery].filter { !$0.isEmpty }.joined(separator: "&"), streamID: streamID)]
         case "deleteStream", "closeStream":
             var out: [Action] = []
             if publishingStreamID != nil {
@@ -193,6 +194,12 @@ public struct RTMPSession: Sendable {
             status(streamID, level: "status", code: "NetStream.Play.Start", description: "Started playing \(key)."),
             .send(Message(type: .dataAMF0, streamID: streamID, payload: sampleAccess), chunkStream: ChunkStreams.data),
         ]
+    }
+
+    /// The stream needs a token this player did not give (or gave a wrong one).
+    public func playRefused(streamID: UInt32, key: StreamKey, reason: String) -> [Action] {
+        [status(streamID, level: "error", code: "NetStream.Play.Failed", description: "\(key): \(reason)"),
+         .close("play of \(key) refused: \(reason)")]
     }
 
     public func playRejected(streamID: UInt32, key: StreamKey) -> [Action] {

@@ -182,6 +182,10 @@ public final class Producer: @unchecked Sendable {
         lock.withLock { sinks.append(sink) }
     }
 
+    func remove(sink: any ProducerSink) {
+        lock.withLock { sinks.removeAll { $0 === sink } }
+    }
+
     func remove(_ consumer: Consumer) {
         lock.withLock { consumers.removeAll { $0 === consumer } }
     }

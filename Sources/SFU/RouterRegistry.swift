@@ -79,7 +79,7 @@ public final class RouterRegistry: @unchecked Sendable {
     var routers: [String: Router] = [:]
     var sessions: [String: (role: Role, stream: String, transport: WebRTCTransport)] = [:]
     /// The stream hub, whose (RTMP-published) streams WHEP viewers can play through the bridge.
-    let hub: StreamHub?
+    public let hub: StreamHub?
     /// WHEP sessions of RTMP streams, and each such stream's AAC-to-Opus transcoder while it has audio viewers.
     var bridged: [String: BridgedViewer] = [:]
     var feeds: [StreamKey: OpusFeed] = [:]

@@ -57,6 +57,7 @@ public struct ConfigFile: Decodable, Sendable {
         var secret: String?
         var grace: Double?
         var reload_window: Double?
+        var broadcast: [String]?
     }
     public struct TURN: Decodable, Sendable {
         var enabled: Bool?
@@ -116,7 +117,7 @@ public struct ConfigFile: Decodable, Sendable {
                 "whip_to_hub", "aac_kbps"],
         "auth": ["publish_keys", "stream_keys", "api_token"],
         "rooms": ["max_rooms", "max_participants", "max_tracks_per_participant", "max_message_bytes", "max_messages_per_second",
-                  "video_codec", "secret", "grace", "reload_window"],
+                  "video_codec", "secret", "grace", "reload_window", "broadcast"],
         "turn": ["enabled", "realm", "users", "secrets", "relay_ports", "external_ip", "relay_ip", "relay_ipv6", "allowed_peers", "allocations_per_user",
                  "allocations_per_source", "max_allocations", "max_mbps_per_allocation", "tls_port", "tls_certificate", "tls_key", "p2p"],
     ]
@@ -252,6 +253,15 @@ public struct ConfigFile: Decodable, Sendable {
             if let v = r.reload_window {
                 guard v >= 0, v <= 60 else { throw Invalid(description: "rooms.reload_window must be 0-60 seconds, got \(v)") }
                 c.rooms.reloadWindow = v
+            }
+            if let v = r.broadcast {
+                for room in v where StreamKey(app: "room-\(room)", stream: "p") == nil {
+                    throw Invalid(description: "rooms.broadcast: \(room) cannot be a stream name (letters, digits, '-', '_' and '.')")
+                }
+                if !v.isEmpty && c.rooms.videoCodec != "H264" {
+                    throw Invalid(description: "rooms.broadcast needs rooms.video_codec: h264 (RTMP, HTTP-FLV and HLS viewers need H.264)")
+                }
+                c.rooms.broadcast = v
             }
         }
         if let t = turn { try apply(t, to: &c.stun.turn) }

@@ -19,10 +19,12 @@ extension HTTPRoutes {
         router.get("/:app/:file/:name") { request, context in
             let key = try streamKey(context.parameters.require("app"), context.parameters.require("file"))
             let file = try context.parameters.require("name")
+            try checkPlayback(key, request)
             return try await cmaf(request: request, key: key, file: file, client: client(request, context))
         }
         router.get("/api/v1/streams/:app/:stream/chunks") { request, context in
             let key = try streamKey(context.parameters.require("app"), context.parameters.require("stream"))
+            try checkPlayback(key, request)
             return try chunkList(key, host: request.head.authority)
         }
     }
@@ -30,6 +32,7 @@ extension HTTPRoutes {
     /// `GET /app/stream.m3u8`: the live MPEG-TS playlist. It blocks on `_HLS_msn` like the low-latency one.
     func hlsPlaylist(request: Request, context: HTTPContext, file: String) async throws -> Response {
         let key = try streamKey(context.parameters.require("app"), String(file.dropLast(5)))
+        try checkPlayback(key, request)
         let directives = try Self.blockingDirectives(request.uri)
         if directives.part != nil {
             throw HTTPError(.badRequest, message: "_HLS_part: the MPEG-TS playlist has no parts (use \(key.stream)/index.m3u8)")
@@ -38,7 +41,48 @@ extension HTTPRoutes {
         guard let playlist = hls.renderedPlaylist(key, lowLatency: false) else {
             throw HTTPError(.notFound, message: "no HLS segment of \(key) yet (is it live?)")
         }
-        return playlistResponse(playlist, key, .ts, client(request, context))
+        return playlistResponse(tokened(playlist, key, request), key, .ts, client(request, context))
+    }
+
+    /// The viewer's token: the `token` query parameter.
+    func playbackToken(_ request: Request) -> String? {
+        request.uri.query.flatMap { StreamHub.token(inQuery: $0[...]) }
+    }
+
+    /// 401 without a token, 403 with a wrong one, when the stream needs one (a broadcast room with a secret).
+    func checkPlayback(_ key: StreamKey, _ request: Request) throws {
+        let token = playbackToken(request)
+        guard let why = hub.playbackRefusal(key, token: token) else { return }
+        throw HTTPError(token == nil ? .unauthorized : .forbidden, message: why)
+    }
+
+    /// A playlist of a stream that needs a token, with the viewer's token on every URI in it: players resolve
+    /// segment, part and init URIs against the playlist's URL without its query.
+    func tokened(_ playlist: ByteBuffer, _ key: StreamKey, _ request: Request) -> ByteBuffer {
+        guard let token = playbackToken(request), hub.playbackRefusal(key, token: nil) != nil else { return playlist }
+        return ByteBuffer(string: Self.addingQuery("token=\(token.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(.init(charactersIn: "-._~"))) ?? token)",
+                                                   to: String(buffer: playlist)))
+    }
+
+    /// `query` added to each URI line and each `URI="..."` attribute of a playlist.
+    static func addingQuery(_ query: String, to playlist: String) -> String {
+        func add(_ uri: Substring) -> String { uri + (uri.contains("?") ? "&" : "?") + query }
+        var out: [String] = []
+        for line in playlist.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.isEmpty { out.append(""); continue }
+            if !line.hasPrefix("#") { out.append(add(line)); continue }
+            var rest = line[...]
+            var rewritten = ""
+            while let r = rest.range(of: "URI=\"") {
+                rewritten += rest[..<r.upperBound]
+                rest = rest[r.upperBound...]
+                guard let close = rest.firstIndex(of: "\"") else { break }
+                rewritten += add(rest[..<close])
+                rest = rest[close...]
+            }
+            out.append(rewritten + rest)
+        }
+        return out.joined(separator: "\n")
     }
 
     /// The viewer a request is from (``HLSAudience/client(_:address:)``).
@@ -53,6 +97,7 @@ extension HTTPRoutes {
             throw HTTPError(.notFound, message: "segment names are STREAM-N.ts")
         }
         let key = try streamKey(context.parameters.require("app"), String(name[..<dash]))
+        try checkPlayback(key, request)
         guard let segment = hls.segment(key, sequence: sequence) else {
             throw HTTPError(.notFound, message: "segment \(sequence) of \(key) is not (or no longer) available")
         }
@@ -66,7 +111,7 @@ extension HTTPRoutes {
             guard let playlist = hls.renderedPlaylist(key, lowLatency: true) else {
                 throw HTTPError(.notFound, message: "no CMAF part of \(key) yet (is it live?)")
             }
-            return playlistResponse(playlist, key, .cmaf, client)
+            return playlistResponse(tokened(playlist, key, request), key, .cmaf, client)
         }
         if let id = Self.numbers(file, prefix: "init-", suffix: ".mp4", count: 1) {
             guard let section = hls.initSection(key, id: id[0]) else {

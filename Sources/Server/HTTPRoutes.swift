@@ -148,7 +148,7 @@ struct HTTPRoutes: Sendable {
             let file = try context.parameters.require("file")
             if file.hasSuffix(".m3u8") { return try await hlsPlaylist(request: request, context: context, file: file) }
             if file.hasSuffix(".ts") { return try hlsSegment(request: request, context: context, file: file) }
-            return try flv(context: context, file: file)
+            return try flv(request: request, context: context, file: file)
         }
         return router
     }
@@ -160,11 +160,12 @@ struct HTTPRoutes: Sendable {
         return key
     }
 
-    /// `GET /app/stream.flv` when `HTTPFLVHandler` did not take it: the stream is not live (404) or the name is
-    /// invalid (400). Live streams never reach the router.
-    func flv(context: HTTPContext, file: String) throws -> Response {
+    /// `GET /app/stream.flv` when `HTTPFLVHandler` did not take it: the viewer may not watch it (401, 403), the
+    /// stream is not live (404) or the name is invalid (400). Live streams never reach the router.
+    func flv(request: Request, context: HTTPContext, file: String) throws -> Response {
         guard file.hasSuffix(".flv") else { throw HTTPError(.notFound) }
         let key = try streamKey(context.parameters.require("app"), String(file.dropLast(4)))
+        try checkPlayback(key, request)
         throw HTTPError(.notFound, message: "stream \(key) is not live")
     }
 

@@ -37,6 +37,15 @@ public struct WebRTCRoutes: Sendable {
                                         message: token.isEmpty ? "publishing needs Authorization: Bearer KEY" : "this key may not publish \(key)")
                     }
                 }
+                if !publishing, let hub = registry.hub {
+                    // A stream that needs a token (a broadcast room's): `?token=` or `Authorization: Bearer`.
+                    let header = request.headers[.authorization] ?? ""
+                    let bearer = header.lowercased().hasPrefix("bearer ") ? String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces) : nil
+                    let token = request.uri.query.flatMap { StreamHub.token(inQuery: $0[...]) } ?? bearer
+                    if let why = hub.playbackRefusal(key, token: token) {
+                        throw HTTPError(token == nil ? .unauthorized : .forbidden, message: why)
+                    }
+                }
                 guard request.headers[.contentType]?.lowercased().hasPrefix("application/sdp") == true else {
                     throw HTTPError(.unsupportedMediaType, message: "send the SDP offer as Content-Type: application/sdp")
                 }

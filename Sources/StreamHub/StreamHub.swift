@@ -13,6 +13,7 @@ public final class StreamHub: Sendable {
     let sources = Mutex<[StreamKey: Source]>([:])
     let ids = Atomic<UInt64>(0)
     let publishObservers = Mutex<[@Sendable (StreamKey) -> Void]>([])
+    let playbackGate = Mutex<(@Sendable (StreamKey, String?) -> String?)?>(nil)
 
     public init(configuration: HubConfiguration = .init(), clock: Clock? = nil, logger: Logger = Logger(label: "liveswarm.hub")) {
         self.configuration = configuration
@@ -62,6 +63,27 @@ public final class StreamHub: Sendable {
     /// Calls `observe` each time a publisher takes a stream (from the publisher's thread: keep it short).
     public func onPublish(_ observe: @escaping @Sendable (StreamKey) -> Void) {
         publishObservers.withLock { $0.append(observe) }
+    }
+
+    /// Who may watch what: `gate` gets a stream and the viewer's token (nil without one) and returns why that
+    /// viewer may not watch it, or nil. Every viewer-facing surface asks (``playbackRefusal(_:token:)``) before
+    /// it serves a stream; without a gate every stream is open.
+    public func setPlaybackGate(_ gate: @escaping @Sendable (StreamKey, String?) -> String?) {
+        playbackGate.withLock { $0 = gate }
+    }
+
+    /// Why a viewer with `token` may not watch `key`, or nil when it may.
+    public func playbackRefusal(_ key: StreamKey, token: String?) -> String? {
+        playbackGate.withLock { $0 }?(key, token)
+    }
+
+    /// The `token` parameter of a URL query ("a=1&token=T"), the way viewers give theirs.
+    public static func token(inQuery query: Substring) -> String? {
+        for pair in query.split(separator: "&") where pair.hasPrefix("token=") {
+            let value = String(pair.dropFirst(6))
+            return value.removingPercentEncodingIfNeeded
+        }
+        return nil
     }
 
     public func source(_ key: StreamKey) -> Source? { sources.withLock { $0[key] } }
@@ -118,5 +140,27 @@ public final class Publisher: Sendable {
     public func unpublish() {
         guard !ended.exchange(true, ordering: .acquiringAndReleasing) else { return }
         hub.unpublished(self)
+    }
+}
+
+extension String {
+    /// `%XX` escapes decoded (a token pasted into a URL may have them); the text as it is when it has none or bad ones.
+    var removingPercentEncodingIfNeeded: String {
+        guard contains("%") else { return self }
+        var bytes: [UInt8] = []
+        var i = utf8.startIndex
+        while i < utf8.endIndex {
+            let b = utf8[i]
+            if b == UInt8(ascii: "%"), let h1 = utf8.index(i, offsetBy: 1, limitedBy: utf8.endIndex), h1 < utf8.endIndex,
+               let h2 = utf8.index(h1, offsetBy: 1, limitedBy: utf8.endIndex), h2 < utf8.endIndex,
+               let v = UInt8(String(decoding: [utf8[h1], utf8[h2]], as: UTF8.self), radix: 16) {
+                bytes.append(v)
+                i = utf8.index(after: h2)
+            } else {
+                bytes.append(b)
+                i = utf8.index(after: i)
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 }

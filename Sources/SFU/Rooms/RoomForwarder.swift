@@ -51,6 +51,11 @@ public final class RoomForwarder: @unchecked Sendable {
     let lock = NIOLock()
     var rooms: [String: [String: Member]] = [:]
     var restartCount = 0
+    /// Rooms whose participants are hub streams too (``setBroadcast(room:enabled:)``), and each participant's ingest.
+    var broadcastRooms: Set<String> = []
+    var ingests: [String: [String: HubIngest]] = [:]
+    /// Held through a whole ``reconcileHub(room:participant:)``, so that two of them never start two ingests.
+    let hubLock = NIOLock()
     /// ICE restarts of room transports since start.
     public var iceRestarts: Int { lock.withLock { restartCount } }
     /// Media moved to another address of a peer without a restart, on any of the media port's sessions, since start.
@@ -108,6 +113,7 @@ public final class RoomForwarder: @unchecked Sendable {
         transport.onClose { [weak self] reason in self?.publishTransportClosed(room: room, participant: pid, router: router, reason: reason) }
         registry.logger.info("room publish", metadata: ["room": "\(room)", "participant": "\(pid)",
                                                         "tracks": "\(producers.map { "\($0.kind) \($0.codec.rtpmap)" })"])
+        reconcileHub(room: room, participant: pid)
         return (offer.answer(plan.accepted, credentials: session.credentials, fingerprint: registry.certificate.fingerprint,
                              candidates: registry.port.candidates).text,
                 tracks.map { PublishedTrack(id: $0.id, kind: $0.producer.kind, mid: $0.mid) })
@@ -248,6 +254,7 @@ public final class RoomForwarder: @unchecked Sendable {
         member.subscriber?.transport.close()
         member.publisher?.close()
         member.publisher?.publisher.close()
+        reconcileHub(room: room, participant: pid)
     }
 
     /// ``RouterRegistry/publishPlan(_:videoCodec:)`` in the room's video codec, its errors in the room's terms.
@@ -309,6 +316,7 @@ public final class RoomForwarder: @unchecked Sendable {
         let gone = stopped.map(\.producer)
         if !gone.isEmpty { for s in others { s.drop(producers: gone) } }
         if !added.isEmpty || !stopped.isEmpty {
+            reconcileHub(room: room, participant: pid)
             registry.logger.info("room publish renegotiated", metadata: ["room": "\(room)", "participant": "\(pid)",
                                                                         "added": "\(newTracks.map(\.id))", "ended": "\(stopped.map(\.id))"])
         }
@@ -323,6 +331,7 @@ public final class RoomForwarder: @unchecked Sendable {
         for s in others { s.drop(producers: tracks) }
         router.close()
         router.publisher.close()
+        reconcileHub(room: room, participant: pid)
         registry.logger.info("room publisher replaced", metadata: ["room": "\(room)", "participant": "\(pid)"])
     }
 
@@ -342,6 +351,7 @@ public final class RoomForwarder: @unchecked Sendable {
         let (tracks, others) = detach(room: room, participant: pid, router: router)
         router.close()
         guard !tracks.isEmpty else { return }
+        reconcileHub(room: room, participant: pid)
         registry.logger.info("room publisher gone", metadata: ["room": "\(room)", "participant": "\(pid)", "reason": "\(reason)"])
         for s in others { s.drop(producers: tracks) }
         publisherClosed(room, pid)

@@ -1,8 +1,10 @@
+import Foundation
 import HummingbirdWebSocket
 import Logging
 import NIOCore
 import NIOWebSocket
 import SFU
+import StreamHub
 import ServiceLifecycle
 import Synchronization
 
@@ -45,6 +47,27 @@ public final class RoomEndpoint: Sendable {
         }
         state = Mutex(State(service: RoomService(configuration: configuration, media: SFURoomMedia(forwarder: forwarder))))
         relay.set(self)
+        for room in configuration.broadcast {
+            do throws(RoomMediaError) { try forwarder.setBroadcast(room: room, enabled: true) } catch {
+                logger.error("room broadcast refused", metadata: ["room": "\(room)", "error": "\(error)"])
+            }
+        }
+    }
+
+    /// Who may watch a broadcast room's hub streams (`room-ROOM/PARTICIPANT`): with a room secret, only a viewer
+    /// with a valid token for that room (any token of the room: one that may not publish will do). Nil when
+    /// `token` may watch `key`; other streams are not the rooms' business.
+    public func playbackRefusal(_ key: StreamKey, token: String?) -> String? {
+        guard let room = RoomForwarder.room(ofHubKey: key), let secret = configuration.secret else { return nil }
+        guard let token, !token.isEmpty else {
+            return "room \(room) needs a token: add ?token=JWT (a room token, as for joining)"
+        }
+        do throws(RoomToken.Failure) {
+            let t = try RoomToken(verifying: token, secret: secret, now: Date().timeIntervalSince1970)
+            return t.room == room ? nil : "the token is for room \(t.room), not \(room)"
+        } catch {
+            return error.description
+        }
     }
 
     final class Relay: Sendable {

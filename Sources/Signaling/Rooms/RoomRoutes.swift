@@ -4,8 +4,9 @@ import Hummingbird
 import Metrics
 import SFU
 
-/// The rooms' operator API: `GET /api/v1/rooms`, `GET /api/v1/rooms/NAME`, and
-/// `DELETE /api/v1/rooms/NAME/participants/ID`, which needs the operator token (``OperatorAuthentication``).
+/// The rooms' operator API: `GET /api/v1/rooms`, `GET /api/v1/rooms/NAME`, `GET` and `PUT
+/// /api/v1/rooms/NAME/broadcast`, and `DELETE /api/v1/rooms/NAME/participants/ID`; the writes need the operator
+/// token (``OperatorAuthentication``).
 public struct RoomRoutes: Sendable {
     public let endpoint: RoomEndpoint
     let operators: OperatorAuthentication
@@ -25,10 +26,13 @@ public struct RoomRoutes: Sendable {
             let room = try context.parameters.require("room")
             guard let members = endpoint.members(of: room) else { throw HTTPError(.notFound, message: "no room \(room)") }
             let figures = endpoint.forwarder.figures(room: room)
-            return RoomDetail(name: room, videoCodec: endpoint.configuration.videoCodec, participants: members.map { p in
+            let hub = endpoint.forwarder.hubFigures(room: room)
+            return RoomDetail(name: room, videoCodec: endpoint.configuration.videoCodec, broadcast: endpoint.forwarder.isBroadcast(room: room),
+                              participants: members.map { p in
                 let f = figures[p.id]
                 return RoomDetail.Participant(
                     id: p.id, name: p.name, identity: p.identity, canPublish: p.canPublish, connected: p.connected,
+                    hubStream: hub[p.id] != nil ? RoomForwarder.hubKey(room: room, participant: p.id)?.description : nil, hub: hub[p.id],
                     tracks: p.tracks.map { t in
                         let m = f?.publishing.first { $0.id == t.id }
                         return RoomDetail.Track(id: t.id, kind: t.kind, source: t.source, muted: t.muted, codec: m?.codec, packetsReceived: m?.packetsReceived ?? 0,
@@ -36,6 +40,27 @@ public struct RoomRoutes: Sendable {
                     },
                     receiving: f?.receiving ?? [])
             })
+        }
+        // A meeting broadcast: the room's participants become hub streams `room-ROOM/PARTICIPANT` (HTTP-FLV, HLS,
+        // LL-HLS, RTMP, P2P), now and as they publish, until it is turned off. The room need not exist yet.
+        router.put("/api/v1/rooms/:room/broadcast") { request, context -> BroadcastSwitch in
+            try operators.check(request)
+            let room = try context.parameters.require("room")
+            let body = try await request.body.collect(upTo: 4096)
+            guard let wanted = try? JSONDecoder().decode(BroadcastSwitch.self, from: Data(buffer: body)) else {
+                throw HTTPError(.badRequest, message: #"send {"enabled": true} or {"enabled": false}"#)
+            }
+            do throws(RoomMediaError) {
+                let streams = try endpoint.forwarder.setBroadcast(room: room, enabled: wanted.enabled)
+                return BroadcastSwitch(room: room, enabled: wanted.enabled, streams: streams.map(\.description))
+            } catch {
+                throw HTTPError(.conflict, message: error.description)
+            }
+        }
+        router.get("/api/v1/rooms/:room/broadcast") { _, context -> BroadcastSwitch in
+            let room = try context.parameters.require("room")
+            return BroadcastSwitch(room: room, enabled: endpoint.forwarder.isBroadcast(room: room),
+                                   streams: endpoint.forwarder.hubStreams(room: room).map(\.description))
         }
         router.delete("/api/v1/rooms/:room/participants/:participant") { request, context -> HTTPResponse.Status in
             try operators.check(request)
@@ -99,6 +124,14 @@ struct RoomList: ResponseEncodable {
     var counters: Counters
 }
 
+/// The body and answer of `PUT /api/v1/rooms/ROOM/broadcast`.
+struct BroadcastSwitch: ResponseEncodable, Decodable {
+    var room: String?
+    var enabled: Bool
+    /// The participants' hub streams now (`room-ROOM/PARTICIPANT`).
+    var streams: [String]?
+}
+
 struct RoomDetail: ResponseEncodable {
     struct Track: Codable {
         var id: String
@@ -123,11 +156,16 @@ struct RoomDetail: ResponseEncodable {
         var canPublish: Bool
         /// False while the seat is held for a resume.
         var connected: Bool
+        /// Its hub stream while the room broadcasts and it publishes, and the ingest's figures.
+        var hubStream: String?
+        var hub: HubIngest.Stats?
         var tracks: [Track]
         var receiving: [RoomForwarder.SubscriptionFigures]
     }
 
     var name: String
     var videoCodec: String
+    /// Whether its participants are hub streams (a meeting broadcast).
+    var broadcast: Bool
     var participants: [Participant]
 }

@@ -30,8 +30,10 @@ public struct RoomService: Sendable {
         public var maxMessagesPerSecond = 50
         /// "VP8" or "H264": what every publisher must send (docs/ROOMS.md, Codecs).
         public var videoCodec = "VP8"
-        /// With a secret, joins need an HS256 token signed with it.
+        /// With a secret, joins need an HS256 token signed with it (and so does playing a broadcast room's streams).
         public var secret: String?
+        /// Rooms broadcast from the start: their participants are hub streams (``RoomForwarder/setBroadcast(room:enabled:)``).
+        public var broadcast: [String] = []
         /// Seconds a seat is kept after its connection is lost (not closed): the participant may `resume` it, and
         /// the others see nothing. Counted from the last sign of life (see ``livenessWindow``).
         public var grace: Double = 20
