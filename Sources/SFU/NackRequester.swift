@@ -27,6 +27,12 @@ public struct NackRequester: Sendable {
 
     public var missingCount: Int { missing.count }
 
+    /// What is known of one packet, for the logs: "missing, asked N times, since S", "not missing".
+    public func describe(_ sequence: UInt16, now: Double) -> String {
+        guard let m = missing[sequence] else { return "not missing (arrived, given up, or never seen as a gap)" }
+        return "missing for \(Int((now - m.since) * 1000)) ms, asked \(m.tries) times"
+    }
+
     public enum Arrival: Equatable, Sendable {
         /// The next packet.
         case new

@@ -64,8 +64,8 @@ public final class Producer: @unchecked Sendable {
     }
 
     /// An RTP packet from the publisher with this producer's media SSRC (or unwrapped from RTX, `retransmission`):
-    /// to every consumer. With NACKs on, a gap is asked for at once, and a packet nobody is missing any more
-    /// (a duplicate, or RTX the publisher sends to probe bandwidth) goes no further.
+    /// to every consumer. With NACKs on, a gap is asked for at once, and a packet already here (a duplicate, or
+    /// RTX the publisher sends to probe bandwidth) goes no further.
     func receive(_ packet: [UInt8], retransmission: Bool = false) {
         let (seq, ts, _) = RTPPacket.fixedFields(packet)
         let arrival = elapsed()
@@ -80,7 +80,13 @@ public final class Producer: @unchecked Sendable {
             }
             // Without NACKs there is no gap to fill: a retransmission is never wanted.
             let arrived = nacks?.received(seq, at: arrival)
-            if retransmission ? arrived != .filledGap : arrived == .duplicate { return ([], [], false) }
+            // Only what was already here goes no further. An RTX packet may carry a packet that never came on the
+            // media SSRC and was not asked for yet: libwebrtc probes bandwidth by resending its newest packets on
+            // RTX, and when the original was lost on the way the copy comes before the next packet shows the gap.
+            // Dropping it lost that packet for good (no gap was ever seen, so it was never asked for): the frame
+            // was given up and viewers froze until the next keyframe, over and over under 5 % loss.
+            if arrived == .duplicate { return ([], [], false) }
+            if retransmission && arrived == nil { return ([], [], false) }
             // Padding alone (a sender probing for bandwidth, as libwebrtc does on a muted track's SSRC) is not
             // media: counted apart, but still forwarded so that subscribers' sequence numbers stay continuous.
             if Self.isPaddingOnly(packet) { paddingPackets += 1 } else { packets += 1 }
@@ -135,6 +141,12 @@ public final class Producer: @unchecked Sendable {
         out[11] = UInt8(ssrc & 0xFF)
         out += p[(headerEnd + 2)..<end]
         receive(out, retransmission: true)
+    }
+
+    /// What the NACK requester knows of one packet (for the logs).
+    func describeMissing(_ sequence: UInt16) -> String {
+        let now = elapsed()
+        return lock.withLock { nacks?.describe(sequence, now: now) ?? "NACK off" }
     }
 
     /// A generic NACK (RFC 4585 6.2.1) to the publisher for the packets due to be asked for (again).

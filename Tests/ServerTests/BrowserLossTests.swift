@@ -1,5 +1,6 @@
 import Foundation
 import Server
+import StreamHub
 import Testing
 import TestSupport
 
@@ -121,6 +122,9 @@ import TestSupport
         #expect(with.nacksToPublisher >= with.dropped.video / 2 && Double(with.recovered) >= 0.8 * Double(with.dropped.video),
                 "asked for \(with.nacksToPublisher), recovered \(with.recovered) of \(with.dropped.video) VP8 packets lost")
         #expect(without.nacksToPublisher == 0 && without.recovered == 0)
+        // Before RTX copies of packets not seen yet were taken (libwebrtc's bandwidth probes resend its newest
+        // packets), the viewer froze 6-13 s of these 20 with NACK on; now 0.
+        #expect(with.freezeSeconds < 4, "the viewer was frozen \(with.freezeSeconds) s of 20 with NACK on")
         // Judged as shares of what the viewer was sent: the two runs' bitrates differ (the publisher's bandwidth
         // estimate follows its losses), so their counts do not compare (CI once had 63 of 1155 lost without NACK,
         // 21 of 1752 with: 5.5 % against 1.2 %).
@@ -158,6 +162,55 @@ import TestSupport
             #expect(with.freezeShare < 0.15, "frozen \(with.freezeShare * 100) % of the time with NACK")
             #expect(without.freezeSeconds > with.freezeSeconds + 1 || Double(without.framesDecoded) < 0.8 * Double(with.framesDecoded),
                     "without NACK: frozen \(without.freezeSeconds) s, \(without.framesDecoded) frames; with: \(with.freezeSeconds) s, \(with.framesDecoded) frames")
+        }
+    }
+
+    /// A WHIP stream bridged to the hub (H.264 and Opus) while 5 % of what the publisher sends is lost: the ingest
+    /// waits for the NACKed packets, so ffmpeg over HTTP-FLV decodes (nearly) every frame the browser encoded, and
+    /// a WHEP viewer of the same stream on the host hardly freezes.
+    @Test func aBridgedStreamKeepsItsFramesUnderPublisherLoss() async throws {
+        try await NetworkNamespace.with { ns in
+            let server = try await TestServer.start(reachableFrom: ns)
+            defer { Task { await server.stop() } }
+            try await ns.dropOutgoing(percent: 5, udpDestinationPort: server.ports.rtcUDP)
+            let probe = "const s = window.webrtcStats(); return {f: s.framesEncoded || 0, t: performance.now() / 1000, nacks: s.nackReceived, rtx: s.retransmittedPacketsSent, plis: s.pliReceived, keyframes: s.keyFramesEncoded, kbps: s.videoSendKbps}"
+            let publisher = try ns.python(Tool.driveArguments(
+                url: "http://\(ns.hostAddress):\(server.ports.http)/webrtc/?role=publish&stream=live/lossy-hub&size=640x360&codec=h264&color=20a040&tone=440",
+                seconds: 60, statsJS: "return window.webrtcStats()", scripts: ["12:\(probe)", "42:\(probe)"],
+                flags: ["--autoplay-policy=no-user-gesture-required"]))
+            defer { publisher.kill(SIGTERM) }
+            try await server.waitForStream(StreamKey(app: "live", stream: "lossy-hub")!, timeout: .seconds(30))
+            try await Task.sleep(for: .seconds(10))
+            let seconds = 20
+            let viewer = try BrowserWebRTCTests.page(server, "role=play&stream=live/lossy-hub", seconds: seconds)
+            let flv = try await BrowserWHIPHubTests.Decoded.read("\(server.httpURL)/live/lossy-hub.flv", seconds: seconds)
+            let w = try await viewer.jsonResult(Stats.self, timeout: .seconds(Int64(seconds) + 60))
+            let deadline = ContinuousClock.now + .seconds(40)
+            while BrowserWHIPHubTests.samples(publisher).count < 2, ContinuousClock.now < deadline { try await Task.sleep(for: .seconds(1)) }
+            let samples = BrowserWHIPHubTests.samples(publisher)
+            try #require(samples.count == 2, "the publisher's samples: \(publisher.errorOutput.suffix(1500))")
+            let encodedFPS = Double(samples[1].f - samples[0].f) / (samples[1].t - samples[0].t)
+            print("publisher: " + publisher.errorOutput.split(separator: "\n").filter { $0.contains("script-at") }.joined(separator: "\n"))
+            let dropped = try await ns.droppedOutgoing()
+            let api = try await HTTPGet.fetch(port: server.ports.http, "/api/v1/webrtc/streams").text
+            let freezeShare = (w.totalFreezesDuration ?? 0) / Double(seconds)
+            print("""
+                5 % loss from a bridged publisher: \(dropped.other) packets dropped; \(Self.counter("nacksToPublisher", in: api)) asked for again, \
+                \(Self.counter("recoveredFromPublisher", in: api)) recovered; ingest given up \(Self.counter("framesGivenUp", in: api)), \
+                without keyframe \(Self.counter("framesWithoutKeyframe", in: api)), keyframe requests \(Self.counter("keyframeRequests", in: api)); \
+                encoded \(String(format: "%.1f", encodedFPS)) fps; HTTP-FLV \(flv.times.count) frames over \(String(format: "%.1f", flv.span)) s, \
+                \(String(format: "%.1f", flv.fps)) fps (\(String(format: "%.1f", flv.fps / encodedFPS * 100)) %), longest gap \(String(format: "%.3f", flv.maxGap)) s; \
+                WHEP \(w.framesDecoded ?? 0) frames decoded, \(w.freezeCount ?? 0) freezes, frozen \(String(format: "%.1f", freezeShare * 100)) % of the time, \
+                lost \(w.videoPacketsLost ?? 0) of \(w.videoPacketsReceived ?? 0), \(w.pliCount ?? 0) PLIs
+                """)
+            #expect(dropped.other > 50, "the path lost packets")
+            // NACK brings the lost packets back well within the ingest's 350 ms wait: a frame given up is a bug (one
+            // was: the wait was counted in milliseconds against seconds, and holes were given up at once).
+            #expect(Self.counter("framesGivenUp", in: api) <= 2, "\(api)")
+            #expect(flv.span >= 18, "HTTP-FLV: \(flv.span) s of video")
+            #expect(flv.fps >= 0.95 * encodedFPS, "HTTP-FLV: \(flv.fps) fps decoded against \(encodedFPS) encoded")
+            #expect(w.connection == "connected" && w.error == nil, "WHEP viewer: \(w.error ?? w.connection)")
+            #expect(freezeShare < 0.02, "the WHEP viewer was frozen \(freezeShare * 100) % of the time")
         }
     }
 }

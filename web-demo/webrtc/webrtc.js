@@ -92,7 +92,16 @@ async function publish() {
   state.tone = Number(params.get('tone') || 0);
   const pc = new RTCPeerConnection(await pcConfig());
   watch(pc);
-  for (const t of media.getTracks()) pc.addTransceiver(t, { direction: 'sendonly', streams: [media] });
+  for (const t of media.getTracks()) {
+    const transceiver = pc.addTransceiver(t, { direction: 'sendonly', streams: [media] });
+    // `codec=h264` or `codec=vp8` offers that video codec alone (with its RTX), whatever the server prefers.
+    const only = params.get('codec');
+    if (only && t.kind === 'video' && transceiver.setCodecPreferences && RTCRtpSender.getCapabilities) {
+      const codecs = RTCRtpSender.getCapabilities('video').codecs;
+      const wanted = codecs.filter((c) => c.mimeType.toLowerCase() === `video/${only.toLowerCase()}`);
+      transceiver.setCodecPreferences(wanted.concat(codecs.filter((c) => c.mimeType.toLowerCase() === 'video/rtx')));
+    }
+  }
   window.pc = pc;
   await exchange(pc, 'whip');
   // A broadcast keeps its picture size and gives up frame rate first under CPU or bandwidth pressure: each
@@ -185,7 +194,8 @@ async function readStats() {
       Object.assign(state, { framesDecoded: s.framesDecoded, frameWidth: s.frameWidth, frameHeight: s.frameHeight,
         videoPacketsLost: s.packetsLost, videoPacketsReceived: s.packetsReceived,
         retransmittedPacketsReceived: s.retransmittedPacketsReceived, nackCount: s.nackCount, pliCount: s.pliCount, freezeCount: s.freezeCount,
-        totalFreezesDuration: s.totalFreezesDuration });
+        totalFreezesDuration: s.totalFreezesDuration, framesReceived: s.framesReceived, framesDropped: s.framesDropped,
+        keyFramesDecoded: s.keyFramesDecoded });
     }
     if (s.type === 'inbound-rtp' && s.kind === 'audio') state.audioSamples = s.totalSamplesReceived;
     if (s.type === 'outbound-rtp' && s.kind === 'video') {
@@ -195,7 +205,9 @@ async function readStats() {
       }
       state.statsAt = s.timestamp;
       Object.assign(state, { framesEncoded: s.framesEncoded, videoBytesSent: s.bytesSent, encoderTargetBitrate: s.targetBitrate,
-        frameWidthSent: s.frameWidth, qualityLimitationReason: s.qualityLimitationReason });
+        frameWidthSent: s.frameWidth, qualityLimitationReason: s.qualityLimitationReason, framesSent: s.framesSent,
+        keyFramesEncoded: s.keyFramesEncoded, pliReceived: s.pliCount, nackReceived: s.nackCount,
+        retransmittedPacketsSent: s.retransmittedPacketsSent });
     }
     if (s.type === 'outbound-rtp' && s.kind === 'audio') state.audioPacketsSent = s.packetsSent;
     // Built by the browser from the server's receiver reports: what LiveSwarm says it got of our video.

@@ -6,7 +6,8 @@
 /// Sequence numbers are extended to 64 bits. Packets before the next expected one (duplicates, retransmissions of
 /// a frame given up) are dropped. A frame is emitted only when every sequence number from the end of the last
 /// frame to its marker is present. Giving up drops everything up to the first marker after the hole (the frame the
-/// hole was in); the owner then waits for a keyframe (and asks for one). Pure: packets and instants in, frames out.
+/// hole was in); the owner then waits for a keyframe (and asks for one). Pure: packets and instants (in seconds) in,
+/// frames out.
 struct FrameAssembler: Sendable {
     struct Packet: Sendable, Equatable {
         var sequence: Int64
@@ -40,6 +41,8 @@ struct FrameAssembler: Sendable {
 
     /// Packets dropped as duplicates or too late.
     private(set) var late = 0
+    /// The missing packet of the last hole given up, and the highest sequence number then (for the logs).
+    private(set) var lastHole: (missing: Int64, highest: Int64, blocked: Double)?
 
     mutating func extend(_ seq: UInt16) -> Int64 {
         guard let h = highest else { return Int64(seq) + (1 << 16) }
@@ -98,6 +101,7 @@ struct FrameAssembler: Sendable {
             let since = blockedSince ?? now
             blockedSince = since
             guard now - since >= maxWait || buffer.count > maxPackets else { break }
+            lastHole = (s, h, now - since)
             out.append(.gaveUp(dropped: giveUp(from: start)))
             blockedSince = nil
         }

@@ -170,7 +170,8 @@ public final class HubIngest: ProducerSink, @unchecked Sendable {
             guard !ended else { return }
             if producer === video {
                 let marker = packet[1] & 0x80 != 0
-                for out in assembler.push(sequence: seq, timestamp: ts, marker: marker, bytes: packet, at: arrival) { handle(out, arrival: arrival) }
+                // The assembler counts in seconds, the ingest in milliseconds.
+                for out in assembler.push(sequence: seq, timestamp: ts, marker: marker, bytes: packet, at: arrival / 1000) { handle(out, arrival: arrival) }
             } else if producer === audio, let transcoder {
                 var end = packet.count
                 if packet[0] & 0x20 != 0 { end -= Int(packet[end - 1]) }
@@ -196,7 +197,7 @@ public final class HubIngest: ProducerSink, @unchecked Sendable {
         let at = now
         let ask = lock.withLock { () -> Bool in
             guard !ended else { return false }
-            for out in assembler.poll(at: at) { handle(out, arrival: at) }
+            for out in assembler.poll(at: at / 1000) { handle(out, arrival: at) }
             if let transcoder, let last = lastAudioArrival, at - last > Self.audioHold {
                 sendAudio(transcoder.fill(until: Int64(((at - Self.audioHold) * 48).rounded())))
             }
@@ -223,8 +224,14 @@ public final class HubIngest: ProducerSink, @unchecked Sendable {
 
     func handle(_ out: FrameAssembler.Output, arrival: Double) {
         switch out {
-        case .gaveUp:
+        case .gaveUp(let dropped):
             stats.framesGivenUp += 1
+            logger.info("WHIP to hub: a frame given up", metadata: [
+                "stream": "\(key)", "missing": "\(assembler.lastHole.map { "\($0.missing & 0xFFFF)" } ?? "?")",
+                "highest": "\(assembler.lastHole.map { "\($0.highest & 0xFFFF)" } ?? "?")", "packetsDropped": "\(dropped)",
+                "waitedMs": "\(assembler.lastHole.map { Int($0.blocked * 1000) } ?? -1)",
+                "nack": "\(assembler.lastHole.map { video?.describeMissing(UInt16(truncatingIfNeeded: $0.missing)) ?? "-" } ?? "-")",
+                "inHistory": "\(assembler.lastHole.map { video?.stored(UInt16(truncatingIfNeeded: $0.missing)) != nil } ?? false)", "late": "\(assembler.late)"])
             waitingForKeyframe = true
         case .frame(let packets):
             frame(packets, arrival: arrival)
