@@ -184,4 +184,38 @@ import TestSupport
         #expect((live.frames?.total ?? 0) - midway > 22 * 20, "frames decoded: \(midway) at 8 s, \(live.frames?.total ?? 0) at 30 s")
         #expect((live.clock?.window.decoded ?? 0) > 100 && live.clock?.window.medianMs != nil, "the clock read after the change")
     }
+
+    /// Resolution changes Chromium makes by itself: with `degradation=maintain-framerate` and a 960x540 noise canvas
+    /// on a busy machine, its encoder shrinks the picture within seconds (CPU adaptation: 640 -> 480 -> 320 wide
+    /// here). ffmpeg reading HTTP-FLV from the start goes on through every change. When no change comes (a fast
+    /// machine), that is said, not judged.
+    @Test func aSpontaneousResolutionChangeKeepsHTTPFLVPlaying() async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        let publisher = try Tool.drive(url: "\(server.httpURL)/webrtc/?role=publish&stream=live/spont&size=960x540&noise=1&codec=h264&degradation=maintain-framerate&tone=440",
+                                       seconds: 45, statsJS: "return window.webrtcStats()",
+                                       flags: ["--autoplay-policy=no-user-gesture-required"])
+        defer { publisher.kill(SIGTERM) }
+        try await server.waitForStream(StreamKey(app: "live", stream: "spont")!, timeout: .seconds(30))
+        let d = try await Decoded.read("\(server.httpURL)/live/spont.flv", seconds: 25)
+        let api = try await HTTPGet.fetch(port: server.ports.http, "/api/v1/webrtc/streams").text
+        let sizes = Dictionary(grouping: d.widths, by: { $0 }).mapValues(\.count)
+        print("spontaneous: HTTP-FLV \(d.times.count) frames over \(String(format: "%.1f", d.span)) s, widths \(sizes), longest gap \(String(format: "%.3f", d.maxGap)) s; \(api)")
+        // Where the long gaps were, against the size changes (frames in decoding order, which is time order here).
+        var changes: [String] = []
+        for i in 1..<min(d.widths.count, d.times.count) where d.widths[i] != d.widths[i - 1] {
+            changes.append("\(d.widths[i - 1])->\(d.widths[i]) at \(String(format: "%.2f", d.times[i] - d.times[0])) s")
+        }
+        let gaps = zip(d.times, d.times.dropFirst()).filter { $1 - $0 > 0.3 }.map { String(format: "%.2f s at %.2f", $1 - $0, $0 - d.times[0]) }
+        print("spontaneous: changes \(changes); gaps over 0.3 s: \(gaps)")
+        // The first interval is the cached GOP's start (up to a second); after it, no gap of a second.
+        let steadyGap = zip(d.times, d.times.dropFirst()).filter { $0.0 - d.times[0] >= 0.5 }.map { $1 - $0 }.max() ?? .infinity
+        #expect(d.span >= 20 && steadyGap < 1, "HTTP-FLV: \(d.span) s, a gap of \(steadyGap) s")
+        #expect(api.contains("\"framesGivenUp\":0") && api.contains("\"brokenFrames\":0"), "\(api)")
+        if sizes.count >= 2 {
+            #expect(!api.contains("\"configurations\":1,"), "the decoder saw \(sizes) but the ingest one configuration: \(api)")
+        } else {
+            print("spontaneous: Chromium kept one size (\(sizes)) this time: no change to judge")
+        }
+    }
 }

@@ -109,7 +109,9 @@ async function publish() {
   for (const sender of pc.getSenders()) {
     if (!sender.track || sender.track.kind !== 'video') continue;
     const p = sender.getParameters();
-    p.degradationPreference = 'maintain-resolution';
+    // `degradation=balanced` (or maintain-framerate) lets the encoder shrink the picture, to provoke the
+    // resolution changes a camera page may make by itself.
+    p.degradationPreference = params.get('degradation') || 'maintain-resolution';
     await sender.setParameters(p).catch((e) => console.warn('degradationPreference', e));
   }
 }
