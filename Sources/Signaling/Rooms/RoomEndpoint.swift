@@ -58,12 +58,17 @@ public final class RoomEndpoint: Sendable {
     /// with a valid token for that room (any token of the room: one that may not publish will do). Nil when
     /// `token` may watch `key`; other streams are not the rooms' business.
     public func playbackRefusal(_ key: StreamKey, token: String?) -> String? {
-        guard let room = RoomForwarder.room(ofHubKey: key), let secret = configuration.secret else { return nil }
+        Self.playbackRefusal(key, token: token, secret: configuration.secret, now: Date().timeIntervalSince1970)
+    }
+
+    /// ``playbackRefusal(_:token:)`` on its inputs: pure.
+    static func playbackRefusal(_ key: StreamKey, token: String?, secret: String?, now: Double) -> String? {
+        guard let room = RoomForwarder.room(ofHubKey: key), let secret else { return nil }
         guard let token, !token.isEmpty else {
             return "room \(room) needs a token: add ?token=JWT (a room token, as for joining)"
         }
         do throws(RoomToken.Failure) {
-            let t = try RoomToken(verifying: token, secret: secret, now: Date().timeIntervalSince1970)
+            let t = try RoomToken(verifying: token, secret: secret, now: now)
             return t.room == room ? nil : "the token is for room \(t.room), not \(room)"
         } catch {
             return error.description

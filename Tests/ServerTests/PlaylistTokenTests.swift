@@ -1,0 +1,37 @@
+@testable import Server
+import Testing
+
+/// A token-gated stream's playlists carry the viewer's token on every URI: players resolve segment, part and init
+/// URIs against the playlist's URL without its query.
+@Suite struct PlaylistTokenTests {
+    @Test func everyURIGetsTheQuery() {
+        let playlist = """
+            #EXTM3U
+            #EXT-X-MAP:URI="init-0.mp4"
+            #EXT-X-PART:DURATION=0.5,URI="part-3.0.m4s",INDEPENDENT=YES
+            #EXTINF:2.0,
+            seg-3.m4s
+            #EXT-X-PRELOAD-HINT:TYPE=PART,URI="part-4.1.m4s"
+            #EXT-X-RENDITION-REPORT:URI="../other/index.m3u8?x=1",LAST-MSN=4
+            stream-5.ts?v=2
+
+            """
+        let out = HTTPRoutes.addingQuery("token=abc", to: playlist)
+        #expect(out == """
+            #EXTM3U
+            #EXT-X-MAP:URI="init-0.mp4?token=abc"
+            #EXT-X-PART:DURATION=0.5,URI="part-3.0.m4s?token=abc",INDEPENDENT=YES
+            #EXTINF:2.0,
+            seg-3.m4s?token=abc
+            #EXT-X-PRELOAD-HINT:TYPE=PART,URI="part-4.1.m4s?token=abc"
+            #EXT-X-RENDITION-REPORT:URI="../other/index.m3u8?x=1&token=abc",LAST-MSN=4
+            stream-5.ts?v=2&token=abc
+
+            """)
+    }
+
+    @Test func aPlaylistWithoutURIsIsUnchanged() {
+        let text = "#EXTM3U\n#EXT-X-TARGETDURATION:2\n"
+        #expect(HTTPRoutes.addingQuery("token=abc", to: text) == text)
+    }
+}
