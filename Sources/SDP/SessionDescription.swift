@@ -63,6 +63,9 @@ public struct SessionDescription: Sendable, Equatable {
             number += 1
             let line = raw.hasSuffix("\r") ? raw.dropLast() : raw
             if line.isEmpty { continue }
+            // RFC 8866 9: a line's text excludes CR, LF and NUL. A bare CR would also be a line break to other
+            // parsers, and values (a mid, a ufrag) are written back into answers.
+            guard !line.utf8.contains(13), !line.utf8.contains(0) else { throw .malformedLine(number, String(line.prefix(80))) }
             guard line.count >= 2, let type = line.first, type.isASCII, type.isLowercase,
                   line[line.index(after: line.startIndex)] == "=" else {
                 throw .malformedLine(number, String(line.prefix(80)))
@@ -73,7 +76,9 @@ public struct SessionDescription: Sendable, Equatable {
             }
             if type == "m" {
                 let fields = value.split(separator: " ")
-                guard fields.count >= 3, let port = Int(fields[1].split(separator: "/")[0]), (0...65535).contains(port) else {
+                // `PORT` or `PORT/COUNT`; "/" alone has no port (found by fuzz-sdp: it crashed here, as a WHIP offer).
+                guard fields.count >= 3, let port = Int(fields[1].split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)[0]),
+                      (0...65535).contains(port) else {
                     throw .malformedMediaLine(number, String(value.prefix(80)))
                 }
                 media.append(MediaDescription(kind: String(fields[0]), port: port, proto: String(fields[2]),

@@ -22,6 +22,19 @@ import TestSupport
 
     /// RFC 4585 6.2.1: lost packets 100, 101, 103 and 116 fit one entry (PID 100, BLP bits 0, 2 and 15); 200
     /// needs another.
+    /// Found by fuzz-rtcp: a padded packet of an unknown type was kept without its padding but with its header
+    /// still announcing it and the old length, and was written back as a truncated packet.
+    @Test func aPaddedUnknownPacketIsWrittenBackWhole() throws {
+        let input: [UInt8] = [0xBF, 0x89, 0x00, 0x02, 0, 0, 0, 0, 0, 0, 0, 0x05]
+        let packets = try RTCPPacket.parseCompound(input)
+        #expect(packets == [.unknown(packetType: 0x89, format: 31, bytes: [0x9F, 0x89, 0x00, 0x01, 0, 0, 0, 0])])
+        let written = RTCPPacket.writeCompound(packets)
+        #expect(try RTCPPacket.parseCompound(written) == packets)
+        // Not last in a compound any more, it is still a valid packet.
+        let both = RTCPPacket.writeCompound(packets + [.pictureLoss(PictureLossIndication(senderSSRC: 1, mediaSSRC: 2))])
+        #expect(try RTCPPacket.parseCompound(both).count == 2)
+    }
+
     @Test func genericNACKPacksIntoPIDAndBLP() throws {
         let nack = GenericNACK(senderSSRC: 1, mediaSSRC: 2, lost: [100, 101, 103, 116, 200])
         var bytes: [UInt8] = []

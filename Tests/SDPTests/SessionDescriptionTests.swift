@@ -61,6 +61,14 @@ import Testing
         ("m= without proto", "v=0\r\nm=audio 9\r\n", .malformedMediaLine(2, "audio 9")),
         ("m= port not a number", "v=0\r\nm=audio x RTP/AVP 0\r\n", .malformedMediaLine(2, "audio x RTP/AVP 0")),
         ("m= port too large", "v=0\r\nm=audio 70000 RTP/AVP 0\r\n", .malformedMediaLine(2, "audio 70000 RTP/AVP 0")),
+        // Found by fuzz-sdp: a value ending in bare CRs lost one each time it was written and parsed again; a bare CR
+        // is a line break to other parsers, and values are written back into answers.
+        ("bare CRs in a value", "v=0\r\nc=IN IP4 0.0.0.0\r\r\r\n", .malformedLine(2, "c=IN IP4 0.0.0.0\r")),
+        ("a bare CR inside", "v=0\r\na=mid:0\ra=x\r\n", .malformedLine(2, "a=mid:0\ra=x")),
+        ("NUL", "v=0\r\na=mid:\u{0}\r\n", .malformedLine(2, "a=mid:\u{0}")),
+        // Found by fuzz-sdp: a port of "/" crashed the parser (an index out of range), so any WHIP offer could.
+        ("m= port a slash", "v=0\r\nm=vid2eo / VPA[o \n", .malformedMediaLine(2, "vid2eo / VPA[o ")),
+        ("m= port slash count", "v=0\r\nm=audio /2 RTP/AVP 0\r\n", .malformedMediaLine(2, "audio /2 RTP/AVP 0")),
     ])
     func malformedDocumentsAreRejectedWithANamedError(_ name: String, _ text: String, _ expected: SDPError) {
         #expect(throws: expected, "\(name)") { try SessionDescription(parsing: text) }

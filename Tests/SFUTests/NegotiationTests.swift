@@ -113,6 +113,17 @@ import TestSupport
         #expect(throws: expected, "\(name)") { try RemoteOffer(parsing: text) }
     }
 
+    /// An extmap whose id is "/" (or empty) is skipped: it crashed the parser before (an index out of range), and
+    /// so could any WHIP offer or room publish. The SDP parser's own "/" crash was found by fuzz-sdp; this one by
+    /// looking for the same pattern.
+    @Test func anExtmapWithoutAnIdIsSkipped() throws {
+        let text = try Self.fixture("chromium-156-publish-offer")
+        for bad in ["a=extmap:/ urn:ietf:params:rtp-hdrext:ssrc-audio-level", "a=extmap:/sendonly urn:ietf:params:rtp-hdrext:ssrc-audio-level"] {
+            let offer = try RemoteOffer(parsing: text.replacingOccurrences(of: "a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level", with: bad))
+            #expect(offer.sections[0].extensions["urn:ietf:params:rtp-hdrext:ssrc-audio-level"] == nil)
+        }
+    }
+
     @Test func noCommonCodecIsNamed() throws {
         let text = try Self.fixture("chromium-156-publish-offer")
         let offer = try RemoteOffer(parsing: text.replacingOccurrences(of: "opus/48000/2", with: "speex/48000"))

@@ -68,7 +68,18 @@ public enum RTCPPacket: Sendable, Equatable {
         case (transportFeedbackType, TransportFeedback.format): return .transportFeedback(try TransportFeedback(body: body))
         case (payloadFeedbackType, PictureLossIndication.format): return .pictureLoss(try PictureLossIndication(body: body))
         case (payloadFeedbackType, FullIntraRequest.format): return .fullIntraRequest(try FullIntraRequest(body: body))
-        default: return .unknown(packetType: type, format: count, bytes: Array(p))
+        default:
+            // Kept as it came, but standing alone: its padding (already cut off by parseCompound) no longer
+            // announced, and the rest zero-filled to whole words with the length to match, so that it is written
+            // back as a valid packet wherever it goes in a compound.
+            var bytes = Array(p)
+            if bytes[0] & 0x20 != 0 {
+                bytes[0] &= ~0x20
+                while bytes.count % 4 != 0 { bytes.append(0) }
+                let words = bytes.count / 4 - 1
+                (bytes[2], bytes[3]) = (UInt8(words >> 8 & 0xFF), UInt8(words & 0xFF))
+            }
+            return .unknown(packetType: type, format: count, bytes: bytes)
         }
     }
 

@@ -96,7 +96,8 @@ public struct RemoteOffer: Sendable {
         var extensions: [String: UInt8] = [:]
         for v in m.attributes("extmap") {
             let parts = v.split(separator: " ")
-            guard parts.count >= 2, let id = UInt8(parts[0].split(separator: "/")[0]) else { continue }
+            // `ID` or `ID/DIRECTION`; "/" alone has no id (it crashed here before: a remote crash by WHIP offer).
+            guard parts.count >= 2, let id = UInt8(parts[0].split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)[0]) else { continue }
             extensions[String(parts[1])] = id
         }
         let direction = [MediaDirection.sendrecv, .sendonly, .recvonly, .inactive].first { m.hasAttribute($0.rawValue) } ?? .sendrecv
