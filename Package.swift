@@ -25,6 +25,9 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "liveswarm", targets: ["liveswarm"]),
+        // The parsers of outside input, for the fuzz targets in Fuzz/: a package of its own, so that
+        // `-sanitize=fuzzer` never links libFuzzer's `main` into liveswarm or the bench (docs/RELIABILITY.md).
+        .library(name: "LiveSwarmParsers", targets: ["STUN", "RTP", "SDP", "AMF0", "FLV", "Codecs", "RTMP", "P2PTracker"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),

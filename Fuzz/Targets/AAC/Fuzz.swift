@@ -1,0 +1,20 @@
+import Codecs
+import NIOCore
+
+/// An AudioSpecificConfig (ISO 14496-3 1.6.2.1, from an FLV/RTMP AAC sequence header): written and parsed back equal.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    let input = ByteBuffer(bytes: UnsafeBufferPointer(start: data, count: size))
+    guard let config = try? AAC.AudioSpecificConfig(parsing: input) else { return 0 }
+    var out = ByteBuffer()
+    config.write(to: &out)
+    let again: AAC.AudioSpecificConfig
+    do { again = try AAC.AudioSpecificConfig(parsing: out) } catch { fatalError("a written AudioSpecificConfig does not parse: \(error)") }
+    check(again == config, "\(config) -> \(again)")
+    return 0
+}
+
+/// `precondition` that keeps its message in optimized builds, where libFuzzer runs.
+func check(_ condition: Bool, _ message: @autoclosure () -> String = "") {
+    if !condition { fatalError(message()) }
+}

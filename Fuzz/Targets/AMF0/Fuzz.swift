@@ -1,0 +1,23 @@
+import AMF0
+import NIOCore
+
+/// AMF0 values (RTMP commands and metadata): what parses is written, and writing what that parses gives the same
+/// bytes (compared as bytes: a NaN number is not equal to itself).
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    let input = ByteBuffer(bytes: UnsafeBufferPointer(start: data, count: size))
+    guard let values = try? AMF0Value.parseAll(input) else { return 0 }
+    var first = ByteBuffer()
+    for v in values { v.write(to: &first) }
+    let again: [AMF0Value]
+    do { again = try AMF0Value.parseAll(first) } catch { fatalError("written AMF0 does not parse: \(error)") }
+    var second = ByteBuffer()
+    for v in again { v.write(to: &second) }
+    check(first == second, "AMF0 changed when written again")
+    return 0
+}
+
+/// `precondition` that keeps its message in optimized builds, where libFuzzer runs.
+func check(_ condition: Bool, _ message: @autoclosure () -> String = "") {
+    if !condition { fatalError(message()) }
+}

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The fuzz targets (Fuzz/, libFuzzer with AddressSanitizer; docs/RELIABILITY.md).
+#   ./scripts/fuzz.sh                 every target for 60 s
+#   ./scripts/fuzz.sh stun 3600       one target (fuzz-stun) for an hour
+#   RUNS=10000000 ./scripts/fuzz.sh rtp   until 10 million executions
+# Seeds are Fuzz/Corpus/TARGET (committed: fixtures and real clients' bytes, tools/fuzz/capture_seeds.py); what
+# libFuzzer finds beyond them goes to Fuzz/.build/corpus/TARGET, crashes to Fuzz/.build/crashes/. Prints one line
+# per target: executions, coverage (cov: edges, ft: features), corpus size, and whether it crashed; exits 1 if any did.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/deps.sh
+need_swift
+targets=$(sed -n 's/^let targets = \[\(.*\)\]$/\1/p' Fuzz/Package.swift | tr -d '" ' | tr ',' ' ' | tr 'A-Z' 'a-z')
+wanted=${1:-all}
+seconds=${2:-60}
+if [ "$wanted" != all ] && ! grep -qw "$wanted" <<<"$targets"; then
+    echo "fuzz.sh: no target $wanted; targets: $targets" >&2
+    exit 2
+fi
+swift build --package-path Fuzz -c release --sanitize=fuzzer --sanitize=address 2>&1 | grep -E "error|warning: unre" || true
+bin=$(swift build --package-path Fuzz -c release --sanitize=fuzzer --sanitize=address --show-bin-path)
+mkdir -p Fuzz/.build/crashes
+failed=0
+for t in $targets; do
+    [ "$wanted" = all ] || [ "$wanted" = "$t" ] || continue
+    seeds=$(find Fuzz/Corpus -maxdepth 1 -iname "$t" -type d | head -1)
+    work=Fuzz/.build/corpus/$t
+    mkdir -p "$work"
+    log=Fuzz/.build/fuzz-$t.log
+    limit=(-max_total_time="$seconds")
+    [ -n "${RUNS:-}" ] && limit=(-runs="$RUNS")
+    # LeakSanitizer stays on: a leak is a finding like a crash (docs/RELIABILITY.md).
+    # No Swift backtracer: its crash handler reads memory ASan then reports as a second error.
+    if SWIFT_BACKTRACE=enable=no "$bin/fuzz-$t" "${limit[@]}" -print_final_stats=1 -rss_limit_mb=2048 -timeout=10 -max_len=65536 \
+            -artifact_prefix="Fuzz/.build/crashes/$t-" "$work" ${seeds:+"$seeds"} >"$log" 2>&1; then
+        status=ok
+    else
+        status=CRASHED
+        failed=1
+    fi
+    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+    line=$(grep -E "^#[0-9]+" "$log" | grep -E "cov:" | tail -1)
+    echo "fuzz-$t: $status, ${execs:-?} executions in ${seconds}s${RUNS:+ (runs $RUNS)}; ${line:-no stats}"
+    [ $status = ok ] || tail -40 "$log" | grep -vE "^#[0-9]+" | head -30
+done
+exit $failed
