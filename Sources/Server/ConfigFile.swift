@@ -1,6 +1,7 @@
 import Foundation
 import ICE
 import RTMPBridge
+import SFU
 import StreamHub
 import Yams
 
@@ -255,7 +256,7 @@ public struct ConfigFile: Decodable, Sendable {
                 c.rooms.reloadWindow = v
             }
             if let v = r.broadcast {
-                for room in v where StreamKey(app: "room-\(room)", stream: "p") == nil {
+                for room in v where RoomForwarder.hubKey(room: room, participant: "p") == nil {
                     throw Invalid(description: "rooms.broadcast: \(room) cannot be a stream name (letters, digits, '-', '_' and '.')")
                 }
                 if !v.isEmpty && c.rooms.videoCodec != "H264" {

@@ -28,8 +28,7 @@ public struct WebRTCRoutes: Sendable {
             router.post("/\(path)/:app/:stream") { request, context in
                 let key = try Self.key(context)
                 if publishing && authentication.isEnabled {
-                    let header = request.headers[.authorization] ?? ""
-                    let token = header.lowercased().hasPrefix("bearer ") ? String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces) : ""
+                    let token = OperatorAuthentication.bearerToken(request) ?? ""
                     guard !token.isEmpty, authentication.allows(stream: key.description, query: "key=\(token)") else {
                         var headers = HTTPFields()
                         headers[.wwwAuthenticate] = "Bearer"
@@ -39,9 +38,7 @@ public struct WebRTCRoutes: Sendable {
                 }
                 if !publishing, let hub = registry.hub {
                     // A stream that needs a token (a broadcast room's): `?token=` or `Authorization: Bearer`.
-                    let header = request.headers[.authorization] ?? ""
-                    let bearer = header.lowercased().hasPrefix("bearer ") ? String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces) : nil
-                    let token = request.uri.query.flatMap { StreamHub.token(inQuery: $0[...]) } ?? bearer
+                    let token = request.uri.query.flatMap { StreamHub.token(inQuery: $0[...]) } ?? OperatorAuthentication.bearerToken(request)
                     if let why = hub.playbackRefusal(key, token: token) {
                         throw HTTPError(token == nil ? .unauthorized : .forbidden, message: why)
                     }

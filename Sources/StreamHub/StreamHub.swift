@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import NIOCore
 import Synchronization
@@ -81,7 +82,8 @@ public final class StreamHub: Sendable {
     public static func token(inQuery query: Substring) -> String? {
         for pair in query.split(separator: "&") where pair.hasPrefix("token=") {
             let value = String(pair.dropFirst(6))
-            return value.removingPercentEncodingIfNeeded
+            // `%XX` escapes decoded (a token pasted into a URL may have them); as it is when an escape is bad.
+            return value.removingPercentEncoding ?? value
         }
         return nil
     }
@@ -143,24 +145,3 @@ public final class Publisher: Sendable {
     }
 }
 
-extension String {
-    /// `%XX` escapes decoded (a token pasted into a URL may have them); the text as it is when it has none or bad ones.
-    var removingPercentEncodingIfNeeded: String {
-        guard contains("%") else { return self }
-        var bytes: [UInt8] = []
-        var i = utf8.startIndex
-        while i < utf8.endIndex {
-            let b = utf8[i]
-            if b == UInt8(ascii: "%"), let h1 = utf8.index(i, offsetBy: 1, limitedBy: utf8.endIndex), h1 < utf8.endIndex,
-               let h2 = utf8.index(h1, offsetBy: 1, limitedBy: utf8.endIndex), h2 < utf8.endIndex,
-               let v = UInt8(String(decoding: [utf8[h1], utf8[h2]], as: UTF8.self), radix: 16) {
-                bytes.append(v)
-                i = utf8.index(after: h2)
-            } else {
-                bytes.append(b)
-                i = utf8.index(after: i)
-            }
-        }
-        return String(decoding: bytes, as: UTF8.self)
-    }
-}

@@ -48,9 +48,6 @@ extension RoomForwarder {
 
     public func isBroadcast(room: String) -> Bool { lock.withLock { broadcastRooms.contains(room) } }
 
-    /// Rooms set to broadcast.
-    public var broadcastRoomNames: [String] { lock.withLock { broadcastRooms.sorted() } }
-
     /// The hub streams of `room`'s participants, by name.
     public func hubStreams(room: String) -> [StreamKey] {
         lock.withLock { (ingests[room] ?? [:]).values.map(\.key) }.sorted()

@@ -94,12 +94,17 @@ public struct OperatorAuthentication: Sendable {
 
     public init(token: String?) { self.token = token }
 
+    /// The token of an `Authorization: Bearer TOKEN` header, or nil without one.
+    static func bearerToken(_ request: Request) -> String? {
+        let header = request.headers[.authorization] ?? ""
+        return header.lowercased().hasPrefix("bearer ") ? String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces) : nil
+    }
+
     public func check(_ request: Request) throws {
         guard let token, !token.isEmpty else {
             throw HTTPError(.forbidden, message: "operator routes are off: start the server with --api-token TOKEN")
         }
-        let header = request.headers[.authorization] ?? ""
-        let given = header.lowercased().hasPrefix("bearer ") ? String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces) : ""
+        let given = Self.bearerToken(request) ?? ""
         guard RoomToken.constantTimeEqual(Array(given.utf8), Array(token.utf8)) else {
             var headers = HTTPFields()
             headers[.wwwAuthenticate] = "Bearer"
