@@ -5,8 +5,10 @@ moment it appears (so viewers ask it first), and answers each request with the c
 
     bad_peer.py --origin http://127.0.0.1:8080 --stream live/cam --seconds 40
 
-stdout: one JSON line when done: {"peerId": HEX, "served": N, "forged": N, "channelsOpened": N,
-"channelsClosed": N, "offersAnswered": N, "answersTaken": N}. stderr: "bad-peer: ..." lines.
+stdout: one JSON line when done: {"peerId": HEX, "served": N, "forged": N, "forgedTo": {VIEWER_HEX: N},
+"channelsOpened": N, "channelsClosed": N, "offersAnswered": N, "answersTaken": N}. A viewer that drops this peer at its
+first forged chunk may still be sent a second one it had asked for (the requests cross on the wire): forgedTo says which
+viewers were sent anything, so the test can tell "caught at the first" from "missed one". stderr: "bad-peer: ..." lines.
 aiortc offers no loopback candidates: the viewers must reach this machine's own address (Chromium offers it too).
 """
 
@@ -38,6 +40,8 @@ class BadPeer:
         self.pcs = {}               # offer id -> (pc, dc)
         self.stats = {'served': 0, 'forged': 0, 'channelsOpened': 0, 'channelsClosed': 0,
                       'offersAnswered': 0, 'answersTaken': 0}
+        self.forged_to = {}         # viewer peer id (hex) -> forged chunks sent to it
+        self.remote = {}            # channel -> viewer peer id (hex)
         self.loop = None
         self.ws = None
 
@@ -68,7 +72,8 @@ class BadPeer:
             return
         if m.get('offer') and m.get('peer_id'):
             pc = RTCPeerConnection()
-            pc.on('datachannel', self.attach)
+            remote = m['peer_id'].encode('latin1').hex()
+            pc.on('datachannel', lambda dc: self.attach(dc, remote))
             await pc.setRemoteDescription(RTCSessionDescription(sdp=m['offer']['sdp'], type='offer'))
             await pc.setLocalDescription(await pc.createAnswer())
             self.pcs[m['offer_id'] + '-in'] = (pc, None)
@@ -76,11 +81,15 @@ class BadPeer:
                           'offer_id': m['offer_id'], 'answer': {'type': 'answer', 'sdp': pc.localDescription.sdp}})
             self.stats['offersAnswered'] += 1
         elif m.get('answer') and m.get('offer_id') in self.pcs:
-            pc, _ = self.pcs[m['offer_id']]
+            pc, dc = self.pcs[m['offer_id']]
+            if m.get('peer_id'):
+                self.remote[dc] = m['peer_id'].encode('latin1').hex()
             await pc.setRemoteDescription(RTCSessionDescription(sdp=m['answer']['sdp'], type='answer'))
             self.stats['answersTaken'] += 1
 
-    def attach(self, dc):
+    def attach(self, dc, remote=None):
+        if remote:
+            self.remote[dc] = remote
         @dc.on('open')
         def on_open():
             self.stats['channelsOpened'] += 1
@@ -122,7 +131,9 @@ class BadPeer:
             dc.send(bytes(forged[off:off + PIECE]))
         self.stats['served'] += 1
         self.stats['forged'] += 1
-        log(f'sent forged chunk {chunk_id} ({len(forged)} bytes)')
+        viewer = self.remote.get(dc, '?')
+        self.forged_to[viewer] = self.forged_to.get(viewer, 0) + 1
+        log(f'sent forged chunk {chunk_id} ({len(forged)} bytes) to {viewer}')
 
     async def poll(self):
         """Claims each new chunk as soon as the origin lists it."""
@@ -177,7 +188,7 @@ def main():
     args = p.parse_args()
     peer = BadPeer(args)
     asyncio.run(peer.run())
-    print(json.dumps(dict(peer.stats, peerId=peer.peer_id.encode('latin1').hex())), flush=True)
+    print(json.dumps(dict(peer.stats, peerId=peer.peer_id.encode('latin1').hex(), forgedTo=peer.forged_to)), flush=True)
 
 
 if __name__ == '__main__':

@@ -770,6 +770,7 @@
         seeded: this.seeded,
         urgent: this.urgent,
         badChunks: this.badChunks,
+        peerId: binaryToHex(this.peerId),
         droppedPeers: this.droppedPeers.slice(-10),
         log: this.log.slice(-8),
       };
