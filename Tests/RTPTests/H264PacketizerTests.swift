@@ -33,6 +33,13 @@ import TestSupport
         #expect(two.map(\.count) == [1200, 4] && two[0][1] == 0x81 && two[1][1] == 0x41)
     }
 
+    /// NAL units of the types H.264 leaves unspecified (0, 24-31) are not sent: as single NAL unit packets they would
+    /// be read as STAP-A, FU-A and the like (an RTMP publisher's bytes, found with fuzz-h264's depacketizer fix).
+    @Test func unspecifiedNALUnitTypesAreLeftOut() {
+        let units: [[UInt8]] = [[0x00, 1], [0x7C, 0x85, 2], [0x78, 0, 1, 0x41], [0x1F, 3], [0x65, 4]]
+        #expect(H264RTP.packetize(units) == [[0x65, 4]])
+    }
+
     @Test func parameterSetsTooBigForOneSTAPAGoAlone() {
         let bigSPS = [UInt8(0x67)] + [UInt8](repeating: 0x11, count: 700)
         let payloads = H264RTP.packetize([Self.slice(0x65, 10)], parameterSets: [bigSPS, Self.pps], maxPayload: 600)
@@ -95,6 +102,16 @@ import TestSupport
         ([0x7D, 0x85, 0x00], .unsupported(29)),
         ([0x1E], .unsupported(30)),
         ([0x00, 0x01], .unsupported(0)),
+        // Found by fuzz-h264: a fragment or an aggregate carrying a NAL unit of a type that exists only in RTP
+        // payloads (24-31) or is unspecified (0) came out as a NAL unit, which the packetizer then sent on as a
+        // single NAL unit packet that viewers read as a STAP-A or an FU-A. And an FU with both its start and end
+        // bits set (RFC 6184 5.8: MUST NOT).
+        ([0x7C, 0xDC, 0xDC, 0xDC], .badFragment),
+        ([0x7C, 0x9C, 0x01], .unsupported(28)),
+        ([0x7C, 0x98, 0x01], .unsupported(24)),
+        ([0x7C, 0x80, 0x01], .unsupported(0)),
+        ([0x78, 0x00, 0x02, 0x7C, 0x85], .unsupported(28)),
+        ([0x78, 0x00, 0x02, 0x67, 0x42, 0x00, 0x01, 0x00], .unsupported(0)),
     ] as [([UInt8], H264Depacketizer.Failure)])
     func malformedPayloadsAreNamed(payload: [UInt8], failure: H264Depacketizer.Failure) {
         var d = H264Depacketizer()
@@ -121,7 +138,7 @@ import TestSupport
             let p = (0..<n).map { _ in UInt8.random(in: 0...255, using: &rng) }
             let out = try? d.push(sequenceNumber: UInt16(truncatingIfNeeded: i / 3), timestamp: UInt32(i / 5),
                                   marker: Bool.random(using: &rng), payload: p[...])
-            #expect(out?.nalUnits.allSatisfy { !$0.isEmpty } ?? true)
+            #expect(out?.nalUnits.allSatisfy { !$0.isEmpty && (1...23).contains($0[0] & 0x1F) } ?? true)
         }
     }
 }

@@ -10,9 +10,11 @@ public struct H264Depacketizer: Sendable {
     public enum Failure: Error, Equatable, Sendable {
         /// A STAP-A whose sizes run past its end, or an empty aggregate.
         case badAggregate
-        /// An FU-A shorter than its two header bytes, a middle fragment with no start, or a start while one is open.
+        /// An FU-A shorter than its two header bytes, a middle fragment with no start, a start while one is open, or
+        /// both start and end bits set.
         case badFragment
-        /// A NAL unit type that packetization mode 1 does not use (STAP-B, MTAP, FU-B, reserved types).
+        /// A NAL unit type that packetization mode 1 does not use (STAP-B, MTAP, FU-B, reserved types), also inside a
+        /// STAP-A or an FU-A.
         case unsupported(UInt8)
         /// A packet that is not the next in sequence: the access unit in progress is dropped.
         case gap(expected: UInt16, got: UInt16)
@@ -83,6 +85,7 @@ public struct H264Depacketizer: Sendable {
                 let size = Int(p[i]) << 8 | Int(p[i + 1])
                 i += 2
                 guard size > 0, i + size <= p.endIndex else { throw .badAggregate }
+                try Self.checkType(p[i])
                 nalUnits.append(Array(p[i..<(i + size)]))
                 i += size
             }
@@ -90,6 +93,9 @@ public struct H264Depacketizer: Sendable {
             guard p.count > 2 else { throw .badFragment }
             let header = p[p.startIndex + 1]
             let start = header & 0x80 != 0, end = header & 0x40 != 0
+            // RFC 6184 5.8: a NAL unit small enough for one packet is not fragmented.
+            guard !(start && end) else { throw .badFragment }
+            try Self.checkType(header)
             if start {
                 guard fragment == nil else { throw .badFragment }
                 fragment = [first & 0xE0 | header & 0x1F]
@@ -103,5 +109,11 @@ public struct H264Depacketizer: Sendable {
         default:
             throw .unsupported(first & 0x1F)
         }
+    }
+
+    /// A NAL unit inside an aggregate or a fragment must be one a decoder reads (types 1-23): 0 is unspecified,
+    /// 24-31 exist only as RTP payload structures, and sent on as a NAL unit they would be read as one.
+    static func checkType(_ header: UInt8) throws(Failure) {
+        guard (1...23).contains(header & 0x1F) else { throw .unsupported(header & 0x1F) }
     }
 }

@@ -10,15 +10,18 @@ public enum H264RTP {
     public static let defaultMaxPayload = 1200
 
     /// NAL unit types never sent over RTP: access unit delimiters and filler data carry nothing a WebRTC receiver
-    /// uses (RFC 6184 leaves them optional; the marker bit delimits access units).
-    static func isDropped(_ type: UInt8) -> Bool { type == 9 || type == 12 }
+    /// uses (RFC 6184 leaves them optional; the marker bit delimits access units); nor do the types H.264 leaves
+    /// unspecified (0 and 24-31, which decoders ignore), and sent as single NAL unit packets those would be read as
+    /// STAP-A, FU-A and the other RTP payload structures that use the same numbers.
+    static func isDropped(_ type: UInt8) -> Bool { type == 9 || type == 12 || !(1...23).contains(type) }
 
     /// The RTP payloads of one access unit, in sending order; the last one carries the marker bit.
     ///
     /// - `parameterSets`: SPS and PPS to send first in one STAP-A (RFC 6184 5.7.1), as a receiver joining at this
     ///   IDR needs them. When the STAP-A would not fit `maxPayload`, each goes in a packet of its own.
     /// - Each NAL unit up to `maxPayload` bytes is a single NAL unit packet (5.6); a larger one is cut into FU-A
-    ///   fragments (5.8), each at most `maxPayload` bytes. Empty NAL units, AUDs and filler are left out.
+    ///   fragments (5.8), each at most `maxPayload` bytes. Empty NAL units, AUDs, filler and unspecified types are
+    ///   left out.
     public static func packetize<S: Collection<UInt8>>(_ nalUnits: [S], parameterSets: [[UInt8]] = [],
                                                        maxPayload: Int = defaultMaxPayload) -> [[UInt8]] {
         precondition(maxPayload >= 16, "maxPayload \(maxPayload) leaves no room for FU-A fragments")
