@@ -54,6 +54,32 @@ import TestSupport
         #expect(try RemoteOffer(parsing: offer(bundleOnly: false)).sections.map(\.mid) == ["0"])
     }
 
+    /// An offer with a section its offerer rejected (a stopped transceiver: port 0, no `a=bundle-only`) is answered
+    /// with that section rejected in its place: an answer has one m-section per offered one, in order (RFC 8829
+    /// 5.3.1), which Chromium checks. The answer used to leave it out (found by fuzz-offer's invariant).
+    @Test func aSectionTheOffererRejectedKeepsItsPlaceInTheAnswer() throws {
+        let lines = try Self.fixture("chromium-156-publish-offer").components(separatedBy: "\r\n")
+        let audio = try #require(lines.firstIndex { $0.hasPrefix("m=audio ") })
+        var l = lines
+        l[audio] = l[audio].split(separator: " ").enumerated().map { $0.offset == 1 ? "0" : String($0.element) }.joined(separator: " ")
+        let offer = try RemoteOffer(parsing: l.joined(separator: "\r\n"))
+        #expect(offer.sections.map(\.mid) == ["1"] && offer.mids == ["0", "1"])
+        let accepted = offer.sections.map { s in
+            AnswerSection(mid: s.mid, kind: s.kind, codec: CodecPolicy.publishCodec(for: s)!, direction: .recvonly)
+        }
+        let answer = try SessionDescription(parsing: offer.answer(accepted, credentials: Self.credentials, fingerprint: Self.fingerprint,
+                                                                   candidates: Self.candidates).text)
+        #expect(answer.media.map { $0.attribute("mid") } == ["0", "1"])
+        #expect(answer.media.map(\.kind) == ["audio", "video"] && answer.media.map(\.port) == [0, 9])
+        #expect(answer.attribute("group") == "BUNDLE 1")
+    }
+
+    /// Two m-sections with one mid: refused with the reason (RFC 8843), not answered with a duplicate.
+    @Test func duplicateMidsAreRefused() throws {
+        let text = try Self.fixture("chromium-156-publish-offer").replacingOccurrences(of: "a=mid:1", with: "a=mid:0")
+        #expect(throws: NegotiationError.duplicateMid("0")) { try RemoteOffer(parsing: text) }
+    }
+
     @Test func answersAPublisherRecvonlyOnTheMediaPort() throws {
         let offer = try RemoteOffer(parsing: Self.fixture("chromium-156-publish-offer"))
         let accepted = offer.sections.map { s in

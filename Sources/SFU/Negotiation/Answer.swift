@@ -77,7 +77,13 @@ extension RemoteOffer {
         var session = AnswerLines.session(bundle: sections.map(\.mid).filter { byMid[$0] != nil }, extmapAllowMixed: extmapAllowMixed)
         session.append(.init("a", "msid-semantic: WMS *"))
         var media: [SessionDescription.MediaDescription] = []
-        for s in sections {
+        let byMidOffered = Dictionary(sections.map { ($0.mid, $0) }, uniquingKeysWith: { a, _ in a })
+        for mid in mids {
+            guard let s = byMidOffered[mid] else {
+                // Rejected by the offerer: rejected in the answer, in its place.
+                if let m = rejectedByOfferer[mid] { media.append(AnswerLines.rejected(m, mid: mid)) }
+                continue
+            }
             guard let a = byMid[s.mid] else {
                 media.append(AnswerLines.rejected(s.media, mid: s.mid))
                 continue

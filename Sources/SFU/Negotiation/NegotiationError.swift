@@ -8,6 +8,8 @@ public enum NegotiationError: Error, Equatable, Sendable, CustomStringConvertibl
     /// `a=setup:passive` in an offer: LiveSwarm is always the DTLS server.
     case passiveSetup
     case missingMid(index: Int)
+    /// Two m-sections with the same `a=mid` (RFC 8843 says mids are unique in a description).
+    case duplicateMid(String)
     /// Every m-section must be in one BUNDLE group: the media port is one port (RFC 8843).
     case notBundled(mid: String)
     /// RTP and RTCP must share the port (RFC 5761 `a=rtcp-mux`).
@@ -30,6 +32,7 @@ public enum NegotiationError: Error, Equatable, Sendable, CustomStringConvertibl
         case .missingFingerprint: "no a=fingerprint:sha-256 (RFC 8122) to check the peer's DTLS certificate against"
         case .passiveSetup: "a=setup:passive in an offer is not supported: LiveSwarm is the DTLS server (offer actpass)"
         case .missingMid(let i): "m-section \(i) has no a=mid"
+        case .duplicateMid(let mid): "two m-sections have a=mid:\(mid); mids must be unique (RFC 8843)"
         case .notBundled(let mid): "m-section \(mid) is not in the a=group:BUNDLE group; LiveSwarm needs max-bundle"
         case .noRTCPMux(let mid): "m-section \(mid) has no a=rtcp-mux"
         case .unsupportedKind(let mid, let kind): "m-section \(mid) is \(kind); only audio and video are supported"

@@ -37,6 +37,11 @@ public struct RemoteOffer: Sendable {
     public var password: String
     public var fingerprint: Fingerprint
     public var sections: [Section]
+    /// Every m-section's mid, in the offer's order, those the offerer rejected itself (port 0) included: an answer
+    /// has one m-section per offered one, in the same order (RFC 8829 5.3.1).
+    public var mids: [String]
+    /// The offerer's own rejected m-sections (port 0 without `a=bundle-only`: a stopped transceiver), by mid.
+    public var rejectedByOfferer: [String: SessionDescription.MediaDescription]
     public var extmapAllowMixed: Bool
 
     public init(parsing text: String) throws(NegotiationError) {
@@ -53,11 +58,18 @@ public struct RemoteOffer: Sendable {
             return v.split(separator: " ").dropFirst().map(String.init)
         }.first ?? []
         var sections: [Section] = []
+        var mids: [String] = []
+        var rejected: [String: SessionDescription.MediaDescription] = [:]
         for (i, m) in sdp.media.enumerated() {
             guard let mid = m.attribute("mid") else { throw .missingMid(index: i) }
+            guard !mids.contains(mid) else { throw .duplicateMid(mid) }
+            mids.append(mid)
             // Port 0 is a section the offerer rejected itself, unless it is `a=bundle-only` (RFC 8843 6: Firefox
-            // offers every section after the first that way).
-            guard m.port != 0 || m.hasAttribute("bundle-only") else { continue }
+            // offers every section after the first that way). The answer rejects it too, in its place.
+            guard m.port != 0 || m.hasAttribute("bundle-only") else {
+                rejected[mid] = m
+                continue
+            }
             guard let kind = MediaKind(rawValue: m.kind) else { throw .unsupportedKind(mid: mid, kind: m.kind) }
             guard bundle.contains(mid) else { throw .notBundled(mid: mid) }
             guard m.hasAttribute("rtcp-mux") else { throw .noRTCPMux(mid: mid) }
@@ -68,6 +80,8 @@ public struct RemoteOffer: Sendable {
         self.password = transport.password
         self.fingerprint = transport.fingerprint
         self.sections = sections
+        self.mids = mids
+        self.rejectedByOfferer = rejected
         self.extmapAllowMixed = sdp.hasAttribute("extmap-allow-mixed")
     }
 
