@@ -18,6 +18,7 @@ extension BindingResponder {
         // Walk the attributes: all must fit, none may be unknown and comprehension-required, FINGERPRINT last.
         var i = r + 20
         var fingerprintAt: Int?
+        var integrity = false, integritySHA256 = false
         while i < r + total {
             guard fingerprintAt == nil, let type = request.getInteger(at: i, as: UInt16.self),
                 let valueLength = request.getInteger(at: i + 2, as: UInt16.self) else { return nil }
@@ -27,6 +28,13 @@ extension BindingResponder {
             if attribute == .fingerprint {
                 guard valueLength == 4 else { return nil }
                 fingerprintAt = i
+            } else if attribute == .messageIntegrity {
+                // What the parser refuses, the general path drops: one MESSAGE-INTEGRITY of 20 bytes at most.
+                guard !integrity, valueLength == 20 else { return nil }
+                integrity = true
+            } else if attribute == .messageIntegritySHA256 {
+                guard !integritySHA256, (16...32).contains(valueLength), valueLength % 4 == 0 else { return nil }
+                integritySHA256 = true
             } else if attribute.isComprehensionRequired && !attribute.isKnown {
                 return nil
             }

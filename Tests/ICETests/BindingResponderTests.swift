@@ -131,5 +131,22 @@ import TestSupport
             #expect(responder.fastBindingResponse(to: ByteBuffer(bytes: bytes), from: source, allocator: .init()) == nil)
         }
     }
-}
 
+    /// Found by fuzz-stunfastpath: integrity attributes the parser refuses (a MESSAGE-INTEGRITY that is not 20 bytes,
+    /// two of them, a short MESSAGE-INTEGRITY-SHA256) made the general path drop the request, but the fast path
+    /// answered it.
+    @Test func malformedIntegrityIsDroppedByBothPaths() throws {
+        let source = try SocketAddress(ipAddress: "192.0.2.1", port: 1)
+        let tid = [UInt8](repeating: 3, count: 12)
+        let request = Message(type: .bindingRequest, transactionID: tid)
+        let mac = [UInt8](repeating: 1, count: 20)
+        for bytes in [
+            request.adding(.messageIntegrity, [1, 0, 0, 0]).encode(),
+            request.adding(.messageIntegrity, mac).adding(.messageIntegrity, mac).encode(),
+            request.adding(.messageIntegritySHA256, [UInt8](repeating: 1, count: 12)).encode(),
+        ] {
+            #expect(Self.slow(responder, bytes, source) == nil, "the general path drops it")
+            #expect(responder.fastBindingResponse(to: ByteBuffer(bytes: bytes), from: source, allocator: .init()) == nil)
+        }
+    }
+}
