@@ -28,6 +28,9 @@ let package = Package(
         // The parsers of outside input, for the fuzz targets in Fuzz/: a package of its own, so that
         // `-sanitize=fuzzer` never links libFuzzer's `main` into liveswarm or the bench (docs/RELIABILITY.md).
         .library(name: "LiveSwarmParsers", targets: ["STUN", "RTP", "SDP", "AMF0", "FLV", "Codecs", "RTMP", "P2PTracker"]),
+        // The services whose own parsers face outside input (TCP framers, the ICE-lite agent, offers, room messages,
+        // tokens, HLS parameters, viewer reports, the config file), for the fuzz targets that reach them.
+        .library(name: "LiveSwarmServices", targets: ["ICE", "SFU", "Signaling", "Server"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),

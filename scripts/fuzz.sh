@@ -10,15 +10,20 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
 need_swift
-targets=$(sed -n 's/^let targets = \[\(.*\)\]$/\1/p' Fuzz/Package.swift | tr -d '" ' | tr ',' ' ' | tr 'A-Z' 'a-z')
+# The names in Fuzz/Package.swift's `let targets = [...]` (which may span lines), lowercased as the executables are.
+targets=$(sed -n '/^let targets = \[/,/\]/p' Fuzz/Package.swift | grep -o '"[A-Za-z0-9]*"' | tr -d '"' | tr 'A-Z' 'a-z' | tr '\n' ' ')
 wanted=${1:-all}
 seconds=${2:-60}
 if [ "$wanted" != all ] && ! grep -qw "$wanted" <<<"$targets"; then
     echo "fuzz.sh: no target $wanted; targets: $targets" >&2
     exit 2
 fi
-swift build --package-path Fuzz -c release --sanitize=fuzzer --sanitize=address 2>&1 | grep -E "error|warning: unre" || true
-bin=$(swift build --package-path Fuzz -c release --sanitize=fuzzer --sanitize=address --show-bin-path)
+# `--sanitize=fuzzer --sanitize=address` links libFuzzer and ASan, but swiftc keeps only the last `-sanitize=` of
+# several when compiling: without `-sanitize=fuzzer,address` in one flag no Swift module got coverage counters, and
+# libFuzzer ran blind (it did until this was found). `-enable-testing` lets targets `@testable import` services.
+flags=(--package-path Fuzz -c release --sanitize=fuzzer --sanitize=address -Xswiftc -sanitize=fuzzer,address -Xswiftc -enable-testing)
+swift build "${flags[@]}" 2>&1 | grep -E "error|warning: unre" || true
+bin=$(swift build "${flags[@]}" --show-bin-path)
 mkdir -p Fuzz/.build/crashes
 failed=0
 for t in $targets; do

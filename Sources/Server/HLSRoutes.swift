@@ -60,8 +60,12 @@ extension HTTPRoutes {
     /// segment, part and init URIs against the playlist's URL without its query.
     func tokened(_ playlist: ByteBuffer, _ key: StreamKey, _ request: Request) -> ByteBuffer {
         guard let token = playbackToken(request), hub.playbackRefusal(key, token: nil) != nil else { return playlist }
-        return ByteBuffer(string: Self.addingQuery("token=\(token.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(.init(charactersIn: "-._~"))) ?? token)",
-                                                   to: String(buffer: playlist)))
+        return ByteBuffer(string: Self.addingQuery("token=\(Self.encodedToken(token))", to: String(buffer: playlist)))
+    }
+
+    /// A token as a query value: everything but RFC 3986's unreserved characters percent-encoded.
+    static func encodedToken(_ token: String) -> String {
+        token.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(.init(charactersIn: "-._~"))) ?? token
     }
 
     /// `query` added to each URI line and each `URI="..."` attribute of a playlist.

@@ -1,0 +1,56 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+@testable import Server
+import StreamHub
+
+/// What an HLS request carries: the blocking directives `_HLS_msn`/`_HLS_part`, the file names of segments, parts
+/// and init sections, the stream name, the viewer id and the playback token, and the token written back onto every
+/// URI of a playlist. The input's first line is the request's URI, the rest a playlist. Numbers read are never
+/// negative; a token survives being put on the playlist's URIs and read back from one, which carries no byte a
+/// playlist or URL would read otherwise; the playlist keeps its lines, each URI line gaining only the query.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    let text = String(decoding: UnsafeBufferPointer(start: data, count: size), as: UTF8.self)
+    let (first, playlist) = text.firstIndex(of: "\n").map { (String(text[..<$0]), String(text[text.index(after: $0)...])) } ?? (text, "")
+    let uri = URI(first)
+    if let d = try? HTTPRoutes.blockingDirectives(uri) {
+        check((d.segment ?? 0) >= 0 && (d.part ?? 0) >= 0 && (d.part == nil || d.segment != nil), "\(d)")
+    }
+    let file = String(uri.path.split(separator: "/").last ?? "")
+    for (prefix, suffix, count) in [("init-", ".mp4", 1), ("seg-", ".m4s", 1), ("part-", ".m4s", 2)] {
+        if let n = HTTPRoutes.numbers(file, prefix: prefix, suffix: suffix, count: count) {
+            check(n.count == count && n.allSatisfy { $0 >= 0 }, "\(file): \(n)")
+        }
+    }
+    let parts = uri.path.split(separator: "/").map(String.init)
+    if parts.count >= 2, let key = StreamKey(app: parts[0], stream: parts[1]) {
+        check(StreamKey(name: key.description) == key, "stream key \(key) does not read back")
+    }
+    let request = Request(head: HTTPRequest(method: .get, scheme: "http", authority: "127.0.0.1", path: first.isEmpty ? "/" : first),
+                          body: .init(buffer: .init()))
+    let client = HLSAudience.client(request, address: "192.0.2.1")
+    check(!client.id.isEmpty && client.id.utf8.count <= 200, "viewer id \(client.id)")
+    if let token = uri.query.flatMap({ StreamHub.token(inQuery: $0[...]) }) {
+        let encoded = HTTPRoutes.encodedToken(token)
+        check(encoded.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "&") && $0 != UInt8(ascii: "#") },
+              "the token written on playlist URIs: \(encoded.debugDescription)")
+        let rewritten = HTTPRoutes.addingQuery("token=\(encoded)", to: playlist)
+        let before = playlist.split(separator: "\n", omittingEmptySubsequences: false)
+        let after = rewritten.split(separator: "\n", omittingEmptySubsequences: false)
+        check(before.count == after.count, "\(before.count) playlist lines became \(after.count)")
+        for (b, a) in zip(before, after) where !b.isEmpty && !b.hasPrefix("#") {
+            check(a.hasPrefix(b), "a URI line changed: \(b.debugDescription) -> \(a.debugDescription)")
+            let query = a.split(separator: "?", maxSplits: 1).last.map(String.init) ?? ""
+            check(StreamHub.token(inQuery: query.split(separator: "&").filter { $0.hasPrefix("token=") }.last ?? "") == token,
+                  "the token does not read back from \(a.debugDescription)")
+        }
+    }
+    return 0
+}
+
+/// `precondition` that keeps its message in optimized builds, where libFuzzer runs.
+func check(_ condition: Bool, _ message: @autoclosure () -> String = "") {
+    if !condition { fatalError(message()) }
+}
