@@ -2,7 +2,7 @@
 # The fuzz targets (Fuzz/, libFuzzer with AddressSanitizer; docs/RELIABILITY.md).
 #   ./scripts/fuzz.sh                 every target for 60 s
 #   ./scripts/fuzz.sh stun 3600       one target (fuzz-stun) for an hour
-#   RUNS=10000000 ./scripts/fuzz.sh rtp   until 10 million executions
+#   RUNS=10000000 ./scripts/fuzz.sh rtp 3600   until 10 million executions or an hour, whichever comes first
 # Seeds are Fuzz/Corpus/TARGET (committed: fixtures and real clients' bytes, tools/fuzz/capture_seeds.py); what
 # libFuzzer finds beyond them goes to Fuzz/.build/corpus/TARGET, crashes to Fuzz/.build/crashes/. Prints one line
 # per target: executions, coverage (cov: edges, ft: features), corpus size, and whether it crashed; exits 1 if any did.
@@ -33,7 +33,8 @@ for t in $targets; do
     mkdir -p "$work"
     log=Fuzz/.build/fuzz-$t.log
     limit=(-max_total_time="$seconds")
-    [ -n "${RUNS:-}" ] && limit=(-runs="$RUNS")
+    [ -n "${RUNS:-}" ] && limit+=(-runs="$RUNS")
+    start=$SECONDS
     # LeakSanitizer stays on: a leak is a finding like a crash (docs/RELIABILITY.md).
     # No Swift backtracer: its crash handler reads memory ASan then reports as a second error.
     if SWIFT_BACKTRACE=enable=no "$bin/fuzz-$t" "${limit[@]}" -print_final_stats=1 -rss_limit_mb=2048 -timeout=10 -max_len=65536 \
@@ -45,7 +46,7 @@ for t in $targets; do
     fi
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     line=$(grep -E "^#[0-9]+" "$log" | grep -E "cov:" | tail -1)
-    echo "fuzz-$t: $status, ${execs:-?} executions in ${seconds}s${RUNS:+ (runs $RUNS)}; ${line:-no stats}"
+    echo "fuzz-$t: $status, ${execs:-?} executions in $((SECONDS - start)) s; ${line:-no stats}"
     [ $status = ok ] || tail -40 "$log" | grep -vE "^#[0-9]+" | head -30
 done
 exit $failed
