@@ -90,7 +90,8 @@ public final class LiveSwarm: Sendable {
         let sfu = RouterRegistry(port: mediaPort, certificate: certificate, options: configuration.webRTC, hub: hub,
                                  eventLoops: MultiThreadedEventLoopGroup.singleton, logger: logger)
         let rooms = RoomEndpoint(configuration: configuration.rooms, registry: sfu, logger: logger)
-        hub.setPlaybackGate { key, token in rooms.playbackRefusal(key, token: token) }
+        // Weakly: the hub outlives nothing it is given (rooms hold the SFU, which holds the hub).
+        hub.setPlaybackGate { [weak rooms] key, token in rooms?.playbackRefusal(key, token: token) }
         // Where sessions start (GET /api/v1/ice-servers, a room's joined, WHIP/WHEP Link headers), clients get STUN
         // and TURN with credentials of their own that reach only the media port.
         let iceServers = ICEServerDirectory(ttl: Int(configuration.stun.turn.sessionTTL), forP2P: configuration.stun.turn.forP2P,
