@@ -32,9 +32,10 @@ struct STUNLoad: AsyncParsableCommand {
             channels.append(ch)
         }
         // Lost datagrams would shrink the window for good: top every socket up to `inflight` now and then.
+        let all = channels
         let refill = Task {
             while !Task.isCancelled {
-                for ch in channels { ch.pipeline.fireUserInboundEventTriggered(BindingPinger.TopUp(count: inflight)) }
+                for ch in all { ch.pipeline.fireUserInboundEventTriggered(BindingPinger.TopUp(count: inflight)) }
                 try? await Task.sleep(for: .milliseconds(200))
             }
         }
