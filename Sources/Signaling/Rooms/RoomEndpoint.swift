@@ -75,10 +75,12 @@ public final class RoomEndpoint: Sendable {
         }
     }
 
+    /// Weakly: the endpoint holds the forwarder, whose callback holds this.
     final class Relay: Sendable {
-        let box = Mutex<RoomEndpoint?>(nil)
-        var endpoint: RoomEndpoint? { box.withLock { $0 } }
-        func set(_ e: RoomEndpoint) { box.withLock { $0 = e } }
+        struct Weak { weak var endpoint: RoomEndpoint? }
+        let box = Mutex(Weak())
+        var endpoint: RoomEndpoint? { box.withLock { $0.endpoint } }
+        func set(_ e: RoomEndpoint) { box.withLock { $0.endpoint = e } }
     }
 
     var now: Double { (ContinuousClock.now - started) / .seconds(1) }
