@@ -14,7 +14,7 @@ export LIVESWARM_PYTHON
 swift build --build-tests
 # Every server test has a time limit (Swift Testing's timeLimit trait names the test that overran); a hang that
 # ignores cancellation is stopped here, with the whole process group, well inside CI's budget (a full run of the
-# tests takes about 12 minutes on 2 cores).
+# tests takes about 32 minutes on 2 cores, most of it the browser suites).
 status=0
 timeout --kill-after=30s 40m swift test --skip-build --no-parallel "$@" || status=$?
 if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
