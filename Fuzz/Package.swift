@@ -30,8 +30,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
-    targets: targets.map { name in
-        var dependencies: [Target.Dependency] = [parsers, .product(name: "NIOCore", package: "swift-nio")]
+    targets: [.target(name: "FuzzSupport", path: "Support")] + targets.map { name in
+        var dependencies: [Target.Dependency] = ["FuzzSupport", parsers, .product(name: "NIOCore", package: "swift-nio")]
         if needsServices.contains(name) {
             dependencies += [services, .product(name: "NIOEmbedded", package: "swift-nio"),
                              .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HummingbirdCore", package: "hummingbird"),

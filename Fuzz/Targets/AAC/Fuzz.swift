@@ -1,3 +1,4 @@
+import FuzzSupport
 import Codecs
 import NIOCore
 
@@ -12,9 +13,4 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     do { again = try AAC.AudioSpecificConfig(parsing: out) } catch { fatalError("a written AudioSpecificConfig does not parse: \(error)") }
     check(again == config, "\(config) -> \(again)")
     return 0
-}
-
-/// `precondition` that keeps its message in optimized builds, where libFuzzer runs.
-func check(_ condition: Bool, _ message: @autoclosure () -> String = "") {
-    if !condition { fatalError(message()) }
 }

@@ -1,3 +1,4 @@
+import FuzzSupport
 import Server
 
 /// The config file (YAML, docs/CONFIG.md) as `liveswarm --config` reads it: parsed, then applied over the
@@ -10,9 +11,4 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         check((0...65535).contains(port), "port \(port) from:\n\(text)")
     }
     return 0
-}
-
-/// `precondition` that keeps its message in optimized builds, where libFuzzer runs.
-func check(_ condition: Bool, _ message: @autoclosure () -> String = "") {
-    if !condition { fatalError(message()) }
 }

@@ -1,3 +1,4 @@
+import FuzzSupport
 import FLV
 import NIOCore
 
@@ -19,9 +20,4 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         check(again == tag, "\(tag) -> \(String(describing: again))")
     }
     return 0
-}
-
-/// `precondition` that keeps its message in optimized builds, where libFuzzer runs.
-func check(_ condition: Bool, _ message: @autoclosure () -> String = "") {
-    if !condition { fatalError(message()) }
 }

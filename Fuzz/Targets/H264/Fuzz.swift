@@ -1,3 +1,4 @@
+import FuzzSupport
 import RTP
 
 /// The H.264 depacketizer (RFC 6184 mode 1) that turns a WHIP publisher's packets back into access units for the
@@ -40,9 +41,4 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         check(back?.nalUnits == sent, "packetized and depacketized: \(sent) -> \(String(describing: back?.nalUnits))")
     }
     return 0
-}
-
-/// `precondition` that keeps its message in optimized builds, where libFuzzer runs.
-func check(_ condition: Bool, _ message: @autoclosure () -> String = "") {
-    if !condition { fatalError(message()) }
 }

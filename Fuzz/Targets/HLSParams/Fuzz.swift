@@ -1,3 +1,4 @@
+import FuzzSupport
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -48,9 +49,4 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         }
     }
     return 0
-}
-
-/// `precondition` that keeps its message in optimized builds, where libFuzzer runs.
-func check(_ condition: Bool, _ message: @autoclosure () -> String = "") {
-    if !condition { fatalError(message()) }
 }

@@ -1,3 +1,4 @@
+import FuzzSupport
 @testable import ICE
 import STUN
 
@@ -96,9 +97,4 @@ func invariants(_ agent: ICELiteAgent, _ slots: [ICELiteAgent.SessionID?]) {
         if let sel = s.selected { check(s.validated.contains(sel), "selected \(sel) is not validated") }
     }
     for (a, id) in agent.byAddress { check(agent.sessions[id]?.validated.contains(a) == true, "\(a) maps to \(id), which does not hold it") }
-}
-
-/// `precondition` that keeps its message in optimized builds, where libFuzzer runs.
-func check(_ condition: Bool, _ message: @autoclosure () -> String = "") {
-    if !condition { fatalError(message()) }
 }

@@ -1,3 +1,4 @@
+import FuzzSupport
 @testable import ICE
 import NIOCore
 import NIOEmbedded
@@ -44,9 +45,4 @@ func frames(_ stream: [UInt8], piece: Int) -> [[UInt8]] {
     }
     _ = try? channel.finish(acceptAlreadyClosed: true)
     return out
-}
-
-/// `precondition` that keeps its message in optimized builds, where libFuzzer runs.
-func check(_ condition: Bool, _ message: @autoclosure () -> String = "") {
-    if !condition { fatalError(message()) }
 }

@@ -1,3 +1,4 @@
+import FuzzSupport
 import DTLS
 import ICE
 import SDP
@@ -32,8 +33,3 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
 let credentials = ICECredentials(ufrag: "srvU", password: "serverpassword0123456789")
 let fingerprint = Fingerprint(bytes: [UInt8](repeating: 0xAB, count: 32))!
 let candidates = [ICECandidate(foundation: "1", transport: .udp, priority: ICECandidate.priority(.udp, index: 0), host: "192.0.2.1", port: 8443)]
-
-/// `precondition` that keeps its message in optimized builds, where libFuzzer runs.
-func check(_ condition: Bool, _ message: @autoclosure () -> String = "") {
-    if !condition { fatalError(message()) }
-}

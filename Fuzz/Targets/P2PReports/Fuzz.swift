@@ -1,3 +1,4 @@
+import FuzzSupport
 import Foundation
 @testable import Server
 import StreamHub
@@ -32,8 +33,3 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
 }
 
 final class Clock: @unchecked Sendable { var now = 1_800_000_000.0 }
-
-/// `precondition` that keeps its message in optimized builds, where libFuzzer runs.
-func check(_ condition: Bool, _ message: @autoclosure () -> String = "") {
-    if !condition { fatalError(message()) }
-}

@@ -1,3 +1,4 @@
+import FuzzSupport
 import RTP
 
 /// Compound RTCP (RFC 3550 6, RFC 4585 feedback, transport-cc): what parses is written and parsed back equal.
@@ -14,9 +15,4 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     }
     check(normalized(again) == normalized(packets), "\(packets) -> \(again)")
     return 0
-}
-
-/// `precondition` that keeps its message in optimized builds, where libFuzzer runs.
-func check(_ condition: Bool, _ message: @autoclosure () -> String = "") {
-    if !condition { fatalError(message()) }
 }

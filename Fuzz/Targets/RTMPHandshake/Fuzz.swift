@@ -1,3 +1,4 @@
+import FuzzSupport
 @testable import RTMP
 import NIOCore
 
@@ -42,9 +43,4 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     }
     if mode & 1 != 0 { check(scheme != .plain, "a signed C1 taken as plain") }
     return 0
-}
-
-/// `precondition` that keeps its message in optimized builds, where libFuzzer runs.
-func check(_ condition: Bool, _ message: @autoclosure () -> String = "") {
-    if !condition { fatalError(message()) }
 }

@@ -1,3 +1,4 @@
+import FuzzSupport
 import RTP
 
 /// RTP packets (RFC 3550 5.1, with RFC 8285 header extensions and padding): what parses is written (without its
@@ -17,9 +18,4 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     do { again = try RTPPacket(parsing: written) } catch { fatalError("a written packet does not parse: \(error)") }
     check(again.header == p.header && Array(again.payload) == Array(p.payload) && again.padding == 0, "\(p) -> \(again)")
     return 0
-}
-
-/// `precondition` that keeps its message in optimized builds, where libFuzzer runs.
-func check(_ condition: Bool, _ message: @autoclosure () -> String = "") {
-    if !condition { fatalError(message()) }
 }

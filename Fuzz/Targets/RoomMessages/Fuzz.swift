@@ -1,3 +1,4 @@
+import FuzzSupport
 import Foundation
 @testable import Signaling
 
@@ -24,9 +25,4 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         check(Set(sent.keys) == Set(fields.keys), "the pong's fields \(fields.keys.sorted()) are not the ping's \(sent.keys.sorted())")
     }
     return 0
-}
-
-/// `precondition` that keeps its message in optimized builds, where libFuzzer runs.
-func check(_ condition: Bool, _ message: @autoclosure () -> String = "") {
-    if !condition { fatalError(message()) }
 }

@@ -1,3 +1,4 @@
+import FuzzSupport
 import Synchronization
 @testable import Signaling
 
@@ -129,9 +130,4 @@ final class Media: RoomMedia {
     func remove(room: String, participant: String) {
         live.withLock { _ = $0.remove(Key(room: room, participant: participant)) }
     }
-}
-
-/// `precondition` that keeps its message in optimized builds, where libFuzzer runs.
-func check(_ condition: Bool, _ message: @autoclosure () -> String = "") {
-    if !condition { fatalError(message()) }
 }

@@ -1,3 +1,4 @@
+import FuzzSupport
 import STUN
 
 /// STUN and TURN messages (RFC 8489, 8656) and ChannelData: parse, and for a message that parses, encode it again
@@ -24,9 +25,4 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     check(again.type == m.type && again.transactionID == m.transactionID, "type or transaction id changed")
     check(again.attributes == kept, "attributes changed: \(kept) -> \(again.attributes)")
     return 0
-}
-
-/// `precondition` that keeps its message in optimized builds, where libFuzzer runs.
-func check(_ condition: Bool, _ message: @autoclosure () -> String = "") {
-    if !condition { fatalError(message()) }
 }

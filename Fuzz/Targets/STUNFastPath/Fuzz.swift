@@ -1,3 +1,4 @@
+import FuzzSupport
 import ICE
 import NIOCore
 import STUN
@@ -24,9 +25,4 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         check(Array(fast.readableBytesView) == reply, "fast and general replies differ:\n\(Array(fast.readableBytesView))\n\(reply)")
     }
     return 0
-}
-
-/// `precondition` that keeps its message in optimized builds, where libFuzzer runs.
-func check(_ condition: Bool, _ message: @autoclosure () -> String = "") {
-    if !condition { fatalError(message()) }
 }

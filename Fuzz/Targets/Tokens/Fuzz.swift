@@ -1,3 +1,4 @@
+import FuzzSupport
 import Digest
 import Foundation
 import HTTPTypes
@@ -46,8 +47,3 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
 }
 
 let secret = "room-secret-0123456789"
-
-/// `precondition` that keeps its message in optimized builds, where libFuzzer runs.
-func check(_ condition: Bool, _ message: @autoclosure () -> String = "") {
-    if !condition { fatalError(message()) }
-}
