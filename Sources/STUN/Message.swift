@@ -90,14 +90,14 @@ public struct Message: Sendable, Equatable {
             switch AttributeType(rawValue: raw) {
             case .messageIntegrity:
                 guard integrityOffset == nil else { throw .duplicateMessageIntegrity }
-                guard valueLength == 20 else { throw .malformedAttribute(type: raw) }
+                guard Self.takesValueLength(.messageIntegrity, valueLength) else { throw .malformedAttribute(type: raw) }
                 integrityOffset = i
             case .messageIntegritySHA256:
                 guard integritySHA256Offset == nil else { throw .duplicateMessageIntegrity }
-                guard (16...32).contains(valueLength), valueLength % 4 == 0 else { throw .malformedAttribute(type: raw) }
+                guard Self.takesValueLength(.messageIntegritySHA256, valueLength) else { throw .malformedAttribute(type: raw) }
                 integritySHA256Offset = i
             case .fingerprint:
-                guard valueLength == 4 else { throw .malformedAttribute(type: raw) }
+                guard Self.takesValueLength(.fingerprint, valueLength) else { throw .malformedAttribute(type: raw) }
                 fingerprintOffset = i
             default:
                 // RFC 8489 14.5: what follows MESSAGE-INTEGRITY (but the two above) is ignored.
@@ -106,6 +106,19 @@ public struct Message: Sendable, Equatable {
                 }
             }
             i += 4 + padded
+        }
+    }
+
+    /// Whether the parser takes an attribute of `type` with a value of `length` bytes: MESSAGE-INTEGRITY is 20,
+    /// MESSAGE-INTEGRITY-SHA256 16 to 32 in whole words, FINGERPRINT 4 (RFC 8489 14.5-14.7); other attributes' lengths
+    /// are their accessors' business. The Binding fast path asks the same, so the two never disagree.
+    @inline(__always)
+    public static func takesValueLength(_ type: AttributeType, _ length: Int) -> Bool {
+        switch type {
+        case .messageIntegrity: length == 20
+        case .messageIntegritySHA256: (16...32).contains(length) && length % 4 == 0
+        case .fingerprint: length == 4
+        default: true
         }
     }
 
