@@ -9,8 +9,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     guard let config = try? AAC.AudioSpecificConfig(parsing: input) else { return 0 }
     var out = ByteBuffer()
     config.write(to: &out)
-    let again: AAC.AudioSpecificConfig
-    do { again = try AAC.AudioSpecificConfig(parsing: out) } catch { fatalError("a written AudioSpecificConfig does not parse: \(error)") }
+    let again = reparsed("a written AudioSpecificConfig") { try AAC.AudioSpecificConfig(parsing: out) }
     check(again == config, "\(config) -> \(again)")
     return 0
 }

@@ -10,8 +10,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     guard let values = try? AMF0Value.parseAll(input) else { return 0 }
     var first = ByteBuffer()
     for v in values { v.write(to: &first) }
-    let again: [AMF0Value]
-    do { again = try AMF0Value.parseAll(first) } catch { fatalError("written AMF0 does not parse: \(error)") }
+    let again = reparsed("written AMF0") { try AMF0Value.parseAll(first) }
     var second = ByteBuffer()
     for v in again { v.write(to: &second) }
     check(first == second, "AMF0 changed when written again")

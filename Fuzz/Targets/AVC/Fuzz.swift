@@ -12,8 +12,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     for sps in record.sequenceParameterSets { _ = try? H264.SequenceParameterSet(parsing: sps) }
     var out = ByteBuffer()
     record.write(to: &out)
-    let again: H264.AVCDecoderConfigurationRecord
-    do { again = try H264.AVCDecoderConfigurationRecord(parsing: out) } catch { fatalError("a written avcC does not parse: \(error)") }
+    let again = reparsed("a written avcC") { try H264.AVCDecoderConfigurationRecord(parsing: out) }
     check(again == record, "\(record) -> \(again)")
     return 0
 }

@@ -15,8 +15,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         _ = try? VideoTagHeader(parsing: tag.body)
         var out = ByteBuffer()
         tag.write(to: &out)
-        let again: FLVTag?
-        do { again = try FLVTag.parse(from: &out, maxBodySize: 1 << 20) } catch { fatalError("a written tag does not parse: \(error)") }
+        let again = reparsed("a written tag") { try FLVTag.parse(from: &out, maxBodySize: 1 << 20) }
         check(again == tag, "\(tag) -> \(String(describing: again))")
     }
     return 0

@@ -7,8 +7,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let bytes = Array(UnsafeBufferPointer(start: data, count: size))
     guard let packets = try? RTCPPacket.parseCompound(bytes) else { return 0 }
     let written = RTCPPacket.writeCompound(packets)
-    let again: [RTCPPacket]
-    do { again = try RTCPPacket.parseCompound(written) } catch { fatalError("written RTCP does not parse: \(error)") }
+    let again = reparsed("written RTCP") { try RTCPPacket.parseCompound(written) }
     // A NACK is a set of sequence numbers: written, it is packed (sorted from the first, duplicates merged).
     func normalized(_ p: [RTCPPacket]) -> [RTCPPacket] {
         p.map { if case .nack(var n) = $0 { n.lost = Array(Set(n.lost)).sorted(); return .nack(n) } else { return $0 } }

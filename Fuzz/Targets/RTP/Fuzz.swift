@@ -14,8 +14,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let fixed = RTPPacket.fixedFields(bytes)
     check(fixed.sequenceNumber == p.header.sequenceNumber && fixed.timestamp == p.header.timestamp && fixed.ssrc == p.header.ssrc)
     let written = p.write()
-    let again: RTPPacket
-    do { again = try RTPPacket(parsing: written) } catch { fatalError("a written packet does not parse: \(error)") }
+    let again = reparsed("a written packet") { try RTPPacket(parsing: written) }
     check(again.header == p.header && Array(again.payload) == Array(p.payload) && again.padding == 0, "\(p) -> \(again)")
     return 0
 }

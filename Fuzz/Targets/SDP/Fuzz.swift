@@ -1,3 +1,4 @@
+import FuzzSupport
 import SDP
 
 /// SDP (RFC 8866) as text: a description that parses is written and parsed back equal.
@@ -5,8 +6,7 @@ import SDP
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let text = String(decoding: UnsafeBufferPointer(start: data, count: size), as: UTF8.self)
     guard let d = try? SessionDescription(parsing: text) else { return 0 }
-    let again: SessionDescription
-    do { again = try SessionDescription(parsing: d.text) } catch { fatalError("written SDP does not parse: \(error)") }
+    let again = reparsed("written SDP") { try SessionDescription(parsing: d.text) }
     if again != d {
         // The first part that differs, for the report.
         var what = "session \(d.session.count) -> \(again.session.count) lines, media \(d.media.count) -> \(again.media.count)"
