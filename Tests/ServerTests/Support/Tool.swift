@@ -73,6 +73,14 @@ final class Tool: @unchecked Sendable {
         try process.run()
     }
 
+    /// A tool the test let go of without waiting for it (`defer { t.kill() }`) is killed if it still runs, and reaped:
+    /// Foundation's `Process` holds itself through its run-loop source until `waitUntilExit` lets go of it, so a
+    /// process never waited for is never freed (LeakSanitizer found fifteen; swift-corelibs-foundation's Process.swift).
+    deinit {
+        if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+
     var output: String { lock.withLock { String(decoding: out, as: UTF8.self) } }
     var errorOutput: String { lock.withLock { String(decoding: err, as: UTF8.self) } }
     var isRunning: Bool { process.isRunning }
