@@ -13,6 +13,7 @@
 //   DTLS, SRTP, Audio, Digest      OpenSSL DTLS, libsrtp2, libavcodec+libopus (AAC to Opus), libcrypto's digests
 //                                  behind small Swift types
 //   RTMP, FLV, MPEGTS, MP4, STUN, SDP, RTP, Codecs, AMF0  pure wire codecs: no sockets, clocks or globals
+//   Locks                          the Mutex every module uses (Synchronization's; a pthread one in TSan builds)
 import PackageDescription
 
 // The media path (every packet of every WebRTC session goes through these) is optimized even in debug builds: the
@@ -47,6 +48,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.1"),
     ],
     targets: [
+        // The lock: Synchronization's Mutex, or a pthread one that ThreadSanitizer sees under -D LIVESWARM_TSAN.
+        .target(name: "Locks"),
         // Pure codecs.
         .target(name: "AMF0", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
         .target(name: "Codecs", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
@@ -82,7 +85,7 @@ let package = Package(
         ]),
         // Engines.
         .target(name: "StreamHub", dependencies: [
-            "FLV", "Codecs", "AMF0",
+            "Locks", "FLV", "Codecs", "AMF0",
             .product(name: "DequeModule", package: "swift-collections"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
@@ -93,13 +96,13 @@ let package = Package(
             .product(name: "DequeModule", package: "swift-collections"),
         ]),
         .target(name: "HLS", dependencies: [
-            "StreamHub", "MPEGTS", "MP4", "FLV", "Codecs", "Digest",
+            "Locks", "StreamHub", "MPEGTS", "MP4", "FLV", "Codecs", "Digest",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         // Services.
         .target(name: "RTMPBridge", dependencies: [
-            "RTMP", "FLV", "AMF0", "StreamHub",
+            "Locks", "RTMP", "FLV", "AMF0", "StreamHub",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
@@ -109,7 +112,7 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .target(name: "ICE", dependencies: [
-            "STUN", "Digest", "DTLS",
+            "Locks", "STUN", "Digest", "DTLS",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -119,7 +122,7 @@ let package = Package(
         ], swiftSettings: mediaPath),
         // Every way a session is set up: WHIP/WHEP over HTTP, and the rooms' WebSocket protocol at /ws.
         .target(name: "Signaling", dependencies: [
-            "SFU", "StreamHub", "RTMPBridge", "SDP", "Digest",
+            "Locks", "SFU", "StreamHub", "RTMPBridge", "SDP", "Digest",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
             .product(name: "NIOWebSocket", package: "swift-nio"),
@@ -131,7 +134,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "Server", dependencies: [
-            "Signaling", "RTMPBridge", "StreamHub", "FLV", "HLS", "ICE", "SDP", "SFU", "DTLS", "P2PTracker",
+            "Locks", "Signaling", "RTMPBridge", "StreamHub", "FLV", "HLS", "ICE", "SDP", "SFU", "DTLS", "P2PTracker",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
             .product(name: "NIOWebSocket", package: "swift-nio"),
@@ -151,7 +154,7 @@ let package = Package(
         ]),
         // Load generator for BENCHMARKS.md.
         .executableTarget(name: "liveswarm-bench", dependencies: [
-            "RTMP", "AMF0", "FLV", "SRTP", "DTLS", "RTP", "STUN", "Audio", "P2PTracker",
+            "RTMP", "AMF0", "FLV", "SRTP", "DTLS", "RTP", "STUN", "Audio", "P2PTracker", "Locks",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -190,10 +193,10 @@ let package = Package(
         .testTarget(name: "RTMPTests", dependencies: ["RTMP", "AMF0", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "RTMPBridgeTests", dependencies: ["RTMPBridge", "RTMP", "AMF0", "StreamHub", "TestSupport"]),
         .testTarget(name: "StreamHubTests", dependencies: ["StreamHub", "FLV"]),
-        .testTarget(name: "SignalingTests", dependencies: ["Signaling", "Digest", "TestSupport"]),
+        .testTarget(name: "SignalingTests", dependencies: ["Signaling", "Digest", "Locks", "TestSupport"]),
         .testTarget(name: "P2PTrackerTests", dependencies: ["P2PTracker", "TestSupport"]),
         .testTarget(name: "ServerTests", dependencies: [
-            "Server", "RTMPBridge", "RTMP", "AMF0", "FLV", "STUN", "DTLS", "SRTP", "Audio", "P2PTracker", "TestSupport",
+            "Server", "RTMPBridge", "RTMP", "AMF0", "FLV", "STUN", "DTLS", "SRTP", "Audio", "P2PTracker", "Locks", "TestSupport",
             .product(name: "NIOPosix", package: "swift-nio"),
             "LoopbackWebSocket",
         ]),

@@ -3,6 +3,7 @@
 #   ./scripts/sanitize.sh address      AddressSanitizer (with LeakSanitizer: see below)
 #   ./scripts/sanitize.sh thread       ThreadSanitizer
 #   ./scripts/sanitize.sh              both, one after the other
+#   JOBS=1 ./scripts/sanitize.sh ...   builds with one job (beside a fuzz run, or in CI after the fuzz targets)
 # Extra arguments go to `swift test` (a --filter, say). Each sanitizer builds in a scratch directory of its own
 # (.build-asan, .build-tsan), so the ordinary build is not thrown away. The suites that drive browsers, ffmpeg,
 # coturn or aiortc (and the lab's, ExperimentTests) are left out: their timings are what they test, and a
@@ -13,6 +14,9 @@ cd "$(dirname "$0")/.."
 . scripts/deps.sh
 need_swift
 apt_install ffmpeg coturn openssl
+# The loopback suites' Python tools (a WebSocket client, aiortc) come from the test command's virtualenv.
+LIVESWARM_PYTHON=${LIVESWARM_PYTHON:-$(python_venv .build/venv selenium aiortc websockets marionette-driver)}
+export LIVESWARM_PYTHON
 
 which=${1:-all}
 [ $# -gt 0 ] && shift
@@ -21,17 +25,18 @@ case "$which" in
     *) echo "sanitize.sh: address, thread or all, not $which" >&2; exit 2 ;;
 esac
 
-# Suites left out (a regular expression over test names for `swift test --skip`).
-skip='Browser[A-Za-z0-9]*Tests|[A-Za-z0-9]*InteropTests|ExperimentTests'
+# Suites left out: those whose timings are what they test (scripts/suites.sh).
+. scripts/suites.sh
 
 # Suppressions, each explained:
 # - ASan's LeakSanitizer runs at exit and reports memory still reachable only through the Swift runtime's and
 #   libraries' own caches and singletons (type metadata, NIO's global thread pool, libavcodec's static tables):
 #   those are allocated once and never freed by design, so they are suppressed by where they are allocated. A leak
 #   in LiveSwarm's own code is not suppressed: it fails the run.
-# - TSan: none yet. Its reports today are on state guarded by Synchronization.Mutex, whose lock (in the prebuilt
-#   stdlib) TSan cannot see, so they are false; they are not suppressed but fixed by giving TSan builds a lock it
-#   knows (docs/RELIABILITY.md). The run fails until then.
+# - TSan cannot see Synchronization.Mutex (a futex inside the uninstrumented stdlib), so every access it orders
+#   would be reported as a race. The TSan build is compiled with -D LIVESWARM_TSAN, under which Sources/Locks gives
+#   every module a Mutex on a pthread mutex, which TSan intercepts: no suppression is needed for our own locks.
+#   The TSan suppressions (scripts/sanitize/tsan.supp) are for libraries' code we cannot rebuild so, each explained.
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1:detect_stack_use_after_return=0"
 export LSAN_OPTIONS="suppressions=$PWD/scripts/sanitize/lsan.supp:print_suppressions=0"
 export TSAN_OPTIONS="suppressions=$PWD/scripts/sanitize/tsan.supp:halt_on_error=0:second_deadlock_stack=1"
@@ -41,11 +46,12 @@ export SWIFT_BACKTRACE=enable=no
 run() {
     local sanitizer=$1 scratch=$2
     shift 2
+    local flags=(--sanitize="$sanitizer" --scratch-path "$scratch")
+    [ "$sanitizer" = thread ] && flags+=(-Xswiftc -DLIVESWARM_TSAN)
     echo "== $sanitizer: building in $scratch"
-    swift build --build-tests --sanitize="$sanitizer" --scratch-path "$scratch"
+    swift build --build-tests "${flags[@]}" ${JOBS:+-j "$JOBS"}
     echo "== $sanitizer: unit and loopback suites"
-    timeout --kill-after=30s 40m swift test --skip-build --sanitize="$sanitizer" --scratch-path "$scratch" --no-parallel \
-        --skip "$skip" "$@"
+    timeout --kill-after=30s 40m swift test --skip-build "${flags[@]}" --no-parallel --skip "$timed_suites" "$@"
 }
 
 [ "$which" = thread ] || run address .build-asan "$@"

@@ -2,7 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import StreamHub
-import Synchronization
+import Locks
 
 /// Keeps the HLS renditions of every live stream (MPEG-TS, and low-latency CMAF from the same cut): one
 /// ``Segmenter`` per stream, fed by an internal hub consumer from the moment a publisher starts, and the

@@ -4,7 +4,7 @@ import NIOCore
 import NIOPosix
 import ServiceLifecycle
 import STUN
-import Synchronization
+import Locks
 
 /// What the first byte of a packet on the media port says it is (RFC 7983 section 7).
 public enum PacketKind: String, Sendable, Equatable {

@@ -4,7 +4,7 @@ import NIOCore
 import NIOPosix
 import ServiceLifecycle
 import StreamHub
-import Synchronization
+import Locks
 
 /// The RTMP listener (TCP 1935 by default): ingest from encoders and playback to RTMP players.
 public final class RTMPServer: Service, Sendable {

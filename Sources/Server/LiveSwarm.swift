@@ -13,7 +13,7 @@ import Prometheus
 import RTMPBridge
 import ServiceLifecycle
 import StreamHub
-import Synchronization
+import Locks
 
 /// The whole server: one stream hub and every listener, run as one ServiceGroup with graceful shutdown.
 public final class LiveSwarm: Sendable {

@@ -4,7 +4,7 @@ import Metrics
 import NIOCore
 import P2PTracker
 import StreamHub
-import Synchronization
+import Locks
 
 /// What the origin served over HTTP, per stream, counted per response as it is handed to the server: the P2P
 /// share is judged from this, not from what viewers say.

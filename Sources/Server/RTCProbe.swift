@@ -8,7 +8,7 @@ import NIOCore
 import NIOPosix
 import SDP
 import SFU
-import Synchronization
+import Locks
 
 /// The media port's reachability check: a browser sends a WebRTC offer with one DataChannel and gets an
 /// ICE-lite answer for the media port, so it can find out whether it reaches the port over UDP and over TCP

@@ -7,7 +7,7 @@ import NIOWebSocket
 import P2PTracker
 import StreamHub
 import ServiceLifecycle
-import Synchronization
+import Locks
 
 /// The P2P tracker at `/tracker`: WebSocket plumbing around the ``Tracker`` state machine.
 ///

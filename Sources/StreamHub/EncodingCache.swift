@@ -1,5 +1,5 @@
 import NIOCore
-import Synchronization
+import Locks
 
 /// The encodings of one frame that every viewer of a kind shares (its FLV tag, its RTMP chunks), made by the
 /// first viewer that needs one and reused, without a copy, by all the others.

@@ -1,6 +1,6 @@
 import Logging
 import NIOCore
-import Synchronization
+import Locks
 
 /// One live stream: its publisher, its codec configuration, its GOP cache and its viewers.
 ///

@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 import NIOCore
-import Synchronization
+import Locks
 
 /// All live streams of the process, by `app/stream`: where publishers put frames and viewers take them.
 public final class StreamHub: Sendable {

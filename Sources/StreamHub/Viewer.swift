@@ -1,4 +1,4 @@
-import Synchronization
+import Locks
 
 /// One viewer of a source: the consumer end of a ``ViewerQueue``.
 ///

@@ -5,7 +5,7 @@ import Foundation
 import NIOCore
 import NIOPosix
 import RTMP
-import Synchronization
+import Locks
 
 /// Load tools for BENCHMARKS.md. Each runs against a `liveswarm serve` started separately, so that the
 /// figures for the server process are not mixed with the load generator's.

@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import NIOCore
 import NIOPosix
-import Synchronization
+import Locks
 
 /// Low-latency HLS load: N clients follow one stream the way an LL-HLS player does (blocking playlist reload
 /// for the next part, then the part), then C more connections fetch playlists and parts as fast as they can

@@ -7,7 +7,7 @@ import NIOPosix
 import RTP
 import SRTP
 import STUN
-import Synchronization
+import Locks
 
 /// A meeting room of bots on a running server: each joins over `/ws` (docs/ROOMS.md), publishes audio and video on
 /// one PeerConnection and receives everyone else's on another, every transport a real WebRTC peer built from our

@@ -6,7 +6,7 @@ import NIOPosix
 import RTP
 import SRTP
 import STUN
-import Synchronization
+import Locks
 
 /// The SFU's forwarding cost and the memory of a viewer session, measured on a running server: one WHIP publisher
 /// sends paced VP8 RTP (SRTP, with the mid and transport-cc header extensions a browser sends) and `viewers` WHEP

@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import NIOCore
 import NIOPosix
-import Synchronization
+import Locks
 
 /// STUN Binding load: keeps `inflight` requests outstanding on each of `sockets` UDP sockets and sends a new
 /// one for every response, for `seconds`. Prints responses per second and the server's CPU, so LiveSwarm and

@@ -3,7 +3,7 @@ import Foundation
 import LoopbackWebSocket
 import NIOCore
 import P2PTracker
-import Synchronization
+import Locks
 
 /// A DataChannel-only offer as Chromium 156 writes it (one host candidate), the size of what the tracker relays.
 let benchOfferSDP = """

@@ -3,7 +3,7 @@ import Metrics
 import NIOCore
 import Prometheus
 import StreamHub
-import Synchronization
+import Locks
 @testable import Server
 import Testing
 import TestSupport

@@ -3,7 +3,7 @@ import NIOCore
 import NIOPosix
 import Server
 import STUN
-import Synchronization
+import Locks
 import Testing
 
 /// The STUN server on UDP and TCP, against coturn's own client and raw sockets.

@@ -1,6 +1,6 @@
 import Foundation
 import Signaling
-import Synchronization
+import Locks
 import Testing
 
 /// The rooms' state machine, driven with messages and time, its media side a recording fake: membership, events,

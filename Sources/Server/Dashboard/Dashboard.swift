@@ -8,7 +8,7 @@ import SFU
 import ServiceLifecycle
 import Signaling
 import StreamHub
-import Synchronization
+import Locks
 
 /// Viewers by how they watch: one stream's, or the server's.
 struct Audience: Codable, Sendable, Equatable {

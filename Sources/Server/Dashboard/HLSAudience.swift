@@ -1,7 +1,7 @@
 import Foundation
 import Hummingbird
 import StreamHub
-import Synchronization
+import Locks
 
 /// Who watches each stream over HLS. HTTP has no connection per viewer, so a viewer is a client that fetched one of
 /// the stream's playlists in the last ``expiry`` seconds (every HLS player reloads its playlist at least once a

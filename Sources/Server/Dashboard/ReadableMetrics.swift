@@ -1,5 +1,5 @@
 import Metrics
-import Synchronization
+import Locks
 
 /// A metrics factory in front of Prometheus's whose counters can also be read back in the process: the dashboard's
 /// byte rates are the very counters `/metrics` exports (`liveswarm_bytes_sent_total{protocol="rtmp"}` and the rest),

@@ -6,7 +6,7 @@ import NIOWebSocket
 import SFU
 import StreamHub
 import ServiceLifecycle
-import Synchronization
+import Locks
 
 /// The rooms' WebSocket at `/ws`: plumbing around the ``RoomService`` state machine and the SFU's
 /// ``RoomForwarder``.

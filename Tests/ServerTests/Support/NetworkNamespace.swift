@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+import Locks
 import TestSupport
 
 /// A network namespace joined to this one by a veth pair, for tests that need a peer that is not on loopback

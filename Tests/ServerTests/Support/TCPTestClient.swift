@@ -1,6 +1,6 @@
 import NIOCore
 import NIOPosix
-import Synchronization
+import Locks
 
 /// A loopback TCP client for raw protocol tests: bytes in, bytes out, optionally read slowly.
 ///

@@ -2,7 +2,7 @@ import Foundation
 import Logging
 import Server
 import StreamHub
-import Synchronization
+import Locks
 import TestSupport
 
 /// A LiveSwarm running in this process on free loopback ports.

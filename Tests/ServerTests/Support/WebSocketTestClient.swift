@@ -1,5 +1,5 @@
 import LoopbackWebSocket
-import Synchronization
+import Locks
 import TestSupport
 
 /// A WebSocket client for tests: send text, receive text or the close, each with a deadline.
