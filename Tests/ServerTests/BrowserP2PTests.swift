@@ -268,8 +268,8 @@ import TestSupport
     }
 
     @Test func withP2POffTheOriginSendsEveryByte() async throws {
-        // 30 s is enough to show it, and keeps the test run short.
-        let (o, _) = try await Self.run(p2p: false, stream: "nop2p", seconds: 30)
+        // Four viewers for 15 s are enough to show it, and keep the test run short.
+        let (o, _) = try await Self.run(p2p: false, stream: "nop2p", viewers: 4, seconds: 15)
         print(Self.describe(o, "P2P off"))
         Self.checkIntegrity(o)
         for p in o.run.pages { #expect(p.stats.peerBytes == 0 && p.stats.engine == nil) }
@@ -283,7 +283,7 @@ import TestSupport
     /// With TURN allowed for P2P (`--turn-for-p2p`), two viewer pages relay-only (`relay=1`) exchange chunks: the
     /// chunk list hands them TURN with general credentials, and every peer byte crosses the server's relays.
     @Test func withTURNForP2PTwoViewersShareChunksThroughRelaysOnly() async throws {
-        let (o, _) = try await Self.run(p2p: true, stream: "relayed", viewers: 2, seconds: 30, query: "&relay=1",
+        let (o, _) = try await Self.run(p2p: true, stream: "relayed", viewers: 2, seconds: 20, query: "&relay=1",
                                         configure: { $0.stun.turn.forP2P = true })
         print(Self.describe(o, "P2P through TURN relays only"))
         Self.checkIntegrity(o)
