@@ -73,13 +73,20 @@ final class Tool: @unchecked Sendable {
         try process.run()
     }
 
-    /// A tool the test let go of without waiting for it (`defer { t.kill() }`) is killed if it still runs, and reaped:
-    /// Foundation's `Process` holds itself through its run-loop source until `waitUntilExit` lets go of it, so a
-    /// process never waited for is never freed (LeakSanitizer found fifteen; swift-corelibs-foundation's Process.swift).
+    /// A tool the test let go of without waiting for it (`defer { t.kill() }`, or one left to end by itself) is
+    /// reaped when it exits: Foundation's `Process` holds itself through its run-loop source until `waitUntilExit`
+    /// lets go of it, so a process never waited for is never freed (LeakSanitizer found fifteen). It is not killed
+    /// here: a driver killed outright leaves its Chromium running (a first version did, and starved a CI run).
     deinit {
-        if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        let reaper = Reaper(process: process)
+        if process.isRunning {
+            Thread { reaper.process.waitUntilExit() }.start()
+        } else {
+            process.waitUntilExit()
+        }
     }
+
+    private struct Reaper: @unchecked Sendable { let process: Process }
 
     var output: String { lock.withLock { String(decoding: out, as: UTF8.self) } }
     var errorOutput: String { lock.withLock { String(decoding: err, as: UTF8.self) } }
