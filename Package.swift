@@ -30,8 +30,8 @@ let package = Package(
         // `-sanitize=fuzzer` never links libFuzzer's `main` into liveswarm or the bench (docs/RELIABILITY.md).
         .library(name: "LiveSwarmParsers", targets: ["STUN", "RTP", "SDP", "AMF0", "FLV", "Codecs", "RTMP", "P2PTracker"]),
         // The services whose own parsers face outside input (TCP framers, the ICE-lite agent, offers, room messages,
-        // tokens, HLS parameters, viewer reports, the config file), for the fuzz targets that reach them.
-        .library(name: "LiveSwarmServices", targets: ["ICE", "SFU", "Signaling", "Server"]),
+        // tokens, HLS parameters, viewer reports, the config file, the RTMP connection and the hub), for the fuzz targets.
+        .library(name: "LiveSwarmServices", targets: ["ICE", "SFU", "Signaling", "Server", "RTMPBridge", "StreamHub"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),

@@ -16,9 +16,9 @@ let services = Target.Dependency.product(name: "LiveSwarmServices", package: roo
 /// Target directories under Targets/: the wire codecs (LiveSwarmParsers), then the services' parsers.
 let targets = ["STUN", "RTP", "RTCP", "SDP", "AMF0", "FLV", "AVC", "AAC", "RTMPChunks", "Tracker", "H264", "RTMPHandshake",
                "TURNTCP", "ICETCP", "ICELite", "STUNFastPath", "Offer", "HLSParams", "RoomMessages", "Tokens", "P2PReports",
-               "Config", "RoomService"]
+               "Config", "RoomService", "RTMPSession"]
 let needsServices: Set = ["TURNTCP", "ICETCP", "ICELite", "STUNFastPath", "Offer", "HLSParams", "RoomMessages", "Tokens",
-                          "P2PReports", "Config", "RoomService"]
+                          "P2PReports", "Config", "RoomService", "RTMPSession"]
 
 let package = Package(
     name: "LiveSwarmFuzz",
@@ -29,13 +29,16 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
     ],
     targets: [.target(name: "FuzzSupport", path: "Support")] + targets.map { name in
         var dependencies: [Target.Dependency] = ["FuzzSupport", parsers, .product(name: "NIOCore", package: "swift-nio")]
         if needsServices.contains(name) {
             dependencies += [services, .product(name: "NIOEmbedded", package: "swift-nio"),
                              .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HummingbirdCore", package: "hummingbird"),
-                             .product(name: "HTTPTypes", package: "swift-http-types")]
+                             .product(name: "HTTPTypes", package: "swift-http-types"),
+                             .product(name: "Logging", package: "swift-log"), .product(name: "Metrics", package: "swift-metrics")]
         }
         return .executableTarget(name: "fuzz-\(name.lowercased())", dependencies: dependencies, path: "Targets/\(name)",
                                  swiftSettings: [.unsafeFlags(["-parse-as-library"])])

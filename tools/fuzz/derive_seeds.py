@@ -111,6 +111,24 @@ def main():
     save(out, 'RoomService', bytes([0x00, 0x10, 0x20]) + msg(0, {'type': 'join', 'version': 1, 'room': 'a', 'name': 'a'})
          + msg(1, {'type': 'join', 'version': 1, 'room': 'b', 'name': 'b'}) + msg(2, {'type': 'join', 'version': 1, 'room': 'c', 'name': 'c'})
          + bytes([0x06, 0x07, 0x04 | 0x80, 0x05 | 0xC0, 0x05 | 0xC0, 0x05 | 0xC0]))
+    # The RTMP connection handler and the hub (docs/RELIABILITY.md, RTMPSession): an encoder's publish and a player's
+    # play of the same stream, media of each kind, the publisher's deleteStream, then time past the republish grace.
+    def op(conn, low, high=0):
+        # Bits 4-7 pick the connection (mod 3), bits 6-7 the stream name or media kind: the first nibble that has both.
+        nibble = next(h for h in range(high * 4, high * 4 + 4) if h % 3 == conn)
+        return bytes([nibble << 4 | low])
+    def media(conn, kind, body):
+        return op(conn, 7, kind) + bytes([len(body)]) + body
+    avcc = bytes.fromhex('01640028ffe1001967640028acd940780227e5c04400000303e80000ea60f183196001000568ebecb22c')
+    rtmp = (op(0, 2) + op(0, 3) + op(0, 4) + op(0, 5) + op(1, 2) + op(1, 3) + op(1, 4) + op(1, 6)
+            + media(0, 0, avcc) + media(0, 1, bytes.fromhex('00000005658884002f')) + media(0, 2, bytes.fromhex('00000004419a2238'))
+            + media(0, 3, bytes.fromhex('1210')) + op(1, 13) + media(0, 1, bytes.fromhex('00000005658884002f')) + op(1, 13)
+            + op(0, 9) + op(1, 13) + op(0, 12, 3) + op(0, 12, 3) + op(1, 13) + op(2, 2) + op(2, 3) + op(2, 4) + op(2, 6))
+    save(out, 'RTMPSession', rtmp)
+    # A republish within the grace period on another connection, and a publisher that vanishes mid-stream.
+    save(out, 'RTMPSession', op(0, 2) + op(0, 3) + op(0, 4) + op(0, 5) + op(1, 2) + op(1, 3) + op(1, 4) + op(1, 6)
+         + media(0, 0, avcc) + op(0, 11) + op(2, 2) + op(2, 3) + op(2, 4) + op(2, 5) + media(2, 0, avcc) + op(1, 13)
+         + op(2, 11) + op(0, 12, 2) + op(1, 13) + op(0, 12, 3) + op(0, 12, 3) + op(1, 13))
     # Tracker messages as the P2P engine and WebTorrent clients send them (docs/P2P.md): 20-character binary strings
     # (info hash, peer ids) as JSON escapes, announces with offers, an answer, a stop, a scrape.
     info_hash = bytes.fromhex('d2474e86c95b19b8bcfdb92bc12c9d44667cfa36').decode('latin1')
