@@ -6,6 +6,7 @@
 #   ./scripts/fuzz.sh "rtcp sdp" 600  several targets in turn, built once (a source change during a long loop
 #                                     does not make it stop and rebuild)
 #   JOBS=2 CONFIG=debug ./scripts/fuzz.sh all 20   two targets at a time, built for debugging (as CI does)
+#   BUILD_ONLY=1 CONFIG=debug ./scripts/fuzz.sh      builds and runs nothing (CI builds beside the browser suites)
 # Seeds are Fuzz/Corpus/TARGET (committed: fixtures and real clients' bytes, tools/fuzz/capture_seeds.py); what
 # libFuzzer finds beyond them goes to Fuzz/.build/corpus/TARGET, crashes to Fuzz/.build/crashes/. Prints one line
 # per target: executions, coverage (cov: edges, ft: features), corpus size, and whether it crashed; exits 1 if any did.
@@ -36,6 +37,7 @@ if ! out=$(swift build "${flags[@]}" 2>&1); then
     exit 2
 fi
 bin=$(swift build "${flags[@]}" --show-bin-path)
+[ -z "${BUILD_ONLY:-}" ] || exit 0
 mkdir -p Fuzz/.build/crashes
 
 # One target: prints its line, and its log's tail if it crashed; returns 1 if it did.

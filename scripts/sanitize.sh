@@ -3,7 +3,9 @@
 #   ./scripts/sanitize.sh address      AddressSanitizer (with LeakSanitizer: see below)
 #   ./scripts/sanitize.sh thread       ThreadSanitizer
 #   ./scripts/sanitize.sh              both, one after the other
-#   JOBS=1 ./scripts/sanitize.sh ...   builds with one job (beside a fuzz run, or in CI after the fuzz targets)
+#   JOBS=1 ./scripts/sanitize.sh ...   builds with one job (beside a fuzz run, say)
+#   BUILD_ONLY=1 ./scripts/sanitize.sh address    builds and runs nothing; SKIP_BUILD=1 runs what was built
+#                                      (CI builds beside the browser suites, scripts/test.sh)
 # Extra arguments go to `swift test` (a --filter, say). Each sanitizer builds in a scratch directory of its own
 # (.build-asan, .build-tsan), so the ordinary build is not thrown away. The suites that drive browsers, ffmpeg,
 # coturn or aiortc (and the lab's, ExperimentTests) are left out: their timings are what they test, and a
@@ -48,12 +50,16 @@ run() {
     shift 2
     local flags=(--sanitize="$sanitizer" --scratch-path "$scratch")
     [ "$sanitizer" = thread ] && flags+=(-Xswiftc -DLIVESWARM_TSAN)
-    echo "== $sanitizer: building in $scratch"
-    swift build --build-tests "${flags[@]}" ${JOBS:+-j "$JOBS"}
+    if [ -z "${SKIP_BUILD:-}" ]; then
+        echo "== $sanitizer: building in $scratch"
+        swift build --build-tests "${flags[@]}" ${JOBS:+-j "$JOBS"}
+    fi
+    [ -z "${BUILD_ONLY:-}" ] || return 0
     echo "== $sanitizer: unit and loopback suites"
     timeout --kill-after=30s 40m swift test --skip-build "${flags[@]}" --no-parallel --skip "$timed_suites" "$@"
 }
 
 [ "$which" = thread ] || run address .build-asan "$@"
 [ "$which" = address ] || run thread .build-tsan "$@"
-echo "sanitize.sh: clean under ${which/all/address and thread}"
+[ -n "${BUILD_ONLY:-}" ] && echo "sanitize.sh: built for ${which/all/address and thread}" \
+    || echo "sanitize.sh: clean under ${which/all/address and thread}"
