@@ -168,6 +168,40 @@ import Testing
             .errorCode()?.code == 508)
     }
 
+    /// A token presented after its reservation expired, before the sweep reached it: 508, and the reserved port is
+    /// released (it used to leave the table unclosed, a bound socket no sweep or stop would ever close).
+    @Test func anExpiredReservationPresentedBeforeTheSweepIsReleased() throws {
+        let m = request(.allocate, [Self.udp, (.evenPort, [0x80])])
+        guard case .allocate(let pending) = allocations.request(m, from: Self.client, now: 0, wall: 1_000_000) else { throw Failure("") }
+        let next = FakeRelay(Address(ip: Self.server, port: 61021))
+        let r = try Message(parsing: allocations.allocated(pending, relay: FakeRelay(Address(ip: Self.server, port: 61020)), reserved: next, now: 0))
+        let token = try #require(try r.reservationToken())
+        let rtcp = TURNClient(transport: .udp, address: Address(ip: [198, 51, 100, 9], port: 40001))
+        let late = try reply(request(.allocate, client: rtcp, now: 40, [Self.udp, (.reservationToken, token)]), client: rtcp, now: 40)
+        #expect(try late.errorCode()?.code == 508)
+        #expect(next.closed, "the expired reservation's socket is closed")
+        allocations.expire(now: 41)
+        allocations.closeAll()
+    }
+
+    /// A relay bound after the server began to stop (the bind was under way when `closeAll` ran) is closed, not
+    /// installed: an allocation added after the last sweep kept its socket and, through the socket's handler, the
+    /// whole endpoint alive (LeakSanitizer found the cycle in CI). Allocates that arrive afterwards get 508.
+    @Test func aRelayBoundAfterTheStopIsClosedNotInstalled() throws {
+        let m = request(.allocate, [Self.udp, (.evenPort, [0x80])])
+        guard case .allocate(let pending) = allocations.request(m, from: Self.client, now: 0, wall: 1_000_000) else { throw Failure("") }
+        allocations.closeAll()
+        let (relay, next) = (FakeRelay(Address(ip: Self.server, port: 61030)), FakeRelay(Address(ip: Self.server, port: 61031)))
+        let r = try Message(parsing: allocations.allocated(pending, relay: relay, reserved: next, now: 0))
+        #expect(try r.errorCode()?.code == 508)
+        #expect(relay.closed && next.closed, "both sockets are closed")
+        #expect(allocations.count == 0)
+        let other = TURNClient(transport: .udp, address: Address(ip: [198, 51, 100, 9], port: 40002))
+        guard case .reply(let bytes) = allocations.request(request(.allocate, client: other, [Self.udp]), from: other, now: 1, wall: 1_000_001)
+        else { throw Failure("an Allocate after the stop starts no bind") }
+        #expect(try Message(parsing: bytes).errorCode()?.code == 508)
+    }
+
     @Test func permissionsAndSendIndications() throws {
         let (relay, _) = try allocate()
         // No permission yet: dropped.

@@ -133,6 +133,8 @@ public final class Allocations: @unchecked Sendable {
     var reservations: [[UInt8]: (socket: any RelaySocket, expiry: Double)] = [:]
     var counters = Counters()
     var challenges: ChallengeLimiter
+    /// Set by ``closeAll()``: the server is stopping.
+    var stopped = false
 
     public init(configuration: Configuration, nonces: NonceIssuer = NonceIssuer(), challenges: ChallengeLimiter = ChallengeLimiter()) {
         self.configuration = configuration
@@ -232,6 +234,8 @@ public final class Allocations: @unchecked Sendable {
             if token != nil && (even != nil || family != nil) { return .reply(respond.error(.badRequest, key: key)) }
             let wanted = family ?? 4
             guard configuration.families.contains(wanted) else { return .reply(respond.error(.addressFamilyNotSupported, key: key)) }
+            // Stopping: no new relay is bound (one would outlive the sweep that closes the others).
+            guard !stopped else { return .reply(respond.error(.insufficientCapacity, key: key)) }
             guard table.count < configuration.limits.capacity else {
                 counters.quotaRefusals += 1
                 return .reply(respond.error(.insufficientCapacity, key: key))
@@ -248,8 +252,14 @@ public final class Allocations: @unchecked Sendable {
             let pending = PendingAllocation(client: client, family: wanted, evenPort: even, request: m, credential: credential,
                                             username: username, lifetime: seconds)
             if let token {
-                // The port reserved by an earlier EVEN-PORT Allocate: no socket to bind.
-                guard let reserved = reservations.removeValue(forKey: token), reserved.expiry > now else {
+                // The port reserved by an earlier EVEN-PORT Allocate: no socket to bind. One past its expiry that the
+                // sweep has not reached is released here, as the sweep would (closing under the lock only schedules
+                // it on its event loop).
+                guard let reserved = reservations.removeValue(forKey: token) else {
+                    return .reply(respond.error(.insufficientCapacity, key: key))
+                }
+                guard reserved.expiry > now else {
+                    reserved.socket.close()
                     return .reply(respond.error(.insufficientCapacity, key: key))
                 }
                 return .reply(install(pending, relay: reserved.socket, reserved: nil, now: now))
@@ -266,6 +276,13 @@ public final class Allocations: @unchecked Sendable {
             return Responder(request: pending.request, software: configuration.software).error(.insufficientCapacity, key: pending.credential.key)
         }
         return lock.withLock {
+            // The server began to stop while this relay was being bound: closed, not installed (an allocation added
+            // after `closeAll` kept its socket, and through the socket's handler the endpoint, alive for good).
+            if stopped {
+                relay.close()
+                reserved?.close()
+                return Responder(request: pending.request, software: configuration.software).error(.insufficientCapacity, key: pending.credential.key)
+            }
             // The client may have allocated meanwhile (a retransmission answered by another bind): keep the first.
             if let existing = table[pending.client] {
                 relay.close()
@@ -496,9 +513,11 @@ public final class Allocations: @unchecked Sendable {
         for s in closing { s.close() }
     }
 
-    /// Every allocation goes (the server is stopping).
+    /// Every allocation goes (the server is stopping), and none is made afterwards: a relay whose bind completes
+    /// later is closed by `allocated`.
     public func closeAll() {
         let all = lock.withLock { () -> [any RelaySocket] in
+            stopped = true
             defer { (table, byRelay, reservations) = ([:], [:], [:]) }
             return table.values.map(\.relay) + reservations.values.map(\.socket)
         }
