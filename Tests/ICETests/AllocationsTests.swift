@@ -202,6 +202,25 @@ import Testing
         #expect(try Message(parsing: bytes).errorCode()?.code == 508)
     }
 
+    /// Quotas hold for Allocates whose relays are bound at the same time: each passed the check when it arrived,
+    /// with nothing installed yet, so the check is made again when its relay is ready (fuzz-turnallocations found a
+    /// source over its quota this way; a flood of Allocates from one address could take any number of relays).
+    @Test func quotasHoldForAllocatesBoundAtTheSameTime() throws {
+        let clients = (0..<3).map { TURNClient(transport: .udp, address: Address(ip: [198, 51, 100, 20 + UInt8($0)], port: 40000)) }
+        let pending = try clients.map { client in
+            guard case .allocate(let p) = allocations.request(request(.allocate, client: client, [Self.udp]), from: client, now: 0, wall: 1_000_000)
+            else { throw Failure("not allocating") }
+            return p
+        }
+        let relays = (0..<3).map { FakeRelay(Address(ip: Self.server, port: 61040 + UInt16($0))) }
+        let answers = try zip(pending, relays).map { try Message(parsing: allocations.allocated($0, relay: $1, reserved: nil, now: 0)) }
+        #expect(answers[0].type.messageClass == .successResponse && answers[1].type.messageClass == .successResponse)
+        #expect(try answers[2].errorCode()?.code == 486, "alice's third allocation is over her quota of two")
+        #expect(relays[2].closed && !relays[0].closed && !relays[1].closed)
+        #expect(allocations.count == 2)
+        allocations.closeAll()
+    }
+
     @Test func permissionsAndSendIndications() throws {
         let (relay, _) = try allocate()
         // No permission yet: dropped.

@@ -236,17 +236,7 @@ public final class Allocations: @unchecked Sendable {
             guard configuration.families.contains(wanted) else { return .reply(respond.error(.addressFamilyNotSupported, key: key)) }
             // Stopping: no new relay is bound (one would outlive the sweep that closes the others).
             guard !stopped else { return .reply(respond.error(.insufficientCapacity, key: key)) }
-            guard table.count < configuration.limits.capacity else {
-                counters.quotaRefusals += 1
-                return .reply(respond.error(.insufficientCapacity, key: key))
-            }
-            let (mine, sameSource) = table.values.reduce((0, 0)) {
-                ($0.0 + ($1.credential.user == credential.user ? 1 : 0), $0.1 + ($1.client.address.ip == client.address.ip ? 1 : 0))
-            }
-            guard mine < configuration.limits.allocationsPerUser, sameSource < configuration.limits.allocationsPerSource else {
-                counters.quotaRefusals += 1
-                return .reply(respond.error(.allocationQuotaReached, key: key))
-            }
+            if let code = quotaRefusal(client, credential) { return .reply(respond.error(code, key: key)) }
             let seconds = lifetime.map { min(max(Double($0), configuration.limits.defaultLifetime), configuration.limits.maximumLifetime) }
                 ?? configuration.limits.defaultLifetime
             let pending = PendingAllocation(client: client, family: wanted, evenPort: even, request: m, credential: credential,
@@ -290,8 +280,31 @@ public final class Allocations: @unchecked Sendable {
                 return existing.transactionID == pending.request.transactionID ? existing.response
                     : Responder(request: pending.request, software: configuration.software).error(.allocationMismatch, key: pending.credential.key)
             }
+            if let code = quotaRefusal(pending.client, pending.credential) {
+                relay.close()
+                reserved?.close()
+                return Responder(request: pending.request, software: configuration.software).error(code, key: pending.credential.key)
+            }
             return install(pending, relay: relay, reserved: reserved, now: now)
         }
+    }
+
+    /// Under the lock: 508 at the server's capacity, 486 at the user's or the source address's quota (counted).
+    /// Checked when the Allocate arrives and again when its relay is bound: Allocates whose binds overlap all passed
+    /// the first check with none of them installed.
+    func quotaRefusal(_ client: TURNClient, _ credential: TURNCredentials.Candidate) -> ErrorCode? {
+        guard table.count < configuration.limits.capacity else {
+            counters.quotaRefusals += 1
+            return .insufficientCapacity
+        }
+        let (mine, sameSource) = table.values.reduce((0, 0)) {
+            ($0.0 + ($1.credential.user == credential.user ? 1 : 0), $0.1 + ($1.client.address.ip == client.address.ip ? 1 : 0))
+        }
+        guard mine < configuration.limits.allocationsPerUser, sameSource < configuration.limits.allocationsPerSource else {
+            counters.quotaRefusals += 1
+            return .allocationQuotaReached
+        }
+        return nil
     }
 
     /// Under the lock.
