@@ -129,6 +129,26 @@ def main():
     save(out, 'RTMPSession', op(0, 2) + op(0, 3) + op(0, 4) + op(0, 5) + op(1, 2) + op(1, 3) + op(1, 4) + op(1, 6)
          + media(0, 0, avcc) + op(0, 11) + op(2, 2) + op(2, 3) + op(2, 4) + op(2, 5) + media(2, 0, avcc) + op(1, 13)
          + op(2, 11) + op(0, 12, 2) + op(1, 13) + op(0, 12, 3) + op(0, 12, 3) + op(1, 13))
+    # The TURN server's allocations (docs/RELIABILITY.md, TURNAllocations): steps of (op, arg, more[, length, bytes]);
+    # op % 13 is the operation, op // 13 how it is signed (0: alice, 2: bob, 6: a session-scoped REST user), more & 3
+    # the client (0 and 1 UDP, 2 TCP, 3 TLS), (more >> 2) & 7 the peer.
+    def turn(op, arg=0, more=0, body=None):
+        return bytes([op, arg, more]) + (bytes([len(body)]) + body if body is not None else b'')
+    # A client allocates, permits a peer, binds channel 0x4000 to it, sends to it both ways, hears from it, refreshes,
+    # time passes past the permission, and it refreshes to 0.
+    save(out, 'TURNAllocations', turn(0) + turn(2) + turn(3, 2) + turn(4, 0, 0, b'hello') + turn(5, 0, 0, b'channel')
+         + turn(6, 0, 0, b'from the peer') + turn(1, 2, 4) + turn(10, 100) + turn(6, 0, 0, b'again') + turn(8, 100)
+         + turn(6, 0, 0, b'too late') + turn(1, 1))
+    # EVEN-PORT with R, the next port allocated by its token from the other UDP client, bob's TCP allocation, data
+    # from the first relay to the other (inside the server), the TCP connection closing, time past every lifetime.
+    save(out, 'TURNAllocations', turn(0, 0, 0x30) + turn(0, 0, 0x41) + turn(26, 0, 2) + turn(2, 0, 0x18)
+         + turn(4, 0, 0x18, b'inside') + turn(9, 0, 2) + turn(8, 255))
+    # A session-scoped user reaches the media port and not a public peer; a bind still under way when the server
+    # stops completes after it.
+    save(out, 'TURNAllocations', turn(78, 0, 1) + turn(80, 0, 0x11) + turn(82, 0, 0x11, b'to the SFU') + turn(80, 0, 0x01)
+         + turn(0, 0, 0x04) + turn(12, 0xF0) + turn(11))
+    # A reservation met past its lifetime before the sweep reaches it.
+    save(out, 'TURNAllocations', turn(0, 0, 0x30) + turn(10, 255) + turn(0, 0, 0x41) + turn(8, 1))
     # Tracker messages as the P2P engine and WebTorrent clients send them (docs/P2P.md): 20-character binary strings
     # (info hash, peer ids) as JSON escapes, announces with offers, an answer, a stop, a scrape.
     info_hash = bytes.fromhex('d2474e86c95b19b8bcfdb92bc12c9d44667cfa36').decode('latin1')
