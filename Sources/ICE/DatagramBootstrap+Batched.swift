@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 
@@ -13,5 +14,22 @@ extension DatagramBootstrap {
             .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 32 * 2048))
             .channelOption(.maxMessagesPerRead, value: 8)
             .channelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(receiveBuffer))
+    }
+
+    /// `channelInitializer(initialize)` and `bind(host:port:)`, closing the channel when the bind fails (a port in
+    /// use): swift-nio's DatagramBootstrap leaves that channel open, unlike ServerBootstrap, and with it the handlers
+    /// the initializer added and whatever they hold (a TURN relay's handler held the whole TURN endpoint: a relay port
+    /// found taken leaked the server).
+    func bind(host: String, port: Int, initializing initialize: @escaping @Sendable (any Channel) -> EventLoopFuture<Void>)
+        -> EventLoopFuture<any Channel> {
+        let made = NIOLockedValueBox<(any Channel)?>(nil)
+        let bound = channelInitializer { channel in
+            made.withLockedValue { $0 = channel }
+            return initialize(channel)
+        }.bind(host: host, port: port)
+        return bound.flatMapError { error in
+            made.withLockedValue { $0 }?.close(promise: nil)
+            return bound.eventLoop.makeFailedFuture(error)
+        }
     }
 }

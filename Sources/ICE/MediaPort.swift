@@ -378,12 +378,11 @@ public final class MediaPort: Service, Sendable {
         var attempt = 1
         while true {
             let udp = try await DatagramBootstrap.batched(group: group, receiveBuffer: 4 << 20)
-                .channelInitializer { channel in
+                .bind(host: configuration.host, port: configuration.port) { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(UDPHandler(port: self))
                     }
-                }
-                .bind(host: configuration.host, port: configuration.port).get()
+                }.get()
             guard configuration.tcp else { return (udp, nil) }
             let tcpPort = configuration.port == 0 ? udp.localAddress?.port ?? 0 : configuration.port
             do {

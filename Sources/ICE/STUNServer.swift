@@ -79,13 +79,11 @@ public final class STUNServer: Service, Sendable {
         let responding = Responding(responder: responder, logger: logger, answered: answered, dropped: dropped, turn: turn,
                                     idleSeconds: configuration.turn.limits.idleConnectionSeconds)
         let udp = try await DatagramBootstrap.batched(group: group, receiveBuffer: 1 << 20)
-            .channelInitializer { channel in
+            .bind(host: configuration.host, port: configuration.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(
-                        UDPHandler(responding: responding))
+                    try channel.pipeline.syncOperations.addHandler(UDPHandler(responding: responding))
                 }
-            }
-            .bind(host: configuration.host, port: configuration.port).get()
+            }.get()
         let tcp: any Channel
         do {
             tcp = try await ServerBootstrap(group: group)

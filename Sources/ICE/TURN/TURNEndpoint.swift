@@ -196,14 +196,14 @@ final class NIORelaySocket: RelaySocket, Sendable {
     static func bind(host: String, port: Int, shown: [UInt8], endpoint: TURNEndpoint) -> EventLoopFuture<NIORelaySocket> {
         let address = Address(ip: shown, port: UInt16(port))
         let handler = RelayHandler(endpoint: endpoint, relay: address)
+        // A port found taken is closed again (see `bind(host:port:initializing:)`), and another one tried.
         return DatagramBootstrap(group: endpoint.group)
             .channelOption(.socketOption(.so_rcvbuf), value: 1 << 20)
-            .channelInitializer { channel in
+            .bind(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(handler)
                 }
             }
-            .bind(host: host, port: port)
             .map { NIORelaySocket(address: address, channel: $0, handler: handler) }
     }
 
