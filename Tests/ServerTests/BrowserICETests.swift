@@ -139,7 +139,7 @@ import TestSupport
         let results = try await driver.jsonResult([String: Result].self, timeout: .seconds(90))
         for transport in ["udp", "tcp", "tls"] {
             let r = try #require(results["turn-\(transport)"])
-            print("TURN/\(transport): \(r.state) in \(r.connectedMs.map { "\(Int($0)) ms" } ?? "-"), \(r.selectedPair?.local ?? r.error ?? "-") → \(r.selectedPair?.remote ?? "-"); server \(r.server?.state ?? "-"), selected \(r.server?.selected ?? "-")")
+            print("TURN/\(transport): \(r.state) in \(r.connectedMs.map { "\(Int($0)) ms" } ?? "-"), \(r.selectedPair?.local ?? r.error ?? "-") → \(r.selectedPair?.remote ?? "-"); server \(r.server?.state ?? "-"), selected \(r.server?.selected ?? "-"), \(r.server?.checks ?? 0) checks, \(r.server?.dtlsPackets ?? 0) DTLS packets")
             #expect(r.state == "connected" || r.state == "completed", "TURN/\(transport): \(r.state) \(r.error ?? "")")
             #expect(r.selectedPair?.localType == "relay" && r.selectedPair?.relayProtocol == transport, "\(String(describing: r.selectedPair))")
             #expect(r.server?.state == "connected" && r.server?.selected?.hasPrefix("udp ") == true, "the media port saw the relay over UDP")

@@ -74,7 +74,13 @@ async function check(transport, keep) {
     await waitFor(() => ['connected', 'completed', 'failed'].includes(pc.iceConnectionState), 15000);
     // Then DTLS over the pair (up to 5 s more), so that the server's view read next is the settled one.
     await waitFor(() => ['connected', 'failed'].includes(pc.connectionState), 5000).catch(() => {});
-    if (result.probe) result.server = await (await fetch(result.probe)).json();
+    // The server selects the pair when the browser nominates it (USE-CANDIDATE), which can come after DTLS is done
+    // when the handshake is quick: its view is read again until it has (up to 3 s).
+    for (const until = Date.now() + 3000; result.probe;) {
+      result.server = await (await fetch(result.probe)).json();
+      if (result.server.state === 'connected' || Date.now() > until) break;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
   } catch (e) {
     result.error = String(e);
   }
