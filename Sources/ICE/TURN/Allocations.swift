@@ -261,30 +261,25 @@ public final class Allocations: @unchecked Sendable {
     /// The relay for `pending` is bound (nil: no port was free, 508). `reserved`, for EVEN-PORT with R, is the
     /// next port, held for the RESERVATION-TOKEN in the answer.
     public func allocated(_ pending: PendingAllocation, relay: (any RelaySocket)?, reserved: (any RelaySocket)?, now: Double) -> [UInt8] {
-        guard let relay else {
-            reserved?.close()
-            return Responder(request: pending.request, software: configuration.software).error(.insufficientCapacity, key: pending.credential.key)
-        }
-        return lock.withLock {
+        lock.withLock {
+            let respond = Responder(request: pending.request, software: configuration.software)
+            let key = pending.credential.key
+            // Not installed: the sockets bound for it are closed (under the lock this only schedules it on their loop).
+            func refused(_ answer: [UInt8]) -> [UInt8] {
+                relay?.close()
+                reserved?.close()
+                return answer
+            }
+            guard let relay else { return refused(respond.error(.insufficientCapacity, key: key)) }
             // The server began to stop while this relay was being bound: closed, not installed (an allocation added
             // after `closeAll` kept its socket, and through the socket's handler the endpoint, alive for good).
-            if stopped {
-                relay.close()
-                reserved?.close()
-                return Responder(request: pending.request, software: configuration.software).error(.insufficientCapacity, key: pending.credential.key)
-            }
+            if stopped { return refused(respond.error(.insufficientCapacity, key: key)) }
             // The client may have allocated meanwhile (a retransmission answered by another bind): keep the first.
             if let existing = table[pending.client] {
-                relay.close()
-                reserved?.close()
-                return existing.transactionID == pending.request.transactionID ? existing.response
-                    : Responder(request: pending.request, software: configuration.software).error(.allocationMismatch, key: pending.credential.key)
+                return refused(existing.transactionID == pending.request.transactionID ? existing.response
+                               : respond.error(.allocationMismatch, key: key))
             }
-            if let code = quotaRefusal(pending.client, pending.credential) {
-                relay.close()
-                reserved?.close()
-                return Responder(request: pending.request, software: configuration.software).error(code, key: pending.credential.key)
-            }
+            if let code = quotaRefusal(pending.client, pending.credential) { return refused(respond.error(code, key: key)) }
             return install(pending, relay: relay, reserved: reserved, now: now)
         }
     }
