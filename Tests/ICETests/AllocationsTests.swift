@@ -434,6 +434,19 @@ import Testing
         #expect(again.closed && allocations.count == 0)
     }
 
+    /// An allocation past its lifetime that the sweep (about once a second) has not reached yet is gone for its
+    /// client already: Refresh, CreatePermission and ChannelBind get 437, as after the sweep, and do not revive it.
+    @Test func anExpiredAllocationBeforeTheSweepServesNoRequest() throws {
+        let (relay, _) = try allocate()
+        let late = 600.5
+        #expect(try reply(request(.refresh, now: late), now: late).errorCode()?.code == 437)
+        #expect(try reply(request(.createPermission, now: late, peers: [Self.peer]), now: late).errorCode()?.code == 437)
+        #expect(try reply(request(.channelBind, now: late, [(.channelNumber, [0x40, 0x00, 0, 0])], peers: [Self.peer]), now: late)
+            .errorCode()?.code == 437)
+        allocations.expire(now: 601)
+        #expect(relay.closed && allocations.count == 0)
+    }
+
     @Test func tcpClientsLoseTheirAllocationWithTheConnection() throws {
         let tcp = TURNClient(transport: .tcp, address: Self.client.address)
         let (relay, _) = try allocate(client: tcp)

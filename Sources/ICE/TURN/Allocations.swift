@@ -204,7 +204,8 @@ public final class Allocations: @unchecked Sendable {
             return allocate(m, client: client, username: username, credential: credential, respond: respond, now: now)
         }
         return lock.withLock { () -> RequestOutcome in
-            guard let a = table[client] else { return .reply(respond.error(.allocationMismatch, key: key)) }
+            // One past its lifetime is gone even before the sweep reaches it: no request revives it.
+            guard let a = table[client], a.expiry > now else { return .reply(respond.error(.allocationMismatch, key: key)) }
             guard a.username == username else { return .reply(respond.error(.wrongCredentials, key: key)) }
             switch m.type.method {
             case .refresh: return .reply(refresh(a, m, respond: respond, now: now))
