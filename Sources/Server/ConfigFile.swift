@@ -134,9 +134,29 @@ public struct ConfigFile: Decodable, Sendable {
         return try parse(String(decoding: data, as: UTF8.self), name: path)
     }
 
+    /// Whether every mapping in `node` has scalar keys (Yams can only build dictionaries of those).
+    static func keysAreScalars(_ node: Node) -> Bool {
+        switch node {
+        case .scalar, .alias: true
+        case .sequence(let items): items.allSatisfy(keysAreScalars)
+        case .mapping(let pairs): pairs.allSatisfy { key, value in key.scalar != nil && keysAreScalars(value) }
+        }
+    }
+
     public static func parse(_ text: String, name: String = "config") throws -> ConfigFile {
         let node: Any?
-        do { node = try Yams.load(yaml: text) } catch { throw Invalid(description: "\(name): not valid YAML: \(error)") }
+        do {
+            // A key that is a list or a mapping (YAML's "? " complex keys) makes Yams trap when it builds a
+            // dictionary: refused first, from the parsed tree.
+            if let tree = try Yams.compose(yaml: text), !Self.keysAreScalars(tree) {
+                throw Invalid(description: "\(name): every key must be a plain name (a list or a mapping was used as a key)")
+            }
+            node = try Yams.load(yaml: text)
+        } catch let invalid as Invalid {
+            throw invalid
+        } catch {
+            throw Invalid(description: "\(name): not valid YAML: \(error)")
+        }
         if node == nil { return try YAMLDecoder().decode(ConfigFile.self, from: "{}") }
         guard let top = node as? [String: Any] else { throw Invalid(description: "\(name): the top level must be a mapping") }
         for (key, value) in top {

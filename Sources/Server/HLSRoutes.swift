@@ -68,25 +68,41 @@ extension HTTPRoutes {
         token.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(.init(charactersIn: "-._~"))) ?? token
     }
 
-    /// `query` added to each URI line and each `URI="..."` attribute of a playlist.
+    /// `query` added to each URI line and each `URI="..."` attribute of a playlist. The playlist is read as bytes,
+    /// as a player reads it: a Character search misses a "?" or a quote that a combining or prepended mark makes part
+    /// of one grapheme with its neighbour (found by fuzz-hlsparams's long run), and "\r\n" is one Character. A line
+    /// ending "\r\n" gets the query before the "\r".
     static func addingQuery(_ query: String, to playlist: String) -> String {
-        func add(_ uri: Substring) -> String { uri + (uri.contains("?") ? "&" : "?") + query }
-        var out: [String] = []
-        for line in playlist.split(separator: "\n", omittingEmptySubsequences: false) {
-            if line.isEmpty { out.append(""); continue }
-            if !line.hasPrefix("#") { out.append(add(line)); continue }
-            var rest = line[...]
-            var rewritten = ""
-            while let r = rest.range(of: "URI=\"") {
-                rewritten += rest[..<r.upperBound]
-                rest = rest[r.upperBound...]
-                guard let close = rest.firstIndex(of: "\"") else { break }
-                rewritten += add(rest[..<close])
-                rest = rest[close...]
-            }
-            out.append(rewritten + rest)
+        let (quote, question, newline, cr) = (UInt8(ascii: "\""), UInt8(ascii: "?"), UInt8(ascii: "\n"), UInt8(ascii: "\r"))
+        let attribute = Array("URI=\"".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(playlist.utf8.count + 64)
+        func add(_ uri: Substring.UTF8View) {
+            out += uri
+            out.append(uri.contains(question) ? UInt8(ascii: "&") : question)
+            out += query.utf8
         }
-        return out.joined(separator: "\n")
+        for (n, line) in playlist.utf8.split(separator: newline, omittingEmptySubsequences: false).enumerated() {
+            if n > 0 { out.append(newline) }
+            let body = line.last == cr ? line.dropLast() : line
+            if body.isEmpty {
+                out += line
+            } else if body.first != UInt8(ascii: "#") {
+                add(body)
+                if body.count < line.count { out.append(cr) }
+            } else {
+                var rest = line[...]
+                while let start = rest.firstRange(of: attribute) {
+                    out += rest[..<start.upperBound]
+                    rest = rest[start.upperBound...]
+                    guard let close = rest.firstIndex(of: quote) else { break }
+                    add(rest[..<close])
+                    rest = rest[close...]
+                }
+                out += rest
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// The viewer a request is from (``HLSAudience/client(_:address:)``).

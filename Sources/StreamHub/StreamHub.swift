@@ -80,8 +80,9 @@ public final class StreamHub: Sendable {
 
     /// The `token` parameter of a URL query ("a=1&token=T"), the way viewers give theirs.
     public static func token(inQuery query: Substring) -> String? {
-        for pair in query.split(separator: "&") where pair.hasPrefix("token=") {
-            let value = String(pair.dropFirst(6))
+        // Bytes, as a URL is: a Character split misses an "&" that a mark makes part of a grapheme.
+        for pair in query.utf8.split(separator: UInt8(ascii: "&")) where pair.starts(with: "token=".utf8) {
+            let value = String(decoding: pair.dropFirst(6), as: UTF8.self)
             // `%XX` escapes decoded (a token pasted into a URL may have them); as it is when an escape is bad.
             return value.removingPercentEncoding ?? value
         }

@@ -147,6 +147,11 @@ import Testing
         ("pushes:\n  - stream: live/a\n    url: http://h/app/key\n", "pushes[0].url: bad push URL: the URL must start with rtmp://"),
         ("pushes:\n  - stream: live/a\n    url: rtmp://h/app/key\n    key: x\n", "unknown key 'pushes.key'"),
         ("pushes:\n  stream: live/a\n", "pushes must be a list"),
+        // YAML's complex keys (a list or a mapping as a key, after "?"): Yams trapped on them (fuzz-config's long
+        // run, a "?" left at a line's start before a list), which stopped `liveswarm --config` with a crash.
+        ("pushes:\n?\n  - stream: live/a\n", "every key must be a plain name"),
+        ("http:\n  ? [a, b]\n  : 1\n", "every key must be a plain name"),
+        ("? {a: 1}\n: x\n", "every key must be a plain name"),
     ])
     func rejectsBadFiles(yaml: String, message: String) {
         do {

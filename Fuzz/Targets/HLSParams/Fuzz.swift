@@ -38,14 +38,25 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         check(encoded.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "&") && $0 != UInt8(ascii: "#") },
               "the token written on playlist URIs: \(encoded.debugDescription)")
         let rewritten = HTTPRoutes.addingQuery("token=\(encoded)", to: playlist)
-        let before = playlist.split(separator: "\n", omittingEmptySubsequences: false)
-        let after = rewritten.split(separator: "\n", omittingEmptySubsequences: false)
+        // Lines and queries as bytes, as a player reads them (a Character comparison calls a line changed when a
+        // mark makes one grapheme of its last character and the "?" added after it).
+        let newline = UInt8(ascii: "\n"), cr = UInt8(ascii: "\r")
+        let before = playlist.utf8.split(separator: newline, omittingEmptySubsequences: false)
+        let after = rewritten.utf8.split(separator: newline, omittingEmptySubsequences: false)
         check(before.count == after.count, "\(before.count) playlist lines became \(after.count)")
-        for (b, a) in zip(before, after) where !b.isEmpty && !b.hasPrefix("#") {
-            check(a.hasPrefix(b), "a URI line changed: \(b.debugDescription) -> \(a.debugDescription)")
-            let query = a.split(separator: "?", maxSplits: 1).last.map(String.init) ?? ""
-            check(StreamHub.token(inQuery: query.split(separator: "&").filter { $0.hasPrefix("token=") }.last ?? "") == token,
-                  "the token does not read back from \(a.debugDescription)")
+        for (b, a) in zip(before, after) {
+            let line = b.last == cr ? b.dropLast() : b
+            guard !line.isEmpty, line.first != UInt8(ascii: "#") else { continue }
+            let (aText, bText) = (String(decoding: a, as: UTF8.self), String(decoding: b, as: UTF8.self))
+            check(a.starts(with: line), "a URI line changed: \(bText.debugDescription) -> \(aText.debugDescription)")
+            // The query a player sends: the line's own, if any, then what was added ("?token=..." or "&token=...").
+            var query: [UInt8] = []
+            if let q = line.firstIndex(of: UInt8(ascii: "?")) { query += line[line.index(after: q)...] }
+            let added = (b.last == cr ? a.dropLast() : a).dropFirst(line.count)
+            query += query.isEmpty ? added.dropFirst() : added
+            let last = query.split(separator: UInt8(ascii: "&")).last { $0.starts(with: "token=".utf8) }
+            check(last.flatMap { StreamHub.token(inQuery: Substring(String(decoding: $0, as: UTF8.self))) } == token,
+                  "the token does not read back from \(aText.debugDescription)")
         }
     }
     return 0
