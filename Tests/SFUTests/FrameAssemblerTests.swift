@@ -1,4 +1,5 @@
 import Testing
+import RTP
 @testable import SFU
 
 /// The WHIP ingest's reordering: frames out whole and in order, holes waited for and then given up.
@@ -81,6 +82,58 @@ import Testing
         for s in 2...13 { out += a.push(sequence: UInt16(s), timestamp: UInt32(s * 3000), marker: true, bytes: [], at: 0) }
         #expect(out.contains(.gaveUp(dropped: 1)))
         #expect(Self.frames(out).count == 11, "\(out)")
+    }
+
+    /// An RTP packet of `payload` bytes and `padding` bytes of padding (the P bit, the last byte counting them).
+    static func rtp(_ seq: UInt16, _ ts: UInt32, marker: Bool, payload: [UInt8], padding: Int = 0) -> [UInt8] {
+        var p: [UInt8] = [padding > 0 ? 0xA0 : 0x80, (marker ? 0x80 : 0) | 102, UInt8(seq >> 8), UInt8(seq & 0xFF),
+                          UInt8(ts >> 24), UInt8(ts >> 16 & 0xFF), UInt8(ts >> 8 & 0xFF), UInt8(ts & 0xFF), 0, 0, 0, 1]
+        p += payload
+        if padding > 0 { p += [UInt8](repeating: 0, count: padding - 1) + [UInt8(padding)] }
+        return p
+    }
+
+    /// What Chromium sent under CPU load (a WHIP ingest test, 2026-12-07): a delta frame's first FU-A packet, then
+    /// at once, with no sequence number missing and no marker before it, a keyframe (libwebrtc's pacer flushes a
+    /// delta frame's queued packets when a keyframe comes). The cut-short start is dropped and the keyframe is
+    /// whole; grouped by marker alone the two were one frame the depacketizer refused.
+    @Test func aFrameCutShortByTheSenderIsDroppedAndTheKeyframeAfterItIsWhole() {
+        var a = FrameAssembler()
+        var out: [FrameAssembler.Output] = []
+        out += a.push(sequence: 10, timestamp: 0, marker: true, bytes: Self.rtp(10, 0, marker: true, payload: [0x41, 1]), at: 0)
+        // Frame 1: an FU-A start (non-IDR), and nothing more of it.
+        out += a.push(sequence: 11, timestamp: 3000, marker: false, bytes: Self.rtp(11, 3000, marker: false, payload: [0x7C, 0x81, 1]), at: 0.01)
+        // Frame 2, a keyframe: STAP-A (SPS, PPS), then an IDR in two fragments.
+        let key: [(UInt16, Bool, [UInt8])] = [(12, false, [0x78, 0, 2, 0x67, 1, 0, 2, 0x68, 1]), (13, false, [0x7C, 0x85, 1]), (14, true, [0x7C, 0x45, 2])]
+        for (seq, m, payload) in key {
+            out += a.push(sequence: seq, timestamp: 6000, marker: m, bytes: Self.rtp(seq, 6000, marker: m, payload: payload), at: 0.02)
+        }
+        #expect(out.count == 3 && Self.frames(out) == [0, 2] && out[1] == .cutShort(dropped: 1), "\(out)")
+        if case .frame(let packets) = out.last { #expect(packets.map(\.sequence) == [12, 13, 14].map { Int64($0) + 65536 }) }
+        // The keyframe depacketizes (it did not when glued to the FU-A start).
+        if case .frame(let packets) = out.last {
+            var d = H264Depacketizer()
+            var unit: H264Depacketizer.AccessUnit?
+            for (i, p) in packets.enumerated() {
+                unit = try? d.push(sequenceNumber: UInt16(i), timestamp: 6000, marker: p.marker, payload: p.bytes[12...])
+            }
+            #expect(unit?.nalUnits.map { $0[0] & 0x1F } == [7, 8, 5])
+        }
+        #expect(a.buffer.isEmpty && a.late == 0)
+    }
+
+    /// Padding-only packets (bandwidth probing on the media SSRC) carry the last frame's timestamp: between two
+    /// frames or inside one they cut nothing, and a frame with them comes out whole.
+    @Test func paddingWithTheLastFramesTimestampCutsNothing() {
+        var a = FrameAssembler()
+        var out: [FrameAssembler.Output] = []
+        out += a.push(sequence: 1, timestamp: 0, marker: true, bytes: Self.rtp(1, 0, marker: true, payload: [0x65, 1]), at: 0)
+        for seq: UInt16 in 2...3 { out += a.push(sequence: seq, timestamp: 0, marker: false, bytes: Self.rtp(seq, 0, marker: false, payload: [], padding: 200), at: 0) }
+        out += a.push(sequence: 4, timestamp: 3000, marker: false, bytes: Self.rtp(4, 3000, marker: false, payload: [0x7C, 0x81, 1]), at: 0)
+        out += a.push(sequence: 5, timestamp: 0, marker: false, bytes: Self.rtp(5, 0, marker: false, payload: [], padding: 100), at: 0)
+        out += a.push(sequence: 6, timestamp: 3000, marker: true, bytes: Self.rtp(6, 3000, marker: true, payload: [0x7C, 0x41, 2]), at: 0)
+        #expect(Self.frames(out) == [0, 0] && !out.contains { if case .cutShort = $0 { true } else { false } }, "\(out)")
+        if case .frame(let packets) = out.last { #expect(packets.count == 5) }
     }
 
     @Test func senderReportsLineTracksUpOnThePublishersClock() {

@@ -1,3 +1,5 @@
+import RTP
+
 /// A publisher's video packets put back in order and grouped into whole frames (all packets of one RTP timestamp,
 /// ending at the marker bit) before the frames go into the hub: a decoder fed a frame with a packet missing shows
 /// garbage until the next keyframe, so a frame is held until its packets are all there (NACK brings lost ones back)
@@ -8,6 +10,14 @@
 /// frame to its marker is present. Giving up drops everything up to the first marker after the hole (the frame the
 /// hole was in); the owner then waits for a keyframe (and asks for one). Pure: packets and instants (in seconds) in,
 /// frames out.
+///
+/// A frame may also end with no packet missing and no marker: a new timestamp before the marker means the sender
+/// stopped sending the frame part way. libwebrtc's pacer does this when a keyframe is queued (its keyframe
+/// flushing): the delta frame's packets still waiting are thrown away, and as sequence numbers are given at
+/// sending, nothing is missing; seen with Chromium under CPU load. Those first packets are dropped as a frame cut
+/// short, and the keyframe after them is whole. (Grouped by marker alone, they were glued to the keyframe and the
+/// depacketizer refused the lot: an FU-A start, then a STAP-A.) Padding-only packets carry the last frame's
+/// timestamp and belong to no frame: they neither start nor cut one.
 struct FrameAssembler: Sendable {
     struct Packet: Sendable, Equatable {
         var sequence: Int64
@@ -15,6 +25,12 @@ struct FrameAssembler: Sendable {
         var marker: Bool
         /// The whole RTP packet (header included).
         var bytes: [UInt8]
+
+        /// RTP padding and nothing else (RFC 3550 5.1: the P bit, the last byte counting the padding).
+        var isPaddingOnly: Bool {
+            guard bytes.count > 12, bytes[0] & 0x20 != 0, let headerEnd = RTPPacket.headerLength(bytes) else { return false }
+            return headerEnd + Int(bytes[bytes.count - 1]) >= bytes.count
+        }
     }
 
     enum Output: Sendable, Equatable {
@@ -22,6 +38,9 @@ struct FrameAssembler: Sendable {
         case frame([Packet])
         /// A frame (or more) lost: `dropped` buffered packets thrown away with it.
         case gaveUp(dropped: Int)
+        /// A frame the sender stopped sending part way (a new timestamp came before its marker): its `dropped`
+        /// packets thrown away. Later frames may refer to it: the owner waits for a keyframe.
+        case cutShort(dropped: Int)
     }
 
     /// How long a hole may hold frames back before they are given up: two NACK round trips and a retry on a
@@ -77,13 +96,28 @@ struct FrameAssembler: Sendable {
         var out: [Output] = []
         while let start = next, !buffer.isEmpty {
             var s = start
-            var complete = false
+            var complete = false, cut = false
+            var timestamp: UInt32?
             while let p = buffer[s] {
+                if !p.isPaddingOnly {
+                    if let t = timestamp, t != p.timestamp {
+                        cut = true
+                        break
+                    }
+                    timestamp = p.timestamp
+                }
                 if p.marker {
                     complete = true
                     break
                 }
                 s += 1
+            }
+            if cut {
+                for k in start..<s { buffer[k] = nil }
+                out.append(.cutShort(dropped: Int(s - start)))
+                next = s
+                blockedSince = nil
+                continue
             }
             if complete {
                 out.append(.frame((start...s).map { buffer.removeValue(forKey: $0)! }))

@@ -86,8 +86,13 @@ public final class HubIngest: ProducerSink, @unchecked Sendable {
         /// that (or at the start).
         public var framesGivenUp = 0
         public var framesWithoutKeyframe = 0
-        /// Frames whose payload the depacketizer refused.
+        /// Frames the publisher stopped sending part way (``FrameAssembler/Output/cutShort(dropped:)``: libwebrtc
+        /// drops a delta frame's queued packets when a keyframe comes, so this is normal under load).
+        public var framesCutShort = 0
+        /// Frames whose payload the depacketizer refused, and what was wrong with the last one (the error and, for
+        /// each of its packets, the sequence number, marker and first payload bytes).
         public var brokenFrames = 0
+        public var lastBrokenFrame: String?
         /// Sequence headers sent (1, plus one per SPS/PPS change: a new resolution).
         public var configurations = 0
         public var keyframeRequests = 0
@@ -112,6 +117,7 @@ public final class HubIngest: ProducerSink, @unchecked Sendable {
     var lastVideo: Int64 = -1
     var lastKeyframe: Double?
     var lastRequest: Double?
+    var lastBrokenLog: Double?
     var newestViewer: UInt64 = 0
     var transcoder: OpusToAAC?
     var audioConfigSent = false
@@ -233,6 +239,10 @@ public final class HubIngest: ProducerSink, @unchecked Sendable {
                 "nack": "\(assembler.lastHole.map { video?.describeMissing(UInt16(truncatingIfNeeded: $0.missing)) ?? "-" } ?? "-")",
                 "inHistory": "\(assembler.lastHole.map { video?.stored(UInt16(truncatingIfNeeded: $0.missing)) != nil } ?? false)", "late": "\(assembler.late)"])
             waitingForKeyframe = true
+        case .cutShort(let dropped):
+            stats.framesCutShort += 1
+            logger.debug("WHIP to hub: a frame the publisher cut short", metadata: ["stream": "\(key)", "packetsDropped": "\(dropped)"])
+            waitingForKeyframe = true
         case .frame(let packets):
             frame(packets, arrival: arrival)
         }
@@ -253,6 +263,12 @@ public final class HubIngest: ProducerSink, @unchecked Sendable {
                                              payload: p.bytes[headerEnd..<end])
             } catch {
                 stats.brokenFrames += 1
+                stats.lastBrokenFrame = Self.describe(error, at: i, in: packets)
+                if arrival - (lastBrokenLog ?? -.infinity) >= 10_000 {
+                    lastBrokenLog = arrival
+                    logger.warning("WHIP to hub: a frame the depacketizer refused (the ingest waits for a keyframe)", metadata: [
+                        "stream": "\(key)", "brokenFrames": "\(stats.brokenFrames)", "frame": "\(stats.lastBrokenFrame ?? "")"])
+                }
                 waitingForKeyframe = true
                 return
             }
@@ -314,6 +330,18 @@ public final class HubIngest: ProducerSink, @unchecked Sendable {
             body.writeBytes(n)
         }
         publisher.send(.video, timestamp: UInt32(truncatingIfNeeded: ms), payload: body)
+    }
+
+    /// A refused frame for the stats and the log: the error, the packet it came at, and each packet as
+    /// `sequence[M]:first payload bytes in hex` (an FU-A's second byte is its fragment header).
+    static func describe(_ error: H264Depacketizer.Failure, at index: Int, in packets: [FrameAssembler.Packet]) -> String {
+        let shown = packets.prefix(12).map { p -> String in
+            let header = RTPPacket.headerLength(p.bytes) ?? p.bytes.count
+            let head = p.bytes.dropFirst(header).prefix(3).map { String(format: "%02x", $0) }.joined()
+            return "\(p.sequence & 0xFFFF)\(p.marker ? "M" : ""):\(head)\(p.bytes[0] & 0x20 != 0 ? "+pad" : "")"
+        }
+        let more = packets.count > 12 ? " +\(packets.count - 12) more" : ""
+        return "\(error) at packet \(index + 1) of \(packets.count): \(shown.joined(separator: " "))\(more)"
     }
 
     func sendVideoConfig(sps: [UInt8], pps: [UInt8], at ms: Int64) {
