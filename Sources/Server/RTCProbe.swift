@@ -185,7 +185,9 @@ final class RTCProbes: Sendable {
             id: idText, transport: entry.probe.transport,
             state: counts.closed != nil ? "closed" : (agent?.state.rawValue ?? "closed"),
             closeReason: counts.closed?.rawValue,
-            selected: counts.selected.map { "\($0)" },
+            // The agent's own pair while it is open (its state and pair change together; the handler hears of a
+            // nomination just after, and a read in between saw "connected" with no pair); the last one once closed.
+            selected: (agent?.selected ?? counts.selected).map { "\($0)" },
             validated: agent?.validated.map { "\($0)" } ?? [],
             checks: agent?.checks ?? 0,
             lastCheckMsAgo: agent?.lastCheck.map { Int((now - $0) / .milliseconds(1)) },

@@ -78,7 +78,7 @@ async function check(transport, keep) {
     // when the handshake is quick: its view is read again until it has (up to 3 s).
     for (const until = Date.now() + 3000; result.probe;) {
       result.server = await (await fetch(result.probe)).json();
-      if (result.server.state === 'connected' || Date.now() > until) break;
+      if ((result.server.state === 'connected' && result.server.selected) || result.server.state === 'closed' || Date.now() > until) break;
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
   } catch (e) {
