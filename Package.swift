@@ -10,7 +10,8 @@
 //   ICE                            STUN and TURN server (UDP/TCP 3478), ICE-lite media port
 //   StreamHub, HLS, P2PTracker     sources, GOP cache, timestamp correction, viewer queues; HLS segmenter;
 //                                  the P2P tracker's swarms (WebTorrent protocol, no sockets)
-//   DTLS, SRTP, Audio, Digest      OpenSSL DTLS, libsrtp2, libavcodec+libopus (AAC to Opus), libcrypto's digests
+//   DTLS, SRTP, Audio, Digest      OpenSSL DTLS and SRTP on OpenSSL's ciphers, libavcodec+libopus (AAC to Opus),
+//                                  libcrypto's digests
 //                                  behind small Swift types
 //   RTMP, FLV, MPEGTS, MP4, STUN, SDP, RTP, Codecs, AMF0  pure wire codecs: no sockets, clocks or globals
 //   Locks                          the Mutex every module uses (Synchronization's; a pthread one in TSan builds)
@@ -26,9 +27,11 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "liveswarm", targets: ["liveswarm"]),
-        // The parsers of outside input, for the fuzz targets in Fuzz/: a package of its own, so that
+        // The parsers of outside input (and SRTP with libsrtp, its oracle in a differential target), for the fuzz
+        // targets in Fuzz/: a package of its own, so that
         // `-sanitize=fuzzer` never links libFuzzer's `main` into liveswarm or the bench (docs/RELIABILITY.md).
-        .library(name: "LiveSwarmParsers", targets: ["STUN", "RTP", "SDP", "AMF0", "FLV", "Codecs", "RTMP", "P2PTracker"]),
+        .library(name: "LiveSwarmParsers", targets: ["STUN", "RTP", "SDP", "AMF0", "FLV", "Codecs", "RTMP", "P2PTracker",
+                                                     "SRTP", "LibSRTP"]),
         // The services whose own parsers face outside input (TCP framers, the ICE-lite agent, offers, room messages,
         // tokens, HLS parameters, viewer reports, the config file, the RTMP connection and the hub), for the fuzz targets.
         .library(name: "LiveSwarmServices", targets: ["ICE", "SFU", "Signaling", "Server", "RTMPBridge", "StreamHub"]),
@@ -64,9 +67,13 @@ let package = Package(
         .target(name: "RTP", swiftSettings: mediaPath),
         // OpenSSL's DTLS behind a small C API (macros, variadics and a datagram BIO are easier in C).
         .target(name: "CDTLS", linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]),
-        .systemLibrary(name: "CSRTP", pkgConfig: "libsrtp2", providers: [.apt(["libsrtp2-dev"])]),
         .target(name: "DTLS", dependencies: ["CDTLS"], swiftSettings: mediaPath),
-        .target(name: "SRTP", dependencies: ["CSRTP", "DTLS"], swiftSettings: mediaPath),
+        // SRTP's ciphers (AES-CTR, HMAC-SHA1, AES-GCM) from OpenSSL's EVP, keyed once per session; the framing is Swift.
+        .target(name: "CSRTPCipher", linkerSettings: [.linkedLibrary("crypto")]),
+        .target(name: "SRTP", dependencies: ["CSRTPCipher", "DTLS"], swiftSettings: mediaPath),
+        // Debian's libsrtp2: the oracle SRTP's tests and benchmark hold it to, never on the server's path.
+        .systemLibrary(name: "CSRTP", pkgConfig: "libsrtp2", providers: [.apt(["libsrtp2-dev"])]),
+        .target(name: "LibSRTP", dependencies: ["CSRTP", "DTLS", "SRTP"], swiftSettings: mediaPath),
         // libavcodec's AAC decoder, libswresample and libopus behind a small C API (FFmpeg's error macros and
         // libopus's variadic ctl calls are not callable from Swift), and the AAC-to-Opus transcoder on them.
         .target(name: "CAudio", linkerSettings: [
@@ -154,7 +161,7 @@ let package = Package(
         ]),
         // Load generator for BENCHMARKS.md.
         .executableTarget(name: "liveswarm-bench", dependencies: [
-            "RTMP", "AMF0", "FLV", "SRTP", "DTLS", "RTP", "STUN", "Audio", "P2PTracker", "Locks",
+            "RTMP", "AMF0", "FLV", "SRTP", "LibSRTP", "DTLS", "RTP", "STUN", "Audio", "P2PTracker", "Locks",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -187,7 +194,7 @@ let package = Package(
         .testTarget(name: "AudioTests", dependencies: ["Audio", "FLV", "Codecs", "TestSupport", .product(name: "NIOCore", package: "swift-nio")],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "DTLSTests", dependencies: ["DTLS", "TestSupport"]),
-        .testTarget(name: "SRTPTests", dependencies: ["SRTP", "DTLS", "TestSupport"]),
+        .testTarget(name: "SRTPTests", dependencies: ["SRTP", "LibSRTP", "DTLS", "TestSupport"]),
         .testTarget(name: "ICETests", dependencies: ["ICE", "STUN", "TestSupport", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "MP4Tests", dependencies: ["MP4", "Codecs", "TestSupport", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "RTMPTests", dependencies: ["RTMP", "AMF0", "TestSupport"], resources: [.copy("Fixtures")]),

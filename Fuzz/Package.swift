@@ -16,7 +16,7 @@ let services = Target.Dependency.product(name: "LiveSwarmServices", package: roo
 /// Target directories under Targets/: the wire codecs (LiveSwarmParsers), then the services' parsers.
 let targets = ["STUN", "RTP", "RTCP", "SDP", "AMF0", "FLV", "AVC", "AAC", "RTMPChunks", "Tracker", "H264", "RTMPHandshake",
                "TURNTCP", "ICETCP", "ICELite", "STUNFastPath", "Offer", "HLSParams", "RoomMessages", "Tokens", "P2PReports",
-               "Config", "RoomService", "RTMPSession", "TURNAllocations"]
+               "Config", "RoomService", "RTMPSession", "TURNAllocations", "SRTP"]
 let needsServices: Set = ["TURNTCP", "ICETCP", "ICELite", "STUNFastPath", "Offer", "HLSParams", "RoomMessages", "Tokens",
                           "P2PReports", "Config", "RoomService", "RTMPSession", "TURNAllocations"]
 

@@ -1,4 +1,4 @@
-/// Why libsrtp refused a key or a packet.
+/// Why an SRTP context refused a key or a packet.
 public enum SRTPError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The master key and salt do not have the profile's length.
     case badKeyLength(expected: Int, got: Int)
@@ -6,19 +6,16 @@ public enum SRTPError: Error, Equatable, Sendable, CustomStringConvertible {
     case authenticationFailed
     /// A packet index already seen (or older than the replay window).
     case replayed
-    /// Shorter than an RTP/RTCP header, or otherwise not a packet libsrtp can take.
+    /// Shorter than an RTP/RTCP header and the tag, a header that overruns the packet, or AES-CM SRTCP not encrypted.
     case malformed
-    /// Another libsrtp status code.
+    /// More SSRCs than a context keeps state for (``SRTPContext/maximumStreams``).
+    case tooManyStreams
+    /// An SSRC has sent 2^31 - 1 SRTCP packets: the session needs new keys.
+    case indexExhausted
+    /// OpenSSL refused a key or failed to run a cipher.
+    case cipherFailed
+    /// Another libsrtp status code (the ``LibSRTP`` oracle).
     case failed(Int)
-
-    init(status: Int) {
-        switch status {
-        case 7: self = .authenticationFailed   // srtp_err_status_auth_fail
-        case 9, 10: self = .replayed           // replay_fail, replay_old
-        case 2, 12: self = .malformed          // bad_param, parse_err
-        default: self = .failed(status)
-        }
-    }
 
     public var description: String {
         switch self {
@@ -26,6 +23,9 @@ public enum SRTPError: Error, Equatable, Sendable, CustomStringConvertible {
         case .authenticationFailed: "SRTP authentication failed"
         case .replayed: "SRTP replay"
         case .malformed: "not an SRTP/SRTCP packet"
+        case .tooManyStreams: "too many SSRCs on one SRTP session"
+        case .indexExhausted: "SRTCP index space used up"
+        case .cipherFailed: "OpenSSL cipher failure"
         case .failed(let s): "libsrtp error \(s)"
         }
     }

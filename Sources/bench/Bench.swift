@@ -404,3 +404,41 @@ final class RTMPViewer: ChannelInboundHandler, LoadViewer {
     }
 
 }
+
+/// `value` with `digits` decimals (a column of a printed row).
+func fixed(_ value: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", value) }
+
+/// `perf record -e cpu-clock -g -p PID` from now until ``stop()``, for a profile of exactly the measured window.
+/// Spawned with every signal unblocked and at its default: started from a thread of the bench (Foundation's
+/// `Process` keeps the caller's mask), perf inherited SIGINT and SIGCHLD blocked, never saw its end, and spun.
+struct PerfRecorder {
+    struct Failed: Error, CustomStringConvertible { var description: String }
+
+    let child: pid_t
+
+    init(pid: Int32, output: String) throws {
+        let arguments = ["/usr/bin/perf", "record", "-q", "-e", "cpu-clock", "-g", "-p", "\(pid)", "-o", output]
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var none = sigset_t(), all = sigset_t()
+        sigemptyset(&none)
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        let argv = arguments.map { strdup($0) } + [nil]
+        defer { for a in argv { free(a) } }
+        var child: pid_t = 0
+        let status = posix_spawn(&child, arguments[0], nil, &attributes, argv, environ)
+        guard status == 0 else { throw Failed(description: "perf: \(String(cString: strerror(status)))") }
+        self.child = child
+    }
+
+    /// Ends the recording (perf writes its file on SIGINT) and waits for perf to exit.
+    func stop() {
+        kill(child, SIGINT)
+        var status: Int32 = 0
+        _ = waitpid(child, &status, 0)
+    }
+}

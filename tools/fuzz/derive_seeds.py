@@ -162,6 +162,23 @@ def main():
               {'action': 'announce', 'info_hash': info_hash, 'peer_id': peer, 'event': 'stopped', 'numwant': 0},
               {'action': 'scrape', 'info_hash': [info_hash]}):
         save(out, 'Tracker', json.dumps(m).encode())
+    # SRTP, differential (Fuzz/Targets/SRTP's script): both profiles; packets in order across a rollover, one lost
+    # and delivered late, one delivered twice and one tampered with, SRTCP, raw bytes both ways.
+    def send_rtp(seq, ssrc=1, flags=0, words=0, length=40):
+        return bytes([0]) + struct.pack('!H', seq) + bytes([ssrc, flags, words, length])
+    for profile in (0, 1):
+        script = bytes([profile])
+        for seq in range(65530, 65536):
+            script += send_rtp(seq, flags=8 if seq == 65532 else 0)
+        for seq in range(0, 4):
+            script += send_rtp(seq, ssrc=2, flags=5 | (seq & 2), words=2)
+        script += bytes([2, 2, 0, 0])                     # the lost one, late
+        script += bytes([2, 3, 0, 0])                     # one delivered again
+        script += bytes([2, 4, 0, 100])                   # one with a bit flipped
+        script += bytes([1, 1, 3, 0, 1, 2, 0, 2, 12, 0, 0])  # SRTCP, then one redelivered
+        script += bytes([3, 20]) + rtp(7, 0, False, bytes(8)) + bytes([4, 16]) + bytes(16)
+        script += bytes([5, 24]) + rtp(9, 0, True, bytes(12))
+        save(out, 'SRTP', script)
     # The config file: docs/CONFIG.md's examples.
     doc = open(os.path.join(os.path.dirname(__file__), '..', '..', 'docs', 'CONFIG.md')).read()
     for block in doc.split('```yaml')[1:]:
