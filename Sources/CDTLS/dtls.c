@@ -238,6 +238,11 @@ ls_dtls *ls_dtls_new(ls_dtls_context *c, int server, int mtu) {
     return d;
 }
 
+int ls_dtls_set_srtp_profiles(ls_dtls *d, const char *profiles) {
+    // Unusually, 0 means success here.
+    return SSL_set_tlsext_use_srtp(d->ssl, profiles) == 0;
+}
+
 void ls_dtls_free(ls_dtls *d) {
     if (!d) return;
     SSL_free(d->ssl);  // frees both BIOs

@@ -44,8 +44,17 @@ public final class DTLSSession {
     var scratch = [UInt8](repeating: 0, count: 65536)
 
     /// `mtu` bounds each datagram OpenSSL writes (the handshake's certificate flight is split to fit).
-    public init(certificate: Certificate, role: Role, peerFingerprint: Fingerprint, mtu: Int = 1200) throws(DTLSError) {
+    /// `srtpProfiles` narrows what `use_srtp` offers or accepts (a load generator holding a server to one cipher).
+    public init(certificate: Certificate, role: Role, peerFingerprint: Fingerprint, mtu: Int = 1200,
+                srtpProfiles: [SRTPProfile] = SRTPProfile.allCases) throws(DTLSError) {
         guard let h = ls_dtls_new(certificate.context, role == .server ? 1 : 0, Int32(mtu)) else { throw .outOfMemory }
+        if srtpProfiles != SRTPProfile.allCases {
+            let names = srtpProfiles.map { $0 == .aeadAes128Gcm ? "SRTP_AEAD_AES_128_GCM" : "SRTP_AES128_CM_SHA1_80" }
+            guard !names.isEmpty, ls_dtls_set_srtp_profiles(h, names.joined(separator: ":")) == 1 else {
+                ls_dtls_free(h)
+                throw .handshake("OpenSSL refused the SRTP profiles \(names)")
+            }
+        }
         self.certificate = certificate
         self.role = role
         self.expectedFingerprint = peerFingerprint

@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """A WHIP publisher or WHEP player built on aiortc (PyPI), a WebRTC stack nobody here wrote.
 
-    aiortc_peer.py publish URL [--seconds N] [--luma Y --cb U --cr V] [--tone HZ]
-    aiortc_peer.py play URL [--seconds N]
+    aiortc_peer.py publish URL [--seconds N] [--luma Y --cb U --cr V] [--tone HZ] [--srtp aes-cm]
+    aiortc_peer.py play URL [--seconds N] [--srtp aes-cm]
 
 publish: sends a 320x240 picture of one colour (Y'CbCr values given) and a sine tone to URL (a WHIP endpoint).
 play:    receives from URL (a WHEP endpoint) and reports frames and audio received, the colour at the picture's
          centre (Y'CbCr) and the tone's frequency (from zero crossings).
+--srtp aes-cm offers only SRTP_AES128_CM_SHA1_80 in DTLS (aiortc otherwise negotiates AES-GCM); the SRTP profile
+the handshake chose is reported either way.
 Prints one JSON line on stdout. aiortc offers no loopback candidates: run it where the server is reachable on
 another address (the tests use a network namespace).
 """
@@ -81,6 +83,10 @@ def post(url, sdp):
 
 
 async def run(args):
+    if args.srtp == 'aes-cm':
+        # aiortc offers the profiles of this module-level list (RTCDtlsTransport keeps a reference to it).
+        from aiortc import rtcdtlstransport
+        rtcdtlstransport.SRTP_PROFILES[:] = [rtcdtlstransport.SRTP_AES128_CM_SHA1_80]
     pc = RTCPeerConnection()
     result = {'mode': args.mode, 'videoFrames': 0, 'audioFrames': 0}
     connected = asyncio.Event()
@@ -138,6 +144,11 @@ async def run(args):
         await asyncio.wait_for(connected.wait(), 15)
     except asyncio.TimeoutError:
         result['error'] = f'not connected after 15 s: {pc.connectionState}'
+    try:
+        # aiortc 1.x keeps its pyOpenSSL connection private; the profile is only reported, never relied on here.
+        result['srtp'] = pc.getTransceivers()[0].sender.transport._ssl.get_selected_srtp_profile().decode()
+    except Exception as e:
+        result['srtp'] = f'unknown ({e})'
     await asyncio.sleep(args.seconds)
     for sender in pc.getSenders():
         stats = await sender.getStats()
@@ -157,6 +168,7 @@ def main():
     p.add_argument('--cb', type=int, default=90)
     p.add_argument('--cr', type=int, default=240)
     p.add_argument('--tone', type=float, default=440)
+    p.add_argument('--srtp', choices=['any', 'aes-cm'], default='any')
     asyncio.run(run(p.parse_args()))
 
 

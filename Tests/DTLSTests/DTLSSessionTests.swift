@@ -17,9 +17,11 @@ import TestSupport
         var largest = 0
 
         init(serverExpects: Fingerprint = DTLSSessionTests.clientCertificate.fingerprint,
-             clientExpects: Fingerprint = DTLSSessionTests.serverCertificate.fingerprint, mtu: Int = 1200) throws {
+             clientExpects: Fingerprint = DTLSSessionTests.serverCertificate.fingerprint, mtu: Int = 1200,
+             clientProfiles: [SRTPProfile] = SRTPProfile.allCases) throws {
             server = try DTLSSession(certificate: DTLSSessionTests.serverCertificate, role: .server, peerFingerprint: serverExpects, mtu: mtu)
-            client = try DTLSSession(certificate: DTLSSessionTests.clientCertificate, role: .client, peerFingerprint: clientExpects, mtu: mtu)
+            client = try DTLSSession(certificate: DTLSSessionTests.clientCertificate, role: .client, peerFingerprint: clientExpects, mtu: mtu,
+                                     srtpProfiles: clientProfiles)
             toServer = client.start().datagrams
         }
 
@@ -60,6 +62,14 @@ import TestSupport
         #expect(pair.server.version == "DTLSv1.2" && pair.server.cipher.hasPrefix("ECDHE-ECDSA"))
         #expect(pair.largest <= 1200, "no datagram beyond the MTU")
         #expect(pair.server.timeout == nil)
+    }
+
+    /// A client that offers one profile gets it (the load generator holds the server to AES-CM so).
+    @Test(arguments: SRTPProfile.allCases)
+    func aClientOfferingOneProfileGetsIt(profile: SRTPProfile) throws {
+        var pair = try Pair(clientProfiles: [profile])
+        pair.run()
+        #expect(keys(pair.server)?.profile == profile && keys(pair.client)?.profile == profile)
     }
 
     /// The certificate flight is split to the MTU and never glued back together.

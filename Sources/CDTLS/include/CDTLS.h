@@ -33,6 +33,9 @@ int ls_dtls_context_pem(ls_dtls_context *ctx, int key, char *out, size_t cap);
 // One DTLS association. `server`: 1 waits for a ClientHello (setup:passive), 0 sends one (setup:active).
 ls_dtls *ls_dtls_new(ls_dtls_context *ctx, int server, int mtu);
 void ls_dtls_free(ls_dtls *d);
+// Narrows the SRTP profiles this association offers or accepts (OpenSSL's names, colon-separated) from the
+// context's (AES-GCM, then AES-CM). Returns 1, or 0 if OpenSSL refused the list.
+int ls_dtls_set_srtp_profiles(ls_dtls *d, const char *profiles);
 // One datagram from the peer. Then call ls_dtls_handshake or ls_dtls_read.
 int ls_dtls_receive(ls_dtls *d, const uint8_t *data, size_t len);
 // Advances the handshake: LS_DTLS_HANDSHAKING, LS_DTLS_CONNECTED or LS_DTLS_FAILED.
