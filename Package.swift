@@ -118,8 +118,10 @@ let package = Package(
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
+        // sendmmsg(2), which Glibc's Swift module lacks: the media port sends its datagrams itself (DatagramWriter).
+        .target(name: "CDatagram"),
         .target(name: "ICE", dependencies: [
-            "Locks", "STUN", "Digest", "DTLS",
+            "Locks", "STUN", "Digest", "DTLS", "CDatagram",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
@@ -16,19 +19,24 @@ extension DatagramBootstrap {
             .channelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(receiveBuffer))
     }
 
-    /// `channelInitializer(initialize)` and `bind(host:port:)`, closing the channel when the bind fails (a port in
-    /// use): swift-nio's DatagramBootstrap leaves that channel open, unlike ServerBootstrap, and with it the handlers
-    /// the initializer added and whatever they hold (a TURN relay's handler held the whole TURN endpoint: a relay port
-    /// found taken leaked the server).
-    func bind(host: String, port: Int, initializing initialize: @escaping @Sendable (any Channel) -> EventLoopFuture<Void>)
+    /// `channelInitializer(initialize)` and `withBoundSocket(socket)`, which hands the descriptor to the channel; if
+    /// that fails, the channel (when one was made) or else the descriptor is closed. swift-nio's DatagramBootstrap
+    /// leaves a channel whose setup failed open, unlike ServerBootstrap, and with it the handlers the initializer
+    /// added and whatever they hold (a TURN relay's handler held the whole TURN endpoint: a relay port found taken
+    /// leaked the server). The sockets are bound before (`DatagramWriter.bindSocket`), so a port in use fails there.
+    func withBoundSocket(_ socket: CInt, initializing initialize: @escaping @Sendable (any Channel) -> EventLoopFuture<Void>)
         -> EventLoopFuture<any Channel> {
         let made = NIOLockedValueBox<(any Channel)?>(nil)
         let bound = channelInitializer { channel in
             made.withLockedValue { $0 = channel }
             return initialize(channel)
-        }.bind(host: host, port: port)
+        }.withBoundSocket(socket)
         return bound.flatMapError { error in
-            made.withLockedValue { $0 }?.close(promise: nil)
+            if let channel = made.withLockedValue({ $0 }) {
+                channel.close(promise: nil)
+            } else {
+                _ = close(socket)
+            }
             return bound.eventLoop.makeFailedFuture(error)
         }
     }

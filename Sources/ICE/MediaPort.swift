@@ -59,7 +59,24 @@ public final class MediaSession: Sendable {
     /// Sends a packet (DTLS, SRTP) to the selected address. False when nothing is selected yet or the session
     /// is closed.
     @discardableResult
-    public func send(_ packet: ByteBuffer) -> Bool { port.send(packet, session: id) }
+    public func send(_ packet: ByteBuffer) -> Bool { port.send(packet, session: id, flush: true) }
+
+    /// Sends without flushing the UDP socket: the datagram waits in its queue until ``flush()`` (or the end of the
+    /// socket's current read), so that a fan-out's datagrams leave in one `sendmmsg` rather than one `sendmsg`
+    /// each. An ICE-TCP path is flushed at once.
+    @discardableResult
+    public func sendUnflushed(_ packet: ByteBuffer) -> Bool { port.send(packet, session: id, flush: false) }
+
+    /// Sends several packets together: on UDP one hop to the socket's event loop (when called from another) and one
+    /// flush, so that they leave in one `sendmmsg`.
+    @discardableResult
+    public func send(batch packets: [ByteBuffer]) -> Bool { port.send(batch: packets, session: id) }
+
+    /// Flushes the UDP socket, which every session on the port shares (``flushGroup``).
+    public func flush() { port.flushUDP() }
+
+    /// Sessions that share a UDP socket: one ``flush()`` sends what any of them queued.
+    public var flushGroup: ObjectIdentifier { ObjectIdentifier(port) }
 
     /// Ends the session now; the handler hears `.closed`.
     public func close() { port.close(id, reason: .closed) }
@@ -122,7 +139,9 @@ public final class MediaPort: Service, Sendable {
         var agent: ICELiteAgent
         var entries: [ICELiteAgent.SessionID: Entry] = [:]
         var tcpChannels: [PeerAddress: any Channel] = [:]
+        /// swift-nio's channel on the UDP socket reads; the writer sends (see ``DatagramWriter``).
         var udp: (any Channel)?
+        var writer: DatagramWriter?
         var bound: BoundPorts?
         var hosts: [String] = []
     }
@@ -145,6 +164,7 @@ public final class MediaPort: Service, Sendable {
         let sessions: Gauge
         let restarts: Counter
         let switches: Counter
+        let refused: Counter
         let sent: [Use: Counter]
         init(_ f: any MetricsFactory) {
             sent = Dictionary(uniqueKeysWithValues: Use.allCases.map {
@@ -156,6 +176,7 @@ public final class MediaPort: Service, Sendable {
             sessions = Gauge(label: "liveswarm_ice_sessions", factory: f)
             restarts = Counter(label: "liveswarm_ice_restarts_total", factory: f)
             switches = Counter(label: "liveswarm_ice_pair_switches_total", factory: f)
+            refused = Counter(label: "liveswarm_rtc_refused_datagrams_total", factory: f)
         }
     }
 
@@ -235,22 +256,53 @@ public final class MediaPort: Service, Sendable {
 
     public var boundPorts: BoundPorts? { state.withLock { $0.bound } }
 
-    func send(_ packet: ByteBuffer, session id: ICELiteAgent.SessionID) -> Bool {
-        let (path, sent, udp): (Path?, Counter?, (any Channel)?) = state.withLock { s in
-            s.entries[id].map { ($0.path, $0.sent, s.udp) } ?? (nil, nil, nil)
+    /// Where a session's packets go now: its path, its byte counter and the UDP socket; nil before a path is
+    /// selected and once the session is closed.
+    func route(_ id: ICELiteAgent.SessionID) -> (path: Path, sent: Counter, udp: DatagramWriter?)? {
+        state.withLock { s in s.entries[id].flatMap { entry in entry.path.map { ($0, entry.sent, s.writer) } } }
+    }
+
+    /// RFC 4571: the packet after its length, for an ICE-TCP connection.
+    static func framed(_ packet: ByteBuffer, on channel: any Channel) -> ByteBuffer {
+        var framed = channel.allocator.buffer(capacity: packet.readableBytes + 2)
+        framed.writeInteger(UInt16(truncatingIfNeeded: packet.readableBytes))
+        framed.writeImmutableBuffer(packet)
+        return framed
+    }
+
+    func send(batch packets: [ByteBuffer], session id: ICELiteAgent.SessionID) -> Bool {
+        guard let (path, sent, udp) = route(id) else { return false }
+        switch path {
+        case .udp(let address):
+            guard let udp else { return false }
+            sent.increment(by: packets.reduce(0) { $0 + $1.readableBytes })
+            udp.send(packets.map { AddressedEnvelope(remoteAddress: address, data: $0) })
+        case .tcp(let channel):
+            sent.increment(by: packets.reduce(0) { $0 + $1.readableBytes })
+            for p in packets { channel.write(Self.framed(p, on: channel), promise: nil) }
+            channel.flush()
         }
-        guard let path, let sent else { return false }
+        return true
+    }
+
+    func flushUDP() {
+        state.withLock { $0.writer }?.flush()
+    }
+
+    func send(_ packet: ByteBuffer, session id: ICELiteAgent.SessionID, flush: Bool) -> Bool {
+        guard let (path, sent, udp) = route(id) else { return false }
         switch path {
         case .udp(let address):
             guard let udp else { return false }
             sent.increment(by: packet.readableBytes)
-            udp.writeAndFlush(AddressedEnvelope(remoteAddress: address, data: packet), promise: nil)
+            if flush {
+                udp.send([AddressedEnvelope(remoteAddress: address, data: packet)])
+            } else {
+                udp.enqueue(AddressedEnvelope(remoteAddress: address, data: packet))
+            }
         case .tcp(let channel):
-            var framed = channel.allocator.buffer(capacity: packet.readableBytes + 2)
-            framed.writeInteger(UInt16(truncatingIfNeeded: packet.readableBytes))
-            framed.writeImmutableBuffer(packet)
             sent.increment(by: packet.readableBytes)
-            channel.writeAndFlush(framed, promise: nil)
+            channel.writeAndFlush(Self.framed(packet, on: channel), promise: nil)
         }
         return true
     }
@@ -374,16 +426,12 @@ public final class MediaPort: Service, Sendable {
     /// Binds UDP, then (with ICE-TCP on) TCP on the same number. With port 0 the OS picks the UDP port, and that
     /// number can be taken for TCP (by a listener, or an outgoing connection's ephemeral port): then both are bound
     /// again on a new number, up to ``ephemeralBindAttempts`` times. A configured port is tried once.
-    private func bindSockets(group: MultiThreadedEventLoopGroup) async throws -> (udp: any Channel, tcp: (any Channel)?) {
+    private func bindSockets(group: MultiThreadedEventLoopGroup) async throws
+        -> (udp: any Channel, writer: DatagramWriter, tcp: (any Channel)?) {
         var attempt = 1
         while true {
-            let udp = try await DatagramBootstrap.batched(group: group, receiveBuffer: 4 << 20)
-                .bind(host: configuration.host, port: configuration.port) { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(UDPHandler(port: self))
-                    }
-                }.get()
-            guard configuration.tcp else { return (udp, nil) }
+            let (udp, writer) = try await bindUDP(group: group, port: configuration.port)
+            guard configuration.tcp else { return (udp, writer, nil) }
             let tcpPort = configuration.port == 0 ? udp.localAddress?.port ?? 0 : configuration.port
             do {
                 let tcp = try await ServerBootstrap(group: group)
@@ -395,8 +443,9 @@ public final class MediaPort: Service, Sendable {
                         }
                     }
                     .bind(host: configuration.host, port: tcpPort).get()
-                return (udp, tcp)
+                return (udp, writer, tcp)
             } catch let error as IOError where error.errnoCode == EADDRINUSE && configuration.port == 0 {
+                writer.close()
                 try? await udp.close()
                 guard attempt < Self.ephemeralBindAttempts else {
                     throw BindError.noFreePortPair(attempts: attempt)
@@ -404,19 +453,29 @@ public final class MediaPort: Service, Sendable {
                 logger.debug("media port: TCP \(tcpPort) is taken, trying another number", metadata: ["attempt": "\(attempt)"])
                 attempt += 1
             } catch {
+                writer.close()
                 try? await udp.close()
                 throw error
             }
         }
     }
 
+    /// The UDP socket: bound here, read by a swift-nio channel, written by a ``DatagramWriter`` on a duplicate of
+    /// it (so that a datagram the kernel refuses is dropped alone instead of closing the socket).
+    private func bindUDP(group: MultiThreadedEventLoopGroup, port: Int) async throws -> (channel: any Channel, writer: DatagramWriter) {
+        try await DatagramWriter.listen(group: group, host: configuration.host, port: port, receiveBuffer: 4 << 20, what: "media port",
+                                        logger: logger, refused: metrics.refused) { writer in UDPHandler(port: self, writer: writer) }
+    }
+
     public func run() async throws {
-        let (udp, tcp) = try await bindSockets(group: MultiThreadedEventLoopGroup.singleton)
+        let group = MultiThreadedEventLoopGroup.singleton
+        let (udp, writer, tcp) = try await bindSockets(group: group)
         let tcpChannel = tcp
         let bound = BoundPorts(udp: udp.localAddress?.port ?? 0, tcp: tcp?.localAddress?.port)
         let hosts = Self.advertisedHosts(configuration)
         state.withLock { s in
             s.udp = udp
+            s.writer = writer
             s.bound = bound
             s.hosts = hosts
         }
@@ -439,11 +498,13 @@ public final class MediaPort: Service, Sendable {
         let open = state.withLock { s -> [(any Channel)] in
             s.bound = nil
             s.udp = nil
+            s.writer = nil
             return Array(s.tcpChannels.values)
         }
         for c in open { c.close(promise: nil) }
         let ids = state.withLock { Array($0.entries.keys) }
         for id in ids { close(id, reason: .closed) }
+        writer.close()
     }
 
     static func advertisedHosts(_ c: Configuration) -> [String] {
@@ -470,7 +531,10 @@ public final class MediaPort: Service, Sendable {
         typealias InboundIn = AddressedEnvelope<ByteBuffer>
         typealias OutboundOut = AddressedEnvelope<ByteBuffer>
         let port: MediaPort
-        init(port: MediaPort) { self.port = port }
+        /// The socket's writer (the same as the port's state holds while it runs): STUN replies and read bursts'
+        /// flushes go through it without the port's lock.
+        let writer: DatagramWriter
+        init(port: MediaPort, writer: DatagramWriter) { (self.port, self.writer) = (port, writer) }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             let envelope = unwrapInboundIn(data)
@@ -482,14 +546,14 @@ public final class MediaPort: Service, Sendable {
             }
             if kind == .stun {
                 guard let reply = port.handleSTUN(envelope.data, from: peer, path: .udp(envelope.remoteAddress)) else { return }
-                let out = AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: context.channel.allocator.buffer(bytes: reply))
-                context.write(wrapOutboundOut(out), promise: nil)
+                writer.enqueue(AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: context.channel.allocator.buffer(bytes: reply)))
             } else {
                 _ = port.deliver(envelope.data, kind: kind, from: peer, path: .udp(envelope.remoteAddress))
             }
         }
 
-        func channelReadComplete(context: ChannelHandlerContext) { context.flush() }
+        /// The replies of a read burst (and whatever a fan-out left queued) leave together.
+        func channelReadComplete(context: ChannelHandlerContext) { writer.flush() }
 
         func errorCaught(context: ChannelHandlerContext, error: any Error) {
             // ICMP errors of earlier sends land here; the socket is fine.

@@ -33,6 +33,7 @@ public final class STUNServer: Service, Sendable {
     let onBound: @Sendable (BoundPorts) -> Void
     let answered: Counter
     let dropped: Counter
+    let refused: Counter
     /// Set when TURN is on: the media port's number is known only once it is bound.
     let turn: TURNEndpoint?
     let turnMetrics: TURNMetrics
@@ -48,9 +49,11 @@ public final class STUNServer: Service, Sendable {
         self.onBound = onBound
         self.answered = Counter(label: "liveswarm_stun_responses_total", factory: metricsFactory)
         self.dropped = Counter(label: "liveswarm_stun_dropped_total", factory: metricsFactory)
+        self.refused = Counter(label: "liveswarm_stun_refused_datagrams_total", factory: metricsFactory)
         self.turnMetrics = TURNMetrics(factory: metricsFactory)
         turn = configuration.turn.isEnabled
-            ? TURNEndpoint(configuration: configuration.turn, listenHost: configuration.host, logger: logger, group: MultiThreadedEventLoopGroup.singleton)
+            ? TURNEndpoint(configuration: configuration.turn, listenHost: configuration.host, logger: logger,
+                           group: MultiThreadedEventLoopGroup.singleton, refused: refused)
             : nil
         if let files = configuration.turn.tls, configuration.turn.isEnabled {
             tls = try TLSServerContext(certificateChain: files.certificate, privateKey: files.key)
@@ -78,12 +81,12 @@ public final class STUNServer: Service, Sendable {
         let group = MultiThreadedEventLoopGroup.singleton
         let responding = Responding(responder: responder, logger: logger, answered: answered, dropped: dropped, turn: turn,
                                     idleSeconds: configuration.turn.limits.idleConnectionSeconds)
-        let udp = try await DatagramBootstrap.batched(group: group, receiveBuffer: 1 << 20)
-            .bind(host: configuration.host, port: configuration.port) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(UDPHandler(responding: responding))
-                }
-            }.get()
+        // Read by swift-nio, written by a DatagramWriter: a datagram the kernel refuses (a firewall's EPERM) is
+        // dropped alone instead of making swift-nio close the socket, and the server with it.
+        let (udp, writer) = try await DatagramWriter.listen(group: group, host: configuration.host, port: configuration.port,
+                                                            receiveBuffer: 1 << 20, what: "STUN/TURN port", logger: logger,
+                                                            refused: refused) { UDPHandler(responding: responding, writer: $0) }
+        defer { writer.close() }
         let tcp: any Channel
         do {
             tcp = try await ServerBootstrap(group: group)
@@ -122,7 +125,7 @@ public final class STUNServer: Service, Sendable {
             tlsListener = nil
         }
         let ports = BoundPorts(udp: udp.localAddress?.port ?? 0, tcp: tcp.localAddress?.port ?? 0, tls: tlsListener?.localAddress?.port)
-        turn?.udpListener.withLockedValue { $0 = udp }
+        turn?.udpWriter.withLockedValue { $0 = writer }
         logger.info(turn == nil ? "STUN listening" : "STUN and TURN listening",
                     metadata: ["udp": "\(ports.udp)", "tcp": "\(ports.tcp)", "tls": "\(ports.tls.map(String.init) ?? "off")"])
         onBound(ports)
@@ -137,6 +140,7 @@ public final class STUNServer: Service, Sendable {
             tcp.close(promise: nil)
             tlsListener?.close(promise: nil)
         }
+        turn?.udpWriter.withLockedValue { $0 = nil }
         try? await tcp.close()
         try? await tlsListener?.close()
     }
@@ -188,8 +192,12 @@ public final class STUNServer: Service, Sendable {
         typealias InboundIn = AddressedEnvelope<ByteBuffer>
         typealias OutboundOut = AddressedEnvelope<ByteBuffer>
         let responding: Responding
+        let writer: DatagramWriter
 
-        init(responding: Responding) { self.responding = responding }
+        init(responding: Responding, writer: DatagramWriter) {
+            self.responding = responding
+            self.writer = writer
+        }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             let envelope = unwrapInboundIn(data)
@@ -197,10 +205,9 @@ public final class STUNServer: Service, Sendable {
             if let turn = responding.turn, let first = envelope.data.getInteger(at: envelope.data.readerIndex, as: UInt8.self),
                 ChannelData.isChannelData(firstByte: first) || !Self.isBinding(envelope.data),
                 let client = PeerAddress(envelope.remoteAddress, transport: .udp)?.stunAddress {
-                let channel = context.channel
                 let remote = envelope.remoteAddress
-                if turn.handle(Array(envelope.data.readableBytesView), from: TURNClient(transport: .udp, address: client), reply: { bytes in
-                    channel.writeAndFlush(AddressedEnvelope(remoteAddress: remote, data: channel.allocator.buffer(bytes: bytes)), promise: nil)
+                if turn.handle(Array(envelope.data.readableBytesView), from: TURNClient(transport: .udp, address: client), reply: { [writer] bytes in
+                    writer.send([AddressedEnvelope(remoteAddress: remote, data: ByteBuffer(bytes: bytes))])
                 }) { return }
             }
             if let fast = responding.responder.fastBindingResponse(to: envelope.data, from: envelope.remoteAddress,
@@ -213,11 +220,12 @@ public final class STUNServer: Service, Sendable {
             } else {
                 return
             }
-            context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: out)), promise: nil)
+            writer.enqueue(AddressedEnvelope(remoteAddress: envelope.remoteAddress, data: out))
         }
 
+        /// A read burst's answers leave together.
         func channelReadComplete(context: ChannelHandlerContext) {
-            context.flush()
+            writer.flush()
         }
 
         /// A Binding message by its type field (0x0001 request, 0x0011 indication...): the STUN responder's.

@@ -1,4 +1,5 @@
 import Logging
+import ICE
 import NIOConcurrencyHelpers
 import NIOCore
 import RTP
@@ -98,7 +99,14 @@ public final class Producer: @unchecked Sendable {
             }
             return (consumers, self.sinks, arrived == .afterGap)
         }
-        for c in targets { c.forward(packet) }
+        // Every viewer's datagram is queued, then the socket flushed once per port: one sendmmsg for the fan-out.
+        var flush: [MediaSession] = []
+        for c in targets {
+            if let session = c.forward(packet), !flush.contains(where: { $0.flushGroup == session.flushGroup }) {
+                flush.append(session)
+            }
+        }
+        for session in flush { session.flush() }
         for s in sinks { s.producer(self, received: packet) }
         if gap { requestMissing() }
     }
@@ -307,8 +315,43 @@ public final class Consumer: @unchecked Sendable {
         transport.send(out, isRTCP: true)
     }
 
-    func forward(_ packet: [UInt8], counted: Bool = true) {
-        if let out = rewritten(packet, counted: counted, rtx: nil) { transport.send(out, isRTCP: false) }
+    /// Sends the publisher's packet in this viewer's numbering: the header rewritten on the stack, the payload
+    /// encrypted straight from the publisher's bytes into the viewer's datagram (no other copy). The datagram is
+    /// queued unflushed; returns the session to flush, nil if nothing was sent.
+    func forward(_ packet: [UInt8], counted: Bool = true) -> MediaSession? {
+        guard let headerEnd = RTPPacket.headerLength(packet) else { return nil }
+        let (seqOut, tsOut, _) = numbering(packet, payloadBytes: packet.count - headerEnd, counted: counted, rtx: false)
+        let cc = Int(packet[0] & 0x0F), headerLength = 12 + 4 * cc
+        return withUnsafeTemporaryAllocation(byteCount: headerLength, alignment: 4) { h in
+            h[0] = packet[0] & ~0x10  // header extensions are the publisher's: not forwarded
+            h[1] = packet[1] & 0x80 | payloadType
+            h.storeBytes(of: seqOut.bigEndian, toByteOffset: 2, as: UInt16.self)
+            h.storeBytes(of: tsOut.bigEndian, toByteOffset: 4, as: UInt32.self)
+            h.storeBytes(of: ssrc.bigEndian, toByteOffset: 8, as: UInt32.self)
+            for i in 12..<headerLength { h[i] = packet[i] }
+            return packet.withUnsafeBytes { p in
+                transport.sendUnflushed(header: UnsafeRawBufferPointer(h),
+                                        payload: UnsafeRawBufferPointer(rebasing: p[headerEnd...]))
+            }
+        }
+    }
+
+    /// The packet's sequence number and timestamp in this viewer's numbering (the offsets are set by the first
+    /// packet), counted as sent when `counted`; with `rtx`, the RTX stream's next sequence number too.
+    func numbering(_ packet: [UInt8], payloadBytes: Int, counted: Bool, rtx: Bool) -> (UInt16, UInt32, UInt16) {
+        let (seq, ts, _) = RTPPacket.fixedFields(packet)
+        return lock.withLock { () -> (UInt16, UInt32, UInt16) in
+            if sequenceOffset == nil {
+                sequenceOffset = sequenceStart &- seq
+                timestampOffset = timestampStart &- ts
+            }
+            if counted {
+                sent += 1
+                octets += payloadBytes
+            }
+            if rtx { rtxSequence &+= 1 }
+            return (seq &+ sequenceOffset!, ts &+ timestampOffset!, rtxSequence)
+        }
     }
 
     /// The publisher's packet in this viewer's numbering, header extensions dropped; with `rtx`, on that RTX
@@ -323,19 +366,7 @@ public final class Consumer: @unchecked Sendable {
             guard end >= headerEnd else { return nil }
         }
         let cc = Int(packet[0] & 0x0F)
-        let (seq, ts, _) = RTPPacket.fixedFields(packet)
-        let (seqOut, tsOut, rtxSeq) = lock.withLock { () -> (UInt16, UInt32, UInt16) in
-            if sequenceOffset == nil {
-                sequenceOffset = sequenceStart &- seq
-                timestampOffset = timestampStart &- ts
-            }
-            if counted {
-                sent += 1
-                octets += packet.count - headerEnd
-            }
-            if asRTX { rtxSequence &+= 1 }
-            return (seq &+ sequenceOffset!, ts &+ timestampOffset!, rtxSequence)
-        }
+        let (seqOut, tsOut, rtxSeq) = numbering(packet, payloadBytes: packet.count - headerEnd, counted: counted, rtx: asRTX)
         let (pt, ssrcOut, seqHeader) = rtx.map { ($0.payloadType, $0.ssrc, rtxSeq) } ?? (payloadType, ssrc, seqOut)
         var out = [UInt8]()
         out.reserveCapacity(end - (headerEnd - 12 - 4 * cc) + 16)

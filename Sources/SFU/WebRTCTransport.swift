@@ -12,7 +12,8 @@ import SRTP
 /// It is the media port's ``MediaSessionHandler`` for its session: DTLS datagrams drive the handshake (with the
 /// retransmission timer on `eventLoop`), SRTP and SRTCP packets are unprotected, counted, and handed to
 /// ``onPacket``; packets that fail authentication are counted and dropped. The media port may call it from
-/// the UDP socket's event loop and from ICE-TCP connections' loops, so its state sits behind a lock.
+/// the UDP socket's event loop and from ICE-TCP connections' loops, so its state sits behind a lock; DTLS datagrams
+/// are handled on the transport's own `eventLoop` (the handshakes of many viewers spread over the loops).
 public final class WebRTCTransport: MediaSessionHandler, @unchecked Sendable {
     public struct Stats: Sendable, Equatable, Codable {
         /// `new` (no DTLS yet), `connecting`, `connected`, `failed`, `closed`.
@@ -64,7 +65,7 @@ public final class WebRTCTransport: MediaSessionHandler, @unchecked Sendable {
 
     public func onPacket(_ handler: @escaping PacketHandler) { lock.withLock { packetHandler = handler } }
     public func onClose(_ handler: @escaping @Sendable (String) -> Void) { lock.withLock { closedHandler = handler } }
-    /// Called once, when DTLS is connected and SRTP keyed (on the event loop of the packet that finished it).
+    /// Called once, when DTLS is connected and SRTP keyed (on the transport's event loop).
     public func onConnected(_ handler: @escaping @Sendable () -> Void) { lock.withLock { connectedHandler = handler } }
 
     public var currentStats: Stats { lock.withLock { stats } }
@@ -72,18 +73,71 @@ public final class WebRTCTransport: MediaSessionHandler, @unchecked Sendable {
     /// Protects and sends an RTP (or RTCP) packet to the peer. False before the handshake is done.
     @discardableResult
     public func send(_ packet: [UInt8], isRTCP: Bool) -> Bool {
-        let (session, out): (MediaSession?, [UInt8]?) = lock.withLock {
-            guard let outbound else { return (nil, nil) }
-            var p = packet
-            do {
-                if isRTCP { try outbound.protectRTCP(&p) } else { try outbound.protectRTP(&p) }
-            } catch {
-                return (nil, nil)
-            }
-            return (self.session, p)
+        let (target, out): (MediaSession?, ByteBuffer?) = lock.withLock {
+            guard let outbound, let session else { return (nil, nil) }
+            return (session, Self.protect(packet, isRTCP: isRTCP, with: outbound))
         }
-        guard let session, let out else { return false }
-        return session.send(ByteBuffer(bytes: out))
+        guard let target, let out else { return false }
+        return target.send(out)
+    }
+
+    /// Protects RTP packets and sends them together (one hop to the socket's event loop, one flush).
+    public func send(rtp packets: [[UInt8]]) {
+        let (target, out): (MediaSession?, [ByteBuffer]) = lock.withLock {
+            guard let outbound, let session else { return (nil, []) }
+            return (session, packets.compactMap { Self.protect($0, isRTCP: false, with: outbound) })
+        }
+        if let target, !out.isEmpty { target.send(batch: out) }
+    }
+
+    /// The packet copied once, into its datagram, and protected there; nil if SRTP refuses it.
+    static func protect(_ packet: [UInt8], isRTCP: Bool, with outbound: SRTPContext) -> ByteBuffer? {
+        let room = packet.count + SRTPContext.maximumTrailer
+        var buffer = ByteBufferAllocator().buffer(capacity: room)
+        let written = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: room) { out in
+            out.copyBytes(from: packet)
+            let p = out.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            let n = try? isRTCP ? outbound.protectRTCP(p, length: packet.count) : outbound.protectRTP(p, length: packet.count)
+            return n ?? 0
+        }
+        return written > 0 ? buffer : nil
+    }
+
+    /// An RTP packet of `header` and `payload` protected into a datagram of its own, for ``send(datagrams:)``; nil
+    /// before the handshake or for a header SRTP refuses.
+    func protectRTP(header: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer) -> ByteBuffer? {
+        lock.withLock { outbound.flatMap { Self.protect(header: header, payload: payload, with: $0) } }
+    }
+
+    /// The new packet of `header` and `payload` encrypted straight into its datagram; nil if SRTP refuses it.
+    static func protect(header: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer,
+                        with outbound: SRTPContext) -> ByteBuffer? {
+        let size = header.count + payload.count + outbound.tagLength
+        var buffer = ByteBufferAllocator().buffer(capacity: size)
+        let written = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { out in
+            (try? outbound.protectRTP(header: header, payload: payload, into: out)) ?? 0
+        }
+        return written > 0 ? buffer : nil
+    }
+
+    /// Sends protected datagrams together (``MediaSession/send(batch:)``: one hop to the socket's event loop, one
+    /// flush).
+    func send(datagrams: [ByteBuffer]) {
+        guard !datagrams.isEmpty, let session = lock.withLock({ self.session }) else { return }
+        session.send(batch: datagrams)
+    }
+
+    /// The fan-out's send: an RTP packet of `header` (already in this viewer's numbering) and `payload` (the
+    /// publisher's, shared by every viewer), encrypted straight into the datagram, which is queued unflushed: the
+    /// caller flushes once after the fan-out (``MediaSession/flush()``). Returns the session to flush, nil if
+    /// nothing was sent (before the handshake, or a header SRTP refuses).
+    func sendUnflushed(header: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer) -> MediaSession? {
+        let (target, out): (MediaSession?, ByteBuffer?) = lock.withLock {
+            guard let outbound, let session else { return (nil, nil) }
+            return (session, Self.protect(header: header, payload: payload, with: outbound))
+        }
+        guard let target, let out, target.sendUnflushed(out) else { return nil }
+        return target
     }
 
     /// Ends the association: close_notify to the peer, and the ICE session is closed.
@@ -101,6 +155,14 @@ public final class WebRTCTransport: MediaSessionHandler, @unchecked Sendable {
     public func mediaSession(_ session: MediaSession, received packet: ByteBuffer, kind: PacketKind, from: PeerAddress) {
         switch kind {
         case .dtls:
+            // The handshake's work (ECDHE, the ECDSA signature, the client's certificate) runs on the transport's
+            // own event loop, not the media socket's: a flash crowd's handshakes spread over the loops while the
+            // socket's loop goes on forwarding media. Order holds: the client sends SRTP only after our last flight,
+            // which leaves after this loop has keyed SRTP.
+            guard eventLoop.inEventLoop else {
+                eventLoop.execute { self.mediaSession(session, received: packet, kind: kind, from: from) }
+                return
+            }
             let (datagrams, data, connected) = lock.withLock { () -> ([[UInt8]], [[UInt8]], (@Sendable () -> Void)?) in
                 stats.dtlsDatagramsIn += 1
                 if stats.dtlsState == "new" { stats.dtlsState = "connecting" }

@@ -119,11 +119,11 @@ final class UDPTestClient: Sendable {
         self.inbox = inbox
     }
 
-    static func open() async throws -> UDPTestClient {
+    static func open(host: String = "127.0.0.1") async throws -> UDPTestClient {
         let inbox = TCPTestClient.Inbox()
         let channel = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { ch in ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(Collector(inbox: inbox)) } }
-            .bind(host: "127.0.0.1", port: 0).get()
+            .bind(host: host, port: 0).get()
         return UDPTestClient(channel: channel, inbox: inbox)
     }
 

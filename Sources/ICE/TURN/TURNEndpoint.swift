@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
@@ -16,15 +17,18 @@ final class TURNEndpoint: Sendable {
     let advertised: (v4: [UInt8]?, v6: [UInt8]?)
     let ports: ClosedRange<Int>
     let epoch = ContinuousClock.now
-    /// The UDP listener, to answer UDP clients; TCP clients' connections by address.
-    let udpListener = NIOLockedValueBox<(any Channel)?>(nil)
+    /// The UDP listener's writer, to answer UDP clients; TCP clients' connections by address.
+    let udpWriter = NIOLockedValueBox<DatagramWriter?>(nil)
     let tcpClients = NIOLockedValueBox<[TURNClient: any Channel]>([:])
 
     /// Made at start, never shown: it mints the credentials handed out for sessions (``mintSession(ttl:)``), whose
     /// users end in `~sfu` and so reach the SFU's media port only.
     let sessionSecret = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
 
-    init(configuration: TURNConfiguration, listenHost: String, logger: Logger, group: any EventLoopGroup) {
+    /// Datagrams the kernel refused to send, from the relays (the listener's writer counts its own there too).
+    let refused: Counter
+
+    init(configuration: TURNConfiguration, listenHost: String, logger: Logger, group: any EventLoopGroup, refused: Counter) {
         var c = Allocations.Configuration()
         c.credentials = configuration.credentials
         c.credentials.secrets.append(sessionSecret)
@@ -49,6 +53,7 @@ final class TURNEndpoint: Sendable {
         ports = configuration.relayPorts
         self.logger = logger
         self.group = group
+        self.refused = refused
     }
 
     func now() -> Double { (ContinuousClock.now - epoch) / .seconds(1) }
@@ -139,8 +144,8 @@ final class TURNEndpoint: Sendable {
     func send(_ bytes: [UInt8], to client: TURNClient) {
         switch client.transport {
         case .udp:
-            guard let channel = udpListener.withLockedValue({ $0 }), let to = Self.socketAddress(client.address) else { return }
-            channel.writeAndFlush(AddressedEnvelope(remoteAddress: to, data: channel.allocator.buffer(bytes: bytes)), promise: nil)
+            guard let writer = udpWriter.withLockedValue({ $0 }), let to = Self.socketAddress(client.address) else { return }
+            writer.send([AddressedEnvelope(remoteAddress: to, data: ByteBuffer(bytes: bytes))])
         case .tcp, .tls:
             guard let channel = tcpClients.withLockedValue({ $0[client] }) else { return }
             channel.writeAndFlush(channel.allocator.buffer(bytes: bytes), promise: nil)
@@ -186,37 +191,59 @@ final class TURNEndpoint: Sendable {
 }
 
 /// A relay socket: one UDP socket per allocation (as coturn does by default), its reads handed to the endpoint.
+/// swift-nio's channel reads; a ``DatagramWriter`` sends, so that a datagram to a peer the kernel refuses (a
+/// firewall rule's EPERM) is dropped alone instead of closing the relay.
 final class NIORelaySocket: RelaySocket, Sendable {
     let address: Address
     let channel: any Channel
+    let writer: DatagramWriter
     let handler: RelayHandler
 
-    init(address: Address, channel: any Channel, handler: RelayHandler) { (self.address, self.channel, self.handler) = (address, channel, handler) }
+    init(address: Address, channel: any Channel, writer: DatagramWriter, handler: RelayHandler) {
+        (self.address, self.channel, self.writer, self.handler) = (address, channel, writer, handler)
+    }
 
     static func bind(host: String, port: Int, shown: [UInt8], endpoint: TURNEndpoint) -> EventLoopFuture<NIORelaySocket> {
         let address = Address(ip: shown, port: UInt16(port))
         let handler = RelayHandler(endpoint: endpoint, relay: address)
-        // A port found taken is closed again (see `bind(host:port:initializing:)`), and another one tried.
-        return DatagramBootstrap(group: endpoint.group)
+        let loop = endpoint.group.next()
+        // A port found taken fails here (the caller tries another); on a later failure the channel, or else the
+        // descriptor, is closed again (see `withBoundSocket(_:initializing:)`), and the writer's copy with it.
+        let fd: CInt, writer: DatagramWriter
+        do {
+            (fd, writer) = try DatagramWriter.bound(host: host, port: port, listener: false, what: "TURN relay \(address)",
+                                                    logger: endpoint.logger, refused: endpoint.refused)
+        } catch {
+            return loop.makeFailedFuture(error)
+        }
+        return DatagramBootstrap(group: loop)
             .channelOption(.socketOption(.so_rcvbuf), value: 1 << 20)
-            .bind(host: host, port: port) { channel in
+            .withBoundSocket(fd) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(handler)
                 }
             }
-            .map { NIORelaySocket(address: address, channel: $0, handler: handler) }
+            .map { NIORelaySocket(address: address, channel: $0, writer: writer, handler: handler) }
+            .flatMapErrorThrowing { error in
+                writer.close()
+                throw error
+            }
     }
 
     func send(_ data: ArraySlice<UInt8>, to peer: Address) {
         guard let to = TURNEndpoint.socketAddress(peer) else { return }
-        channel.writeAndFlush(AddressedEnvelope(remoteAddress: to, data: channel.allocator.buffer(bytes: data)), promise: nil)
+        writer.send([AddressedEnvelope(remoteAddress: to, data: ByteBuffer(bytes: data))])
     }
 
     func deliver(_ data: ArraySlice<UInt8>, from peer: Address) {
         handler.endpoint.fromPeer(data, relay: address, peer: peer)
     }
 
-    func close() { channel.close(promise: nil) }
+    /// Closes the socket: the channel's descriptor and the writer's copy (either alone would keep the port bound).
+    func close() {
+        channel.close(promise: nil)
+        writer.close()
+    }
 
     final class RelayHandler: ChannelInboundHandler, Sendable {
         typealias InboundIn = AddressedEnvelope<ByteBuffer>

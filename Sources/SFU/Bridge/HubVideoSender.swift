@@ -258,22 +258,38 @@ final class HubVideoSender: @unchecked Sendable {
             }
         }
         H264Frame.forEach(payloads) { all.append($0) }
-        let packets = lock.withLock { () -> [[UInt8]] in
-            var packets: [[UInt8]] = []
+        let first = lock.withLock { () -> UInt16 in
+            let first = state.sequence
             for (i, p) in all.enumerated() {
-                let marker = i == all.count - 1
                 let seq = state.sequence
                 state.sequence &+= 1
-                state.history[Int(seq) % Self.historySize] = (seq, timestamp, marker, ByteBuffer(p))
-                packets.append(packet(sequence: seq, timestamp: timestamp, marker: marker, payload: p))
+                state.history[Int(seq) % Self.historySize] = (seq, timestamp, i == all.count - 1, ByteBuffer(p))
                 state.stats.packetsSent += 1
                 state.stats.bytesSent += p.count
             }
             state.stats.framesSent += 1
             if keyframe { state.stats.keyframesSent += 1 }
-            return packets
+            return first
         }
-        for p in packets { transport.send(p, isRTCP: false) }
+        // Each payload is encrypted straight from the hub's frame into the viewer's datagram, and the frame's
+        // datagrams go to the socket together (one hop to its event loop, one sendmmsg).
+        var datagrams: [ByteBuffer] = []
+        datagrams.reserveCapacity(all.count)
+        for (i, p) in all.enumerated() {
+            let marker = i == all.count - 1
+            let datagram = withUnsafeTemporaryAllocation(byteCount: 12, alignment: 4) { h in
+                h[0] = 0x80
+                h[1] = (marker ? 0x80 : 0) | payloadType
+                h.storeBytes(of: (first &+ UInt16(truncatingIfNeeded: i)).bigEndian, toByteOffset: 2, as: UInt16.self)
+                h.storeBytes(of: timestamp.bigEndian, toByteOffset: 4, as: UInt32.self)
+                h.storeBytes(of: ssrc.bigEndian, toByteOffset: 8, as: UInt32.self)
+                return p.withContiguousStorageIfAvailable { payload in
+                    transport.protectRTP(header: UnsafeRawBufferPointer(h), payload: UnsafeRawBufferPointer(payload))
+                } ?? nil
+            }
+            if let datagram { datagrams.append(datagram) }
+        }
+        transport.send(datagrams: datagrams)
         // Server-added delay: the frame complete in the hub to its first packet handed to the socket.
         if counted { meter.record(nanoseconds: now() &- frame.receivedAt) }
     }
@@ -315,7 +331,7 @@ final class HubVideoSender: @unchecked Sendable {
                               on: rtx, originalSequence: seq)
             }
         }
-        for p in packets { transport.send(p, isRTCP: false) }
+        transport.send(rtp: packets)
     }
 
     /// RTCP from the viewer: NACKs are answered; a picture loss request is counted (an RTMP encoder cannot be

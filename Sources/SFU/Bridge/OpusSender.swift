@@ -65,7 +65,7 @@ final class OpusSender: @unchecked Sendable {
             lastSentAt = now
             return packets.map(packet)
         }
-        for w in wire { transport.send(w, isRTCP: false) }
+        transport.send(rtp: wire)
     }
 
     /// Called with the lock held.
