@@ -14,6 +14,5 @@ rounds=${ROUNDS:-3}
 bitrate=${BITRATE:-2000000}
 measure=${MEASURE_SECONDS:-10}  # not SECONDS: bash keeps its own count of seconds in it
 machine_line
-echo "| viewers | RTP packets/s sent | delivered % | server CPU (% of a core) | CPU µs per packet | RSS per viewer (KiB) | server-added delay p50 (ms) | p99 (ms) |"
-echo "|---|---|---|---|---|---|---|---|"
+bench_header "| viewers | RTP packets/s sent | delivered % | server CPU (% of a core) | CPU µs per packet | RSS per viewer (KiB) | server-added delay p50 (ms) | p99 (ms) |"
 bench_rounds "$rounds" "$viewers" bridge --http-port 18080 --rtmp-port 11935 --rtc-port 18000 --bitrate "$bitrate" --seconds "$measure"

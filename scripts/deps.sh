@@ -56,20 +56,70 @@ machine_line() {
     echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 }
 
+# A Markdown table's header row and separator, with a first column for the build when SERVERS names several.
+bench_header() {
+    local header=$1 separator
+    separator=$(sed 's/[^|]\+/---/g' <<<"$header")
+    local -a servers
+    read -r -a servers <<<"${SERVERS:-.build/release/liveswarm}"
+    if [ ${#servers[@]} -gt 1 ] || [ -n "${OTHER_SERVER:-}" ]; then
+        header="| build $header"
+        separator="|---$separator"
+    fi
+    echo "$header"
+    echo "$separator"
+}
+
 # For the WebRTC benchmarks: ROUNDS rounds over the viewer counts VIEWERS, each run on a fresh release server pinned
 # to core 0 (HTTP 18080, RTMP 11935, STUN 13478, media 18000) with `liveswarm-bench ARGS... --pid P --viewers N`
-# pinned to core 1; a run that fails prints a row saying so.
+# pinned to core 1; a run that fails prints a row saying so. SERVERS (default .build/release/liveswarm) may name
+# several server binaries (builds of other commits, scripts/bench-ab.sh): within each round and viewer count each
+# runs in turn, the order rotating from round to round, and every row starts with the binary's label (LABELS).
+# Another server (built outside the project, BENCHMARKS.md) joins the rotation with OTHER_SERVER, a command run by
+# bash in OTHER_DIR (it must `exec` the server, whose pid is measured), OTHER_LABEL for its rows, and
+# OTHER_BENCH_ARGS appended to the bench's arguments for it (its ports and paths: the last of an option wins), e.g.
+#   OTHER_SERVER="exec ./objs/srs -c CONF" OTHER_DIR=SRS/trunk OTHER_LABEL=srs \
+#   OTHER_BENCH_ARGS="--http-port 18082 --rtc-port 18010 --whip-path /rtc/v1/whip/?app=live&stream={stream} ..."
 bench_rounds() {
-    local rounds=$1 viewers=$2 round n server
+    local rounds=$1 viewers=$2 round n server i k count
     shift 2
+    local -a servers labels
+    read -r -a servers <<<"${SERVERS:-.build/release/liveswarm}"
+    read -r -a labels <<<"${LABELS:-}"
+    # OTHER_DIR may name several builds of the other server (an -O2 build and its shipped default), each run with
+    # OTHER_SERVER in its directory, labelled by the words of OTHER_LABEL in the same order.
+    local -a other_dirs other_labels
+    if [ -n "${OTHER_SERVER:-}" ]; then
+        [ ${#labels[@]} -eq 0 ] && labels=("${servers[@]##*/}")
+        read -r -a other_dirs <<<"${OTHER_DIR:-.}"
+        read -r -a other_labels <<<"${OTHER_LABEL:-other}"
+        for k in "${!other_dirs[@]}"; do
+            servers+=("other:$k")
+            labels+=("${other_labels[$k]:-other$k}")
+        done
+    fi
+    count=${#servers[@]}
     for round in $(seq 1 "$rounds"); do
         for n in $viewers; do
-            taskset -c 0 .build/release/liveswarm serve --listen 127.0.0.1 --http-port 18080 --rtmp-port 11935 --stun-port 13478 \
-                --rtc-port 18000 --log-level warning &
-            server=$!
-            sleep 1
-            taskset -c 1 .build/release/liveswarm-bench "$@" --pid "$server" --viewers "$n" || echo "| $n | run failed |"
-            kill "$server"; wait "$server" 2>/dev/null || true
+            for k in $(seq 0 $((count - 1))); do
+                i=$(((k + round - 1) % count))
+                [ "$count" -gt 1 ] && printf '| %s ' "${labels[$i]:-${servers[$i]}}"
+                local -a extra=()
+                if [[ "${servers[$i]}" == other:* ]]; then
+                    (cd "${other_dirs[${servers[$i]#other:}]}" && exec taskset -c 0 bash -c "$OTHER_SERVER") >/dev/null 2>&1 &
+                    read -r -a extra <<<"${OTHER_BENCH_ARGS:-}"
+                else
+                    taskset -c 0 "${servers[$i]}" serve --listen 127.0.0.1 --http-port 18080 --rtmp-port 11935 --stun-port 13478 \
+                        --rtc-port 18000 --log-level warning &
+                fi
+                server=$!
+                sleep 1
+                # PERF_DIR: each run's server profiled over the measured window (scripts/perf-split.py reads the files).
+                local -a perf=()
+                [ -n "${PERF_DIR:-}" ] && perf=(--perf "$PERF_DIR/${labels[$i]:-server}-$n-r$round.data")
+                taskset -c 1 .build/release/liveswarm-bench "$@" "${extra[@]}" "${perf[@]}" --pid "$server" --viewers "$n" || echo "| $n | run failed |"
+                kill "$server"; wait "$server" 2>/dev/null || true
+            done
         done
     done
 }

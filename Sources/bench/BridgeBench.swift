@@ -8,7 +8,7 @@ import NIOPosix
 /// DTLS-SRTP client on its own UDP socket (`BenchPeer`, with an H.264 offer). Prints one Markdown row: the server's
 /// CPU, CPU time per RTP packet sent, the share of packets delivered, memory per viewer session, and the
 /// server-added video delay (a frame complete in the hub to its first SRTP packet handed to the socket, from the
-/// server's own `/api/v1/webrtc/streams`).
+/// server's own `/api/v1/webrtc/streams`). Against another server (`--no-server-api`) the CPU is per packet received.
 struct BridgeLoad: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "bridge")
 
@@ -22,6 +22,10 @@ struct BridgeLoad: AsyncParsableCommand {
     @Option(help: "Frames per second.") var fps = 30
     @Option(help: "Keyframe interval in frames.") var gop = 60
     @Option(help: "Seconds of measurement.") var seconds = 10
+    @Option(help: "WHEP path, {stream} for the stream name (SRS: /rtc/v1/whep/?app=live&stream={stream}).")
+    var whepPath = "/whep/live/{stream}"
+    @Flag(help: "The server has no /api/v1/webrtc/streams (another server): packets are counted as received; the delivered share and the server-added delay are not known.")
+    var noServerAPI = false
 
     struct API: Decodable {
         struct Stream: Decodable { var packetsSent: Int }
@@ -35,40 +39,48 @@ struct BridgeLoad: AsyncParsableCommand {
         let publisher = try await SyntheticPublisher.start(group: group, host: host, port: rtmpPort, stream: "bridgebench", bitrate: bitrate,
                                                            fps: fps, gop: gop, epoch: .now)
         let server = try SocketAddress(ipAddress: host, port: rtcPort)
-        let http = try await HTTPConnection.open(group: group, host: host, port: httpPort)
+        let http = noServerAPI ? nil : try await HTTPConnection.open(group: group, host: host, port: httpPort)
+        let whep = HTTPSession(group: group, host: host, port: httpPort)
         try await Task.sleep(for: .seconds(2))
         let base = ProcStats.read(pid: pid)
         var peers: [BenchPeer] = []
         for _ in 0..<viewers {
-            peers.append(try await BenchPeer.connect(group: group, http: http, path: "/whep/live/bridgebench", sending: false, server: server,
-                                                     h264: true))
+            peers.append(try await BenchPeer.connect(group: group, http: whep, path: whepPath.replacingOccurrences(of: "{stream}", with: "bridgebench"),
+                                                     sending: false, server: server,
+                                                     options: .init(h264: true)))
         }
         // Every viewer past its catch-up (a GOP at 4x) and its buffers filled by traffic.
         try await Task.sleep(for: .seconds(3))
         let loaded = ProcStats.read(pid: pid)
-        let sent0 = try await api(http).bridged.reduce(0) { $0 + $1.packetsSent }
+        let sent0 = try await api(http)?.bridged.reduce(0) { $0 + $1.packetsSent }
         let received0 = peers.reduce(0) { $0 + $1.received.load(ordering: .relaxed) }
         let before = ProcStats.read(pid: pid)
         try await Task.sleep(for: .seconds(seconds))
         let after = ProcStats.read(pid: pid)
         let received = peers.reduce(0) { $0 + $1.received.load(ordering: .relaxed) } - received0
         let final = try await api(http)
-        let sent = final.bridged.reduce(0) { $0 + $1.packetsSent } - sent0
+        let sent = final.flatMap { f in sent0.map { f.bridged.reduce(0) { $0 + $1.packetsSent } - $0 } }
         publisher.stop()
-        for p in peers { await p.close(http: http) }
-        http.close()
+        for p in peers { await p.close(http: whep) }
+        http?.close()
         try await group.shutdownGracefully()
 
         let wall = (after.at - before.at) / .seconds(1)
         let cpuSeconds = after.cpuSeconds - before.cpuSeconds
         let perViewerKiB = viewers > 0 ? (loaded.rssMiB - base.rssMiB) * 1024 / Double(viewers) : 0
-        print(String(format: "| %d | %.0f | %.1f | %.0f | %.2f | %.0f | %.2f | %.2f |", viewers, Double(sent) / wall,
-                     sent > 0 ? Double(received) / Double(sent) * 100 : 0, cpuSeconds / wall * 100,
-                     sent > 0 ? cpuSeconds / Double(sent) * 1e6 : 0, perViewerKiB,
-                     final.bridgeVideoDelay.p50Ms ?? -1, final.bridgeVideoDelay.p99Ms ?? -1))
+        // Per packet sent by the server when it says how many; else per packet received.
+        let packets = sent ?? received
+        let columns: [String] = [
+            "\(viewers)", sent.map { fixed(Double($0) / wall, 0) } ?? "-",
+            sent.map { $0 > 0 ? fixed(Double(received) / Double($0) * 100, 1) : "0" } ?? "-", fixed(cpuSeconds / wall * 100, 0),
+            packets > 0 ? fixed(cpuSeconds / Double(packets) * 1e6, 2) : "-", fixed(perViewerKiB, 0),
+            final?.bridgeVideoDelay.p50Ms.map { fixed($0, 2) } ?? "-", final?.bridgeVideoDelay.p99Ms.map { fixed($0, 2) } ?? "-",
+        ]
+        print("| " + columns.joined(separator: " | ") + " |")
     }
 
-    func api(_ http: HTTPConnection) async throws -> API {
+    func api(_ http: HTTPConnection?) async throws -> API? {
+        guard let http else { return nil }
         let r = try await http.get("/api/v1/webrtc/streams")
         return try JSONDecoder().decode(API.self, from: Data(String(buffer: r.body).utf8))
     }

@@ -270,7 +270,7 @@ final class BotTransport: ChannelInboundHandler, DatagramPeer, @unchecked Sendab
     /// Video SSRC (of a subscription) to when its first keyframe arrived.
     let keyframes = Mutex<[UInt32: ContinuousClock.Instant]>([:])
     let videoSSRCs = Mutex<Set<UInt32>>([])
-    let inbox = Mutex<[[UInt8]]>([])
+    let inbox = DatagramInbox()
     var channel: (any Channel)!
     var protect: SRTPContext?
     var unprotect: SRTPContext?
@@ -369,7 +369,7 @@ final class BotTransport: ChannelInboundHandler, DatagramPeer, @unchecked Sendab
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data).data
         guard connected.load(ordering: .acquiring) else {
-            inbox.withLock { $0.append(Array(buffer.readableBytesView)) }
+            inbox.push(Array(buffer.readableBytesView))
             return
         }
         guard let b0 = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self), (128...191).contains(b0) else { return }
