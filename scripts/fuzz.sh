@@ -59,10 +59,10 @@ fuzz_one() {
         status=CRASHED
     fi
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
-    line=$(grep -E "^#[0-9]+" "$log" | grep -E "cov:" | tail -1)
+    line=$(grep -aE "^#[0-9]+" "$log" | grep -aE "cov:" | tail -1)
     echo "fuzz-$t: $status, ${execs:-?} executions in $((SECONDS - start)) s; ${line:-no stats}"
     [ $status = ok ] && return 0
-    tail -40 "$log" | grep -vE "^#[0-9]+" | head -30
+    tail -40 "$log" | grep -avE "^#[0-9]+" | head -30
     return 1
 }
 
