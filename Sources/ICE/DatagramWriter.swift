@@ -20,6 +20,14 @@ import Locks
 /// destination); the datagrams after it in the batch still go. A full send buffer (EAGAIN: the network card has not
 /// sent what came before) is waited on, up to ``sendBufferWait`` per call, as swift-nio would wait for the socket to
 /// be writable; what still does not fit is dropped the same way, since real-time media is not worth more delay.
+///
+/// A writer made with `segmentation` sends each run of consecutive datagrams to one destination, all of one length
+/// but a shorter last one (a bridged viewer's frame: its FU-A fragments), as one segmented message (UDP GSO,
+/// `UDP_SEGMENT`): the kernel's UDP and IP output runs once per run instead of once per datagram, and each datagram
+/// is still a datagram of its own on the wire. If the kernel refuses a segmented message (EIO: the outgoing device
+/// cannot compute UDP checksums; EINVAL: a segment does not fit the device's MTU, or checksums are off on the
+/// socket), its datagrams go again one by one and the writer sends every datagram alone from then on, with one
+/// warning saying why.
 final class DatagramWriter: Sendable {
     /// Datagrams per `sendmmsg` call.
     static let chunk = Int(LS_SENDMMSG_MAX)
@@ -42,13 +50,23 @@ final class DatagramWriter: Sendable {
     private let refused: Counter
     /// Refused since the last warning, and when the last warning was.
     private let refusals = Mutex<(count: Int, warned: ContinuousClock.Instant?)>((0, nil))
+    /// Whether runs to one destination leave as segmented messages (off for good once the kernel refused one).
+    private let segmenting: Atomic<Bool>
+    /// Datagrams sent inside segmented messages, and segmented messages the kernel refused.
+    let segmented = Atomic<Int>(0)
+    let segmentationRefused = Atomic<Int>(0)
+    /// Where the segmented datagrams are counted for operators (`liveswarm_rtc_segmented_datagrams_total`).
+    private let segmentedCounter: Counter?
 
     /// Sends on a duplicate of `socket` (the caller keeps, and closes, its own descriptor); `what` names the socket
     /// in the log ("media port").
-    init(duplicating socket: CInt, what: String, logger: Logger, refused: Counter) throws {
+    /// `segmentation`, when given, turns segmented sends on and counts the datagrams they carry.
+    init(duplicating socket: CInt, what: String, segmentation: Counter? = nil, logger: Logger, refused: Counter) throws {
         let copy = dup(socket)
         guard copy >= 0 else { throw IOError(errnoCode: errno, reason: "dup") }
         fd = copy
+        segmenting = Atomic(segmentation != nil)
+        segmentedCounter = segmentation
         self.what = what
         self.logger = logger
         self.refused = refused
@@ -70,6 +88,14 @@ final class DatagramWriter: Sendable {
                        metadata: ["error": "\(String(cString: strerror(error))) (errno \(error))", "to": "\(to)"])
     }
 
+    /// The kernel refused a segmented message: segmentation ends for this writer, with one warning.
+    private func segmentationRefused(_ error: CInt, to: SocketAddress) {
+        segmentationRefused.wrappingAdd(1, ordering: .relaxed)
+        guard segmenting.compareExchange(expected: true, desired: false, ordering: .relaxed).exchanged else { return }
+        logger.warning("\(what): the kernel refused a segmented (GSO) message; sending every datagram alone from now on",
+                       metadata: ["error": "\(String(cString: strerror(error))) (errno \(error))", "to": "\(to)"])
+    }
+
     /// What one ``send(_:)`` call had refused so far: reported once, when it ends.
     private struct Refused {
         var count = 0
@@ -87,11 +113,11 @@ final class DatagramWriter: Sendable {
 
     /// A socket bound as ``bindSocket(host:port:listener:)`` binds it, for swift-nio's `withBoundSocket`, and a writer
     /// on a duplicate of it.
-    static func bound(host: String, port: Int, listener: Bool = true, what: String, logger: Logger,
+    static func bound(host: String, port: Int, listener: Bool = true, what: String, segmentation: Counter? = nil, logger: Logger,
                       refused: Counter) throws -> (socket: CInt, writer: DatagramWriter) {
         let fd = try bindSocket(host: host, port: port, listener: listener)
         do {
-            return (fd, try DatagramWriter(duplicating: fd, what: what, logger: logger, refused: refused))
+            return (fd, try DatagramWriter(duplicating: fd, what: what, segmentation: segmentation, logger: logger, refused: refused))
         } catch {
             _ = Glibc.close(fd)
             throw error
@@ -101,10 +127,11 @@ final class DatagramWriter: Sendable {
     /// A shared listener: the socket bound and batched for reading (`DatagramBootstrap.batched`), its channel
     /// holding the one handler `handler` makes (given the writer), and the writer that sends on it; on failure
     /// both are closed again.
-    static func listen(group: any EventLoopGroup, host: String, port: Int, receiveBuffer: Int32, what: String, logger: Logger,
-                       refused: Counter, handler: @escaping @Sendable (DatagramWriter) -> any ChannelHandler & Sendable)
+    static func listen(group: any EventLoopGroup, host: String, port: Int, receiveBuffer: Int32, what: String,
+                       segmentation: Counter? = nil, logger: Logger, refused: Counter,
+                       handler: @escaping @Sendable (DatagramWriter) -> any ChannelHandler & Sendable)
         async throws -> (channel: any Channel, writer: DatagramWriter) {
-        let (fd, writer) = try bound(host: host, port: port, what: what, logger: logger, refused: refused)
+        let (fd, writer) = try bound(host: host, port: port, what: what, segmentation: segmentation, logger: logger, refused: refused)
         do {
             let channel = try await DatagramBootstrap.batched(group: group, receiveBuffer: receiveBuffer)
                 .withBoundSocket(fd) { channel in
@@ -211,10 +238,28 @@ final class DatagramWriter: Sendable {
                                              to_length: socklen_t(length))
                 }
                 var done = 0
+                // Datagrams before this one go one by one: the segmented message holding them was refused.
+                var aloneUntil = 0
                 while done < n {
                     var error: CInt = 0
-                    done += Int(ls_sendmmsg(fd, list.baseAddress! + done, UInt32(n - done), &error))
+                    var failed: UInt32 = 0
+                    var segmented: UInt32 = 0
+                    let alone = done < aloneUntil
+                    let segment = !alone && segmenting.load(ordering: .relaxed)
+                    done += Int(ls_sendmmsg(fd, list.baseAddress! + done, UInt32((alone ? aloneUntil : n) - done), segment ? 1 : 0,
+                                            &error, &failed, &segmented))
+                    if segmented > 0 {
+                        self.segmented.wrappingAdd(Int(segmented), ordering: .relaxed)
+                        segmentedCounter?.increment(by: Int64(segmented))
+                    }
                     if error == 0 { continue }
+                    if failed > 1 && (error == EIO || error == EINVAL) {
+                        // The kernel does not take segmented messages on this path: this run goes again datagram by
+                        // datagram, and so does everything after it.
+                        aloneUntil = done + Int(failed)
+                        segmentationRefused(error, to: datagrams[range.lowerBound + done].remoteAddress)
+                        continue
+                    }
                     if error == EAGAIN || error == EWOULDBLOCK {
                         // The send buffer is full: wait for room (what is left of this call's budget), else drop the
                         // rest of this chunk.
@@ -228,9 +273,9 @@ final class DatagramWriter: Sendable {
                         refused.add(n - done, error, datagrams[range.upperBound - 1].remoteAddress)
                         return range.upperBound
                     }
-                    // This datagram was refused; the ones after it go on.
-                    refused.add(1, error, datagrams[range.lowerBound + done].remoteAddress)
-                    done += 1
+                    // This datagram (or segmented run) was refused; the ones after it go on.
+                    refused.add(Int(failed), error, datagrams[range.lowerBound + done].remoteAddress)
+                    done += Int(failed)
                 }
                 return range.upperBound
             }

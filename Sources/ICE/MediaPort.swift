@@ -101,6 +101,9 @@ public final class MediaPort: Service, Sendable {
         /// the machine's addresses (loopback and link-local left out).
         public var advertisedHosts: [String] = []
         public var tcp = true
+        /// A frame's datagrams to one viewer leave as one segmented message (UDP GSO) where the kernel takes it
+        /// (``DatagramWriter``); off, each datagram is its own system call entry.
+        public var segmentation = true
         public var agent = ICELiteAgent.Configuration()
         public var tcpValidationTimeout: Duration = .seconds(10)
         public init() {}
@@ -165,6 +168,7 @@ public final class MediaPort: Service, Sendable {
         let restarts: Counter
         let switches: Counter
         let refused: Counter
+        let segmented: Counter
         let sent: [Use: Counter]
         init(_ f: any MetricsFactory) {
             sent = Dictionary(uniqueKeysWithValues: Use.allCases.map {
@@ -177,6 +181,7 @@ public final class MediaPort: Service, Sendable {
             restarts = Counter(label: "liveswarm_ice_restarts_total", factory: f)
             switches = Counter(label: "liveswarm_ice_pair_switches_total", factory: f)
             refused = Counter(label: "liveswarm_rtc_refused_datagrams_total", factory: f)
+            segmented = Counter(label: "liveswarm_rtc_segmented_datagrams_total", factory: f)
         }
     }
 
@@ -255,6 +260,13 @@ public final class MediaPort: Service, Sendable {
     }
 
     public var boundPorts: BoundPorts? { state.withLock { $0.bound } }
+
+    /// Datagrams that left the UDP socket inside segmented (GSO) messages, and segmented messages the kernel refused
+    /// (``DatagramWriter``).
+    public var segmentation: (datagrams: Int, refused: Int) {
+        guard let writer = state.withLock({ $0.writer }) else { return (0, 0) }
+        return (writer.segmented.load(ordering: .relaxed), writer.segmentationRefused.load(ordering: .relaxed))
+    }
 
     /// Where a session's packets go now: its path, its byte counter and the UDP socket; nil before a path is
     /// selected and once the session is closed.
@@ -464,7 +476,7 @@ public final class MediaPort: Service, Sendable {
     /// it (so that a datagram the kernel refuses is dropped alone instead of closing the socket).
     private func bindUDP(group: MultiThreadedEventLoopGroup, port: Int) async throws -> (channel: any Channel, writer: DatagramWriter) {
         try await DatagramWriter.listen(group: group, host: configuration.host, port: port, receiveBuffer: 4 << 20, what: "media port",
-                                        logger: logger, refused: metrics.refused) { writer in UDPHandler(port: self, writer: writer) }
+                                        segmentation: configuration.segmentation ? metrics.segmented : nil, logger: logger, refused: metrics.refused) { writer in UDPHandler(port: self, writer: writer) }
     }
 
     public func run() async throws {

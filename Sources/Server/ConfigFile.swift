@@ -40,6 +40,7 @@ public struct ConfigFile: Decodable, Sendable {
         var port: Int?
         var host: [String]?
         var tcp: Bool?
+        var gso: Bool?
         var consent_timeout_seconds: Double?
         var certificate_file: String?
         var key_file: String?
@@ -114,7 +115,7 @@ public struct ConfigFile: Decodable, Sendable {
         "hls": ["target_duration_seconds", "minimum_segment_seconds", "part_target_seconds", "window_segments",
                 "retained_after_window"],
         "stun": ["port"],
-        "rtc": ["port", "host", "tcp", "consent_timeout_seconds", "certificate_file", "key_file", "catch_up_speed", "opus_kbps",
+        "rtc": ["port", "host", "tcp", "gso", "consent_timeout_seconds", "certificate_file", "key_file", "catch_up_speed", "opus_kbps",
                 "whip_to_hub", "aac_kbps"],
         "auth": ["publish_keys", "stream_keys", "api_token"],
         "rooms": ["max_rooms", "max_participants", "max_tracks_per_participant", "max_message_bytes", "max_messages_per_second",
@@ -191,6 +192,7 @@ public struct ConfigFile: Decodable, Sendable {
             if let v = r.port { c.rtc.port = try Self.port(v, "rtc.port") }
             if let v = r.host { c.rtc.advertisedHosts = v }
             if let v = r.tcp { c.rtc.tcp = v }
+            if let v = r.gso { c.rtc.segmentation = v }
             if let v = r.consent_timeout_seconds { c.rtc.agent.consentTimeout = try Self.seconds(v, "rtc.consent_timeout_seconds") }
             switch (r.certificate_file, r.key_file) {
             case (let certificate?, let key?): c.dtlsCertificate = DTLSCertificateFiles(certificate: certificate, key: key)

@@ -129,6 +129,13 @@ import TestSupport
         #expect(api.contains("\"framesSent\":25"), "\(api)")
         let streams = try await HTTPGet.fetch(port: server.ports.http, "/api/v1/streams").text
         #expect(streams.contains("\"webrtc\":1"), "the WHEP viewer counts as a viewer of the stream: \(streams)")
+        // Each picture of more than one packet (every third: its slice in three FU-A fragments, the first two of
+        // one length) left as one segmented message (UDP GSO), and so did the first IDR's STAP-A with the shorter
+        // SEI after it; everything else went alone. What arrived above is what the kernel cut from them.
+        let metrics = try await HTTPGet.fetch(port: server.ports.http, "/metrics").text
+        let segmented = metrics.split(separator: "\n").first { $0.hasPrefix("liveswarm_rtc_segmented_datagrams_total ") }
+            .flatMap { Double($0.split(separator: " ").last!) }.map { Int($0) }
+        #expect(segmented == 9 * 3 + 2, "9 pictures' fragments and a STAP-A with an SEI went segmented: \(segmented.map { "\($0)" } ?? "no such metric")")
     }
 
     /// Each kind of bad input, with two viewers watching: neither the server nor the other viewer notices more than

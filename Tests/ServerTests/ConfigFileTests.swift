@@ -36,6 +36,7 @@ import Testing
           port: 18000
           host: [203.0.113.7, 2001:db8::7]
           tcp: false
+          gso: false
           consent_timeout_seconds: 10
           certificate_file: /etc/liveswarm/dtls-cert.pem
           key_file: /etc/liveswarm/dtls-key.pem
@@ -70,7 +71,7 @@ import Testing
         #expect(c.listenHost == "127.0.0.2" && c.rtmp.host == "127.0.0.2")
         #expect(c.httpPort == 18080 && c.rtmp.port == 11935 && c.stun.port == 13478 && c.stun.host == "127.0.0.2")
         #expect(c.rtc.port == 18000 && c.rtc.host == "127.0.0.2" && c.rtc.advertisedHosts == ["203.0.113.7", "2001:db8::7"])
-        #expect(c.rtc.tcp == false && c.rtc.agent.consentTimeout == .seconds(10))
+        #expect(c.rtc.tcp == false && c.rtc.segmentation == false && c.rtc.agent.consentTimeout == .seconds(10))
         #expect(c.dtlsCertificate == DTLSCertificateFiles(certificate: "/etc/liveswarm/dtls-cert.pem", key: "/etc/liveswarm/dtls-key.pem"))
         #expect(c.rtmp.maxMessageSize == 1 << 20 && c.rtmp.maxBufferedBytes == 2 << 20)
         #expect(c.rtmp.handshakeTimeout == .seconds(3) && c.rtmp.publishIdleTimeout == .milliseconds(7500))

@@ -1,0 +1,170 @@
+import Foundation
+@testable import ICE
+import Logging
+import Metrics
+import NIOCore
+import Prometheus
+import Testing
+import TestSupport
+
+/// `DatagramWriter`'s segmented sends (UDP GSO): a run of datagrams to one destination, equal in length but a shorter
+/// last one, leaves as one message and arrives as the datagrams it was made of, in order, byte for byte; anything
+/// else breaks the run. A kernel that refuses a segmented message gets its datagrams one by one, and no more
+/// segmented messages. Loopback only.
+@Suite(.serialized, .timeLimit(.minutes(1))) struct DatagramSegmentationTests {
+    /// A UDP socket on 127.0.0.1 that reads with a deadline.
+    struct Receiver {
+        let fd: CInt
+        let port: Int
+
+        init() throws {
+            let fd = socket(AF_INET, CInt(SOCK_DGRAM.rawValue) | CInt(SOCK_NONBLOCK.rawValue), 0)
+            guard fd >= 0 else { throw TestFailure("socket: \(errno)") }
+            var big: CInt = 8 << 20
+            _ = setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, socklen_t(MemoryLayout<CInt>.size))
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard bound == 0 else { throw TestFailure("bind: \(errno)") }
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            _ = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+            }
+            self.fd = fd
+            port = Int(UInt16(bigEndian: address.sin_port))
+        }
+
+        var address: SocketAddress { try! SocketAddress(ipAddress: "127.0.0.1", port: port) }
+
+        /// The next `count` datagrams, or what came within `timeout`.
+        func read(_ count: Int, timeout: Duration = .seconds(2)) async throws -> [[UInt8]] {
+            var out: [[UInt8]] = []
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            let deadline = ContinuousClock.now + timeout
+            while out.count < count && ContinuousClock.now < deadline {
+                let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                if n >= 0 {
+                    out.append(Array(buffer[0..<n]))
+                } else {
+                    try await Task.sleep(for: .milliseconds(2))
+                }
+            }
+            return out
+        }
+
+        func close() { _ = Glibc.close(fd) }
+    }
+
+    static func writer(segmentation: Bool) throws -> (fd: CInt, writer: DatagramWriter) {
+        let metrics = PrometheusMetricsFactory(registry: PrometheusCollectorRegistry())
+        let (fd, writer) = try DatagramWriter.bound(host: "127.0.0.1", port: 0, listener: true, what: "test socket",
+                                                    segmentation: segmentation ? Counter(label: "segmented", factory: metrics) : nil,
+                                        logger: Logger(label: "test"), refused: Counter(label: "refused", factory: metrics))
+        return (fd, writer)
+    }
+
+    /// A datagram of `length` bytes that says which it is: its number in the first two bytes, then a pattern of it.
+    static func datagram(_ n: Int, length: Int) -> [UInt8] {
+        (0..<length).map { i in i == 0 ? UInt8(n >> 8) : i == 1 ? UInt8(n & 0xFF) : UInt8(truncatingIfNeeded: n &* 31 &+ i) }
+    }
+
+    /// What a bridged viewer's frames and an SFU fan-out hand the writer, to two destinations.
+    /// - To A: a STAP-A (short, alone: the next is longer), a keyframe's 26 FU-A fragments of 1228 bytes and its
+    ///   shorter last one (one run of 27), 70 more of 1228 (cut at 60,000 bytes: runs of 48 and 22).
+    /// - To B: 5 of 1000 (a run), then 1100 to A and to B alternately (no runs, but B's last and a shorter 500
+    ///   after it make one), then 900 twice (longer than the 500 ended that run: a run of their own).
+    static func batch(a: SocketAddress, b: SocketAddress) -> (datagrams: [(SocketAddress, [UInt8])], segmented: Int) {
+        var out: [(SocketAddress, [UInt8])] = []
+        var n = 0
+        func add(_ to: SocketAddress, _ length: Int) {
+            out.append((to, datagram(n, length: length)))
+            n += 1
+        }
+        add(a, 300)
+        for _ in 0..<26 { add(a, 1228) }
+        add(a, 700)
+        for _ in 0..<70 { add(a, 1228) }
+        for _ in 0..<5 { add(b, 1000) }
+        for i in 0..<6 { add(i % 2 == 0 ? a : b, 1100) }
+        add(b, 500)
+        add(b, 900)
+        add(b, 900)
+        return (out, 27 + 48 + 22 + 5 + 2 + 2)
+    }
+
+    static func send(_ datagrams: [(SocketAddress, [UInt8])], with writer: DatagramWriter) {
+        writer.send(datagrams.map { AddressedEnvelope(remoteAddress: $0.0, data: ByteBuffer(bytes: $0.1)) })
+    }
+
+    /// Checks that each receiver got exactly its datagrams, in order and byte for byte.
+    static func expectArrived(_ datagrams: [(SocketAddress, [UInt8])], at receivers: [Receiver]) async throws {
+        for r in receivers {
+            let expected = datagrams.filter { $0.0 == r.address }.map { $0.1 }
+            let got = try await r.read(expected.count)
+            #expect(got.count == expected.count, "port \(r.port): \(got.count) of \(expected.count) datagrams")
+            #expect(got.map(\.count) == expected.map(\.count), "port \(r.port): the datagrams' lengths")
+            #expect(got == expected, "port \(r.port): the datagrams' bytes and order")
+            let stray = try await r.read(1, timeout: .milliseconds(200))
+            #expect(stray.isEmpty, "port \(r.port): no datagram more")
+        }
+    }
+
+    @Test func runsToOneDestinationLeaveSegmentedAndArriveAsTheirDatagrams() async throws {
+        let (fd, writer) = try Self.writer(segmentation: true)
+        defer { writer.close(); _ = Glibc.close(fd) }
+        let a = try Receiver(), b = try Receiver()
+        defer { a.close(); b.close() }
+        let (datagrams, segmented) = Self.batch(a: a.address, b: b.address)
+        Self.send(datagrams, with: writer)
+        try await Self.expectArrived(datagrams, at: [a, b])
+        #expect(writer.segmented.load(ordering: .relaxed) == segmented, "datagrams sent inside segmented messages")
+        #expect(writer.segmentationRefused.load(ordering: .relaxed) == 0)
+    }
+
+    /// More datagrams than one `sendmmsg` takes (256): a run across the chunk's edge is cut there, and all arrive.
+    @Test func aRunAcrossTheEdgeOfASendmmsgChunkArrives() async throws {
+        let (fd, writer) = try Self.writer(segmentation: true)
+        defer { writer.close(); _ = Glibc.close(fd) }
+        let a = try Receiver()
+        defer { a.close() }
+        let datagrams = (0..<300).map { (a.address, Self.datagram($0, length: $0 == 299 ? 100 : 1000)) }
+        Self.send(datagrams, with: writer)
+        try await Self.expectArrived(datagrams, at: [a])
+        #expect(writer.segmented.load(ordering: .relaxed) == 300)
+    }
+
+    @Test func withoutSegmentationEveryDatagramLeavesAlone() async throws {
+        let (fd, writer) = try Self.writer(segmentation: false)
+        defer { writer.close(); _ = Glibc.close(fd) }
+        let a = try Receiver(), b = try Receiver()
+        defer { a.close(); b.close() }
+        let (datagrams, _) = Self.batch(a: a.address, b: b.address)
+        Self.send(datagrams, with: writer)
+        try await Self.expectArrived(datagrams, at: [a, b])
+        #expect(writer.segmented.load(ordering: .relaxed) == 0)
+    }
+
+    /// Linux refuses a segmented message from a socket that sends without UDP checksums (SO_NO_CHECK: EINVAL), as it
+    /// does where the device cannot checksum (EIO) or a segment exceeds its MTU (EINVAL); plain datagrams still go.
+    /// The refused run goes again one by one, and the writer stops segmenting.
+    @Test func aRefusedSegmentedMessageGoesAgainOneByOne() async throws {
+        let (fd, writer) = try Self.writer(segmentation: true)
+        defer { writer.close(); _ = Glibc.close(fd) }
+        var one: CInt = 1
+        let SO_NO_CHECK: CInt = 11
+        #expect(setsockopt(fd, SOL_SOCKET, SO_NO_CHECK, &one, socklen_t(MemoryLayout<CInt>.size)) == 0)
+        let a = try Receiver(), b = try Receiver()
+        defer { a.close(); b.close() }
+        let (datagrams, _) = Self.batch(a: a.address, b: b.address)
+        Self.send(datagrams, with: writer)
+        try await Self.expectArrived(datagrams, at: [a, b])
+        #expect(writer.segmentationRefused.load(ordering: .relaxed) == 1, "one refusal turns segmentation off")
+        #expect(writer.segmented.load(ordering: .relaxed) == 0)
+        Self.send(datagrams, with: writer)
+        try await Self.expectArrived(datagrams, at: [a, b])
+        #expect(writer.segmentationRefused.load(ordering: .relaxed) == 1, "no segmented message tried again")
+    }
+}
