@@ -7,7 +7,7 @@ import NIOPosix
 /// (`SyntheticPublisher`, a valid avcC and one slice per frame) and `viewers` WHEP sessions play it, each a real
 /// DTLS-SRTP client on its own UDP socket (`BenchPeer`, with an H.264 offer). Prints one Markdown row: the server's
 /// CPU, CPU time per RTP packet sent, the share of packets delivered, memory per viewer session, and the
-/// server-added video delay (a frame complete in the hub to its first SRTP packet handed to the socket, from the
+/// server-added video delay (a frame complete in the hub to its SRTP packets handed to the socket, from the
 /// server's own `/api/v1/webrtc/streams`). Against another server (`--no-server-api`) the CPU is per packet received.
 struct BridgeLoad: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "bridge")

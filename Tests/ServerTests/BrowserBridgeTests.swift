@@ -118,7 +118,7 @@ import TestSupport
             (keyframes \(p?.keyFramesDecoded ?? 0)), \(p?.fps ?? 0) fps at the end, PLIs \(p?.pliCount ?? 0)
               first frame \(ms(p?.firstFrameMs)) after the page started; at the live delay after \(ms(live)); \
             glass-to-glass from then: median \(ms(median)), p95 \(ms(p95))
-              server-added video delay (hub to first SRTP packet): p50 \(ms(api?.bridgeVideoDelay.p50Ms.map { $0 })) \
+              server-added video delay (hub to its SRTP packets handed to the socket): p50 \(ms(api?.bridgeVideoDelay.p50Ms.map { $0 })) \
             [\(String(format: "%.2f", api?.bridgeVideoDelay.p50Ms ?? 0))], p99 \(String(format: "%.2f ms", api?.bridgeVideoDelay.p99Ms ?? 0)) \
             over \(api?.bridgeVideoDelay.samples ?? 0) frames
               machine CPUs \(Int(busy * 100)) % busy; packets lost \(p?.packetsLost ?? -1), NACKs \(p?.nackCount ?? -1), \

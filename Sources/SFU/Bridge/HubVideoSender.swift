@@ -290,7 +290,8 @@ final class HubVideoSender: @unchecked Sendable {
             if let datagram { datagrams.append(datagram) }
         }
         transport.send(datagrams: datagrams)
-        // Server-added delay: the frame complete in the hub to its first packet handed to the socket.
+        // Server-added delay: the frame complete in the hub to its packets handed to the socket (one call: the last
+        // packet with the first).
         if counted { meter.record(nanoseconds: now() &- frame.receivedAt) }
     }
 
@@ -351,8 +352,8 @@ final class HubVideoSender: @unchecked Sendable {
     }
 }
 
-/// Server-added video delay of the bridge, over its last samples: from a frame complete in the hub to its first
-/// RTP packet handed to the socket (after SRTP).
+/// Server-added video delay of the bridge, over its last samples: from a frame complete in the hub to its RTP
+/// packets handed to the socket (after SRTP; one call per viewer and frame, so the last packet with the first).
 public final class BridgeMeter: @unchecked Sendable {
     public struct Summary: Sendable, Codable, Equatable {
         public var samples: Int
