@@ -112,14 +112,21 @@ import TestSupport
         }
     }
 
+    /// Sends ``batch(a:b:)`` to two fresh receivers with `writer` and checks that each got exactly its datagrams;
+    /// returns how many of them should have gone inside segmented messages.
+    static func sendTheBatch(with writer: DatagramWriter) async throws -> Int {
+        let a = try Receiver(), b = try Receiver()
+        defer { a.close(); b.close() }
+        let (datagrams, segmented) = batch(a: a.address, b: b.address)
+        send(datagrams, with: writer)
+        try await expectArrived(datagrams, at: [a, b])
+        return segmented
+    }
+
     @Test func runsToOneDestinationLeaveSegmentedAndArriveAsTheirDatagrams() async throws {
         let (fd, writer) = try Self.writer(segmentation: true)
         defer { writer.close(); _ = Glibc.close(fd) }
-        let a = try Receiver(), b = try Receiver()
-        defer { a.close(); b.close() }
-        let (datagrams, segmented) = Self.batch(a: a.address, b: b.address)
-        Self.send(datagrams, with: writer)
-        try await Self.expectArrived(datagrams, at: [a, b])
+        let segmented = try await Self.sendTheBatch(with: writer)
         #expect(writer.segmented.load(ordering: .relaxed) == segmented, "datagrams sent inside segmented messages")
         #expect(writer.segmentationRefused.load(ordering: .relaxed) == 0)
     }
@@ -139,11 +146,7 @@ import TestSupport
     @Test func withoutSegmentationEveryDatagramLeavesAlone() async throws {
         let (fd, writer) = try Self.writer(segmentation: false)
         defer { writer.close(); _ = Glibc.close(fd) }
-        let a = try Receiver(), b = try Receiver()
-        defer { a.close(); b.close() }
-        let (datagrams, _) = Self.batch(a: a.address, b: b.address)
-        Self.send(datagrams, with: writer)
-        try await Self.expectArrived(datagrams, at: [a, b])
+        _ = try await Self.sendTheBatch(with: writer)
         #expect(writer.segmented.load(ordering: .relaxed) == 0)
     }
 
@@ -156,15 +159,10 @@ import TestSupport
         var one: CInt = 1
         let SO_NO_CHECK: CInt = 11
         #expect(setsockopt(fd, SOL_SOCKET, SO_NO_CHECK, &one, socklen_t(MemoryLayout<CInt>.size)) == 0)
-        let a = try Receiver(), b = try Receiver()
-        defer { a.close(); b.close() }
-        let (datagrams, _) = Self.batch(a: a.address, b: b.address)
-        Self.send(datagrams, with: writer)
-        try await Self.expectArrived(datagrams, at: [a, b])
+        _ = try await Self.sendTheBatch(with: writer)
         #expect(writer.segmentationRefused.load(ordering: .relaxed) == 1, "one refusal turns segmentation off")
         #expect(writer.segmented.load(ordering: .relaxed) == 0)
-        Self.send(datagrams, with: writer)
-        try await Self.expectArrived(datagrams, at: [a, b])
+        _ = try await Self.sendTheBatch(with: writer)
         #expect(writer.segmentationRefused.load(ordering: .relaxed) == 1, "no segmented message tried again")
     }
 }
