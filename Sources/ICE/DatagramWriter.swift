@@ -52,11 +52,10 @@ final class DatagramWriter: Sendable {
     private let refusals = Mutex<(count: Int, warned: ContinuousClock.Instant?)>((0, nil))
     /// Whether runs to one destination leave as segmented messages (off for good once the kernel refused one).
     private let segmenting: Atomic<Bool>
-    /// Datagrams sent inside segmented messages, and segmented messages the kernel refused.
-    let segmented = Atomic<Int>(0)
+    /// Segmented messages the kernel refused.
     let segmentationRefused = Atomic<Int>(0)
-    /// Where the segmented datagrams are counted for operators (`liveswarm_rtc_segmented_datagrams_total`).
-    private let segmentedCounter: Counter?
+    /// Where the datagrams sent inside segmented messages are counted (`liveswarm_rtc_segmented_datagrams_total`).
+    private let segmented: Counter?
 
     /// Sends on a duplicate of `socket` (the caller keeps, and closes, its own descriptor); `what` names the socket
     /// in the log ("media port").
@@ -66,7 +65,7 @@ final class DatagramWriter: Sendable {
         guard copy >= 0 else { throw IOError(errnoCode: errno, reason: "dup") }
         fd = copy
         segmenting = Atomic(segmentation != nil)
-        segmentedCounter = segmentation
+        segmented = segmentation
         self.what = what
         self.logger = logger
         self.refused = refused
@@ -248,10 +247,7 @@ final class DatagramWriter: Sendable {
                     let segment = !alone && segmenting.load(ordering: .relaxed)
                     done += Int(ls_sendmmsg(fd, list.baseAddress! + done, UInt32((alone ? aloneUntil : n) - done), segment ? 1 : 0,
                                             &error, &failed, &segmented))
-                    if segmented > 0 {
-                        self.segmented.wrappingAdd(Int(segmented), ordering: .relaxed)
-                        segmentedCounter?.increment(by: Int64(segmented))
-                    }
+                    if segmented > 0 { self.segmented?.increment(by: Int64(segmented)) }
                     if error == 0 { continue }
                     if failed > 1 && (error == EIO || error == EINVAL) {
                         // The kernel does not take segmented messages on this path: this run goes again datagram by

@@ -261,13 +261,6 @@ public final class MediaPort: Service, Sendable {
 
     public var boundPorts: BoundPorts? { state.withLock { $0.bound } }
 
-    /// Datagrams that left the UDP socket inside segmented (GSO) messages, and segmented messages the kernel refused
-    /// (``DatagramWriter``).
-    public var segmentation: (datagrams: Int, refused: Int) {
-        guard let writer = state.withLock({ $0.writer }) else { return (0, 0) }
-        return (writer.segmented.load(ordering: .relaxed), writer.segmentationRefused.load(ordering: .relaxed))
-    }
-
     /// Where a session's packets go now: its path, its byte counter and the UDP socket; nil before a path is
     /// selected and once the session is closed.
     func route(_ id: ICELiteAgent.SessionID) -> (path: Path, sent: Counter, udp: DatagramWriter?)? {
@@ -476,7 +469,8 @@ public final class MediaPort: Service, Sendable {
     /// it (so that a datagram the kernel refuses is dropped alone instead of closing the socket).
     private func bindUDP(group: MultiThreadedEventLoopGroup, port: Int) async throws -> (channel: any Channel, writer: DatagramWriter) {
         try await DatagramWriter.listen(group: group, host: configuration.host, port: port, receiveBuffer: 4 << 20, what: "media port",
-                                        segmentation: configuration.segmentation ? metrics.segmented : nil, logger: logger, refused: metrics.refused) { writer in UDPHandler(port: self, writer: writer) }
+                                        segmentation: configuration.segmentation ? metrics.segmented : nil, logger: logger,
+                                        refused: metrics.refused) { writer in UDPHandler(port: self, writer: writer) }
     }
 
     public func run() async throws {

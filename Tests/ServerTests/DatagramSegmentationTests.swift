@@ -6,6 +6,7 @@ import NIOCore
 import Prometheus
 import Testing
 import TestSupport
+@testable import Server
 
 /// `DatagramWriter`'s segmented sends (UDP GSO): a run of datagrams to one destination, equal in length but a shorter
 /// last one, leaves as one message and arrives as the datagrams it was made of, in order, byte for byte; anything
@@ -58,12 +59,26 @@ import TestSupport
         func close() { _ = Glibc.close(fd) }
     }
 
-    static func writer(segmentation: Bool) throws -> (fd: CInt, writer: DatagramWriter) {
-        let metrics = PrometheusMetricsFactory(registry: PrometheusCollectorRegistry())
-        let (fd, writer) = try DatagramWriter.bound(host: "127.0.0.1", port: 0, listener: true, what: "test socket",
+    /// A writer on a socket of its own (`fd`), counting its segmented datagrams where ``segmented`` reads them.
+    struct Writer {
+        let fd: CInt
+        let writer: DatagramWriter
+        let metrics: ReadableMetricsFactory
+
+        init(segmentation: Bool) throws {
+            metrics = ReadableMetricsFactory(base: PrometheusMetricsFactory(registry: PrometheusCollectorRegistry()))
+            (fd, writer) = try DatagramWriter.bound(host: "127.0.0.1", port: 0, listener: true, what: "test socket",
                                                     segmentation: segmentation ? Counter(label: "segmented", factory: metrics) : nil,
-                                        logger: Logger(label: "test"), refused: Counter(label: "refused", factory: metrics))
-        return (fd, writer)
+                                                    logger: Logger(label: "test"), refused: Counter(label: "refused", factory: metrics))
+        }
+
+        /// Datagrams sent inside segmented messages so far.
+        var segmented: Int { metrics.total("segmented") }
+
+        func close() {
+            writer.close()
+            _ = Glibc.close(fd)
+        }
     }
 
     /// A datagram of `length` bytes that says which it is: its number in the first two bytes, then a pattern of it.
@@ -124,45 +139,45 @@ import TestSupport
     }
 
     @Test func runsToOneDestinationLeaveSegmentedAndArriveAsTheirDatagrams() async throws {
-        let (fd, writer) = try Self.writer(segmentation: true)
-        defer { writer.close(); _ = Glibc.close(fd) }
-        let segmented = try await Self.sendTheBatch(with: writer)
-        #expect(writer.segmented.load(ordering: .relaxed) == segmented, "datagrams sent inside segmented messages")
-        #expect(writer.segmentationRefused.load(ordering: .relaxed) == 0)
+        let w = try Writer(segmentation: true)
+        defer { w.close() }
+        let segmented = try await Self.sendTheBatch(with: w.writer)
+        #expect(w.segmented == segmented, "datagrams sent inside segmented messages")
+        #expect(w.writer.segmentationRefused.load(ordering: .relaxed) == 0)
     }
 
     /// More datagrams than one `sendmmsg` takes (256): a run across the chunk's edge is cut there, and all arrive.
     @Test func aRunAcrossTheEdgeOfASendmmsgChunkArrives() async throws {
-        let (fd, writer) = try Self.writer(segmentation: true)
-        defer { writer.close(); _ = Glibc.close(fd) }
+        let w = try Writer(segmentation: true)
+        defer { w.close() }
         let a = try Receiver()
         defer { a.close() }
         let datagrams = (0..<300).map { (a.address, Self.datagram($0, length: $0 == 299 ? 100 : 1000)) }
-        Self.send(datagrams, with: writer)
+        Self.send(datagrams, with: w.writer)
         try await Self.expectArrived(datagrams, at: [a])
-        #expect(writer.segmented.load(ordering: .relaxed) == 300)
+        #expect(w.segmented == 300)
     }
 
     @Test func withoutSegmentationEveryDatagramLeavesAlone() async throws {
-        let (fd, writer) = try Self.writer(segmentation: false)
-        defer { writer.close(); _ = Glibc.close(fd) }
-        _ = try await Self.sendTheBatch(with: writer)
-        #expect(writer.segmented.load(ordering: .relaxed) == 0)
+        let w = try Writer(segmentation: false)
+        defer { w.close() }
+        _ = try await Self.sendTheBatch(with: w.writer)
+        #expect(w.segmented == 0)
     }
 
     /// Linux refuses a segmented message from a socket that sends without UDP checksums (SO_NO_CHECK: EINVAL), as it
     /// does where the device cannot checksum (EIO) or a segment exceeds its MTU (EINVAL); plain datagrams still go.
     /// The refused run goes again one by one, and the writer stops segmenting.
     @Test func aRefusedSegmentedMessageGoesAgainOneByOne() async throws {
-        let (fd, writer) = try Self.writer(segmentation: true)
-        defer { writer.close(); _ = Glibc.close(fd) }
+        let w = try Writer(segmentation: true)
+        defer { w.close() }
         var one: CInt = 1
         let SO_NO_CHECK: CInt = 11
-        #expect(setsockopt(fd, SOL_SOCKET, SO_NO_CHECK, &one, socklen_t(MemoryLayout<CInt>.size)) == 0)
-        _ = try await Self.sendTheBatch(with: writer)
-        #expect(writer.segmentationRefused.load(ordering: .relaxed) == 1, "one refusal turns segmentation off")
-        #expect(writer.segmented.load(ordering: .relaxed) == 0)
-        _ = try await Self.sendTheBatch(with: writer)
-        #expect(writer.segmentationRefused.load(ordering: .relaxed) == 1, "no segmented message tried again")
+        #expect(setsockopt(w.fd, SOL_SOCKET, SO_NO_CHECK, &one, socklen_t(MemoryLayout<CInt>.size)) == 0)
+        _ = try await Self.sendTheBatch(with: w.writer)
+        #expect(w.writer.segmentationRefused.load(ordering: .relaxed) == 1, "one refusal turns segmentation off")
+        #expect(w.segmented == 0)
+        _ = try await Self.sendTheBatch(with: w.writer)
+        #expect(w.writer.segmentationRefused.load(ordering: .relaxed) == 1, "no segmented message tried again")
     }
 }
