@@ -132,9 +132,7 @@ import TestSupport
         // Each picture of more than one packet (every third: its slice in three FU-A fragments, the first two of
         // one length) left as one segmented message (UDP GSO), and so did the first IDR's STAP-A with the shorter
         // SEI after it; everything else went alone. What arrived above is what the kernel cut from them.
-        let metrics = try await HTTPGet.fetch(port: server.ports.http, "/metrics").text
-        let segmented = metrics.split(separator: "\n").first { $0.hasPrefix("liveswarm_rtc_segmented_datagrams_total ") }
-            .flatMap { Double($0.split(separator: " ").last!) }.map { Int($0) }
+        let segmented = try await server.metric("liveswarm_rtc_segmented_datagrams_total").map { Int($0) }
         #expect(segmented == 9 * 3 + 2, "9 pictures' fragments and a STAP-A with an SEI went segmented: \(segmented.map { "\($0)" } ?? "no such metric")")
     }
 

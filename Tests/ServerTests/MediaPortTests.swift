@@ -215,9 +215,7 @@ import TestSupport
         flooder.flush()
         let sent = ContinuousClock.now - started
         try await Self.goodSessionStillServed(server, probe, good)
-        let metrics = try await HTTPGet.fetch(port: server.ports.http, "/metrics").text
-        let dropped = metrics.split(separator: "\n").first { $0.hasPrefix("liveswarm_rtc_dropped_packets_total ") }
-            .flatMap { Double($0.split(separator: " ").last!) } ?? 0
+        let dropped = try await server.metric("liveswarm_rtc_dropped_packets_total") ?? 0
         print("flood: 30,000 datagrams sent in \(sent); the port counted \(Int(dropped)) dropped; the good session kept its pair")
         #expect(dropped > 1000, "drops are counted")
     }

@@ -125,9 +125,7 @@ import TestSupport
         var scraped = 0
         for _ in 0..<20 where scraped < counters.relayedPackets {
             try await Task.sleep(for: .milliseconds(250))
-            let text = try await HTTPGet.fetch(port: server.ports.http, "/metrics").text
-            scraped = text.split(separator: "\n").first { $0.hasPrefix("liveswarm_turn_relayed_packets_total ") }
-                .flatMap { Int($0.split(separator: " ").last ?? "") } ?? 0
+            scraped = Int(try await server.metric("liveswarm_turn_relayed_packets_total") ?? 0)
         }
         #expect(scraped >= counters.relayedPackets, "/metrics shows \(scraped) relayed packets of \(counters.relayedPackets)")
     }

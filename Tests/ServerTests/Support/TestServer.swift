@@ -64,6 +64,13 @@ final class TestServer: Sendable {
         _ = await task.result
     }
 
+    /// The value of an unlabelled series in `/metrics` (`liveswarm_rtc_dropped_packets_total`, say); nil when the
+    /// scrape does not have it.
+    func metric(_ name: String) async throws -> Double? {
+        let text = try await HTTPGet.fetch(port: ports.http, "/metrics").text
+        return text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") }
+    }
+
     /// Polls until `condition` holds, failing after `timeout`.
     func waitUntil(_ what: String, timeout: Duration = .seconds(15), _ condition: () async throws -> Bool) async throws {
         try await Self.waitUntil(what, timeout: timeout, condition)
