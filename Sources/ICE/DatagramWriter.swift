@@ -28,6 +28,13 @@ import Locks
 /// cannot compute UDP checksums; EINVAL: a segment does not fit the device's MTU, or checksums are off on the
 /// socket), its datagrams go again one by one and the writer sends every datagram alone from then on, with one
 /// warning saying why.
+///
+/// A fan-out queues one datagram per viewer and publisher packet. While the socket's event loop reads a burst of
+/// datagrams (``hold()`` ... ``release()``), the fan-outs it runs do not flush (``flushUnlessHeld()``): the burst's
+/// datagrams leave together when it ends, grouped by destination (each destination's order kept), so that a
+/// publisher's burst (a frame's packets, a keyframe) reaches each viewer as one segmented run. A fan-out on any other
+/// thread, or on the loop outside a read burst (an ICE-TCP publisher), flushes itself; so does a held one once
+/// ``heldLimit`` datagrams wait, which bounds what the first of them waits for.
 final class DatagramWriter: Sendable {
     /// Datagrams per `sendmmsg` call.
     static let chunk = Int(LS_SENDMMSG_MAX)
@@ -44,7 +51,19 @@ final class DatagramWriter: Sendable {
     private let closed = Atomic<Bool>(false)
     private let closeRequested = Atomic<Bool>(false)
     private static let closing = 1 << 40
-    private let pending = Mutex<[AddressedEnvelope<ByteBuffer>]>([])
+    private let pending = Mutex<Pending>(Pending())
+    /// Queued datagrams, and the destination each was queued for (``alone``: not grouped with any other).
+    struct Pending {
+        var datagrams: [AddressedEnvelope<ByteBuffer>] = []
+        var destinations: [UInt64] = []
+    }
+    /// A datagram queued without a destination key.
+    static let alone = UInt64.max
+    /// The thread whose read burst holds fan-outs' flushes back (``hold()``), 0 when none.
+    private let holder = Atomic<UInt>(0)
+    /// Queued datagrams past which a held fan-out flushes anyway: at about 5 µs a datagram, the first of them waits
+    /// no more than some 5 ms.
+    static let heldLimit = 1024
     private let what: String
     private let logger: Logger
     private let refused: Counter
@@ -168,18 +187,79 @@ final class DatagramWriter: Sendable {
     }
 
     /// Queues a datagram for the next ``flush()`` (from any thread: a fan-out's datagrams leave in one call).
-    func enqueue(_ datagram: AddressedEnvelope<ByteBuffer>) {
-        pending.withLock { $0.append(datagram) }
+    /// `destination` (a session's number) groups it, at the flush, with the others queued for the same one.
+    func enqueue(_ datagram: AddressedEnvelope<ByteBuffer>, destination: UInt64 = alone) {
+        pending.withLock {
+            $0.datagrams.append(datagram)
+            $0.destinations.append(destination)
+        }
     }
 
-    /// Sends what is queued (whoever queued it).
+    private static var currentThread: UInt { UInt(bitPattern: Int(bitPattern: pthread_self())) }
+
+    /// The calling thread (the socket's event loop) begins, or goes on with, a read burst: fan-outs it runs until
+    /// ``release()`` leave their datagrams queued.
+    func hold() {
+        holder.store(Self.currentThread, ordering: .relaxed)
+    }
+
+    /// The read burst ended: everything queued leaves now.
+    func release() {
+        holder.store(0, ordering: .relaxed)
+        flush()
+    }
+
+    /// A fan-out's flush: skipped inside the calling thread's read burst (its end flushes) unless ``heldLimit``
+    /// datagrams already wait.
+    func flushUnlessHeld() {
+        if holder.load(ordering: .relaxed) == Self.currentThread,
+           pending.withLock({ $0.datagrams.count }) < Self.heldLimit { return }
+        flush()
+    }
+
+    /// Sends what is queued (whoever queued it), grouped by destination when segmenting.
     func flush() {
-        let batch = pending.withLock { p -> [AddressedEnvelope<ByteBuffer>] in
-            guard !p.isEmpty else { return [] }
-            defer { p.removeAll(keepingCapacity: true) }
-            return p
+        let (batch, destinations) = pending.withLock { p -> ([AddressedEnvelope<ByteBuffer>], [UInt64]) in
+            guard !p.datagrams.isEmpty else { return ([], []) }
+            defer {
+                p.datagrams.removeAll(keepingCapacity: true)
+                p.destinations.removeAll(keepingCapacity: true)
+            }
+            return (p.datagrams, p.destinations)
         }
-        send(batch)
+        guard batch.count > 2, segmenting.load(ordering: .relaxed) else { return send(batch) }
+        send(Self.grouped(batch, by: destinations))
+    }
+
+    /// `datagrams` with those of one destination together, destinations in the order they first appear and each
+    /// one's datagrams in their order; a datagram queued ``alone`` stays where it first appears, by itself.
+    static func grouped<T>(_ datagrams: [T], by destinations: [UInt64]) -> [T] {
+        precondition(datagrams.count == destinations.count)
+        let n = datagrams.count
+        var last: [UInt64: Int] = [:]
+        last.reserveCapacity(n)
+        var next = [Int](repeating: -1, count: n)
+        var heads: [Int] = []
+        heads.reserveCapacity(n)
+        for i in 0..<n {
+            let d = destinations[i]
+            if d != alone, let previous = last.updateValue(i, forKey: d) {
+                next[previous] = i
+            } else {
+                heads.append(i)
+            }
+        }
+        guard heads.count < n else { return datagrams }
+        var out: [T] = []
+        out.reserveCapacity(n)
+        for head in heads {
+            var i = head
+            while i >= 0 {
+                out.append(datagrams[i])
+                i = next[i]
+            }
+        }
+        return out
     }
 
     /// Sends `datagrams` now, in order; a datagram the kernel refuses is dropped and reported, the rest still go.

@@ -72,7 +72,9 @@ public final class MediaSession: Sendable {
     @discardableResult
     public func send(batch packets: [ByteBuffer]) -> Bool { port.send(batch: packets, session: id) }
 
-    /// Flushes the UDP socket, which every session on the port shares (``flushGroup``).
+    /// Flushes the UDP socket, which every session on the port shares (``flushGroup``); inside the socket's read
+    /// burst (a fan-out of a UDP publisher's packet, on the socket's event loop) the burst's end flushes instead,
+    /// so that the burst's packets reach each viewer together (``DatagramWriter/flushUnlessHeld()``).
     public func flush() { port.flushUDP() }
 
     /// Sessions that share a UDP socket: one ``flush()`` sends what any of them queued.
@@ -291,7 +293,7 @@ public final class MediaPort: Service, Sendable {
     }
 
     func flushUDP() {
-        state.withLock { $0.writer }?.flush()
+        state.withLock { $0.writer }?.flushUnlessHeld()
     }
 
     func send(_ packet: ByteBuffer, session id: ICELiteAgent.SessionID, flush: Bool) -> Bool {
@@ -303,7 +305,7 @@ public final class MediaPort: Service, Sendable {
             if flush {
                 udp.send([AddressedEnvelope(remoteAddress: address, data: packet)])
             } else {
-                udp.enqueue(AddressedEnvelope(remoteAddress: address, data: packet))
+                udp.enqueue(AddressedEnvelope(remoteAddress: address, data: packet), destination: id.rawValue)
             }
         case .tcp(let channel):
             sent.increment(by: packet.readableBytes)
@@ -543,6 +545,7 @@ public final class MediaPort: Service, Sendable {
         init(port: MediaPort, writer: DatagramWriter) { (self.port, self.writer) = (port, writer) }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            writer.hold()
             let envelope = unwrapInboundIn(data)
             guard let first = envelope.data.getInteger(at: envelope.data.readerIndex, as: UInt8.self),
                   let kind = PacketKind.classify(first),
@@ -558,8 +561,9 @@ public final class MediaPort: Service, Sendable {
             }
         }
 
-        /// The replies of a read burst (and whatever a fan-out left queued) leave together.
-        func channelReadComplete(context: ChannelHandlerContext) { writer.flush() }
+        /// The replies of a read burst and its fan-outs' datagrams leave together (swift-nio ends every read,
+        /// one that met an error too, with this call while the channel is open).
+        func channelReadComplete(context: ChannelHandlerContext) { writer.release() }
 
         func errorCaught(context: ChannelHandlerContext, error: any Error) {
             // ICMP errors of earlier sends land here; the socket is fine.

@@ -110,7 +110,7 @@ import TestSupport
             _ = try await HTTPGet.fetch(port: server.ports.http, location, method: "DELETE")
         }
 
-        func close() { peer.socket.close() }
+        func close() { peer.link.close() }
     }
 
     struct API: Decodable {
@@ -268,7 +268,7 @@ import TestSupport
         await pub.tcp.close()
         var alert = false
         let deadline = ContinuousClock.now + .seconds(5)
-        while !alert, ContinuousClock.now < deadline, let p = await v.peer.socket.receive(timeout: .seconds(1)) {
+        while !alert, ContinuousClock.now < deadline, let p = await v.peer.link.receive(timeout: .seconds(1)) {
             alert = p.first == 21  // DTLS close_notify
         }
         #expect(alert, "the session ends with the stream")

@@ -76,7 +76,7 @@ import TestSupport
             }
         }
 
-        func close() { peer.socket.close() }
+        func close() { peer.link.close() }
     }
 
     static func viewer(_ server: TestServer, _ stream: String) async throws -> Viewer {
@@ -235,7 +235,7 @@ import TestSupport
         await pub.tcp.close()
         var alert = false
         let deadline = ContinuousClock.now + .seconds(5)
-        while !alert, ContinuousClock.now < deadline, let p = await viewer.peer.socket.receive(timeout: .seconds(1)) {
+        while !alert, ContinuousClock.now < deadline, let p = await viewer.peer.link.receive(timeout: .seconds(1)) {
             alert = p.first == 21  // a DTLS alert record (close_notify)
         }
         #expect(alert, "the viewer is told the session ended")

@@ -56,6 +56,12 @@ import TestSupport
             return out
         }
 
+        /// Whether a datagram waits to be read, now.
+        var hasDatagram: Bool {
+            var byte: UInt8 = 0
+            return recv(fd, &byte, 1, CInt(MSG_PEEK | MSG_DONTWAIT)) >= 0
+        }
+
         func close() { _ = Glibc.close(fd) }
     }
 
@@ -179,5 +185,61 @@ import TestSupport
         #expect(w.segmented == 0)
         _ = try await Self.sendTheBatch(with: w.writer)
         #expect(w.writer.segmentationRefused.load(ordering: .relaxed) == 1, "no segmented message tried again")
+    }
+
+    /// A flush groups the queued datagrams by the destination they were queued for, each destination's order
+    /// kept, destinations in the order they first appear; datagrams queued alone stay where they are.
+    @Test func aFlushGroupsDatagramsByDestination() {
+        let alone = DatagramWriter.alone
+        #expect(DatagramWriter.grouped([0, 1, 2, 3, 4, 5], by: [7, 8, 9, 7, 8, 9]) == [0, 3, 1, 4, 2, 5])
+        #expect(DatagramWriter.grouped([0, 1, 2, 3, 4, 5, 6], by: [alone, 7, 8, alone, 8, 7, 7]) == [0, 1, 5, 6, 2, 4, 3])
+        #expect(DatagramWriter.grouped([0, 1, 2], by: [1, 2, 3]) == [0, 1, 2])
+        #expect(DatagramWriter.grouped([Int](), by: []) == [])
+    }
+
+    /// While a thread holds the writer (the media port's read burst), that thread's fan-outs do not flush: the
+    /// burst's datagrams leave at ``DatagramWriter/release()``, each viewer's as one segmented run. Another thread's
+    /// fan-out (an ICE-TCP publisher's) flushes at once, and so does a held one once ``DatagramWriter/heldLimit``
+    /// datagrams wait.
+    @Test func aHeldReadBurstFlushesAtItsEndWithEachDestinationsDatagramsTogether() async throws {
+        let w = try Writer(segmentation: true)
+        defer { w.close() }
+        let a = try Receiver(), b = try Receiver()
+        defer { a.close(); b.close() }
+        // Two publisher packets of a burst, each fanned out to A then B.
+        let burst = (0..<4).map { (($0 % 2 == 0 ? a : b).address, Self.datagram($0, length: 1000)) }
+        func queue(_ datagrams: [(SocketAddress, [UInt8])]) {
+            for (to, bytes) in datagrams {
+                w.writer.enqueue(AddressedEnvelope(remoteAddress: to, data: ByteBuffer(bytes: bytes)), destination: UInt64(to.port!))
+            }
+        }
+        w.writer.hold()
+        queue(burst)
+        w.writer.flushUnlessHeld()
+        #expect(try await a.read(1, timeout: .milliseconds(200)).isEmpty, "nothing leaves inside the burst")
+        w.writer.release()
+        try await Self.expectArrived(burst, at: [a, b])
+        #expect(w.segmented == 4, "A's two and B's two left as one segmented message each")
+
+        // Held by this thread; a fan-out on another thread flushes what is queued.
+        w.writer.hold()
+        queue(burst)
+        let other = Thread { w.writer.flushUnlessHeld() }
+        other.start()
+        try await Self.expectArrived(burst, at: [a, b])
+        // Held (on this thread, with no suspension in between: loopback delivers inside the send), up to the limit:
+        // a fan-out holds; past it, it flushes anyway.
+        let many = (0..<DatagramWriter.heldLimit).map { (a.address, Self.datagram($0, length: 100)) }
+        w.writer.hold()
+        queue(Array(many.dropLast()))
+        w.writer.flushUnlessHeld()
+        let heldBack = !a.hasDatagram
+        queue(Array(many.suffix(1)))
+        w.writer.flushUnlessHeld()
+        let flushed = a.hasDatagram
+        w.writer.release()
+        #expect(heldBack, "\(DatagramWriter.heldLimit - 1) datagrams are held")
+        #expect(flushed, "\(DatagramWriter.heldLimit) are flushed")
+        try await Self.expectArrived(many, at: [a])
     }
 }

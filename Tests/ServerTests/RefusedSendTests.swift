@@ -73,14 +73,14 @@ import TestSupport
         let server = try await SFUForwardingTests.server()
         defer { Task { await server.stop() } }
         let publisher = try await SFUForwardingTests.connect(server, path: "/whip/live/refused", offer: WHIPTests.offer)
-        defer { publisher.socket.close() }
+        defer { publisher.link.close() }
         let refused = try await SFUForwardingTests.connect(server, path: "/whep/live/refused", offer: WHIPTests.playOffer)
-        defer { refused.socket.close() }
+        defer { refused.link.close() }
         let other = try await SFUForwardingTests.connect(server, path: "/whep/live/refused", offer: WHIPTests.playOffer)
-        defer { other.socket.close() }
+        defer { other.link.close() }
         #expect(try await Self.round(10, from: 0, publisher: publisher, to: [refused, other]) == [10, 10])
 
-        let refusal = try await Refusal(sourcePort: server.ports.rtcUDP, destinationPort: refused.socket.localPort)
+        let refusal = try await Refusal(sourcePort: server.ports.rtcUDP, destinationPort: refused.link.localPort)
         let during = try await Self.round(30, from: 10, publisher: publisher, to: [refused, other])
         let count = try await refusal.refused()
         await refusal.lift()

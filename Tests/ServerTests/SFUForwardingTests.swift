@@ -16,20 +16,28 @@ import TestSupport
         try await TestServer.start { $0.webRTC.whipToHub = false }
     }
 
-    /// One end: a UDP socket that passed ICE and DTLS, with SRTP contexts.
+    /// One end: a UDP socket or an ICE-TCP connection that passed ICE and DTLS, with SRTP contexts.
     struct Peer {
-        let socket: UDPTestClient
+        let link: any PeerLink
         let protect: SRTPContext
         let unprotect: SRTPContext
         let answer: String
-        let port: Int
         /// The WHIP/WHEP resource (DELETE ends the session).
         var location: String? = nil
 
         func send(_ packet: [UInt8], rtcp: Bool = false) async throws {
             var p = packet
             if rtcp { try protect.protectRTCP(&p) } else { try protect.protectRTP(&p) }
-            try await socket.send(p, to: port)
+            try await link.send(p)
+        }
+
+        /// RTP packets protected and sent at once (one `sendmmsg` on UDP: one read burst at the server).
+        func send(burst packets: [[UInt8]]) async throws {
+            try await link.send(burst: try packets.map { p in
+                var p = p
+                try protect.protectRTP(&p)
+                return p
+            })
         }
 
         /// The next RTP or RTCP packet, unprotected (STUN and DTLS skipped). `lose` drops RTP packets by their
@@ -37,7 +45,7 @@ import TestSupport
         func receive(timeout: Duration = .seconds(3), lose: (UInt16) -> Bool = { _ in false }) async throws -> (packet: [UInt8], rtcp: Bool)? {
             let deadline = ContinuousClock.now + timeout
             while ContinuousClock.now < deadline {
-                guard var p = await socket.receive(timeout: deadline - ContinuousClock.now), let first = p.first, (128...191).contains(first) else { continue }
+                guard var p = await link.receive(timeout: deadline - ContinuousClock.now), let first = p.first, (128...191).contains(first) else { continue }
                 let rtcp = RTPPacket.isRTCP(p)
                 if !rtcp && p.count >= 4 && lose(UInt16(p[2]) << 8 | UInt16(p[3])) { continue }
                 do {
@@ -57,7 +65,8 @@ import TestSupport
         }
     }
 
-    static func connect(_ server: TestServer, path: String, offer: String) async throws -> Peer {
+    /// A WHIP or WHEP session from `offer`, over UDP, or over ICE-TCP with `tcp`.
+    static func connect(_ server: TestServer, path: String, offer: String, tcp: Bool = false) async throws -> Peer {
         let certificate = try Certificate()
         let body = offer.replacingOccurrences(of: #"a=fingerprint:sha-256 [0-9A-F:]+"#, with: "a=fingerprint:\(certificate.fingerprint.sdpValue)",
                                               options: .regularExpression)
@@ -67,20 +76,21 @@ import TestSupport
         func attr(_ name: String) -> String? { lines.first { $0.hasPrefix("a=\(name):") }.map { String($0.dropFirst(name.count + 3)) } }
         let ufrag = try #require(attr("ice-ufrag")), password = try #require(attr("ice-pwd"))
         let remoteUfrag = try #require(body.components(separatedBy: "\r\n").first { $0.hasPrefix("a=ice-ufrag:") }?.dropFirst(12))
-        let socket = try await UDPTestClient.open()
+        let link: any PeerLink = tcp ? try await FramedTCPLink.connect(port: try #require(server.ports.rtcTCP))
+                                     : UDPLink(socket: try await UDPTestClient.open(), port: server.ports.rtcUDP)
         let check = Message(type: .bindingRequest, transactionID: (0..<12).map { _ in UInt8.random(in: 0...255) })
             .adding(.username, Array("\(ufrag):\(remoteUfrag)".utf8)).adding(.iceControlling, [UInt8](repeating: 1, count: 8))
             .adding(.useCandidate, []).encode(integrityKey: Array(password.utf8), fingerprint: true)
-        try await socket.send(check, to: server.ports.rtcUDP)
-        _ = try #require(await socket.receive(timeout: .seconds(2)), "no answer to the ICE check")
+        try await link.send(check)
+        _ = try #require(await link.receive(timeout: .seconds(2)), "no answer to the ICE check")
         let fingerprintValue = try #require(attr("fingerprint"))
         let serverFingerprint = try #require(Fingerprint(sdp: fingerprintValue))
         let dtls = try DTLSSession(certificate: certificate, role: .client, peerFingerprint: serverFingerprint)
-        try await WebRTCTransportTests.handshake(dtls, over: socket, port: server.ports.rtcUDP)
+        try await WebRTCTransportTests.handshake(dtls, over: link)
         guard case .connected(let keys) = dtls.state else { throw TestFailure("DTLS: \(dtls.state)") }
-        return Peer(socket: socket, protect: try SRTPContext(profile: keys.profile, masterKey: keys.local, direction: .outbound),
+        return Peer(link: link, protect: try SRTPContext(profile: keys.profile, masterKey: keys.local, direction: .outbound),
                     unprotect: try SRTPContext(profile: keys.profile, masterKey: keys.remote, direction: .inbound),
-                    answer: r.text, port: server.ports.rtcUDP, location: r.headers["location"])
+                    answer: r.text, location: r.headers["location"])
     }
 
     static let videoSSRC: UInt32 = 4_035_889_978  // from the publish offer fixture
@@ -115,9 +125,9 @@ import TestSupport
             let server = try await Self.server()
             defer { Task { await server.stop() } }
             let publisher = try await Self.connect(server, path: "/whip/live/in", offer: WHIPTests.offer)
-            defer { publisher.socket.close() }
+            defer { publisher.link.close() }
             let viewer = try await Self.connect(server, path: "/whep/live/in", offer: WHIPTests.playOffer)
-            defer { viewer.socket.close() }
+            defer { viewer.link.close() }
             let sent = (0..<12).map { Self.vp8(seq: UInt16(100 + $0), ts: 9000 * UInt32($0)) }
             let started = ContinuousClock.now
             for (i, p) in sent.enumerated() where i != 5 && i < 10 { try await publisher.send(p) }  // 105 lost on the way in
@@ -166,11 +176,11 @@ import TestSupport
         let server = try await Self.server()
         defer { Task { await server.stop() } }
         let publisher = try await Self.connect(server, path: "/whip/live/plain", offer: WHIPTests.offer)
-        defer { publisher.socket.close() }
+        defer { publisher.link.close() }
         let noRTX = WHIPTests.playOffer.replacingOccurrences(of: "a=rtpmap:97 rtx/90000\r\n", with: "")
             .replacingOccurrences(of: "a=fmtp:97 apt=96\r\n", with: "")
         let viewer = try await Self.connect(server, path: "/whep/live/plain", offer: noRTX)
-        defer { viewer.socket.close() }
+        defer { viewer.link.close() }
         #expect(!viewer.answer.contains("rtx/") && !viewer.answer.contains("ssrc-group"))
         let viewerSSRC = try #require(viewer.answerAttribute("a=ssrc:", in: "video")?.split(separator: " ").first.flatMap { UInt32($0) })
         let sent = (0..<5).map { Self.vp8(seq: UInt16(500 + $0), ts: 3000 * UInt32($0)) }
@@ -200,9 +210,9 @@ import TestSupport
         let server = try await Self.server()
         defer { Task { await server.stop() } }
         let publisher = try await Self.connect(server, path: "/whip/live/fwd", offer: WHIPTests.offer)
-        defer { publisher.socket.close() }
+        defer { publisher.link.close() }
         let viewer = try await Self.connect(server, path: "/whep/live/fwd", offer: WHIPTests.playOffer)
-        defer { viewer.socket.close() }
+        defer { viewer.link.close() }
         let viewerSSRC = try #require(viewer.answerAttribute("a=ssrc:", in: "video")?.split(separator: " ").first.flatMap { UInt32($0) })
         let viewerPT = try #require(viewer.answerAttribute("a=rtpmap:", in: "video")?.split(separator: " ").first.flatMap { UInt8($0) })
 
@@ -260,7 +270,7 @@ import TestSupport
         var forged = Self.vp8(seq: 20, ts: 2_000_000)
         try publisher.protect.protectRTP(&forged)
         forged[forged.count - 1] ^= 0x55
-        try await publisher.socket.send(forged, to: publisher.port)
+        try await publisher.link.send(forged)
         let next = Self.vp8(seq: 21, ts: 2_003_000)
         try await publisher.send(next)
         var afterForgery: [RTPPacket] = []
@@ -294,5 +304,72 @@ import TestSupport
         }
         #expect(block?.highestSequence == 65536 + 21 && block?.cumulativeLost == 7, "\(String(describing: block))")
         #expect(block?.lastSR == 0x2345_6789 && (block?.delaySinceLastSR ?? .max) < 2 * 65536)
+    }
+
+    /// The RTP packets (RTCP skipped) a viewer receives until it has `count`, or nothing more comes within `timeout`.
+    static func receiveRTP(_ count: Int, at viewer: Peer, timeout: Duration = .seconds(3)) async throws -> [RTPPacket] {
+        var received: [RTPPacket] = []
+        while received.count < count, let (p, rtcp) = try await viewer.receive(timeout: timeout) {
+            if !rtcp { received.append(try RTPPacket(parsing: p)) }
+        }
+        return received
+    }
+
+    /// A publisher's packets that reach the server in one read (a frame's packets, which a browser's pacer sends
+    /// together) leave for each viewer together, as one segmented message (UDP GSO), in order.
+    @Test func aPublishersBurstReachesEachViewerTogetherAndInOrder() async throws {
+        let server = try await Self.server()
+        defer { Task { await server.stop() } }
+        let publisher = try await Self.connect(server, path: "/whip/live/burst", offer: WHIPTests.offer)
+        defer { publisher.link.close() }
+        let viewers = [try await Self.connect(server, path: "/whep/live/burst", offer: WHIPTests.playOffer),
+                       try await Self.connect(server, path: "/whep/live/burst", offer: WHIPTests.playOffer)]
+        defer { for v in viewers { v.link.close() } }
+        let sent = (0..<80).map { Self.vp8(seq: UInt16(1000 + $0), ts: 3000 * UInt32($0 / 4)) }
+        for burst in stride(from: 0, to: sent.count, by: 4) {
+            try await publisher.send(burst: Array(sent[burst..<burst + 4]))
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        for v in viewers {
+            let received = try await Self.receiveRTP(sent.count, at: v)
+            #expect(received.count == sent.count)
+            let first = try #require(received.first)
+            for (i, r) in received.enumerated() {
+                #expect(r.header.sequenceNumber == first.header.sequenceNumber &+ UInt16(i), "in order")
+                #expect(r.payload == (try RTPPacket(parsing: sent[i]).payload))
+            }
+        }
+        // 20 bursts of 4 to 2 viewers: without holding the fan-outs' flush to the end of the read, each packet's
+        // two copies left alone, to two viewers, and nothing was ever segmented.
+        let segmented = try await server.metric("liveswarm_rtc_segmented_datagrams_total") ?? 0
+        print("a publisher's bursts: \(Int(segmented)) of \(2 * sent.count) datagrams left inside segmented messages")
+        #expect(segmented >= 8, "several bursts reached their viewers as segmented runs")
+    }
+
+    /// A publisher on ICE-TCP: its packets do not come in the UDP socket's reads, so each fan-out flushes itself and
+    /// every packet reaches the UDP viewers at once (a fan-out that left the flush to the next UDP read held them
+    /// until a viewer's next RTCP).
+    @Test func anICETCPPublishersPacketsReachUDPViewersAtOnce() async throws {
+        let server = try await Self.server()
+        defer { Task { await server.stop() } }
+        let publisher = try await Self.connect(server, path: "/whip/live/tcp", offer: WHIPTests.offer, tcp: true)
+        defer { publisher.link.close() }
+        let viewers = [try await Self.connect(server, path: "/whep/live/tcp", offer: WHIPTests.playOffer),
+                       try await Self.connect(server, path: "/whep/live/tcp", offer: WHIPTests.playOffer)]
+        defer { for v in viewers { v.link.close() } }
+        let sent = (0..<24).map { Self.vp8(seq: UInt16(2000 + $0), ts: 3000 * UInt32($0)) }
+        for i in 0..<12 {
+            try await publisher.send(sent[i])
+            for v in viewers {
+                let got = try await Self.receiveRTP(1, at: v, timeout: .milliseconds(500))
+                #expect(got.first?.payload == (try RTPPacket(parsing: sent[i]).payload), "packet \(i) at once")
+            }
+        }
+        // Several packets in one TCP segment.
+        try await publisher.send(burst: Array(sent[12...]))
+        for v in viewers {
+            let got = try await Self.receiveRTP(12, at: v, timeout: .milliseconds(500))
+            #expect(try got.map(\.payload) == sent[12...].map { try RTPPacket(parsing: $0).payload })
+        }
     }
 }

@@ -134,6 +134,14 @@ final class UDPTestClient: Sendable {
         try await channel.writeAndFlush(AddressedEnvelope(remoteAddress: to, data: ByteBuffer(bytes: bytes))).get()
     }
 
+    /// Several datagrams in one flush: swift-nio sends them with one `sendmmsg`.
+    func send(burst: [[UInt8]], to port: Int) async throws {
+        let to = try SocketAddress(ipAddress: "127.0.0.1", port: port)
+        let written = burst.map { channel.write(AddressedEnvelope(remoteAddress: to, data: ByteBuffer(bytes: $0))) }
+        channel.flush()
+        for w in written { try await w.get() }
+    }
+
     func receive(timeout: Duration) async -> [UInt8]? {
         await inbox.next(timeout: timeout).map { Array($0.readableBytesView) }
     }

@@ -20,14 +20,18 @@ import TestSupport
 
     /// Runs the client side of the handshake over the ICE-validated socket until it settles.
     static func handshake(_ client: DTLSSession, over socket: UDPTestClient, port: Int) async throws {
+        try await handshake(client, over: UDPLink(socket: socket, port: port))
+    }
+
+    static func handshake(_ client: DTLSSession, over link: any PeerLink) async throws {
         var outgoing = client.start().datagrams
         let deadline = ContinuousClock.now + .seconds(10)
         while ContinuousClock.now < deadline {
-            for d in outgoing { try await socket.send(d, to: port) }
+            for d in outgoing { try await link.send(d) }
             outgoing = []
             if case .connected = client.state { return }
             if case .failed = client.state { return }
-            guard let reply = await socket.receive(timeout: .milliseconds(300)) else {
+            guard let reply = await link.receive(timeout: .milliseconds(300)) else {
                 outgoing = client.handleTimeout().datagrams
                 continue
             }
