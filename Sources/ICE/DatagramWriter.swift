@@ -56,6 +56,18 @@ final class DatagramWriter: Sendable {
     struct Pending {
         var datagrams: [AddressedEnvelope<ByteBuffer>] = []
         var destinations: [UInt64] = []
+        /// The first destination queued, and whether it came again: fan-outs go through their viewers in the same
+        /// order, so a batch with one fan-out (nothing to group) is told from one with several without a lookup.
+        var first = alone
+        var repeated = false
+
+        mutating func append(_ datagram: AddressedEnvelope<ByteBuffer>, _ destination: UInt64) {
+            datagrams.append(datagram)
+            destinations.append(destination)
+            if destination != alone {
+                if first == alone { first = destination } else if first == destination { repeated = true }
+            }
+        }
     }
     /// A datagram queued without a destination key.
     static let alone = UInt64.max
@@ -189,10 +201,7 @@ final class DatagramWriter: Sendable {
     /// Queues a datagram for the next ``flush()`` (from any thread: a fan-out's datagrams leave in one call).
     /// `destination` (a session's number) groups it, at the flush, with the others queued for the same one.
     func enqueue(_ datagram: AddressedEnvelope<ByteBuffer>, destination: UInt64 = alone) {
-        pending.withLock {
-            $0.datagrams.append(datagram)
-            $0.destinations.append(destination)
-        }
+        pending.withLock { $0.append(datagram, destination) }
     }
 
     private static var currentThread: UInt { UInt(bitPattern: Int(bitPattern: pthread_self())) }
@@ -219,15 +228,16 @@ final class DatagramWriter: Sendable {
 
     /// Sends what is queued (whoever queued it), grouped by destination when segmenting.
     func flush() {
-        let (batch, destinations) = pending.withLock { p -> ([AddressedEnvelope<ByteBuffer>], [UInt64]) in
-            guard !p.datagrams.isEmpty else { return ([], []) }
+        let (batch, destinations) = pending.withLock { p -> ([AddressedEnvelope<ByteBuffer>], [UInt64]?) in
+            guard !p.datagrams.isEmpty else { return ([], nil) }
             defer {
                 p.datagrams.removeAll(keepingCapacity: true)
                 p.destinations.removeAll(keepingCapacity: true)
+                (p.first, p.repeated) = (Self.alone, false)
             }
-            return (p.datagrams, p.destinations)
+            return (p.datagrams, p.repeated ? p.destinations : nil)
         }
-        guard batch.count > 2, segmenting.load(ordering: .relaxed) else { return send(batch) }
+        guard let destinations, segmenting.load(ordering: .relaxed) else { return send(batch) }
         send(Self.grouped(batch, by: destinations))
     }
 
