@@ -8,15 +8,22 @@
 struct ReplayWindow: Equatable {
     /// The highest index accepted (0 before any).
     private(set) var highest: UInt64 = 0
-    /// Bit k of the window (word k / 64, bit k % 64) says whether index `highest - k` was accepted.
+    /// A ring of bits, one per index: index i's is bit i % 64 of word (i / 64) % words, and says whether i was
+    /// accepted, for the `size` indices up to ``highest``; moving ``highest`` up clears the bits it passes over
+    /// (those of indices a ring's length older), so no bitmap is shifted per packet.
     private var seen: [UInt64]
     let size: Int
+    /// The ring's length in bits (a power of two, at least `size`) less one.
+    private let mask: UInt64
 
     /// `size` is rounded up to a multiple of 64.
     init(size: Int) {
         let words = max(1, (size + 63) / 64)
         self.size = words * 64
-        seen = [UInt64](repeating: 0, count: words)
+        var ring = 1
+        while ring < words { ring <<= 1 }
+        seen = [UInt64](repeating: 0, count: ring)
+        mask = UInt64(ring * 64 - 1)
     }
 
     enum Verdict: Equatable {
@@ -49,39 +56,45 @@ struct ReplayWindow: Equatable {
         if delta > 0 { return .fresh }
         let k = -delta
         guard k < size else { return .tooOld }
-        return seen[k >> 6] & (1 << UInt64(k & 63)) != 0 ? .replayed : .fresh
+        return isSet(highest &- UInt64(k)) ? .replayed : .fresh
     }
 
     /// Records the index `delta` away from ``highest`` as accepted (after its packet authenticated).
     mutating func add(_ delta: Int) {
         guard delta > 0 else {
             let k = -delta
-            if k < size { seen[k >> 6] |= 1 << UInt64(k & 63) }
+            if k < size { set(highest &- UInt64(k)) }
             return
         }
+        clear(after: highest, count: delta)
         highest &+= UInt64(delta)
-        shift(by: delta)
-        seen[0] |= 1
+        set(highest)
     }
 
-    /// Moves every bit `n` places up (older), dropping those past the window.
-    private mutating func shift(by n: Int) {
-        let words = seen.count
-        guard n < size else {
-            for i in 0..<words { seen[i] = 0 }
+    private func isSet(_ index: UInt64) -> Bool {
+        let bit = index & mask
+        return seen[Int(bit >> 6)] & (1 << (bit & 63)) != 0
+    }
+
+    private mutating func set(_ index: UInt64) {
+        let bit = index & mask
+        seen[Int(bit >> 6)] |= 1 << (bit & 63)
+    }
+
+    /// Clears the bits of the `count` indices after `index` (all of them when `count` is the ring's length or more).
+    private mutating func clear(after index: UInt64, count: Int) {
+        guard UInt64(count) <= mask else {
+            for i in seen.indices { seen[i] = 0 }
             return
         }
-        let wordShift = n >> 6, bitShift = UInt64(n & 63)
-        var i = words - 1
-        while i >= 0 {
-            let from = i - wordShift
-            var value: UInt64 = 0
-            if from >= 0 {
-                value = seen[from] << bitShift
-                if bitShift != 0, from >= 1 { value |= seen[from - 1] >> (64 - bitShift) }
-            }
-            seen[i] = value
-            i -= 1
+        var bit = (index &+ 1) & mask
+        var left = UInt64(count)
+        while left > 0 {
+            let offset = bit & 63, n = min(64 - offset, left)
+            let bits: UInt64 = n == 64 ? ~0 : ((1 << n) - 1) << offset
+            seen[Int(bit >> 6)] &= ~bits
+            left -= n
+            bit = (bit + n) & mask
         }
     }
 

@@ -115,17 +115,23 @@ public final class SRTPContext {
         let ssrc = Self.uint32(p + 8), seq = UInt16(p[2]) << 8 | UInt16(p[3])
         // Our own SSRCs: no limit (a stream's state is kept for the session, so that an SSRC never restarts its
         // rollover counter under the same key). The windows are updated in place: a copy would copy the bitmap.
-        if rtpStreams[ssrc] == nil { rtpStreams[ssrc] = ReplayWindow(size: replayWindow) }
-        let (index, delta) = rtpStreams[ssrc]!.estimate(seq)
-        switch rtpStreams[ssrc]!.check(delta) {
-        case .fresh: rtpStreams[ssrc]!.add(delta)
-        case .replayed: guard allowRepeat else { throw .replayed }
-        case .tooOld: throw .replayed
-        }
+        let index = try Self.send(seq, allowRepeat: allowRepeat, in: &rtpStreams[ssrc, default: ReplayWindow(size: replayWindow)])
         guard rtp.sealRTP(p, header: header, length: length, payload: payload, ssrc: ssrc, index: index) else {
             throw .cipherFailed
         }
         return length + rtp.tagLength
+    }
+
+    /// The index of an RTP packet about to be protected with sequence number `seq`, recorded in its SSRC's `window`
+    /// (one dictionary access: the window is changed in place).
+    private static func send(_ seq: UInt16, allowRepeat: Bool, in window: inout ReplayWindow) throws(SRTPError) -> UInt64 {
+        let (index, delta) = window.estimate(seq)
+        switch window.check(delta) {
+        case .fresh: window.add(delta)
+        case .replayed: guard allowRepeat else { throw .replayed }
+        case .tooOld: throw .replayed
+        }
+        return index
     }
 
     /// Checks and decrypts the SRTP packet in `p[0..<length]` in place. Returns the RTP packet's length. A packet

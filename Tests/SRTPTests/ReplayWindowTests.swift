@@ -4,8 +4,9 @@ import TestSupport
 
 @Suite struct ReplayWindowTests {
     /// The window against a set of every index accepted: random jumps of 1 to 3000 forward and back, with the
-    /// shifts across word boundaries that a bitmap gets wrong.
-    @Test(arguments: [64, 128, 1024])
+    /// moves across word boundaries and round the ring that a bitmap gets wrong; 192 is a window shorter than its
+    /// ring (256).
+    @Test(arguments: [64, 128, 192, 1024])
     func agreesWithASetOfEveryIndex(size: Int) {
         var rng = SplitMix64(state: UInt64(size))
         var window = ReplayWindow(size: size)
