@@ -74,7 +74,7 @@ struct HTTPRoutes: Sendable {
         if let webRoot {
             // Files are looked up only when no route answered (a 404), so API and media paths win. Middleware
             // covers the routes added after it: this comes first.
-            router.add(middleware: FileMiddleware(webRoot, searchForIndexHtml: true, logger: logger))
+            router.add(middleware: WebRootMiddleware(root: webRoot, logger: logger))
         }
         // Players on other origins (a page on a CDN, a dev server) read FLV and the API directly.
         router.add(middleware: CORSMiddleware(allowOrigin: .all, allowHeaders: [.contentType, .authorization, .range],
