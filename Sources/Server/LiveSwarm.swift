@@ -123,7 +123,10 @@ public final class LiveSwarm: Sendable {
             // the router answers everything else, including FLV requests for streams that are not live.
             // `/tracker` (the P2P tracker) and `/ws` (meeting rooms) are upgraded to WebSockets; a message over
             // the endpoint's limit closes the connection with 1009.
-            server: .http1WebSocketUpgrade(
+            // Requests over the port's limits (URL, headers, body) are answered and closed before they are read
+            // further (HTTPLimits).
+            server: .limitedHTTP1WebSocketUpgrade(
+                limits: configuration.httpLimits, logger: logger,
                 configuration: .init(
                     http1: .init(additionalChannelHandlers: [HTTPFLVHandler(hub: hub, metrics: flvMetrics, logger: logger)]),
                     // A ping every 2 s, and a connection whose ping is unanswered by the next is closed: a dead

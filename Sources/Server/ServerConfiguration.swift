@@ -36,6 +36,8 @@ public struct ServerConfiguration: Sendable, Equatable {
     /// Folder of the web demo pages served at `/`. Nil: the `web-demo` folder of the checkout the binary was
     /// built in (found from the working directory or the executable's path); without one, no pages.
     public var webRoot: String?
+    /// What the HTTP port reads of a request before it refuses it (URL, headers, body).
+    public var httpLimits = HTTPLimits()
 
     public init() {}
 
