@@ -80,10 +80,17 @@ struct HTTPRoutes: Sendable {
         router.add(middleware: CORSMiddleware(allowOrigin: .all, allowHeaders: [.contentType, .authorization, .range],
                                               allowMethods: [.get, .head, .post, .put, .delete, .options]))
         router.add(middleware: ExposeHeadersMiddleware())
-        router.get("/api/v1/streams") { _, _ in
-            StreamList(streams: hub.snapshot(), webrtc: webRTC?.registry.snapshot() ?? [])
+        router.get("/api/v1/streams") { request, _ in
+            // Players list the streams; the publishers' addresses only for those who may see them.
+            var streams = hub.snapshot()
+            if !operators.allows(request) {
+                for i in streams.indices { streams[i].publisherPeer = nil }
+            }
+            return StreamList(streams: streams, webrtc: webRTC?.registry.snapshot() ?? [])
         }
-        router.get("/api/v1/streams/:app/:stream") { _, context in
+        router.get("/api/v1/streams/:app/:stream") { request, context in
+            // Every viewer's address.
+            try operators.checkWhenSet(request)
             let key = try streamKey(context.parameters.require("app"), context.parameters.require("stream"))
             guard let source = hub.source(key) else { throw HTTPError(.notFound, message: "no stream \(key)") }
             return StreamDetail(stream: source.snapshot(), viewers: source.viewers.map(\.stats).sorted { $0.id < $1.id },

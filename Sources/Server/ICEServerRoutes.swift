@@ -61,7 +61,9 @@ struct TURNRoutes: Sendable {
 
     func add(to router: Hummingbird.Router<HTTPContext>) {
         router.get("/api/v1/turn") { request, _ -> Answer in
-            // A token that is given must be right; none at all is the public view.
+            // With an API token set, only with it (relays' clients and users); without one, a token that is given
+            // must be right, and none at all is the public view.
+            try operators.checkWhenSet(request)
             let detailed = request.headers[.authorization] != nil
             if detailed { try operators.check(request) }
             guard let all = summaries(), let c = counters() else { return Answer(enabled: false, allocations: 0, counters: nil, relays: []) }

@@ -50,7 +50,8 @@ import TestSupport
         // The participant publishes: its id, from the rooms' API.
         var pid = ""
         try await server.waitUntil("the participant's camera to reach the server", timeout: .seconds(40)) {
-            let detail = Self.json(try await HTTPGet.fetch(port: server.ports.http, "/api/v1/rooms/\(room)"))
+            let detail = Self.json(try await HTTPGet.fetch(port: server.ports.http, "/api/v1/rooms/\(room)",
+                                                      headers: ["Authorization": "Bearer \(Self.apiToken)"]))
             let people = detail["participants"] as? [[String: Any]] ?? []
             guard let p = people.first, let tracks = p["tracks"] as? [[String: Any]],
                   tracks.contains(where: { $0["kind"] as? String == "video" && ($0["packetsReceived"] as? Int ?? 0) > 100 }) else { return false }
@@ -112,7 +113,8 @@ import TestSupport
             #expect(d.maxGap < 1, "\(name): a gap of \(d.maxGap) s")
             #expect(d.audio.count > 300, "\(name): \(d.audio.count) audio frames")
         }
-        let detail = Self.json(try await HTTPGet.fetch(port: server.ports.http, "/api/v1/rooms/\(room)"))
+        let detail = Self.json(try await HTTPGet.fetch(port: server.ports.http, "/api/v1/rooms/\(room)",
+                                                      headers: ["Authorization": "Bearer \(Self.apiToken)"]))
         #expect(detail["broadcast"] as? Bool == true)
         let participant = (detail["participants"] as? [[String: Any]])?.first
         #expect(participant?["hubStream"] as? String == key.description, "\(detail)")

@@ -28,6 +28,10 @@
     ticks: 0,
   };
   const stream = () => $('stream').value.trim();
+  // The same token the dashboard keeps for this tab (sessionStorage).
+  const token = $('token');
+  token.value = sessionStorage.getItem('liveswarm-api-token') || '';
+  token.onchange = () => sessionStorage.setItem('liveswarm-api-token', token.value);
   $('detail').href = `../api/v1/streams/${stream()}`;
 
   // --- viewers -------------------------------------------------------------------------------------------
@@ -115,8 +119,13 @@
 
   async function originCounts() {
     try {
-      const r = await fetch(`../api/v1/streams/${stream()}`, { cache: 'no-store' });
-      if (!r.ok) { $('errors').textContent = r.status === 404 ? `${stream()} is not live` : `stream detail: HTTP ${r.status}`; return; }
+      const headers = token.value ? { Authorization: `Bearer ${token.value}` } : {};
+      const r = await fetch(`../api/v1/streams/${stream()}`, { cache: 'no-store', headers });
+      if (!r.ok) {
+        $('errors').textContent = r.status === 404 ? `${stream()} is not live`
+          : r.status === 401 ? 'stream detail: this server wants its API token (the field above)' : `stream detail: HTTP ${r.status}`;
+        return;
+      }
       const d = await r.json();
       const counts = {};
       for (const h of d.hls || []) if (h.protocol === 'll-hls') counts[h.id] = h;

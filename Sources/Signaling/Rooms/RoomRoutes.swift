@@ -22,7 +22,9 @@ public struct RoomRoutes: Sendable {
                                                                       iceRestarts: endpoint.forwarder.iceRestarts,
                                                                       icePairSwitches: endpoint.forwarder.icePairSwitches))
         }
-        router.get("/api/v1/rooms/:room") { _, context in
+        router.get("/api/v1/rooms/:room") { request, context in
+            // Participants' names and identities.
+            try operators.checkWhenSet(request)
             let room = try context.parameters.require("room")
             guard let members = endpoint.members(of: room) else { throw HTTPError(.notFound, message: "no room \(room)") }
             let figures = endpoint.forwarder.figures(room: room)
@@ -98,6 +100,20 @@ public struct OperatorAuthentication: Sendable {
     static func bearerToken(_ request: Request) -> String? {
         let header = request.headers[.authorization] ?? ""
         return header.lowercased().hasPrefix("bearer ") ? String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces) : nil
+    }
+
+    /// Whether the server has an API token.
+    public var isSet: Bool { token.map { !$0.isEmpty } ?? false }
+
+    /// For read routes that show users or client addresses: with an API token set, the request must carry it
+    /// (401 without, or with a wrong one); without one they stay open, as before the token existed.
+    public func checkWhenSet(_ request: Request) throws {
+        if isSet { try check(request) }
+    }
+
+    /// Whether the request may see users and client addresses: no API token set, or the right one given.
+    public func allows(_ request: Request) -> Bool {
+        (try? checkWhenSet(request)) != nil
     }
 
     public func check(_ request: Request) throws {
