@@ -22,7 +22,7 @@ echo "|---|---|---|---|---|---|---|---|---|---|"
 for round in $(seq 1 "$rounds"); do
     for n in $sizes; do
         taskset -c 0 .build/release/liveswarm serve --listen 127.0.0.1 --http-port 18080 --rtmp-port 11935 --stun-port 13478 \
-            --rtc-port 18000 --log-level warning &
+            --rtc-port 18000 --log-level warning --no-rate-limits &
         server=$!
         sleep 1
         taskset -c 1 .build/release/liveswarm-bench rooms --http-port 18080 --pid "$server" --participants "$n" --fps "$fps" \

@@ -18,7 +18,7 @@ fi
 ulimit -n 20000 2>/dev/null || true
 for n in "${counts[@]}"; do
     # The server on core 0, the load generator on core 1 (the machine has two).
-    taskset -c 0 .build/release/liveswarm serve --listen 127.0.0.1 --http-port 18080 --rtmp-port 11935 --stun-port 13478 --rtc-port 18000 --log-level warning &
+    taskset -c 0 .build/release/liveswarm serve --listen 127.0.0.1 --http-port 18080 --rtmp-port 11935 --stun-port 13478 --rtc-port 18000 --log-level warning --no-rate-limits &
     server=$!
     trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; kill $publisher 2>/dev/null' EXIT
     sleep 1

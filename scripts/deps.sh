@@ -109,8 +109,11 @@ bench_rounds() {
                     (cd "${other_dirs[${servers[$i]#other:}]}" && exec taskset -c 0 bash -c "$OTHER_SERVER") >/dev/null 2>&1 &
                     read -r -a extra <<<"${OTHER_BENCH_ARGS:-}"
                 else
+                    # Every viewer comes from 127.0.0.1: no per-address rate limits (builds from before them lack the flag).
+                    local -a unlimited=()
+                    "${servers[$i]}" serve --help 2>&1 | grep -q -- --no-rate-limits && unlimited=(--no-rate-limits)
                     taskset -c 0 "${servers[$i]}" serve --listen 127.0.0.1 --http-port 18080 --rtmp-port 11935 --stun-port 13478 \
-                        --rtc-port 18000 --log-level warning &
+                        --rtc-port 18000 --log-level warning "${unlimited[@]}" &
                 fi
                 server=$!
                 sleep 1

@@ -12,6 +12,13 @@ public struct ConfigFile: Decodable, Sendable {
     public struct HTTP: Decodable, Sendable {
         var port: Int?
         var web_root: String?
+        var api_requests_per_second: Double?
+        var api_burst: Double?
+        var webrtc_requests_per_second: Double?
+        var webrtc_burst: Double?
+        var websocket_upgrades_per_second: Double?
+        var websocket_burst: Double?
+        var trusted_proxies: [String]?
     }
     public struct RTMP: Decodable, Sendable {
         var port: Int?
@@ -107,7 +114,8 @@ public struct ConfigFile: Decodable, Sendable {
 
     static let knownKeys: [String: Set<String>] = [
         "": ["listen", "http", "rtmp", "hub", "hls", "stun", "rtc", "auth", "rooms", "turn", "pushes", "log_level"],
-        "http": ["port", "web_root"],
+        "http": ["port", "web_root", "api_requests_per_second", "api_burst", "webrtc_requests_per_second", "webrtc_burst",
+                 "websocket_upgrades_per_second", "websocket_burst", "trusted_proxies"],
         "rtmp": ["port", "max_message_bytes", "max_buffered_bytes", "handshake_timeout_seconds", "publish_idle_timeout_seconds",
                  "max_connections"],
         "hub": ["gop_cache_max_bytes", "viewer_max_queue_bytes", "viewer_max_wait_seconds", "viewer_send_buffer_bytes",
@@ -216,6 +224,30 @@ public struct ConfigFile: Decodable, Sendable {
         }
         if let v = http?.port { c.httpPort = try Self.port(v, "http.port") }
         if let v = http?.web_root { c.webRoot = v }
+        if let h = http {
+            func rate(_ perSecond: Double?, _ perSecondKey: String, _ burst: Double?, _ burstKey: String,
+                      into limit: inout RateLimit) throws {
+                if let v = perSecond {
+                    guard v >= 0, v.isFinite else { throw Invalid(description: "http.\(perSecondKey) must be 0 (off) or more, got \(v)") }
+                    limit.perSecond = v
+                }
+                if let v = burst {
+                    guard v >= 1, v.isFinite else { throw Invalid(description: "http.\(burstKey) must be 1 or more, got \(v)") }
+                    limit.burst = v
+                }
+            }
+            try rate(h.api_requests_per_second, "api_requests_per_second", h.api_burst, "api_burst", into: &c.httpRateLimits.api)
+            try rate(h.webrtc_requests_per_second, "webrtc_requests_per_second", h.webrtc_burst, "webrtc_burst",
+                     into: &c.httpRateLimits.webrtc)
+            try rate(h.websocket_upgrades_per_second, "websocket_upgrades_per_second", h.websocket_burst, "websocket_burst",
+                     into: &c.httpRateLimits.websocket)
+            if let v = h.trusted_proxies {
+                for p in v where AddressBlock(p) == nil {
+                    throw Invalid(description: "http.trusted_proxies: \"\(p)\" is neither an address nor a CIDR block")
+                }
+                c.httpRateLimits.trustedProxies = v
+            }
+        }
         if let r = rtmp {
             if let v = r.port { c.rtmp.port = try Self.port(v, "rtmp.port") }
             if let v = r.max_message_bytes { c.rtmp.maxMessageSize = try Self.positive(v, "rtmp.max_message_bytes") }

@@ -116,6 +116,7 @@ public final class LiveSwarm: Sendable {
             logger.warning("web demo pages not found: run from the checkout or pass --web-root")
         }
         let router = routes.router(webRoot: webRoot)
+        let rateLimiter = try HTTPRateLimiter(configuration.httpRateLimits)
         let tracker = routes.tracker
         let http = Application(
             router: router,
@@ -126,7 +127,7 @@ public final class LiveSwarm: Sendable {
             // Requests over the port's limits (URL, headers, body) are answered and closed before they are read
             // further (HTTPLimits).
             server: .limitedHTTP1WebSocketUpgrade(
-                limits: configuration.httpLimits, logger: logger,
+                limits: configuration.httpLimits, rateLimiter: rateLimiter, logger: logger,
                 configuration: .init(
                     http1: .init(additionalChannelHandlers: [HTTPFLVHandler(hub: hub, metrics: flvMetrics, logger: logger)]),
                     // A ping every 2 s, and a connection whose ping is unanswered by the next is closed: a dead

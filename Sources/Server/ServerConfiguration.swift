@@ -38,6 +38,8 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var webRoot: String?
     /// What the HTTP port reads of a request before it refuses it (URL, headers, body).
     public var httpLimits = HTTPLimits()
+    /// Requests a second per client address for the API, WebRTC sessions and WebSocket upgrades.
+    public var httpRateLimits = HTTPRateLimits()
 
     public init() {}
 
@@ -52,6 +54,8 @@ public struct ServerConfiguration: Sendable, Equatable {
         c.stun.port = 0
         c.rtc.host = "127.0.0.1"
         c.rtc.port = 0
+        // Every test client comes from 127.0.0.1: the rate limits are for the tests that test them.
+        c.httpRateLimits = .off
         return c
     }
 }

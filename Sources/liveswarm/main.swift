@@ -98,6 +98,9 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "No TURN: the STUN port answers Binding only. (TURN is on by default: the credentials the server hands out for sessions reach only its media port.)")
     var noTurn = false
 
+    @Flag(help: "No per-address rate limits on the HTTP API, WHIP/WHEP and WebSocket upgrades (benchmarks and load tests that open many sessions from one address).")
+    var noRateLimits = false
+
     func run() async throws {
         var configuration = ServerConfiguration()
         var level = Logger.Level.info
@@ -189,6 +192,7 @@ struct Serve: AsyncParsableCommand {
         if turnAllowLoopback { configuration.stun.turn.allowLoopback = true }
         if turnForP2P { configuration.stun.turn.forP2P = true }
         if noTurn { configuration.stun.turn.enabled = false }
+        if noRateLimits { configuration.httpRateLimits = .off }
         if let webRoot {
             guard FileManager.default.fileExists(atPath: webRoot) else { throw ValidationError("--web-root \(webRoot) does not exist") }
             configuration.webRoot = webRoot

@@ -11,6 +11,11 @@ import Testing
         log_level: debug
         http:
           port: 18080
+          api_requests_per_second: 0
+          webrtc_requests_per_second: 2.5
+          webrtc_burst: 7
+          websocket_burst: 3
+          trusted_proxies: [10.0.0.1, 2001:db8::/32]
         rtmp:
           port: 11935
           max_message_bytes: 1048576
@@ -81,6 +86,9 @@ import Testing
         #expect(c.hls.targetDuration == 4 && c.hls.minimumDuration == 1000 && c.hls.partTarget == 250)
         #expect(c.hls.windowSegments == 5 && c.hls.retainedAfterWindow == 8)
         #expect(c.rtmp.maxConnections == 42)
+        #expect(c.httpRateLimits.api.isOff && c.httpRateLimits.webrtc == RateLimit(perSecond: 2.5, burst: 7))
+        #expect(c.httpRateLimits.websocket == RateLimit(perSecond: 10, burst: 3))
+        #expect(c.httpRateLimits.trustedProxies == ["10.0.0.1", "2001:db8::/32"])
         #expect(c.webRTC.catchUpSpeed == 2.5 && c.webRTC.opusBitrate == 128_000)
         #expect(c.rtmp.authentication.allows(stream: "live/x", query: "key=secret1"))
         #expect(c.rtmp.authentication.allows(stream: "live/studio", query: "key=secret2"))
@@ -129,6 +137,9 @@ import Testing
         ("htttp:\n  port: 1\n", "unknown key 'htttp'"),
         ("rtmp:\n  prot: 1\n", "unknown key 'rtmp.prot'"),
         ("http:\n  port: 70000\n", "http.port must be 0-65535"),
+        ("http:\n  trusted_proxies: [proxy.example]\n", "http.trusted_proxies: \"proxy.example\" is neither an address nor a CIDR block"),
+        ("http:\n  webrtc_burst: 0\n", "http.webrtc_burst must be 1 or more"),
+        ("http:\n  api_requests_per_second: -1\n", "http.api_requests_per_second must be 0 (off) or more"),
         ("hub:\n  viewer_max_wait_seconds: -1\n", "hub.viewer_max_wait_seconds must be between"),
         ("rtmp:\n  max_message_bytes: 0\n", "rtmp.max_message_bytes must be positive"),
         ("- a\n- b\n", "the top level must be a mapping"),

@@ -9,17 +9,19 @@ import Testing
 @Suite(.serialized, .timeLimit(.minutes(1))) struct HTTPLimitsTests {
     /// Sends `bytes` on a fresh connection; returns the status of what came back (0: nothing), and whether the
     /// server closed the connection within 3 s.
-    static func send(_ bytes: [UInt8], port: Int) async throws -> (status: Int, closed: Bool) {
+    static func send(_ bytes: [UInt8], port: Int) async throws -> (status: Int, closed: Bool, retryAfter: Int?) {
         let tcp = try await TCPTestClient.connect(port: port)
         // The server may close before all of a large request is written: that write then fails, which is fine.
         try? await tcp.send(ByteBuffer(bytes: bytes))
         var got = ByteBuffer()
-        while !got.readableBytesView.contains(10), var b = await tcp.receive(timeout: .seconds(3)) { got.writeBuffer(&b) }
-        let line = String(buffer: got).split(separator: "\r\n").first ?? ""
-        let status = line.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
-        let closed = await tcp.closesWithin(.seconds(3))
+        while !String(buffer: got).contains("\r\n\r\n"), var b = await tcp.receive(timeout: .seconds(3)) { got.writeBuffer(&b) }
+        let lines = String(buffer: got).components(separatedBy: "\r\n")
+        let status = lines.first?.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
+        let retryAfter = lines.first { $0.lowercased().hasPrefix("retry-after:") }.flatMap { Int($0.dropFirst(12).trimmingCharacters(in: .whitespaces)) }
+        // An upgraded WebSocket stays open: it is closed here.
+        let closed = status == 101 ? true : await tcp.closesWithin(.seconds(3))
         await tcp.close()
-        return (status, closed)
+        return (status, closed, retryAfter)
     }
 
     static func request(_ target: String, headers: String = "", body: [UInt8] = []) -> [UInt8] {
