@@ -53,6 +53,12 @@ let package = Package(
     targets: [
         // The lock: Synchronization's Mutex, or a pthread one that ThreadSanitizer sees under -D LIVESWARM_TSAN.
         .target(name: "Locks"),
+        // Listening sockets that survive running out of file descriptors.
+        .target(name: "ListenerGuard", dependencies: [
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // Pure codecs.
         .target(name: "AMF0", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
         .target(name: "Codecs", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
@@ -109,7 +115,7 @@ let package = Package(
         ]),
         // Services.
         .target(name: "RTMPBridge", dependencies: [
-            "Locks", "RTMP", "FLV", "AMF0", "StreamHub",
+            "Locks", "ListenerGuard", "RTMP", "FLV", "AMF0", "StreamHub",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
@@ -121,7 +127,7 @@ let package = Package(
         // sendmmsg(2), which Glibc's Swift module lacks: the media port sends its datagrams itself (DatagramWriter).
         .target(name: "CDatagram"),
         .target(name: "ICE", dependencies: [
-            "Locks", "STUN", "Digest", "DTLS", "CDatagram",
+            "Locks", "ListenerGuard", "STUN", "Digest", "DTLS", "CDatagram",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -143,7 +149,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "Server", dependencies: [
-            "Locks", "Signaling", "RTMPBridge", "StreamHub", "FLV", "HLS", "ICE", "SDP", "SFU", "DTLS", "P2PTracker",
+            "Locks", "ListenerGuard", "Signaling", "RTMPBridge", "StreamHub", "FLV", "HLS", "ICE", "SDP", "SFU", "DTLS", "P2PTracker",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
             .product(name: "NIOWebSocket", package: "swift-nio"),

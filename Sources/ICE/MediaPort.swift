@@ -1,3 +1,4 @@
+import ListenerGuard
 import Logging
 import Metrics
 import NIOCore
@@ -442,6 +443,7 @@ public final class MediaPort: Service, Sendable {
             let tcpPort = configuration.port == 0 ? udp.localAddress?.port ?? 0 : configuration.port
             do {
                 let tcp = try await ServerBootstrap(group: group)
+                    .pausingAcceptsWhenExhausted(what: "ICE-TCP", logger: logger)
                     .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                     .childChannelInitializer { channel in
                         channel.eventLoop.makeCompletedFuture {

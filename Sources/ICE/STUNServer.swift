@@ -1,3 +1,4 @@
+import ListenerGuard
 import DTLS
 import Logging
 import Metrics
@@ -90,6 +91,7 @@ public final class STUNServer: Service, Sendable {
         let tcp: any Channel
         do {
             tcp = try await ServerBootstrap(group: group)
+                .pausingAcceptsWhenExhausted(what: "STUN/TURN over TCP", logger: logger)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
@@ -108,6 +110,7 @@ public final class STUNServer: Service, Sendable {
         if let tls {
             do {
                 tlsListener = try await ServerBootstrap(group: group)
+                    .pausingAcceptsWhenExhausted(what: "TURN over TLS", logger: logger)
                     .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                     .childChannelInitializer { [logger] channel in
                         channel.eventLoop.makeCompletedFuture {

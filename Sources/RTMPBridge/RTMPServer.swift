@@ -1,3 +1,4 @@
+import ListenerGuard
 import Logging
 import Metrics
 import NIOCore
@@ -30,6 +31,7 @@ public final class RTMPServer: Service, Sendable {
 
     public func run() async throws {
         let server = try await ServerBootstrap(group: group)
+            .pausingAcceptsWhenExhausted(what: "RTMP", logger: logger)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)

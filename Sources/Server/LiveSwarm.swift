@@ -1,3 +1,4 @@
+import ListenerGuard
 import DTLS
 import HLS
 import ICE
@@ -155,6 +156,7 @@ public final class LiveSwarm: Sendable {
             configuration: .init(address: .hostname(configuration.listenHost, port: configuration.httpPort),
                                  serverName: "LiveSwarm"),
             onServerRunning: { [logger] channel in
+                channel.pauseAcceptsWhenExhausted(what: "HTTP", logger: logger)
                 logger.info("HTTP listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")"])
                 report { $0.http = channel.localAddress?.port }
             },

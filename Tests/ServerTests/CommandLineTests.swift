@@ -11,10 +11,12 @@ import TestSupport
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("liveswarm").path
     }
 
-    func start(_ args: [String]) async throws -> (Tool, http: Int, rtmp: Int) {
+    /// The server on free loopback ports; with `descriptors`, under that limit of open files (prlimit(1)).
+    func start(_ args: [String], descriptors: Int? = nil) async throws -> (Tool, http: Int, rtmp: Int) {
         guard FileManager.default.isExecutableFile(atPath: Self.binary) else { throw TestFailure("no binary at \(Self.binary)") }
-        let t = try Tool.executable(Self.binary, ["serve", "--listen", "127.0.0.1", "--http-port", "0", "--rtmp-port", "0",
-                                                  "--stun-port", "0", "--rtc-port", "0"] + args)
+        let serve = ["serve", "--listen", "127.0.0.1", "--http-port", "0", "--rtmp-port", "0", "--stun-port", "0", "--rtc-port", "0"] + args
+        let t = try descriptors.map { try Tool.executable("/usr/bin/prlimit", ["--nofile=\($0):\($0)", Self.binary] + serve) }
+            ?? Tool.executable(Self.binary, serve)
         let deadline = ContinuousClock.now + .seconds(20)
         while ContinuousClock.now < deadline {
             // The ready line names both URLs: rtmp=rtmp://127.0.0.1:PORT/live/STREAM flv=http://127.0.0.1:PORT/...
@@ -51,6 +53,58 @@ import TestSupport
         #expect(await t.wait(timeout: .seconds(10)) == 0, "exit status after signal \(signal): \(t.output.suffix(800))")
         #expect(await viewer.tcp.closesWithin(.seconds(2)))
         #expect(await publisher.tcp.closesWithin(.seconds(2)))
+    }
+
+    /// The server's CPU time so far (user and system), from /proc.
+    static func cpuSeconds(pid: Int32) -> Double? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    /// Out of file descriptors (the server under a limit of 256, then 300 connections to its HTTP port): accepting
+    /// pauses instead of spinning (it took a whole core, 6,500 failed accepts a second), the stream already being
+    /// watched keeps flowing, the operator is told once, and once the connections close new ones are served.
+    @Test func outOfDescriptorsAcceptsPauseAndTheWatchedStreamFlows() async throws {
+        let (t, http, rtmp) = try await start([], descriptors: 256)
+        defer { t.kill() }
+        let publisher = try await RTMPTestClient.connect(port: rtmp)
+        #expect(try await publisher.publish("fd") == "NetStream.Publish.Start")
+        try await publisher.sendVideo(from: 0, count: 1, config: true)
+        let feeder = Task {
+            var ts: UInt32 = 40
+            while !Task.isCancelled {
+                try await publisher.sendVideo(from: ts, count: 1, gop: 25)
+                ts += 40
+                try await Task.sleep(for: .milliseconds(40))
+            }
+        }
+        defer { feeder.cancel() }
+        let viewer = try await FLVTestClient.open(port: http, path: "/live/fd.flv")
+        #expect(try await viewer.read(until: { $0.tags.count >= 10 }, timeout: .seconds(5)))
+
+        var flood: [TCPTestClient] = []
+        for _ in 0..<300 { flood.append(try await TCPTestClient.connect(port: http)) }
+        try await Task.sleep(for: .seconds(1))
+        let before = try #require(Self.cpuSeconds(pid: t.process.processIdentifier))
+        let watched = viewer.tags.count
+        let flowed = try await viewer.read(until: { $0.tags.count >= watched + 25 }, timeout: .seconds(3))
+        try await Task.sleep(for: .seconds(2))
+        let cpu = try #require(Self.cpuSeconds(pid: t.process.processIdentifier)) - before
+        print("out of descriptors: \(String(format: "%.2f", cpu)) s of CPU over about 3 s; the viewer got \(viewer.tags.count - watched) tags")
+        #expect(cpu < 0.75, "accepting spins: \(cpu) s of CPU in about 3 s")
+        #expect(flowed, "the watched stream kept flowing: \(viewer.tags.count - watched) tags")
+        #expect(t.output.contains("HTTP: cannot accept connections") || t.errorOutput.contains("HTTP: cannot accept connections"),
+                "the operator is told")
+
+        for c in flood { await c.close() }
+        try await TestServer.waitUntil("a new request to be served", timeout: .seconds(10)) {
+            (try? await HTTPGet.fetch(port: http, "/api/v1/streams").status) == 200
+        }
+        await viewer.close()
+        await publisher.tcp.close()
     }
 
     @Test func rejectsBadFlagsClearly() async throws {
