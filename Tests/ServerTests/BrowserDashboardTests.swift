@@ -186,7 +186,8 @@ import TestSupport
             // From 5 s after the switch, 10 s of the origin's own count: each P2P viewer took from it about what the
             // stream made, and nothing more came from peers.
             func originBytes() async throws -> [String: Int] {
-                let d = try JSONDecoder().decode(Detail.self, from: try await HTTPGet.fetch(port: server.ports.http, "/api/v1/streams/live/cam").body)
+                let d = try JSONDecoder().decode(Detail.self, from: try await HTTPGet.fetch(port: server.ports.http, "/api/v1/streams/live/cam",
+                                                                                 headers: ["Authorization": "Bearer \(Self.token)"]).body)
                 return Dictionary(d.hls.filter { ids.contains($0.id) && $0.protocol == "ll-hls" }.map { ($0.id, $0.mediaBytes) }, uniquingKeysWith: max)
             }
             func chunks() async throws -> [String: Int] {

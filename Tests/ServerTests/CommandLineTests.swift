@@ -72,15 +72,7 @@ import TestSupport
         defer { t.kill() }
         let publisher = try await RTMPTestClient.connect(port: rtmp)
         #expect(try await publisher.publish("fd") == "NetStream.Publish.Start")
-        try await publisher.sendVideo(from: 0, count: 1, config: true)
-        let feeder = Task {
-            var ts: UInt32 = 40
-            while !Task.isCancelled {
-                try await publisher.sendVideo(from: ts, count: 1, gop: 25)
-                ts += 40
-                try await Task.sleep(for: .milliseconds(40))
-            }
-        }
+        let feeder = try await publisher.feedVideo(gop: 25)
         defer { feeder.cancel() }
         let viewer = try await FLVTestClient.open(port: http, path: "/live/fd.flv")
         #expect(try await viewer.read(until: { $0.tags.count >= 10 }, timeout: .seconds(5)))

@@ -30,15 +30,7 @@ import Testing
             }
             let publisher = try await RTMPTestClient.connect(port: server.ports.rtmp)
             #expect(try await publisher.publish("watched?key=\(publishKey)") == "NetStream.Publish.Start")
-            try await publisher.sendVideo(from: 0, count: 1, config: true)
-            let feeder = Task {
-                var ts: UInt32 = 40
-                while !Task.isCancelled {
-                    try await publisher.sendVideo(from: ts, count: 1, gop: 1)
-                    ts += 40
-                    try await Task.sleep(for: .milliseconds(40))
-                }
-            }
+            let feeder = try await publisher.feedVideo(gop: 1)
             try await server.waitForStream(StreamKey(app: "live", stream: "watched")!)
             let viewer = try await FLVTestClient.open(port: server.ports.http, path: "/live/watched.flv")
             return Fixture(server: server, publisher: publisher, feeder: feeder, viewer: viewer)

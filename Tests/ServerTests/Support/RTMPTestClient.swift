@@ -83,6 +83,20 @@ final class RTMPTestClient: @unchecked Sendable {
         return try await nextStatus()
     }
 
+    /// Live video until the task is cancelled: the sequence header, then a frame every 40 ms (a keyframe every
+    /// `gop`), as an encoder sends it.
+    func feedVideo(gop: Int) async throws -> Task<Void, any Error> {
+        try await sendVideo(from: 0, count: 1, config: true)
+        return Task {
+            var ts: UInt32 = 40
+            while !Task.isCancelled {
+                try await sendVideo(from: ts, count: 1, gop: gop)
+                ts += 40
+                try await Task.sleep(for: .milliseconds(40))
+            }
+        }
+    }
+
     /// A synthetic AVC stream: sequence header, then `count` frames of 40 ms, a keyframe every `gop`.
     func sendVideo(from ts: UInt32, count: Int, gop: Int = 25, size: Int = 2000, config: Bool = false) async throws {
         if config {
