@@ -99,6 +99,49 @@ import TestSupport
         await publisher.tcp.close()
     }
 
+    /// Open descriptors of a process.
+    static func descriptors(pid: Int32) -> Int {
+        (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? -1
+    }
+
+    /// Viewers killed with SIGKILL (ffmpeg over RTMP and HTTP-FLV: no goodbye, the kernel closes their sockets):
+    /// the server lets go of every one of them (its descriptors back to what they were, the stream's viewer list back
+    /// to the one left) and the viewer left watching keeps getting frames.
+    @Test func viewersKilledWithSIGKILLLeaveNothingBehind() async throws {
+        let (t, http, rtmp) = try await start([])
+        defer { t.kill() }
+        let pid = t.process.processIdentifier
+        let publisher = try await RTMPTestClient.connect(port: rtmp)
+        #expect(try await publisher.publish("kill") == "NetStream.Publish.Start")
+        let feeder = try await publisher.feedVideo(gop: 25)
+        defer { feeder.cancel() }
+        let viewer = try await FLVTestClient.open(port: http, path: "/live/kill.flv")
+        #expect(try await viewer.read(until: { $0.tags.count >= 10 }, timeout: .seconds(5)))
+        func viewers() async throws -> Int {
+            let r = try await HTTPGet.fetch(port: http, "/api/v1/streams/live/kill")
+            return (try JSONSerialization.jsonObject(with: r.body) as? [String: Any])?["viewers"].flatMap { $0 as? [Any] }?.count ?? -1
+        }
+        try await TestServer.waitUntil("one viewer", timeout: .seconds(5)) { try await viewers() == 1 }
+        let baseline = Self.descriptors(pid: pid)
+
+        let urls = ["rtmp://127.0.0.1:\(rtmp)/live/kill", "http://127.0.0.1:\(http)/live/kill.flv"]
+        let killed = try (urls + urls + urls).map {
+            try Tool("ffmpeg", ["-hide_banner", "-loglevel", "error", "-i", $0, "-c", "copy", "-f", "null", "-"])
+        }
+        try await TestServer.waitUntil("the ffmpeg viewers to be watching", timeout: .seconds(20)) { try await viewers() == 7 }
+        let watching = Self.descriptors(pid: pid)
+        for k in killed { k.kill(SIGKILL) }
+        for k in killed { _ = await k.wait(timeout: .seconds(5)) }
+        try await TestServer.waitUntil("the killed viewers to be let go", timeout: .seconds(15)) {
+            try await viewers() == 1 && Self.descriptors(pid: pid) <= baseline
+        }
+        print("killed viewers: the server had \(baseline) descriptors, \(watching) with 6 more viewers, \(Self.descriptors(pid: pid)) after SIGKILL")
+        let before = viewer.tags.count
+        #expect(try await viewer.read(until: { $0.tags.count >= before + 25 }, timeout: .seconds(3)), "the viewer left keeps watching")
+        await viewer.close()
+        await publisher.tcp.close()
+    }
+
     @Test func rejectsBadFlagsClearly() async throws {
         for (args, message) in [(["serve", "--http-port", "99999"], "--http-port must be 0-65535"),
                                 (["serve", "--rtc-port", "65536"], "--rtc-port must be 0-65535"),
