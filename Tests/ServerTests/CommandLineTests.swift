@@ -142,6 +142,31 @@ import TestSupport
         await publisher.tcp.close()
     }
 
+    /// The server stopped with SIGSTOP for 10 s (a VM paused, a debugger), then SIGCONT: every timer that came due
+    /// meanwhile fires at once, but the publisher whose frames waited in the socket is not taken for gone, the
+    /// viewer watching gets frames again, and the server answers.
+    @Test func stoppedTenSecondsTheServerCarriesOn() async throws {
+        let (t, http, rtmp) = try await start([])
+        defer { t.kill() }
+        let pid = t.process.processIdentifier
+        let publisher = try await RTMPTestClient.connect(port: rtmp)
+        #expect(try await publisher.publish("pause") == "NetStream.Publish.Start")
+        let feeder = try await publisher.feedVideo(gop: 25)
+        defer { feeder.cancel() }
+        let viewer = try await FLVTestClient.open(port: http, path: "/live/pause.flv")
+        #expect(try await viewer.read(until: { $0.tags.count >= 10 }, timeout: .seconds(5)))
+        kill(pid, SIGSTOP)
+        try await Task.sleep(for: .seconds(10))
+        let before = viewer.tags.count
+        kill(pid, SIGCONT)
+        #expect(try await viewer.read(until: { $0.tags.count >= before + 50 }, timeout: .seconds(10)),
+                "the viewer gets frames again: \(viewer.tags.count - before)")
+        #expect(try await HTTPGet.fetch(port: http, "/api/v1/streams").text.contains("\"published\":true"), "the stream is still published")
+        #expect(t.isRunning)
+        await viewer.close()
+        await publisher.tcp.close()
+    }
+
     @Test func rejectsBadFlagsClearly() async throws {
         for (args, message) in [(["serve", "--http-port", "99999"], "--http-port must be 0-65535"),
                                 (["serve", "--rtc-port", "65536"], "--rtc-port must be 0-65535"),
