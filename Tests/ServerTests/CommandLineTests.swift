@@ -64,30 +64,47 @@ import TestSupport
         return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
+    /// A stream fed live by an RTMP publisher and watched over HTTP-FLV (10 tags in), for the fault tests.
+    struct Watched {
+        let publisher: RTMPTestClient
+        let feeder: Task<Void, any Error>
+        let viewer: FLVTestClient
+
+        init(_ name: String, http: Int, rtmp: Int) async throws {
+            publisher = try await RTMPTestClient.connect(port: rtmp)
+            #expect(try await publisher.publish(name) == "NetStream.Publish.Start")
+            feeder = try await publisher.feedVideo(gop: 25)
+            viewer = try await FLVTestClient.open(port: http, path: "/live/\(name).flv")
+            #expect(try await viewer.read(until: { $0.tags.count >= 10 }, timeout: .seconds(5)))
+        }
+
+        func close() async {
+            feeder.cancel()
+            await viewer.close()
+            await publisher.tcp.close()
+        }
+    }
+
     /// Out of file descriptors (the server under a limit of 256, then 300 connections to its HTTP port): accepting
     /// pauses instead of spinning (it took a whole core, 6,500 failed accepts a second), the stream already being
     /// watched keeps flowing, the operator is told once, and once the connections close new ones are served.
     @Test func outOfDescriptorsAcceptsPauseAndTheWatchedStreamFlows() async throws {
         let (t, http, rtmp) = try await start([], descriptors: 256)
         defer { t.kill() }
-        let publisher = try await RTMPTestClient.connect(port: rtmp)
-        #expect(try await publisher.publish("fd") == "NetStream.Publish.Start")
-        let feeder = try await publisher.feedVideo(gop: 25)
-        defer { feeder.cancel() }
-        let viewer = try await FLVTestClient.open(port: http, path: "/live/fd.flv")
-        #expect(try await viewer.read(until: { $0.tags.count >= 10 }, timeout: .seconds(5)))
+        let watched = try await Watched("fd", http: http, rtmp: rtmp)
+        let viewer = watched.viewer
 
         var flood: [TCPTestClient] = []
         for _ in 0..<300 { flood.append(try await TCPTestClient.connect(port: http)) }
         try await Task.sleep(for: .seconds(1))
         let before = try #require(Self.cpuSeconds(pid: t.process.processIdentifier))
-        let watched = viewer.tags.count
-        let flowed = try await viewer.read(until: { $0.tags.count >= watched + 25 }, timeout: .seconds(3))
+        let seen = viewer.tags.count
+        let flowed = try await viewer.read(until: { $0.tags.count >= seen + 25 }, timeout: .seconds(3))
         try await Task.sleep(for: .seconds(2))
         let cpu = try #require(Self.cpuSeconds(pid: t.process.processIdentifier)) - before
-        print("out of descriptors: \(String(format: "%.2f", cpu)) s of CPU over about 3 s; the viewer got \(viewer.tags.count - watched) tags")
+        print("out of descriptors: \(String(format: "%.2f", cpu)) s of CPU over about 3 s; the viewer got \(viewer.tags.count - seen) tags")
         #expect(cpu < 0.75, "accepting spins: \(cpu) s of CPU in about 3 s")
-        #expect(flowed, "the watched stream kept flowing: \(viewer.tags.count - watched) tags")
+        #expect(flowed, "the watched stream kept flowing: \(viewer.tags.count - seen) tags")
         #expect(t.output.contains("HTTP: cannot accept connections") || t.errorOutput.contains("HTTP: cannot accept connections"),
                 "the operator is told")
 
@@ -95,8 +112,7 @@ import TestSupport
         try await TestServer.waitUntil("a new request to be served", timeout: .seconds(10)) {
             (try? await HTTPGet.fetch(port: http, "/api/v1/streams").status) == 200
         }
-        await viewer.close()
-        await publisher.tcp.close()
+        await watched.close()
     }
 
     /// Open descriptors of a process.
@@ -111,12 +127,8 @@ import TestSupport
         let (t, http, rtmp) = try await start([])
         defer { t.kill() }
         let pid = t.process.processIdentifier
-        let publisher = try await RTMPTestClient.connect(port: rtmp)
-        #expect(try await publisher.publish("kill") == "NetStream.Publish.Start")
-        let feeder = try await publisher.feedVideo(gop: 25)
-        defer { feeder.cancel() }
-        let viewer = try await FLVTestClient.open(port: http, path: "/live/kill.flv")
-        #expect(try await viewer.read(until: { $0.tags.count >= 10 }, timeout: .seconds(5)))
+        let watched = try await Watched("kill", http: http, rtmp: rtmp)
+        let viewer = watched.viewer
         func viewers() async throws -> Int {
             let r = try await HTTPGet.fetch(port: http, "/api/v1/streams/live/kill")
             return (try JSONSerialization.jsonObject(with: r.body) as? [String: Any])?["viewers"].flatMap { $0 as? [Any] }?.count ?? -1
@@ -138,8 +150,7 @@ import TestSupport
         print("killed viewers: the server had \(baseline) descriptors, \(watching) with 6 more viewers, \(Self.descriptors(pid: pid)) after SIGKILL")
         let before = viewer.tags.count
         #expect(try await viewer.read(until: { $0.tags.count >= before + 25 }, timeout: .seconds(3)), "the viewer left keeps watching")
-        await viewer.close()
-        await publisher.tcp.close()
+        await watched.close()
     }
 
     /// The server stopped with SIGSTOP for 10 s (a VM paused, a debugger), then SIGCONT: every timer that came due
@@ -149,12 +160,8 @@ import TestSupport
         let (t, http, rtmp) = try await start([])
         defer { t.kill() }
         let pid = t.process.processIdentifier
-        let publisher = try await RTMPTestClient.connect(port: rtmp)
-        #expect(try await publisher.publish("pause") == "NetStream.Publish.Start")
-        let feeder = try await publisher.feedVideo(gop: 25)
-        defer { feeder.cancel() }
-        let viewer = try await FLVTestClient.open(port: http, path: "/live/pause.flv")
-        #expect(try await viewer.read(until: { $0.tags.count >= 10 }, timeout: .seconds(5)))
+        let watched = try await Watched("pause", http: http, rtmp: rtmp)
+        let viewer = watched.viewer
         kill(pid, SIGSTOP)
         try await Task.sleep(for: .seconds(10))
         let before = viewer.tags.count
@@ -163,8 +170,7 @@ import TestSupport
                 "the viewer gets frames again: \(viewer.tags.count - before)")
         #expect(try await HTTPGet.fetch(port: http, "/api/v1/streams").text.contains("\"published\":true"), "the stream is still published")
         #expect(t.isRunning)
-        await viewer.close()
-        await publisher.tcp.close()
+        await watched.close()
     }
 
     @Test func rejectsBadFlagsClearly() async throws {
