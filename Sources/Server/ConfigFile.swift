@@ -242,9 +242,7 @@ public struct ConfigFile: Decodable, Sendable {
             try rate(h.websocket_upgrades_per_second, "websocket_upgrades_per_second", h.websocket_burst, "websocket_burst",
                      into: &c.httpRateLimits.websocket)
             if let v = h.trusted_proxies {
-                for p in v where AddressBlock(p) == nil {
-                    throw Invalid(description: "http.trusted_proxies: \"\(p)\" is neither an address nor a CIDR block")
-                }
+                do { _ = try AddressBlock.blocks(v) } catch { throw Invalid(description: "http.trusted_proxies: \(error)") }
                 c.httpRateLimits.trustedProxies = v
             }
         }

@@ -30,7 +30,7 @@ struct LimitedChildChannel<Base: ServerChildChannel>: ServerChildChannel {
     typealias Value = Base.Value
     let base: Base
     let limits: HTTPLimits
-    let rateLimiter: HTTPRateLimiter?
+    let rateLimiter: HTTPRateLimiter
     let logger: Logger
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
@@ -50,7 +50,7 @@ struct LimitedChildChannel<Base: ServerChildChannel>: ServerChildChannel {
 extension HTTPServerBuilder {
     /// ``http1WebSocketUpgrade(configuration:shouldUpgrade:)`` with ``HTTPLimits`` and the rate limits enforced.
     static func limitedHTTP1WebSocketUpgrade(
-        limits: HTTPLimits, rateLimiter: HTTPRateLimiter?, logger: Logger, configuration: HTTP1WebSocketUpgradeChannel.Configuration,
+        limits: HTTPLimits, rateLimiter: HTTPRateLimiter, logger: Logger, configuration: HTTP1WebSocketUpgradeChannel.Configuration,
         shouldUpgrade: @escaping @Sendable (HTTPRequest, any Channel, Logger) throws
             -> ShouldUpgradeResult<WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>>
     ) -> HTTPServerBuilder {
@@ -74,7 +74,7 @@ final class HTTPLimitsHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias OutboundOut = HTTPServerResponsePart
 
     let limits: HTTPLimits
-    let rateLimiter: HTTPRateLimiter?
+    let rateLimiter: HTTPRateLimiter
     let logger: Logger
     /// Body bytes of the request being passed on.
     private var bodyBytes = 0
@@ -83,7 +83,7 @@ final class HTTPLimitsHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// The connection asked for an upgrade: everything passes untouched.
     private var upgrading = false
 
-    init(limits: HTTPLimits, rateLimiter: HTTPRateLimiter?, logger: Logger) {
+    init(limits: HTTPLimits, rateLimiter: HTTPRateLimiter, logger: Logger) {
         (self.limits, self.rateLimiter, self.logger) = (limits, rateLimiter, logger)
     }
 
@@ -100,9 +100,9 @@ final class HTTPLimitsHandler: ChannelInboundHandler, RemovableChannelHandler {
                 return refuse(context, .payloadTooLarge, "the body is over \(limits.maxBodyBytes) bytes")
             }
             let upgrade = head.headers.contains(name: "upgrade")
-            if let limiter = rateLimiter, let kind = HTTPRateLimits.kind(path: head.uri, upgrade: upgrade) {
-                let client = limiter.client(connection: context.remoteAddress?.ipAddress ?? "", forwardedFor: head.headers["x-forwarded-for"])
-                if let wait = limiter.take(kind, client: client) {
+            if let kind = HTTPRateLimits.kind(path: head.uri, upgrade: upgrade) {
+                let client = rateLimiter.client(connection: context.remoteAddress?.ipAddress ?? "", forwardedFor: head.headers["x-forwarded-for"])
+                if let wait = rateLimiter.take(kind, client: client) {
                     return refuse(context, .tooManyRequests, "over \(kind.rawValue) requests' rate limit for \(client)",
                                   headers: [("Retry-After", String(Int(wait.rounded(.up))))])
                 }
@@ -182,7 +182,7 @@ public struct HTTPRateLimits: Sendable, Equatable {
         return l
     }
 
-    enum Kind: String { case api, webrtc, websocket }
+    enum Kind: String, Hashable { case api, webrtc, websocket }
 
     func limit(_ kind: Kind) -> RateLimit {
         switch kind {
@@ -206,6 +206,14 @@ public struct HTTPRateLimits: Sendable, Equatable {
 struct AddressBlock: Sendable, Equatable {
     let bytes: [UInt8]
     let prefix: Int
+
+    /// Every block of `texts`; throws naming the first that is neither an address nor a CIDR block.
+    static func blocks(_ texts: [String]) throws -> [AddressBlock] {
+        try texts.map {
+            guard let block = AddressBlock($0) else { throw HTTPRateLimitError(description: "\"\($0)\" is neither an address nor a CIDR block") }
+            return block
+        }
+    }
 
     init?(_ text: String) {
         let parts = text.split(separator: "/", maxSplits: 1)
@@ -247,17 +255,18 @@ public final class HTTPRateLimiter: Sendable {
         var tokens: Double
         var at: ContinuousClock.Instant
     }
-    private let buckets = Mutex<[String: Bucket]>([:])
+    private struct Key: Hashable {
+        var kind: HTTPRateLimits.Kind
+        var client: String
+    }
+    private let buckets = Mutex<[Key: Bucket]>([:])
     /// Past this many addresses, full buckets (idle long enough to have refilled) are forgotten.
     static let maximumAddresses = 20_000
 
     /// Throws when a trusted proxy is neither an address nor a CIDR block.
     public init(_ limits: HTTPRateLimits) throws {
         self.limits = limits
-        proxies = try limits.trustedProxies.map {
-            guard let block = AddressBlock($0) else { throw HTTPRateLimitError(description: "trusted proxy \"\($0)\" is neither an address nor a CIDR block") }
-            return block
-        }
+        do { proxies = try AddressBlock.blocks(limits.trustedProxies) } catch { throw HTTPRateLimitError(description: "trusted proxy \(error)") }
     }
 
     /// The client's address: the connection's, or, from a trusted proxy, the rightmost address of
@@ -278,7 +287,7 @@ public final class HTTPRateLimiter: Sendable {
     func take(_ kind: HTTPRateLimits.Kind, client: String, now: ContinuousClock.Instant = .now) -> Double? {
         let limit = limits.limit(kind)
         guard !limit.isOff else { return nil }
-        let key = "\(kind.rawValue) \(client)"
+        let key = Key(kind: kind, client: client)
         return buckets.withLock { all -> Double? in
             if all.count >= Self.maximumAddresses { forgetFull(&all, now: now) }
             var b = all[key] ?? Bucket(tokens: limit.burst, at: now)
@@ -291,10 +300,9 @@ public final class HTTPRateLimiter: Sendable {
         }
     }
 
-    private func forgetFull(_ all: inout [String: Bucket], now: ContinuousClock.Instant) {
+    private func forgetFull(_ all: inout [Key: Bucket], now: ContinuousClock.Instant) {
         all = all.filter { key, b in
-            let kind = HTTPRateLimits.Kind(rawValue: String(key.prefix { $0 != " " })) ?? .api
-            let limit = limits.limit(kind)
+            let limit = limits.limit(key.kind)
             return b.tokens + (now - b.at) / .seconds(1) * limit.perSecond < limit.burst
         }
     }

@@ -32,24 +32,23 @@ struct ConfinedFileSystem: FileProvider {
         return real
     }
 
+    /// The file's real path (links followed once, here), nil when it does not exist or lies outside the root: the
+    /// identifier the attributes and the bytes are read by.
     func getFileIdentifier(_ path: String) -> String? {
         guard !path.contains("\0") else { return nil }
-        return base.getFileIdentifier(path)
+        return base.getFileIdentifier(path).flatMap(confined)
     }
 
     func getAttributes(id: String) async throws -> FileAttributes? {
-        guard let real = confined(id) else { return nil }
-        return try await base.getAttributes(id: real)
+        try await base.getAttributes(id: id)
     }
 
     func loadFile(id: String, context: some RequestContext) async throws -> ResponseBody {
-        guard let real = confined(id) else { throw HTTPError(.notFound) }
-        return try await base.loadFile(id: real, context: context)
+        try await base.loadFile(id: id, context: context)
     }
 
     func loadFile(id: String, range: ClosedRange<Int>, context: some RequestContext) async throws -> ResponseBody {
-        guard let real = confined(id) else { throw HTTPError(.notFound) }
-        return try await base.loadFile(id: real, range: range, context: context)
+        try await base.loadFile(id: id, range: range, context: context)
     }
 }
 
