@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import StreamHub
 import Locks
+import Synchronization
 
 /// Keeps the HLS renditions of every live stream (MPEG-TS, and low-latency CMAF from the same cut): one
 /// ``Segmenter`` per stream, fed by an internal hub consumer from the moment a publisher starts, and the
@@ -26,6 +27,8 @@ public final class HLSOrigin: Sendable {
         case timedOut
         /// No such stream (any longer).
         case gone
+        /// The server is shutting down (``releaseWaiters()``).
+        case shuttingDown
     }
 
     /// Why a blocking request is refused at once.
@@ -56,6 +59,8 @@ public final class HLSOrigin: Sendable {
     }
 
     let renditions = Mutex<[StreamKey: Rendition]>([:])
+    /// Set under the renditions' lock by ``releaseWaiters()``.
+    let shuttingDown = Atomic<Bool>(false)
     let waiterIDs = Atomic<Int>(0)
     /// Told of every part the moment it is made (``onParts(_:)``).
     let partHandlers = Mutex<[@Sendable (StreamKey, _ epoch: Int64, [PartNotice]) -> Void]>([])
@@ -228,6 +233,7 @@ public final class HLSOrigin: Sendable {
         let id = waiterIDs.add(1, ordering: .relaxed).newValue
         return await withCheckedContinuation { continuation in
             let immediate = renditions.withLock { r -> WaitResult? in
+                if shuttingDown.load(ordering: .relaxed) { return .shuttingDown }
                 guard var rendition = r[key] else { return .gone }
                 if rendition.ended || rendition.segmenter.contains(segment: segment, part: part) { return .ready }
                 rendition.waiters.append(Waiter(id: id, segment: segment, part: part, continuation: continuation))
@@ -240,6 +246,21 @@ public final class HLSOrigin: Sendable {
             }
             eventLoop.scheduleTask(in: timeout) { [weak self] in self?.expire(key, id: id) }
         }
+    }
+
+    /// At shutdown: every blocked request is answered now, and none waits from here on, so that the HTTP server
+    /// need not wait out the blocking limit before it stops.
+    public func releaseWaiters() {
+        let waiters = renditions.withLock { r -> [Waiter] in
+            shuttingDown.store(true, ordering: .relaxed)
+            var all: [Waiter] = []
+            for key in r.keys {
+                all += r[key]!.waiters
+                r[key]!.waiters = []
+            }
+            return all
+        }
+        for w in waiters { w.continuation.resume(returning: .shuttingDown) }
     }
 
     func expire(_ key: StreamKey, id: Int) {

@@ -32,6 +32,13 @@ public protocol MediaSessionHandler: AnyObject, Sendable {
     func mediaSession(_ session: MediaSession, selected address: PeerAddress)
     /// The session is gone (consent expired, never connected, or closed); no call follows.
     func mediaSessionClosed(_ session: MediaSession, reason: ICELiteAgent.CloseReason)
+    /// The server is shutting down: the last packets to the peer (RTCP BYE, DTLS close_notify), sent with
+    /// ``MediaSession/send(_:)`` now, before the port closes its sockets. ``mediaSessionClosed(_:reason:)`` follows.
+    func mediaSessionShuttingDown(_ session: MediaSession)
+}
+
+extension MediaSessionHandler {
+    public func mediaSessionShuttingDown(_ session: MediaSession) {}
 }
 
 /// One ICE session on the media port, as its owner sees it.
@@ -504,6 +511,11 @@ public final class MediaPort: Service, Sendable {
             tcpChannel?.close(promise: nil)
         }
         sweeper.cancel()
+        // Every peer hears the server go (RTCP BYE, DTLS close_notify) while the sending descriptor and the ICE-TCP
+        // connections are still open: the UDP channel closed above only stops reading.
+        let saying = state.withLock { Array($0.entries.values) }
+        for e in saying { e.handler.mediaSessionShuttingDown(e.session) }
+        if !saying.isEmpty { logger.info("media port: goodbye said to every session", metadata: ["sessions": "\(saying.count)"]) }
         try? await tcpChannel?.close()
         let open = state.withLock { s -> [(any Channel)] in
             s.bound = nil

@@ -45,6 +45,8 @@ public final class WebRTCTransport: MediaSessionHandler, @unchecked Sendable {
     var outbound: SRTPContext?
     var stats = Stats()
     var timer: Scheduled<Void>?
+    /// BYE and close_notify went (``farewell()``).
+    var saidFarewell = false
     var session: MediaSession?
     var packetHandler: PacketHandler?
     var closedHandler: (@Sendable (String) -> Void)?
@@ -140,14 +142,46 @@ public final class WebRTCTransport: MediaSessionHandler, @unchecked Sendable {
         return target
     }
 
-    /// Ends the association: close_notify to the peer, and the ICE session is closed.
+    /// Ends the association: RTCP BYE and close_notify to the peer (``farewell()``), and the ICE session is closed.
     public func close() {
-        let (datagrams, session) = lock.withLock { () -> ([[UInt8]], MediaSession?) in
+        let (datagrams, session) = lock.withLock { () -> ([ByteBuffer], MediaSession?) in
             timer?.cancel()
-            return (dtls.close().datagrams, self.session)
+            return (farewell(), self.session)
         }
-        for d in datagrams { session?.send(ByteBuffer(bytes: d)) }
+        if !datagrams.isEmpty { session?.send(batch: datagrams) }
         session?.close()
+    }
+
+    /// The server is going: the peer hears it (``farewell()``) before the media port closes its sockets.
+    public func mediaSessionShuttingDown(_ session: MediaSession) {
+        let datagrams = lock.withLock { () -> [ByteBuffer] in
+            timer?.cancel()
+            timer = nil
+            return farewell()
+        }
+        if !datagrams.isEmpty { session.send(batch: datagrams) }
+    }
+
+    /// The last datagrams to the peer, once: an RTCP BYE for every SSRC this end sent RTP or RTCP as (RFC 3550
+    /// 6.6; in a compound packet after an empty receiver report, 6.1), then DTLS close_notify, so that the peer
+    /// ends the session at once instead of waiting out its consent or DTLS timeouts. Under the lock.
+    func farewell() -> [ByteBuffer] {
+        guard !saidFarewell else { return [] }
+        saidFarewell = true
+        var out: [ByteBuffer] = []
+        if let outbound, let bye = Self.goodbye(ssrcs: outbound.sentSSRCs), let packet = Self.protect(bye, isRTCP: true, with: outbound) {
+            out.append(packet)
+        }
+        return out + dtls.close().datagrams.map { ByteBuffer(bytes: $0) }
+    }
+
+    /// An empty receiver report and a BYE for `ssrcs` (31 at most in one BYE), nil when there are none.
+    static func goodbye(ssrcs: [UInt32]) -> [UInt8]? {
+        guard let first = ssrcs.first else { return nil }
+        var out: [UInt8] = []
+        RTCPPacket.receiverReport(ReceiverReport(ssrc: first)).write(to: &out)
+        RTCPPacket.goodbye(Goodbye(ssrcs: ssrcs)).write(to: &out)
+        return out
     }
 
     // MARK: - MediaSessionHandler

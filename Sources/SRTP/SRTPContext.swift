@@ -31,6 +31,9 @@ public final class SRTPContext {
     /// Per SSRC, outbound: the last SRTCP index sent.
     var rtcpSent: [UInt32: UInt32] = [:]
 
+    /// Outbound: every SSRC something was protected for, RTP or RTCP (the SSRCs an RTCP BYE names), in order.
+    public var sentSSRCs: [UInt32] { Set(rtpStreams.keys).union(rtcpSent.keys).sorted() }
+
     /// `masterKey` is the master key followed by the master salt (``SRTPKeys/local`` or ``SRTPKeys/remote``).
     /// `replayWindow`: how far back (in packets) an SSRC's SRTP packets may arrive late and still be taken; 1024
     /// covers a NACK's retransmission at a few Mbit/s, where libsrtp's default of 128 did not. SRTCP's is 128.

@@ -179,6 +179,7 @@ extension HTTPRoutes {
         case .ready: return
         case .timedOut: throw HTTPError(.serviceUnavailable, message: "\(key) produced nothing new within the blocking limit")
         case .gone: throw HTTPError(.notFound, message: "stream \(key) is not live")
+        case .shuttingDown: throw HTTPError(.serviceUnavailable, message: "the server is shutting down")
         }
     }
 

@@ -161,7 +161,7 @@ public final class LiveSwarm: Sendable {
                 report { $0.http = channel.localAddress?.port }
             },
             logger: logger)
-        let sweeper = HubSweeper(hub: hub, pushes: pushes)
+        let sweeper = HubSweeper(hub: hub, pushes: pushes, hls: hls)
         for p in configuration.pushes {
             do { try pushes.start(stream: p.stream, url: p.url) } catch {
                 logger.error("push from the config not started", metadata: ["stream": "\(p.stream)", "error": "\(error)"])
@@ -211,10 +211,12 @@ struct Labelled: Service {
 }
 
 /// Ends streams whose publisher has not come back within the grace period, once a second; at shutdown,
-/// ends every viewer so that open HTTP-FLV responses finish and the HTTP server can stop.
+/// ends every viewer so that open HTTP-FLV responses finish, and answers every blocked HLS playlist request, so
+/// that the HTTP server can stop at once.
 struct HubSweeper: Service {
     let hub: StreamHub
     var pushes: PushManager? = nil
+    var hls: HLSOrigin? = nil
 
     func run() async throws {
         await withTaskCancellationOrGracefulShutdownHandler {
@@ -224,6 +226,7 @@ struct HubSweeper: Service {
             }
         } onCancelOrGracefulShutdown: {
             pushes?.stopAll()
+            hls?.releaseWaiters()
             hub.endAllViewers()
         }
     }

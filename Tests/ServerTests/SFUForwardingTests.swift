@@ -24,6 +24,8 @@ import TestSupport
         let answer: String
         /// The WHIP/WHEP resource (DELETE ends the session).
         var location: String? = nil
+        /// The association, connected: a DTLS record from the server (close_notify) goes through it.
+        var dtls: DTLSSession? = nil
 
         func send(_ packet: [UInt8], rtcp: Bool = false) async throws {
             var p = packet
@@ -67,17 +69,23 @@ import TestSupport
 
     /// A WHIP or WHEP session from `offer`, over UDP, or over ICE-TCP with `tcp`.
     static func connect(_ server: TestServer, path: String, offer: String, tcp: Bool = false) async throws -> Peer {
+        try await connect(http: server.ports.http, media: tcp ? try #require(server.ports.rtcTCP) : server.ports.rtcUDP, path: path,
+                          offer: offer, tcp: tcp)
+    }
+
+    /// The same with the server's HTTP port and its media port (UDP, or TCP with `tcp`) given.
+    static func connect(http: Int, media: Int, path: String, offer: String, tcp: Bool = false) async throws -> Peer {
         let certificate = try Certificate()
         let body = offer.replacingOccurrences(of: #"a=fingerprint:sha-256 [0-9A-F:]+"#, with: "a=fingerprint:\(certificate.fingerprint.sdpValue)",
                                               options: .regularExpression)
-        let r = try await HTTPGet.fetch(port: server.ports.http, path, method: "POST", headers: ["Content-Type": "application/sdp"], body: body)
+        let r = try await HTTPGet.fetch(port: http, path, method: "POST", headers: ["Content-Type": "application/sdp"], body: body)
         guard r.status == 201 else { throw TestFailure("\(path): \(r.status) \(r.text)") }
         let lines = r.text.components(separatedBy: "\r\n")
         func attr(_ name: String) -> String? { lines.first { $0.hasPrefix("a=\(name):") }.map { String($0.dropFirst(name.count + 3)) } }
         let ufrag = try #require(attr("ice-ufrag")), password = try #require(attr("ice-pwd"))
         let remoteUfrag = try #require(body.components(separatedBy: "\r\n").first { $0.hasPrefix("a=ice-ufrag:") }?.dropFirst(12))
-        let link: any PeerLink = tcp ? try await FramedTCPLink.connect(port: try #require(server.ports.rtcTCP))
-                                     : UDPLink(socket: try await UDPTestClient.open(), port: server.ports.rtcUDP)
+        let link: any PeerLink = tcp ? try await FramedTCPLink.connect(port: media)
+                                     : UDPLink(socket: try await UDPTestClient.open(), port: media)
         let check = Message(type: .bindingRequest, transactionID: (0..<12).map { _ in UInt8.random(in: 0...255) })
             .adding(.username, Array("\(ufrag):\(remoteUfrag)".utf8)).adding(.iceControlling, [UInt8](repeating: 1, count: 8))
             .adding(.useCandidate, []).encode(integrityKey: Array(password.utf8), fingerprint: true)
@@ -90,7 +98,7 @@ import TestSupport
         guard case .connected(let keys) = dtls.state else { throw TestFailure("DTLS: \(dtls.state)") }
         return Peer(link: link, protect: try SRTPContext(profile: keys.profile, masterKey: keys.local, direction: .outbound),
                     unprotect: try SRTPContext(profile: keys.profile, masterKey: keys.remote, direction: .inbound),
-                    answer: r.text, location: r.headers["location"])
+                    answer: r.text, location: r.headers["location"], dtls: dtls)
     }
 
     static let videoSSRC: UInt32 = 4_035_889_978  // from the publish offer fixture
