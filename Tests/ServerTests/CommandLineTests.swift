@@ -93,6 +93,7 @@ import TestSupport
         defer { t.kill() }
         let watched = try await Watched("fd", http: http, rtmp: rtmp)
         let viewer = watched.viewer
+        let baseline = Self.descriptors(pid: t.process.processIdentifier)
 
         var flood: [TCPTestClient] = []
         for _ in 0..<300 { flood.append(try await TCPTestClient.connect(port: http)) }
@@ -111,6 +112,10 @@ import TestSupport
         for c in flood { await c.close() }
         try await TestServer.waitUntil("a new request to be served", timeout: .seconds(10)) {
             (try? await HTTPGet.fetch(port: http, "/api/v1/streams").status) == 200
+        }
+        // Nothing leaks: every descriptor the flood took is given back.
+        try await TestServer.waitUntil("the flood's descriptors to be given back", timeout: .seconds(10)) {
+            Self.descriptors(pid: t.process.processIdentifier) <= baseline
         }
         await watched.close()
     }
@@ -162,6 +167,7 @@ import TestSupport
         let pid = t.process.processIdentifier
         let watched = try await Watched("pause", http: http, rtmp: rtmp)
         let viewer = watched.viewer
+        let baseline = Self.descriptors(pid: pid)
         kill(pid, SIGSTOP)
         try await Task.sleep(for: .seconds(10))
         let before = viewer.tags.count
@@ -170,6 +176,7 @@ import TestSupport
                 "the viewer gets frames again: \(viewer.tags.count - before)")
         #expect(try await HTTPGet.fetch(port: http, "/api/v1/streams").text.contains("\"published\":true"), "the stream is still published")
         #expect(t.isRunning)
+        #expect(Self.descriptors(pid: pid) == baseline, "descriptors: \(baseline) before the stop, \(Self.descriptors(pid: pid)) after")
         await watched.close()
     }
 

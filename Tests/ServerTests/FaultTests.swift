@@ -31,6 +31,8 @@ import Testing
                 server.swarm.hub.source(key)?.isPublished == false
             }
             #expect(server.swarm.hub.source(key) != nil, "the stream waits for its publisher within the grace")
+            // Nothing of the vanished connection is left: the RTMP port holds no connection (the viewer is HTTP-FLV).
+            #expect(try await server.metric(#"liveswarm_connections{protocol="rtmp"}"#) == 0, "the vanished publisher's connection is gone")
 
             // A new publisher, from this host: the viewer that waited gets its frames.
             let before = viewer.tags.count
