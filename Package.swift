@@ -126,6 +126,8 @@ let package = Package(
         ]),
         // sendmmsg(2), which Glibc's Swift module lacks: the media port sends its datagrams itself (DatagramWriter).
         .target(name: "CDatagram"),
+        // mallinfo2(3), which Glibc's Swift module lacks: the heap figures on /metrics.
+        .target(name: "CHeap"),
         .target(name: "ICE", dependencies: [
             "Locks", "ListenerGuard", "STUN", "Digest", "DTLS", "CDatagram",
             .product(name: "NIOCore", package: "swift-nio"),
@@ -149,7 +151,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "Server", dependencies: [
-            "Locks", "ListenerGuard", "Signaling", "RTMPBridge", "StreamHub", "FLV", "HLS", "ICE", "SDP", "SFU", "DTLS", "P2PTracker",
+            "Locks", "ListenerGuard", "Signaling", "RTMPBridge", "StreamHub", "FLV", "HLS", "ICE", "SDP", "SFU", "DTLS", "P2PTracker", "CHeap",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
             .product(name: "NIOWebSocket", package: "swift-nio"),

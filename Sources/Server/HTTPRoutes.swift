@@ -181,6 +181,7 @@ struct HTTPRoutes: Sendable {
         Metrics.Gauge(label: "liveswarm_hls_bytes", factory: metricsFactory).record(hls.memoryBytes)
         Metrics.Gauge(label: "liveswarm_hls_blocked_requests", factory: metricsFactory).record(hls.waitingRequests)
         rooms?.recordMetrics(factory: metricsFactory)
+        ProcessResources.current()?.record(factory: metricsFactory)
         var buffer = ByteBuffer()
         buffer.writeBytes(registry.emitToBuffer())
         var headers = HTTPFields()
