@@ -525,15 +525,17 @@ public final class Router: @unchecked Sendable {
         for c in removed?.1 ?? [] { c.producer.remove(c) }
     }
 
-    /// The publisher left: every viewer's transport is closed.
+    /// The publisher left: every viewer's consumers leave their producers (a producer and its consumers hold each
+    /// other, and the producer holds the publisher's packet history), and every viewer's transport is closed.
     func close() {
         feedbackTimer?.cancel()
         reportTimer?.cancel()
         nackTimer?.cancel()
-        let all = lock.withLock { () -> [WebRTCTransport] in
+        let all = lock.withLock { () -> [(WebRTCTransport, [Consumer])] in
             defer { viewers = [:] }
-            return viewers.values.map(\.0)
+            return Array(viewers.values)
         }
-        for t in all { t.close() }
+        for (_, consumers) in all { for c in consumers { c.producer.remove(c) } }
+        for (t, _) in all { t.close() }
     }
 }

@@ -202,7 +202,11 @@ public final class WebRTCTransport: MediaSessionHandler, @unchecked Sendable {
                 if stats.dtlsState == "new" { stats.dtlsState = "connecting" }
                 let out = dtls.receive(Array(packet.readableBytesView))
                 apply(out)
-                if case .connected? = out.stateChanged, outbound != nil { return (out.datagrams, out.data, connectedHandler) }
+                if case .connected? = out.stateChanged, outbound != nil {
+                    // Called once: a WHEP viewer's handler holds its consumers, which hold this transport.
+                    defer { connectedHandler = nil }
+                    return (out.datagrams, out.data, connectedHandler)
+                }
                 return (out.datagrams, out.data, nil)
             }
             for d in datagrams { session.send(ByteBuffer(bytes: d)) }
@@ -240,6 +244,9 @@ public final class WebRTCTransport: MediaSessionHandler, @unchecked Sendable {
             timer = nil
             if stats.dtlsState != "failed" { stats.dtlsState = "closed" }
             self.session = nil
+            // No call follows: the handlers go, and with them any cycle through their captures (a viewer's
+            // consumers hold this transport, and through their producer the publisher's packet history).
+            defer { (closedHandler, packetHandler, connectedHandler) = (nil, nil, nil) }
             return closedHandler
         }
         handler?(reason.rawValue)

@@ -32,6 +32,9 @@ public final class LiveSwarm: Sendable {
 
     /// The TURN relays' decisions and counters, while running with TURN on.
     public var turnAllocations: Allocations? { stunServer.withLock { $0?.allocations } }
+    /// The WebRTC streams (WHIP/WHEP), while running.
+    let routers = Mutex<RouterRegistry?>(nil)
+    public var webRTC: RouterRegistry? { routers.withLock { $0 } }
 
     /// Where the listeners ended up (ports chosen by the OS when configured as 0).
     public struct BoundPorts: Sendable, Equatable {
@@ -90,6 +93,7 @@ public final class LiveSwarm: Sendable {
                                   })
         let sfu = RouterRegistry(port: mediaPort, certificate: certificate, options: configuration.webRTC, hub: hub,
                                  eventLoops: MultiThreadedEventLoopGroup.singleton, logger: logger)
+        routers.withLock { $0 = sfu }
         let rooms = RoomEndpoint(configuration: configuration.rooms, registry: sfu, logger: logger)
         // Weakly: the hub outlives nothing it is given (rooms hold the SFU, which holds the hub).
         hub.setPlaybackGate { [weak rooms] key, token in rooms?.playbackRefusal(key, token: token) }

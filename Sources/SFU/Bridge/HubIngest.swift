@@ -164,6 +164,10 @@ public final class HubIngest: ProducerSink, @unchecked Sendable {
         }
         guard first else { return }
         timer?.cancel()
+        // The producers hold this ingest as a sink and it holds them: let go of them, or the publisher's packet
+        // history (a thousand packets a stream) stays in memory for good.
+        video?.remove(sink: self)
+        audio?.remove(sink: self)
         publisher.unpublish()
         logger.info("WHIP to hub ended", metadata: ["stream": "\(key)", "stats": "\(snapshot)"])
     }
