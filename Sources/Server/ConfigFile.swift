@@ -83,6 +83,8 @@ public struct ConfigFile: Decodable, Sendable {
         var allocations_per_source: Int?
         var max_allocations: Int?
         var max_mbps_per_allocation: Double?
+        var default_lifetime: Double?
+        var max_lifetime: Double?
         var tls_port: Int?
         var tls_certificate: String?
         var tls_key: String?
@@ -129,7 +131,7 @@ public struct ConfigFile: Decodable, Sendable {
         "rooms": ["max_rooms", "max_participants", "max_tracks_per_participant", "max_message_bytes", "max_messages_per_second",
                   "video_codec", "secret", "grace", "reload_window", "broadcast"],
         "turn": ["enabled", "realm", "users", "secrets", "relay_ports", "external_ip", "relay_ip", "relay_ipv6", "allowed_peers", "allocations_per_user",
-                 "allocations_per_source", "max_allocations", "max_mbps_per_allocation", "tls_port", "tls_certificate", "tls_key", "p2p"],
+                 "allocations_per_source", "max_allocations", "max_mbps_per_allocation", "default_lifetime", "max_lifetime", "tls_port", "tls_certificate", "tls_key", "p2p"],
     ]
 
     public struct Invalid: Error, CustomStringConvertible {
@@ -370,6 +372,17 @@ public struct ConfigFile: Decodable, Sendable {
         if let v = t.max_mbps_per_allocation {
             guard v >= 1, v <= 10_000 else { throw Invalid(description: "turn.max_mbps_per_allocation must be 1-10000, got \(v)") }
             c.limits.bytesPerSecond = Int(v * 125_000)
+        }
+        if let v = t.max_lifetime {
+            guard v >= 30, v <= 86400 else { throw Invalid(description: "turn.max_lifetime must be 30-86400 seconds, got \(v)") }
+            c.limits.maximumLifetime = v
+            c.limits.defaultLifetime = min(c.limits.defaultLifetime, v)
+        }
+        if let v = t.default_lifetime {
+            guard v >= 30, v <= c.limits.maximumLifetime else {
+                throw Invalid(description: "turn.default_lifetime must be 30-\(Int(c.limits.maximumLifetime)) seconds (turn.max_lifetime), got \(v)")
+            }
+            c.limits.defaultLifetime = v
         }
         switch (t.tls_port, t.tls_certificate, t.tls_key) {
         case (nil, nil, nil): break

@@ -65,6 +65,8 @@ import Testing
           allocations_per_source: 20
           max_allocations: 30
           max_mbps_per_allocation: 40
+          default_lifetime: 120
+          max_lifetime: 1800
           tls_port: 5349
           tls_certificate: /etc/liveswarm/turn-chain.pem
           tls_key: /etc/liveswarm/turn-key.pem
@@ -98,6 +100,7 @@ import Testing
         #expect(t.enabled && t.forP2P && t.realm == "example.org" && t.users == ["alice": "pa:ss"] && t.secrets == ["rest1", "rest2"])
         #expect(t.relayPorts == 50000...50999 && t.externalIP == "198.51.100.4" && t.relayIP == "10.0.0.4" && t.relayIPv6 == "2001:db8::4" && t.allowedPeers == ["10.0.0.0/8"])
         #expect(t.limits.allocationsPerUser == 10 && t.limits.allocationsPerSource == 20 && t.limits.capacity == 30 && t.limits.bytesPerSecond == 5_000_000)
+        #expect(t.limits.defaultLifetime == 120 && t.limits.maximumLifetime == 1800)
         #expect(t.tls == TURNConfiguration.TLS(port: 5349, certificate: "/etc/liveswarm/turn-chain.pem", key: "/etc/liveswarm/turn-key.pem"))
     }
 
@@ -147,6 +150,9 @@ import Testing
         ("turn:\n  tls_port: 5349\n", "turn.tls_port, turn.tls_certificate and turn.tls_key go together"),
         ("turn:\n  relay_ports: 100-200\n", "turn.relay_ports takes MIN-MAX"),
         ("turn:\n  external_ip: example.org\n", "turn.external_ip must be an IP address"),
+        ("turn:\n  default_lifetime: 10\n", "turn.default_lifetime must be 30-3600 seconds"),
+        ("turn:\n  max_lifetime: 60\n  default_lifetime: 600\n", "turn.default_lifetime must be 30-60 seconds"),
+        ("turn:\n  max_lifetime: 100000\n", "turn.max_lifetime must be 30-86400 seconds"),
         ("turn:\n  allowed_peers: [10.0.0.0/33]\n", "turn.allowed_peers takes CIDR"),
         ("hls:\n  part_target_seconds: 3\n", "need part_target_seconds <= minimum_segment_seconds"),
         ("hls:\n  segment_seconds: 3\n", "unknown key 'hls.segment_seconds'"),
