@@ -5,7 +5,7 @@
 #   RUNS=10000000 ./scripts/fuzz.sh rtp 3600   until 10 million executions or an hour, whichever comes first
 #   ./scripts/fuzz.sh "rtcp sdp" 600  several targets in turn, built once (a source change during a long loop
 #                                     does not make it stop and rebuild)
-#   JOBS=2 CONFIG=debug ./scripts/fuzz.sh all 20   two targets at a time, built for debugging (as CI does)
+#   JOBS=2 CONFIG=debug ./scripts/fuzz.sh all 10   two targets at a time, built for debugging (as CI does)
 #   BUILD_ONLY=1 CONFIG=debug ./scripts/fuzz.sh      builds and runs nothing (CI builds beside the browser suites)
 # Seeds are Fuzz/Corpus/TARGET (committed: fixtures and real clients' bytes, tools/fuzz/capture_seeds.py); what
 # libFuzzer finds beyond them goes to Fuzz/.build/corpus/TARGET, crashes to Fuzz/.build/crashes/. Prints one line

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real peers the tests drive (ffmpeg, ffprobe, headless Chromium with Selenium, node, coturn's
 # client tools), builds, and runs every test: unit, integration (loopback) and interop, the first two under
-# AddressSanitizer, then every fuzz target for 20 s. Tests run one at a time: interop timings are not reliable with
+# AddressSanitizer, then every fuzz target for 10 s. Tests run one at a time: interop timings are not reliable with
 # two ffmpegs, a browser and a build sharing two cores (the builds made beside them run at idle priority, below).
 # Each step prints when it starts.
 set -euo pipefail
@@ -18,7 +18,7 @@ step "building"
 swift build --build-tests
 # With no arguments (CI): the suites whose timings are what they test (scripts/suites.sh: browsers, ffmpeg, coturn,
 # aiortc, the lab; about 27 minutes on 2 cores) run on this build; every other suite runs under AddressSanitizer and
-# LeakSanitizer below, not twice; then every fuzz target for 20 s (docs/RELIABILITY.md). With arguments (a --filter,
+# LeakSanitizer below, not twice; then every fuzz target for 10 s (docs/RELIABILITY.md). With arguments (a --filter,
 # say) they go to `swift test` on this build and nothing else runs.
 if [ $# -eq 0 ]; then
     . scripts/suites.sh
@@ -59,7 +59,8 @@ trap - EXIT
 # Every other suite (unit and loopback integration) under AddressSanitizer and LeakSanitizer.
 step "AddressSanitizer"
 SKIP_BUILD=1 ./scripts/sanitize.sh address
-# Every fuzz target for 20 s on its corpus, two at a time, built for debugging (a faster build).
+# Every fuzz target for 10 s on its corpus (a regression check; the long runs are docs/RELIABILITY.md's), two at a
+# time, built for debugging (a faster build).
 step "the fuzz targets"
-JOBS=2 CONFIG=debug ./scripts/fuzz.sh all 20
+JOBS=2 CONFIG=debug ./scripts/fuzz.sh all 10
 step "done"

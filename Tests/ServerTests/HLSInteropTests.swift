@@ -109,11 +109,13 @@ import TestSupport
         #expect(try await HTTPGet.fetch(port: server.ports.http, rendition.base("hls") + "seg-99999.m4s").status == 404)
     }
 
-    /// ffmpeg decodes a minute of each live playlist, both at once, with no error; both keep up with live.
-    @Test func ffmpegDecodesAMinuteOfEachPlaylist() async throws {
+    /// ffmpeg decodes half a minute of each live playlist, both at once, with no error; both keep up with live. (A
+    /// minute until CI passed 45 minutes: the soak, scripts/soak.sh, has ffmpeg read both playlists every minute
+    /// for an hour.)
+    @Test func ffmpegDecodesHalfAMinuteOfEachPlaylist() async throws {
         let server = try await TestServer.start()
         defer { Task { await server.stop() } }
-        let publisher = try Tool.publisher(url: "\(server.rtmpURL)/live/minute", seconds: 80, gop: 30)
+        let publisher = try Tool.publisher(url: "\(server.rtmpURL)/live/minute", seconds: 50, gop: 30)
         defer { publisher.kill() }
         try await server.waitUntil("a CMAF part", timeout: .seconds(20)) {
             (try? await HTTPGet.fetch(port: server.ports.http, "/live/minute.m3u8"))?.status == 200
@@ -121,19 +123,19 @@ import TestSupport
         var readers: [(String, Tool, URL)] = []
         for (name, path) in [("MPEG-TS", "/live/minute.m3u8"), ("CMAF", "/live/minute/index.m3u8")] {
             let progress = FileManager.default.temporaryDirectory.appendingPathComponent("liveswarm-progress-\(UUID().uuidString)")
-            let t = try Tool("ffmpeg", ["-hide_banner", "-v", "error", "-i", "\(server.httpURL)\(path)", "-t", "60",
+            let t = try Tool("ffmpeg", ["-hide_banner", "-v", "error", "-i", "\(server.httpURL)\(path)", "-t", "30",
                                         "-progress", progress.path, "-f", "null", "-"])
             readers.append((name, t, progress))
         }
         for (name, reader, progress) in readers {
-            let status = await reader.wait(timeout: .seconds(100))
+            let status = await reader.wait(timeout: .seconds(70))
             let report = (try? String(contentsOf: progress, encoding: .utf8)) ?? ""
             try? FileManager.default.removeItem(at: progress)
             let frames = report.split(separator: "\n").last { $0.hasPrefix("frame=") }.flatMap { Int($0.dropFirst(6)) } ?? 0
-            print("\(name): ffmpeg decoded \(frames) frames of 60 s, exit \(status), stderr: \(reader.errorOutput.isEmpty ? "empty" : reader.errorOutput)")
+            print("\(name): ffmpeg decoded \(frames) frames of 30 s, exit \(status), stderr: \(reader.errorOutput.isEmpty ? "empty" : reader.errorOutput)")
             #expect(status == 0, "\(name)")
             #expect(reader.errorOutput.isEmpty, "\(name) decode errors: \(reader.errorOutput.prefix(500))")
-            #expect(frames >= 1790, "\(name): \(frames) frames")
+            #expect(frames >= 895, "\(name): \(frames) frames")
         }
     }
 
