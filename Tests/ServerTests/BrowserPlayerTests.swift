@@ -70,18 +70,21 @@ import TestSupport
     /// could not even present the frames at 25 fps, the delay says nothing about the player. Such a run is repeated once; if the
     /// repeat is starved too, the delay is reported as not measured (a known issue in the test report) and only
     /// the checks that hold on any machine apply.
-    @Test func sixtySecondsNearTheLiveEdge() async throws {
+    /// 60 s until CI passed 45 minutes (2026-12-07): the median and p95 were steady (2.12 and 2.14 s) well before.
+    static let nearTheEdgeSeconds = 30
+
+    @Test func thirtySecondsNearTheLiveEdge() async throws {
         var attempt = 1
         while true {
             let cpu = CPUSampler()
-            let stats = try await Self.run(stream: "g2g\(attempt)", seconds: 60)
+            let stats = try await Self.run(stream: "g2g\(attempt)", seconds: Self.nearTheEdgeSeconds)
             let busy = cpu.busyFraction()
             let c = stats.clock, p = stats.player
-            let presentedFPS = Double(c.framesSeen) / 60
+            let presentedFPS = Double(c.framesSeen) / Double(Self.nearTheEdgeSeconds)
             let starved = CPUSampler.starved(busy: busy, presentedFPS: presentedFPS, droppedShare: stats.droppedShare)
             func s(_ ms: Double?) -> String { ms.map { String(format: "%.2f s", $0 / 1000) } ?? "-" }
             print("""
-                live-http in Chromium, 60 s, 1 s GOPs, target delay 2 s (attempt \(attempt)):
+                live-http in Chromium, \(Self.nearTheEdgeSeconds) s, 1 s GOPs, target delay 2 s (attempt \(attempt)):
                   glass-to-glass median \(s(c.overall.medianMs)), p95 \(s(c.overall.p95Ms)), min \(s(c.overall.minMs)), max \(s(c.overall.maxMs))
                   frames presented \(c.framesSeen) (\(String(format: "%.1f", presentedFPS)) fps), decoded \(c.framesDecoded), corrupt \(c.framesCorrupt), \(c.fps ?? 0) fps at the end
                   the browser's count: \(stats.frames.map { "\($0.total) frames decoded, \($0.dropped) dropped" } ?? "-")
@@ -101,7 +104,7 @@ import TestSupport
                 }
                 return
             }
-            #expect(c.framesDecoded > 60 * 25, "decoded \(c.framesDecoded) frames in 60 s")
+            #expect(c.framesDecoded > Self.nearTheEdgeSeconds * 25, "decoded \(c.framesDecoded) frames in \(Self.nearTheEdgeSeconds) s")
             #expect((c.overall.medianMs ?? .infinity) < 2500, "glass-to-glass median \(s(c.overall.medianMs))")
             #expect((p.firstFrameMs ?? .infinity) < 2000)
             #expect(p.stalledMs < 1000, "stalled \(p.stalledMs) ms")
@@ -111,7 +114,7 @@ import TestSupport
 
     /// Paused for 15 s, then resumed: the player jumps or speeds up until it is within a second of its target
     /// delay, and must get there within 10 s of resuming and hold there for 5 s (holding it for the rest of a run is
-    /// `sixtySecondsNearTheLiveEdge`'s to judge). Like the glass-to-glass test, the timing is judged only on a
+    /// `thirtySecondsNearTheLiveEdge`'s to judge). Like the glass-to-glass test, the timing is judged only on a
     /// machine that kept up (`CPUSampler.starved`): a starved run that misses it is repeated once, and a starved
     /// repeat is reported as a known issue.
     @Test func viewerHeldBehindCatchesUp() async throws {

@@ -29,7 +29,7 @@ import TestSupport
             $0.apiToken = "turn-test"
         }
         defer { Task { await server.stop() } }
-        let seconds = 20
+        let seconds = 14
         let publisher = try BrowserWebRTCTests.page(server, "role=publish&stream=live/relayed", seconds: seconds + 20)
         defer { publisher.kill(SIGTERM) }
         try await server.waitForWebRTCStream("live/relayed", timeout: .seconds(30))
