@@ -12,6 +12,20 @@ struct LiveSwarmCommand: AsyncParsableCommand {
         abstract: "Live video delivery server: RTMP ingest; RTMP, HTTP-FLV and HLS (with low-latency CMAF) playback; WebRTC and meeting rooms.",
         subcommands: [Serve.self, Token.self],
         defaultSubcommand: Serve.self)
+
+    /// Swift's runtime leaves `CommandLine.arguments` empty when some libraries are preloaded (LD_PRELOAD of
+    /// libfaketime, which the clock-step test uses): the server then started on every default and said nothing.
+    /// The arguments are read from /proc/self/cmdline when that happens.
+    static func main() async {
+        await main(arguments())
+    }
+
+    static func arguments() -> [String] {
+        if !CommandLine.arguments.isEmpty { return Array(CommandLine.arguments.dropFirst()) }
+        guard let raw = FileManager.default.contents(atPath: "/proc/self/cmdline") else { return [] }
+        // NUL after each argument, the program's first.
+        return raw.split(separator: 0, omittingEmptySubsequences: false).dropLast().dropFirst().map { String(decoding: $0, as: UTF8.self) }
+    }
 }
 
 struct Serve: AsyncParsableCommand {
