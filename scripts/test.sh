@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
 need_swift
-apt_install ffmpeg chromium chromium-driver firefox-esr pulseaudio nodejs coturn nftables iproute2 openssl libnss3-tools libjs-chart.js
+apt_install ffmpeg chromium chromium-driver firefox-esr pulseaudio nodejs coturn nftables iproute2 openssl libnss3-tools libjs-chart.js faketime
 # Selenium drives headless Chromium (Tests/Browser/drive.py), marionette-driver Firefox ESR
 # (firefox_participant.py); aiortc is a second WebRTC peer (aiortc_peer.py, room_client.py).
 LIVESWARM_PYTHON=$(python_venv .build/venv selenium aiortc websockets marionette-driver)

@@ -11,12 +11,13 @@ import TestSupport
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("liveswarm").path
     }
 
-    /// The server on free loopback ports; with `descriptors`, under that limit of open files (prlimit(1)).
-    func start(_ args: [String], descriptors: Int? = nil) async throws -> (Tool, http: Int, rtmp: Int) {
+    /// The server on free loopback ports; with `descriptors`, under that limit of open files (prlimit(1)); with
+    /// `environment`, with those NAME=VALUE settings added (env(1)).
+    func start(_ args: [String], descriptors: Int? = nil, environment: [String] = []) async throws -> (Tool, http: Int, rtmp: Int) {
         guard FileManager.default.isExecutableFile(atPath: Self.binary) else { throw TestFailure("no binary at \(Self.binary)") }
         let serve = ["serve", "--listen", "127.0.0.1", "--http-port", "0", "--rtmp-port", "0", "--stun-port", "0", "--rtc-port", "0"] + args
         let t = try descriptors.map { try Tool.executable("/usr/bin/prlimit", ["--nofile=\($0):\($0)", Self.binary] + serve) }
-            ?? Tool.executable(Self.binary, serve)
+            ?? (environment.isEmpty ? Tool.executable(Self.binary, serve) : Tool.executable("/usr/bin/env", environment + [Self.binary] + serve))
         let deadline = ContinuousClock.now + .seconds(20)
         while ContinuousClock.now < deadline {
             // The ready line names both URLs: rtmp=rtmp://127.0.0.1:PORT/live/STREAM flv=http://127.0.0.1:PORT/...
