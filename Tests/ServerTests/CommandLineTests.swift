@@ -87,8 +87,9 @@ import TestSupport
     }
 
     /// Out of file descriptors (the server under a limit of 256, then 300 connections to its HTTP port): accepting
-    /// pauses instead of spinning (it took a whole core, 6,500 failed accepts a second), the stream already being
-    /// watched keeps flowing, the operator is told once, and once the connections close new ones are served.
+    /// pauses instead of spinning (it took a whole core, 6,500 failed accepts a second), the connections it cannot
+    /// take are refused rather than left waiting, the stream already being watched keeps flowing, the operator is
+    /// told once, and once the connections close new ones are served.
     @Test func outOfDescriptorsAcceptsPauseAndTheWatchedStreamFlows() async throws {
         let (t, http, rtmp) = try await start([], descriptors: 256)
         defer { t.kill() }
@@ -96,8 +97,12 @@ import TestSupport
         let viewer = watched.viewer
         let baseline = Self.descriptors(pid: t.process.processIdentifier)
 
+        // A connection the server refuses may be reset before the connect is done: that one counts as refused.
         var flood: [TCPTestClient] = []
-        for _ in 0..<300 { flood.append(try await TCPTestClient.connect(port: http)) }
+        var resetAtOnce = 0
+        for _ in 0..<300 {
+            do { flood.append(try await TCPTestClient.connect(port: http)) } catch { resetAtOnce += 1 }
+        }
         try await Task.sleep(for: .seconds(1))
         let before = try #require(Self.cpuSeconds(pid: t.process.processIdentifier))
         let seen = viewer.tags.count
@@ -109,6 +114,15 @@ import TestSupport
         #expect(flowed, "the watched stream kept flowing: \(viewer.tags.count - seen) tags")
         #expect(t.output.contains("HTTP: cannot accept connections") || t.errorOutput.contains("HTTP: cannot accept connections"),
                 "the operator is told")
+        // What the server could not take was refused, not left waiting: those connections were reset, and one made
+        // now is too.
+        var refused = resetAtOnce
+        for c in flood where !c.channel.isActive { refused += 1 }
+        if let late = try? await TCPTestClient.connect(port: http) {
+            #expect(await late.closesWithin(.seconds(2)), "a connection made while out of descriptors is refused")
+        }
+        print("out of descriptors: \(refused) of the 300 connections refused")
+        #expect(refused > 0, "the connections the server could not take were refused")
 
         for c in flood { await c.close() }
         try await TestServer.waitUntil("a new request to be served", timeout: .seconds(10)) {
