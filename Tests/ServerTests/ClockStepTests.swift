@@ -8,8 +8,13 @@ import TestSupport
 /// The streams go on, a room token is judged by the wall clock of the moment (expired an hour on, not valid yet an
 /// hour back, since it was minted with the real time as its start; good again once the clock is back), and the WebRTC viewer's sender reports keep one NTP mapping (they are anchored to the wall
 /// clock once, then run with the stream): no report jumps by the step.
-extension CommandLineTests {
+///
+/// On the plain build (an interop suite, scripts/suites.sh): the AddressSanitizer build of the binary never comes
+/// up with libfaketime preloaded.
+@Suite(.serialized, .timeLimit(.minutes(2))) struct ClockStepInteropTests {
     static let libfaketime = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
+    static var binary: String { CommandLineTests.binary }
+    static func port(after prefix: String, in line: String) -> Int? { CommandLineTests.port(after: prefix, in: line) }
 
     @Test func theWallClockSteppedForwardAndBackTheStreamsGoOn() async throws {
         guard FileManager.default.fileExists(atPath: Self.libfaketime) else {
@@ -19,12 +24,10 @@ extension CommandLineTests {
         defer { try? FileManager.default.removeItem(at: offset) }
         func step(_ value: String) throws { try value.write(to: offset, atomically: true, encoding: .utf8) }
         try step("+0")
-        let (t, http, rtmp) = try await start(["--room-secret", "s3cret", "--no-rate-limits"], environment: [
+        let (t, http, rtmp) = try await CommandLineTests().start(["--room-secret", "s3cret", "--no-rate-limits"], environment: [
             "LD_PRELOAD=\(Self.libfaketime)", "FAKETIME_TIMESTAMP_FILE=\(offset.path)", "FAKETIME_NO_CACHE=1",
             "FAKETIME_DONT_FAKE_MONOTONIC=1",
-            // An AddressSanitizer build (scripts/sanitize.sh) wants its runtime first among the loaded libraries.
-            "ASAN_OPTIONS=\(ProcessInfo.processInfo.environment["ASAN_OPTIONS"].map { $0 + ":" } ?? "")verify_asan_link_order=0",
-        ])
+            ])
         defer { t.kill() }
         let ready = try #require(t.output.split(separator: "\n").first { $0.contains("ready") }.map(String.init))
         let media = try #require(Self.port(after: "media=udp ", in: ready))
