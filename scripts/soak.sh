@@ -70,9 +70,10 @@ sample() {
     heap_use=$(awk '/^process_heap_bytes\{state="in_use"\}/ {print $2}' <<<"$metrics")
     heap_free=$(awk '/^process_heap_bytes\{state="free"\}/ {print $2}' <<<"$metrics")
     heap_system=$(awk '/^process_heap_bytes\{state="from_system"\}/ {print $2}' <<<"$metrics")
-    echo "$(( $(date +%s) - start )),$1,$rss,${heap_use:-},${heap_free:-},${heap_system:-},$fds,$threads,$cpu"
+    # RSS is anonymous memory (the heap, stacks) and file pages (the binary's and libraries' code as it is touched).
+    echo "$(( $(date +%s) - start )),$1,$rss,${heap_use:-},${heap_free:-},${heap_system:-},$fds,$threads,$cpu,$(awk '/^RssAnon:/ {print $2}' <<<"$status"),$(awk '/^RssFile:/ {print $2}' <<<"$status")"
 }
-echo "seconds,phase,rss_kib,heap_in_use_bytes,heap_free_bytes,heap_from_system_bytes,fds,threads,cpu_seconds" >"$out/samples.csv"
+echo "seconds,phase,rss_kib,heap_in_use_bytes,heap_free_bytes,heap_from_system_bytes,fds,threads,cpu_seconds,rss_anon_kib,rss_file_kib" >"$out/samples.csv"
 sleep 2
 sample idle >>"$out/samples.csv"
 idle_fds=$(ls "/proc/$server/fd" | wc -l)
