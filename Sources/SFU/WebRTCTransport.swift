@@ -144,22 +144,24 @@ public final class WebRTCTransport: MediaSessionHandler, @unchecked Sendable {
 
     /// Ends the association: RTCP BYE and close_notify to the peer (``farewell()``), and the ICE session is closed.
     public func close() {
-        let (datagrams, session) = lock.withLock { () -> ([ByteBuffer], MediaSession?) in
-            timer?.cancel()
-            return (farewell(), self.session)
-        }
-        if !datagrams.isEmpty { session?.send(batch: datagrams) }
-        session?.close()
+        sayFarewell()?.close()
     }
 
     /// The server is going: the peer hears it (``farewell()``) before the media port closes its sockets.
     public func mediaSessionShuttingDown(_ session: MediaSession) {
-        let datagrams = lock.withLock { () -> [ByteBuffer] in
+        sayFarewell()
+    }
+
+    /// Stops the DTLS timer and sends ``farewell()``'s datagrams (nothing the second time); returns the session.
+    @discardableResult
+    func sayFarewell() -> MediaSession? {
+        let (datagrams, session) = lock.withLock { () -> ([ByteBuffer], MediaSession?) in
             timer?.cancel()
             timer = nil
-            return farewell()
+            return (farewell(), self.session)
         }
-        if !datagrams.isEmpty { session.send(batch: datagrams) }
+        if !datagrams.isEmpty { session?.send(batch: datagrams) }
+        return session
     }
 
     /// The last datagrams to the peer, once: an RTCP BYE for every SSRC this end sent RTP or RTCP as (RFC 3550
