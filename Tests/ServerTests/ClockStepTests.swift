@@ -14,7 +14,6 @@ import TestSupport
 @Suite(.serialized, .timeLimit(.minutes(2))) struct ClockStepInteropTests {
     static let libfaketime = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
     static var binary: String { CommandLineTests.binary }
-    static func port(after prefix: String, in line: String) -> Int? { CommandLineTests.port(after: prefix, in: line) }
 
     @Test func theWallClockSteppedForwardAndBackTheStreamsGoOn() async throws {
         guard FileManager.default.fileExists(atPath: Self.libfaketime) else {
@@ -29,8 +28,7 @@ import TestSupport
             "FAKETIME_DONT_FAKE_MONOTONIC=1",
             ])
         defer { t.kill() }
-        let ready = try #require(t.output.split(separator: "\n").first { $0.contains("ready") }.map(String.init))
-        let media = try #require(Self.port(after: "media=udp ", in: ready))
+        let media = try CommandLineTests.mediaAndSTUNPorts(t).media
 
         let mint = try Tool.executable(Self.binary, ["token", "--room", "standup", "--identity", "ann", "--ttl", "10m", "--secret", "s3cret"])
         #expect(await mint.wait(timeout: .seconds(20)) == 0, "\(mint.errorOutput)")

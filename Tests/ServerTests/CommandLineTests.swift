@@ -21,17 +21,27 @@ import TestSupport
         let deadline = ContinuousClock.now + .seconds(20)
         while ContinuousClock.now < deadline {
             // The ready line names both URLs: rtmp=rtmp://127.0.0.1:PORT/live/STREAM flv=http://127.0.0.1:PORT/...
-            let out = t.output
-            if let line = out.split(separator: "\n").first(where: { $0.contains("ready") }),
-               let rtmp = Self.port(after: "rtmp://127.0.0.1:", in: String(line)),
-               let http = Self.port(after: "http://127.0.0.1:", in: String(line)) {
+            if let line = Self.readyLine(t),
+               let rtmp = Self.port(after: "rtmp://127.0.0.1:", in: line),
+               let http = Self.port(after: "http://127.0.0.1:", in: line) {
                 return (t, http, rtmp)
             }
-            if !t.isRunning { throw TestFailure("liveswarm exited: \(t.errorOutput) \(out)") }
+            if !t.isRunning { throw TestFailure("liveswarm exited: \(t.errorOutput) \(t.output)") }
             try await Task.sleep(for: .milliseconds(50))
         }
         t.kill()
         throw TestFailure("liveswarm did not say ready: \(t.output)")
+    }
+
+    /// The server's line saying it is ready, with every port it listens on.
+    static func readyLine(_ t: Tool) -> String? {
+        t.output.split(separator: "\n").first { $0.contains("ready") }.map(String.init)
+    }
+
+    /// The media port (UDP) and the STUN port (UDP) of a server `start` returned.
+    static func mediaAndSTUNPorts(_ t: Tool) throws -> (media: Int, stun: Int) {
+        let ready = try #require(readyLine(t))
+        return (try #require(port(after: "media=udp ", in: ready)), try #require(port(after: "stun=stun:127.0.0.1:", in: ready)))
     }
 
     static func port(after prefix: String, in line: String) -> Int? {

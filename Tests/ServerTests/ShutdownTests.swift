@@ -22,8 +22,7 @@ extension CommandLineTests {
         defer { try? FileManager.default.removeItem(at: config) }
         let (t, http, rtmp) = try await start(["--config", config.path, "--no-rate-limits", "--turn-user", "shut:down-pass"])
         defer { t.kill() }
-        let ready = try #require(t.output.split(separator: "\n").first { $0.contains("ready") }.map(String.init))
-        let media = try #require(Self.port(after: "media=udp ", in: ready)), stun = try #require(Self.port(after: "stun=stun:127.0.0.1:", in: ready))
+        let (media, stun) = try Self.mediaAndSTUNPorts(t)
 
         // The stream: ffmpeg (H.264 and AAC, a keyframe a second) until it is paused before the signal.
         let publisher = try Tool.publisher(url: "rtmp://127.0.0.1:\(rtmp)/live/bye", seconds: 120, gop: 15, size: "320x240", fps: 15)

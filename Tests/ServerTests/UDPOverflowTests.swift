@@ -12,8 +12,7 @@ extension CommandLineTests {
         let (t, http, rtmp) = try await start(["--no-rate-limits"])
         defer { t.kill() }
         let pid = t.process.processIdentifier
-        let ready = try #require(t.output.split(separator: "\n").first { $0.contains("ready") }.map(String.init))
-        let media = try #require(Self.port(after: "media=udp ", in: ready)), stun = try #require(Self.port(after: "stun=stun:127.0.0.1:", in: ready))
+        let (media, stun) = try Self.mediaAndSTUNPorts(t)
         let publisher = try Tool.publisher(url: "rtmp://127.0.0.1:\(rtmp)/live/flood", seconds: 60, gop: 15, size: "320x240", fps: 15)
         defer { publisher.kill() }
         try await TestServer.waitUntil("the stream", timeout: .seconds(20)) {
